@@ -1,0 +1,70 @@
+// Model configuration for the decoder-only transformer, covering two architectures:
+//   gpt2:  LayerNorm, learned positions, GELU MLP, biases, tied embeddings.
+//   llama: RMSNorm, RoPE (interleaved pairs, as Meta/llama2.c/GGUF), SwiGLU, GQA, no biases.
+// Serialized as JSON with Hugging Face field names (config.json).
+#pragma once
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace sllm {
+
+enum class Arch { GPT2, Llama };
+const char* arch_name(Arch a);  // "gpt2" / "llama"
+Arch parse_arch(const std::string& s);  // Throws sllm::Error on anything else.
+
+struct ModelConfig {
+  Arch arch = Arch::GPT2;
+  int vocab_size = 256;
+  int n_layer = 4;
+  int n_head = 4;
+  int n_kv_head = 4;       // Llama GQA: divides n_head. GPT-2: always n_head.
+  int n_embd = 128;
+  int intermediate_size = 0;  // MLP hidden width; 0 means the arch default (4C, or Llama's 8C/3 rounded).
+  int block_size = 64;     // max_position_embeddings: longest sequence.
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  bool tie_word_embeddings = true;
+
+  int head_dim() const { return n_embd / n_head; }
+  int ffn_dim() const;  // Resolved intermediate_size.
+  bool has_bias() const { return arch == Arch::GPT2; }
+
+  void validate() const;  // Throws sllm::Error naming the bad field.
+  nlohmann::json to_json() const;
+  static ModelConfig from_json(const nlohmann::json& j);  // Validates.
+};
+
+// One parameter tensor in the model's parameter arena. Shapes are [out, in] for linear
+// weights (row-major, like torch.nn.Linear). Within a layer, q/k/v weights are adjacent (and
+// their biases), and Llama's gate/up weights are adjacent, so each group is one fused GEMM.
+struct ParamSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  size_t offset = 0;  // In floats from the start of the arena.
+  size_t numel = 0;
+  bool decay = false;  // AdamW weight decay applies (matrices only; not norms, biases, embeddings).
+};
+
+// Parameter names (sllm's own checkpoint names; importers and exporters map them):
+//   tok_embeddings.weight [V,C]; pos_embeddings.weight [T,C] (gpt2)
+//   layers.{i}.attn_norm.{weight,bias}; layers.{i}.attn.{q,k,v}.weight; .{q,k,v}.bias (gpt2)
+//   layers.{i}.attn.o.{weight,bias}; layers.{i}.mlp_norm.{weight,bias}
+//   gpt2:  layers.{i}.mlp.up.{weight,bias} [F,C]; layers.{i}.mlp.down.{weight,bias} [C,F]
+//   llama: layers.{i}.mlp.gate.weight [F,C]; layers.{i}.mlp.up.weight [F,C]; mlp.down.weight [C,F]
+//   norm.{weight,bias}; lm_head.weight [V,C] when not tied. (bias entries only for gpt2)
+std::vector<ParamSpec> param_specs(const ModelConfig& c);
+size_t num_params(const ModelConfig& c);
+
+// Training-memory estimate, used to refuse a config before allocating.
+struct MemoryEstimate {
+  size_t params = 0, grads = 0, optimizer = 0, activations = 0;
+  size_t total() const { return params + grads + optimizer + activations; }
+};
+MemoryEstimate estimate_training_memory(const ModelConfig& c, int batch, int seq_len);
+
+// Forward+backward FLOPs per token (6N plus attention), for MFU.
+double flops_per_token(const ModelConfig& c, int seq_len);
+
+}  // namespace sllm

@@ -1,0 +1,57 @@
+// The trainable transformer: one arena for parameters, one for gradients, one for the
+// activations saved by forward for backward (llm.c's layout). Forward and backward are
+// explicit per layer (see sllm/kernels/). Deterministic for a fixed thread count.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sllm/model/config.h"
+
+namespace sllm {
+
+class Model {
+ public:
+  explicit Model(const ModelConfig& cfg);  // Validates cfg; allocates params and grads.
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const { return cfg_; }
+  const std::vector<ParamSpec>& specs() const { return specs_; }
+  std::span<float> params() { return {params_.data(), params_.size()}; }
+  std::span<const float> params() const { return {params_.data(), params_.size()}; }
+  std::span<float> grads() { return {grads_.data(), grads_.size()}; }
+  float* param(const std::string& name);  // Throws sllm::Error if unknown.
+  float* grad(const std::string& name);
+  const ParamSpec& spec(const std::string& name) const;
+
+  // GPT-2 initialisation: N(0, 0.02) for matrices and embeddings, N(0, 0.02/sqrt(2L)) for
+  // the residual projections (attn.o, mlp.down), zeros for biases, ones for norm weights.
+  void init_weights(uint64_t seed);
+
+  // Forward over tokens [B,T] (T <= block_size). If targets is non-null, returns the mean
+  // cross-entropy over positions whose target is >= 0 (negative targets are ignored, for
+  // masked SFT losses); otherwise returns NaN. Activations are kept for backward().
+  float forward(const int32_t* tokens, const int32_t* targets, int B, int T);
+  // Logits [B,T,V] of the last forward. With targets, the buffer holds probabilities' gradient
+  // after backward(), so read it before calling backward().
+  const float* logits() const;
+
+  void zero_grad();
+  // Accumulates d(loss * loss_scale)/d(params) into grads(). Needs a forward with targets.
+  // For gradient accumulation over K micro-batches pass loss_scale = 1/K.
+  void backward(float loss_scale = 1.0f);
+
+  struct Impl;
+
+ private:
+  ModelConfig cfg_;
+  std::vector<ParamSpec> specs_;
+  std::vector<float> params_, grads_;
+  std::unique_ptr<Impl> impl_;  // Activation arena and scratch, sized on first forward.
+};
+
+}  // namespace sllm

@@ -1,0 +1,81 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "sllm/common/error.h"
+#include "sllm/model/config.h"
+
+using namespace sllm;
+
+TEST(ModelConfig, Gpt2_124M_ParamCount) {
+  ModelConfig c;
+  c.arch = Arch::GPT2;
+  c.vocab_size = 50257;
+  c.n_layer = 12;
+  c.n_head = c.n_kv_head = 12;
+  c.n_embd = 768;
+  c.block_size = 1024;
+  EXPECT_EQ(num_params(c), 124439808u);  // Hugging Face gpt2: 124,439,808.
+}
+
+TEST(ModelConfig, LlamaParamCountAndLayout) {
+  ModelConfig c;
+  c.arch = Arch::Llama;
+  c.vocab_size = 32000;
+  c.n_layer = 6;
+  c.n_head = 6;
+  c.n_kv_head = 6;
+  c.n_embd = 288;
+  c.intermediate_size = 768;
+  c.block_size = 256;
+  c.tie_word_embeddings = true;
+  EXPECT_EQ(num_params(c), 15191712u);  // stories15M
+  auto specs = param_specs(c);
+  // q, k, v adjacent so they form one fused [3C, C] GEMM; gate and up likewise.
+  for (size_t i = 0; i + 1 < specs.size(); ++i) {
+    if (specs[i].name == "layers.0.attn.q.weight") {
+      EXPECT_EQ(specs[i + 1].name, "layers.0.attn.k.weight");
+      EXPECT_EQ(specs[i + 1].offset, specs[i].offset + specs[i].numel);
+    }
+    if (specs[i].name == "layers.0.mlp.gate.weight") {
+      EXPECT_EQ(specs[i + 1].name, "layers.0.mlp.up.weight");
+    }
+  }
+}
+
+TEST(ModelConfig, JsonRoundTrip) {
+  ModelConfig c;
+  c.arch = Arch::Llama;
+  c.n_head = 8;
+  c.n_kv_head = 2;
+  c.n_embd = 256;
+  c.tie_word_embeddings = false;
+  auto j = c.to_json();
+  EXPECT_EQ(j["model_type"], "llama");
+  EXPECT_EQ(j["num_key_value_heads"], 2);
+  ModelConfig d = ModelConfig::from_json(j);
+  EXPECT_EQ(d.to_json(), j);
+}
+
+TEST(ModelConfig, RejectsBadFieldsByName) {
+  ModelConfig c;
+  c.n_embd = 130;
+  c.n_head = 4;
+  try {
+    c.validate();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("hidden_size"), std::string::npos) << e.what();
+  }
+  nlohmann::json j = {{"model_type", "mamba"}};
+  EXPECT_THROW(ModelConfig::from_json(j), Error);
+  nlohmann::json k = ModelConfig{}.to_json();
+  k["num_hidden_layers"] = "four";
+  EXPECT_THROW(ModelConfig::from_json(k), Error);
+  ModelConfig g;
+  g.arch = Arch::Llama;
+  g.n_head = 6;
+  g.n_kv_head = 4;
+  g.n_embd = 96;
+  EXPECT_THROW(g.validate(), Error);
+}

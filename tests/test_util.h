@@ -1,0 +1,42 @@
+// Shared helpers for the GoogleTest suite.
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+namespace sllm::test {
+
+// A fresh temporary folder, removed when the object goes out of scope.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sllm-test-XXXXXX").string();
+    char* p = mkdtemp(tmpl.data());
+    if (!p) throw std::runtime_error("mkdtemp failed");
+    path_ = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline std::string source_dir() { return SLLM_SOURCE_DIR; }
+inline std::string shared_data() { return SLLM_SHARED_DATA; }
+inline std::string sllm_binary() { return SLLM_BINARY; }
+
+// Skips the calling test with a clear message when ../shared/data is absent.
+#define SLLM_REQUIRE_SHARED(relpath)                                                     \
+  do {                                                                                   \
+    if (!std::filesystem::exists(::sllm::test::shared_data() + "/" + (relpath)))         \
+      GTEST_SKIP() << "shared data " << (relpath) << " not found under ../shared/data"; \
+  } while (0)
+
+}  // namespace sllm::test
