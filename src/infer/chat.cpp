@@ -25,9 +25,11 @@ const char* chat_template_name(ChatTemplate t) {
   return "?";
 }
 
-ChatTemplate detect_chat_template(const std::string& jinja, const std::vector<std::string>& specials) {
+ChatTemplate detect_chat_template(const std::string& jinja,
+                                  const std::vector<std::string>& specials) {
   auto has = [&](const std::string& s) {
-    return jinja.find(s) != std::string::npos || std::find(specials.begin(), specials.end(), s) != specials.end();
+    return jinja.find(s) != std::string::npos ||
+           std::find(specials.begin(), specials.end(), s) != specials.end();
   };
   if (has("<|start_header_id|>")) return ChatTemplate::Llama3;
   if (has("<|im_start|>")) return ChatTemplate::ChatML;
@@ -42,13 +44,15 @@ void check_role(const ChatMessage& m) {
 }
 }  // namespace
 
-std::string apply_chat_template(ChatTemplate t, const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
+std::string apply_chat_template(ChatTemplate t, const std::vector<ChatMessage>& messages,
+                                bool add_generation_prompt) {
   if (messages.empty()) fail("a chat needs at least one message");
   for (const auto& m : messages) check_role(m);
   std::string out;
   switch (t) {
     case ChatTemplate::ChatML:
-      for (const auto& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+      for (const auto& m : messages)
+        out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
       if (add_generation_prompt) out += "<|im_start|>assistant\n";
       return out;
     case ChatTemplate::Llama3:

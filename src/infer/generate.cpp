@@ -8,7 +8,11 @@
 namespace sllm {
 
 Generation::Generation(const Tokenizer& tok, std::vector<int32_t> prompt, GenerateOptions opt)
-    : tok_(tok), opt_(std::move(opt)), sampler_(opt_.sampling), stream_(tok), all_(std::move(prompt)) {
+    : tok_(tok),
+      opt_(std::move(opt)),
+      sampler_(opt_.sampling),
+      stream_(tok),
+      all_(std::move(prompt)) {
   if (all_.empty()) fail("the prompt is empty (no tokens to start from)");
   if (opt_.max_tokens < 0) fail("max_tokens {} must be >= 0", opt_.max_tokens);
   opt_.sampling.validate(tok.vocab_size());
@@ -24,7 +28,8 @@ std::span<const int32_t> Generation::input() const {
 }
 
 void Generation::fed(size_t n) {
-  if (n > all_.size() - fed_) fail("Generation::fed({}) but only {} tokens are pending", n, all_.size() - fed_);
+  if (n > all_.size() - fed_)
+    fail("Generation::fed({}) but only {} tokens are pending", n, all_.size() - fed_);
   fed_ += n;
 }
 
@@ -104,22 +109,30 @@ std::string Generation::finish() {
   return out;
 }
 
-std::string generate(InferenceModel& model, const Tokenizer& tok, const std::vector<int32_t>& prompt,
-                     const GenerateOptions& opt, KVCache& cache, const std::function<void(std::string_view)>& on_text,
-                     GenerateStats* stats, std::string* finish_reason) {
+std::string generate(InferenceModel& model, const Tokenizer& tok,
+                     const std::vector<int32_t>& prompt, const GenerateOptions& opt, KVCache& cache,
+                     const std::function<void(std::string_view)>& on_text, GenerateStats* stats,
+                     std::string* finish_reason) {
   using clock = std::chrono::steady_clock;
   cache.clear();
   if (static_cast<int>(prompt.size()) > cache.capacity())
-    fail("the prompt has {} tokens but the context holds {} (raise --ctx)", prompt.size(), cache.capacity());
+    fail("the prompt has {} tokens but the context holds {} (raise --ctx)", prompt.size(),
+         cache.capacity());
   Generation g(tok, prompt, opt);
   auto t0 = clock::now();
   std::vector<float> logits;
   bool first = true;
   double prefill = 0;
   while (!g.done()) {
-    if (cache.size() + static_cast<int>(g.input().size()) > cache.capacity()) break;  // Context full.
     std::span<const int32_t> in = g.input();
-    InferenceModel::Seq s{&cache, in};
+    std::span<const int32_t> run = in;
+    if (cache.size() + static_cast<int>(in.size()) > cache.capacity()) {
+      const size_t keep = std::max(in.size(), static_cast<size_t>(cache.capacity() / 2));
+      const auto& h = g.history();
+      run = std::span<const int32_t>(h).subspan(h.size() - keep);
+      cache.clear();
+    }
+    InferenceModel::Seq s{&cache, run};
     model.forward_batch({&s, 1}, logits);
     g.fed(in.size());
     if (first) {

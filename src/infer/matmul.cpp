@@ -14,6 +14,8 @@ namespace {
 constexpr int64_t kRowChunk = 16;
 // Below this many tokens the matrix-vector kernel beats sgemm's packing overhead.
 constexpr int64_t kGemmMinTokens = 8;
+// Below this many multiply-adds a parallel region costs more than it saves.
+constexpr int64_t kParallelMin = 1 << 16;
 }  // namespace
 
 void QuantizedActs::quantize(const float* x, int64_t rows, int64_t c) {
@@ -22,7 +24,7 @@ void QuantizedActs::quantize(const float* x, int64_t rows, int64_t c) {
   cols = c;
   const int64_t nb = c / kQBlock;
   blocks.resize(static_cast<size_t>(rows * nb));
-#pragma omp parallel for schedule(static) if (rows > 1)
+#pragma omp parallel for schedule(static) if (rows * c > kParallelMin)
   for (int64_t t = 0; t < rows; ++t) quantize_activations(x + t * c, blocks.data() + t * nb, c);
 }
 
@@ -32,7 +34,7 @@ void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y) {
   const QDotFn dot = qdot_for(dot_kernels(), w.type);
   const int64_t nb = w.cols / kQBlock, n = acts.n, rows = w.rows;
   const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * rows * w.cols > kParallelMin)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t r0 = c * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
     float out[4];
@@ -63,7 +65,7 @@ void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs&
   }
   const FDotFn dot = dot_kernels().f32;
   const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * rows * w.cols > kParallelMin)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t r0 = c * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
     float out[4];

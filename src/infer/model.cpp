@@ -169,7 +169,7 @@ void InferenceModel::norm(const float* x, const float* w, const float* b, float*
   const int C = cfg_.n_embd;
   const float eps = cfg_.norm_eps;
   const bool layer_norm = cfg_.arch == Arch::GPT2;
-#pragma omp parallel for schedule(static) if (n > 4)
+#pragma omp parallel for schedule(static) if (n * C > (1 << 14))
   for (int64_t t = 0; t < n; ++t) {
     const float* xi = x + t * C;
     float* o = out + t * C;
@@ -225,7 +225,9 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
   int max_ctx = 0;
   for (const auto& s : seqs) max_ctx = std::max(max_ctx, s.cache->capacity());
   Scratch& s = *s_;
-#pragma omp parallel
+  int64_t work = 0;
+  for (int64_t t = 0; t < N; ++t) work += static_cast<int64_t>(pos_of[t] + 1) * Q;
+#pragma omp parallel if (work > (1 << 15))
   {
     std::vector<float> sc(static_cast<size_t>(max_ctx));
 #pragma omp for schedule(static)

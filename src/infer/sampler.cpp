@@ -10,7 +10,8 @@
 namespace sllm {
 
 void SamplingParams::validate(int vocab_size) const {
-  if (!(temperature >= 0.0f) || !std::isfinite(temperature)) fail("temperature {} must be >= 0", temperature);
+  if (!(temperature >= 0.0f) || !std::isfinite(temperature))
+    fail("temperature {} must be >= 0", temperature);
   if (top_k < 0) fail("top_k {} must be >= 0", top_k);
   if (!(top_p > 0.0f && top_p <= 1.0f)) fail("top_p {} must be in (0, 1]", top_p);
   if (!(min_p >= 0.0f && min_p <= 1.0f)) fail("min_p {} must be in [0, 1]", min_p);
@@ -20,7 +21,8 @@ void SamplingParams::validate(int vocab_size) const {
   if (!std::isfinite(frequency_penalty)) fail("frequency_penalty must be finite");
   if (penalty_last_n < -1) fail("penalty_last_n {} must be >= -1", penalty_last_n);
   for (const auto& [id, b] : logit_bias) {
-    if (id < 0 || id >= vocab_size) fail("logit_bias token {} is outside the vocabulary [0, {})", id, vocab_size);
+    if (id < 0 || id >= vocab_size)
+      fail("logit_bias token {} is outside the vocabulary [0, {})", id, vocab_size);
     if (std::isnan(b)) fail("logit_bias for token {} is NaN", id);
   }
 }
@@ -32,7 +34,9 @@ uint64_t splitmix64(uint64_t& x) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
 }
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 }  // namespace
 
 Sampler::Sampler(SamplingParams p) : p_(std::move(p)) {
@@ -57,7 +61,8 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
   for (const auto& [id, b] : p_.logit_bias)
     if (id >= 0 && id < V) logits[id] += b;
 
-  if (p_.repetition_penalty != 1.0f || p_.presence_penalty != 0.0f || p_.frequency_penalty != 0.0f) {
+  if (p_.repetition_penalty != 1.0f || p_.presence_penalty != 0.0f ||
+      p_.frequency_penalty != 0.0f) {
     size_t n = history.size();
     if (p_.penalty_last_n >= 0) n = std::min(n, static_cast<size_t>(p_.penalty_last_n));
     std::unordered_map<int32_t, int> count;
@@ -74,7 +79,9 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
   // the rest of sampling, so sort only a prefix that grows until it holds what is needed.
   std::vector<int32_t> idx(V);
   std::iota(idx.begin(), idx.end(), 0);
-  auto by_logit = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+  auto by_logit = [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  };
   size_t sorted = 0;
   auto sort_prefix = [&](size_t k) {
     k = std::min(k, idx.size());
@@ -83,7 +90,9 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     sorted = k;
   };
 
-  auto allowed = [&](int32_t id) { return std::isfinite(logits[id]) || logits[id] > 0 ? (!accept || accept(id)) : false; };
+  auto allowed = [&](int32_t id) {
+    return std::isfinite(logits[id]) || logits[id] > 0 ? (!accept || accept(id)) : false;
+  };
 
   if (p_.temperature <= 0.0f) {
     for (size_t k = 64;; k *= 4) {
@@ -101,7 +110,9 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
   const float maxl = logits[idx[0]];
   double total = 0;
   for (int i = 0; i < V; ++i) total += std::exp((static_cast<double>(logits[i]) - maxl) * inv_t);
-  auto prob = [&](int32_t id) { return std::exp((static_cast<double>(logits[id]) - maxl) * inv_t) / total; };
+  auto prob = [&](int32_t id) {
+    return std::exp((static_cast<double>(logits[id]) - maxl) * inv_t) / total;
+  };
 
   size_t keep = p_.top_k > 0 ? std::min<size_t>(p_.top_k, V) : static_cast<size_t>(V);
   if (p_.top_p < 1.0f) {

@@ -20,7 +20,8 @@ ChatTemplate parse_chat_template(const std::string& name);  // "chatml", "llama2
 const char* chat_template_name(ChatTemplate t);
 // Guesses the template from a GGUF/HF Jinja template string or the tokenizer's special tokens
 // (whichever markers they contain); ChatML when nothing matches.
-ChatTemplate detect_chat_template(const std::string& jinja, const std::vector<std::string>& special_tokens);
+ChatTemplate detect_chat_template(const std::string& jinja,
+                                  const std::vector<std::string>& special_tokens);
 
 // With add_generation_prompt the text ends where the assistant's reply begins. Throws for
 // unknown roles or an empty message list.

@@ -22,9 +22,9 @@ class Constraint {
  public:
   virtual ~Constraint() = default;
   virtual bool accepts(std::string_view bytes) const = 0;  // Is text + bytes still a valid prefix?
-  virtual void advance(std::string_view bytes) = 0;       // Appends (must be accepted).
-  virtual bool complete() const = 0;      // Is the text so far a complete sentence?
-  virtual bool can_continue() const = 0;  // Could more bytes follow?
+  virtual void advance(std::string_view bytes) = 0;        // Appends (must be accepted).
+  virtual bool complete() const = 0;           // Is the text so far a complete sentence?
+  virtual bool can_continue() const = 0;       // Could more bytes follow?
   virtual std::string completion() const = 0;  // Shortest bytes that complete the text.
   virtual std::unique_ptr<Constraint> clone() const = 0;
 };
@@ -42,7 +42,7 @@ class Generation {
   Generation(const Tokenizer& tok, std::vector<int32_t> prompt, GenerateOptions opt);
 
   std::span<const int32_t> input() const;  // Tokens the model has not been run on yet.
-  void fed(size_t n);                       // The caller ran the model on the first n of them.
+  void fed(size_t n);                      // The caller ran the model on the first n of them.
   // Once input() is empty: picks the next token from the last position's logits and returns
   // the text that became final (held back while it may still turn into a stop string).
   std::string next(std::span<float> logits);
@@ -50,7 +50,8 @@ class Generation {
   bool done() const { return !finish_reason_.empty(); }
   const std::string& finish_reason() const { return finish_reason_; }  // "stop", "length", "eos"
   const std::vector<int32_t>& tokens() const { return generated_; }
-  const std::string& text() const { return text_; }  // Everything emitted so far.
+  const std::vector<int32_t>& history() const { return all_; }  // Prompt + generated.
+  const std::string& text() const { return text_; }             // Everything emitted so far.
   int prompt_tokens() const { return prompt_len_; }
   // For a finished generation, the text still held back (and, when a constraint's text was
   // cut short by max_tokens, the bytes that complete it). Call once, after done().
@@ -76,10 +77,12 @@ struct GenerateStats {
 };
 
 // Runs one generation to the end with `cache` (cleared first), calling on_text with each
-// piece of streamed text. Throws sllm::Error when the prompt does not fit the cache.
-std::string generate(InferenceModel& model, const Tokenizer& tok, const std::vector<int32_t>& prompt,
-                     const GenerateOptions& opt, KVCache& cache,
-                     const std::function<void(std::string_view)>& on_text = {}, GenerateStats* stats = nullptr,
-                     std::string* finish_reason = nullptr);
+// piece of streamed text. Throws sllm::Error when the prompt does not fit the cache. When the
+// generated text fills the cache, the cache restarts from the last half of the text (as
+// nanoGPT crops to its block size), so max_tokens may exceed the context.
+std::string generate(InferenceModel& model, const Tokenizer& tok,
+                     const std::vector<int32_t>& prompt, const GenerateOptions& opt, KVCache& cache,
+                     const std::function<void(std::string_view)>& on_text = {},
+                     GenerateStats* stats = nullptr, std::string* finish_reason = nullptr);
 
 }  // namespace sllm

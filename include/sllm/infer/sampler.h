@@ -14,14 +14,14 @@
 namespace sllm {
 
 struct SamplingParams {
-  float temperature = 1.0f;  // <= 0: greedy (argmax).
-  int top_k = 0;             // Keep the k most likely tokens; 0 = all.
-  float top_p = 1.0f;        // Keep the smallest set whose probability reaches top_p.
-  float min_p = 0.0f;        // Drop tokens below min_p * the largest probability.
-  float repetition_penalty = 1.0f;  // CTRL style: positive logits / r, negative * r.
-  float presence_penalty = 0.0f;    // Subtracted once from every token seen.
-  float frequency_penalty = 0.0f;   // Subtracted per occurrence.
-  int penalty_last_n = 64;          // Window for the penalties; -1 = whole history.
+  float temperature = 1.0f;             // <= 0: greedy (argmax).
+  int top_k = 0;                        // Keep the k most likely tokens; 0 = all.
+  float top_p = 1.0f;                   // Keep the smallest set whose probability reaches top_p.
+  float min_p = 0.0f;                   // Drop tokens below min_p * the largest probability.
+  float repetition_penalty = 1.0f;      // CTRL style: positive logits / r, negative * r.
+  float presence_penalty = 0.0f;        // Subtracted once from every token seen.
+  float frequency_penalty = 0.0f;       // Subtracted per occurrence.
+  int penalty_last_n = 64;              // Window for the penalties; -1 = whole history.
   std::map<int32_t, float> logit_bias;  // Added to the logits (-inf bans a token).
   uint64_t seed = 0;
 
