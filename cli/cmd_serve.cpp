@@ -2,9 +2,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <algorithm>
-
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 
@@ -35,25 +34,44 @@ int run_serve(int argc, char** argv) {
   std::string keys_db;
   sllm::serve::ServerOptions o;
   int threads = 0, ctx = 0;
-  app.add_option("--model,-m", model_specs, "Model path, or NAME=PATH (repeatable); requests pick it by name")
+  app.add_option("--model,-m", model_specs,
+                 "Model path, or NAME=PATH (repeatable); requests pick it by name")
       ->required();
-  app.add_option("--lora", lora_specs, "NAME=ADAPTER_PATH[@BASE]: a LoRA adapter on a base model (default: the first)");
+  app.add_option("--lora", lora_specs,
+                 "NAME=ADAPTER_PATH[@BASE]: a LoRA adapter on a base model (default: the first)");
   app.add_option("--host", o.host, "Address to listen on")->capture_default_str();
-  app.add_option("--port", o.port, "Port (0 picks a free one)")->check(CLI::Range(0, 65535))->capture_default_str();
-  app.add_option("--keys", keys_db, "API key database (from `sllm keys`); when it has active keys, requests need one");
-  app.add_option("--ctx", ctx, "Context length per sequence (default: the model's)")->check(CLI::NonNegativeNumber);
+  app.add_option("--port", o.port, "Port (0 picks a free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--keys", keys_db,
+                 "API key database (from `sllm keys`); when it has active keys, requests need one");
+  app.add_option("--ctx", ctx, "Context length per sequence (default: the model's)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", threads, "Compute threads (0 = all cores)")->capture_default_str();
-  app.add_option("--max-batch", o.scheduler.max_batch, "Sequences decoded together")->check(CLI::Range(1, 256))->capture_default_str();
-  app.add_option("--max-queue", o.scheduler.max_queue, "Requests waiting beyond the batch before 429")
-      ->check(CLI::Range(0, 100000))->capture_default_str();
-  app.add_option("--prefill-chunk", o.scheduler.prefill_chunk, "Prompt tokens per sequence per step")
-      ->check(CLI::Range(1, 65536))->capture_default_str();
-  app.add_option("--max-tokens-cap", o.limits.max_tokens_cap, "Largest max_tokens a request may ask for")
-      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  app.add_option("--max-body", o.max_body_bytes, "Largest request body in bytes")->capture_default_str();
-  app.add_option("--max-connections", o.max_connections, "Connections served at once (more get 503)")
-      ->check(CLI::Range(1, 4096))->capture_default_str();
-  app.add_option("--timeout", o.read_timeout_s, "Read and write timeout in seconds")->check(CLI::Range(1, 3600))->capture_default_str();
+  app.add_option("--max-batch", o.scheduler.max_batch, "Sequences decoded together")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--max-queue", o.scheduler.max_queue,
+                 "Requests waiting beyond the batch before 429")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  app.add_option("--prefill-chunk", o.scheduler.prefill_chunk,
+                 "Prompt tokens per sequence per step")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  app.add_option("--max-tokens-cap", o.limits.max_tokens_cap,
+                 "Largest max_tokens a request may ask for")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--max-body", o.max_body_bytes, "Largest request body in bytes")
+      ->capture_default_str();
+  app.add_option("--max-connections", o.max_connections,
+                 "Connections served at once (more get 503)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--timeout", o.read_timeout_s, "Read and write timeout in seconds")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   o.write_timeout_s = o.read_timeout_s;
   // SIGINT/SIGTERM are taken by a waiting thread (blocked everywhere else, so every thread
@@ -76,16 +94,19 @@ int run_serve(int argc, char** argv) {
   }
   for (const auto& spec : lora_specs) {
     auto [name, rest] = named_path(spec, "--lora");
-    if (spec.find('=') == std::string::npos) sllm::fail("--lora '{}': expected NAME=ADAPTER_PATH[@BASE]", spec);
+    if (spec.find('=') == std::string::npos)
+      sllm::fail("--lora '{}': expected NAME=ADAPTER_PATH[@BASE]", spec);
     std::string adapter = rest, base_path = bases.front().second;
     if (auto at = rest.rfind('@'); at != std::string::npos) {
       adapter = rest.substr(0, at);
       std::string base = rest.substr(at + 1);
-      auto it = std::find_if(bases.begin(), bases.end(), [&](const auto& b) { return b.first == base; });
+      auto it =
+          std::find_if(bases.begin(), bases.end(), [&](const auto& b) { return b.first == base; });
       if (it == bases.end()) sllm::fail("--lora '{}': no --model named '{}'", spec, base);
       base_path = it->second;
     }
-    std::fprintf(stderr, "sllm serve: loading adapter %s on %s as '%s'\n", adapter.c_str(), base_path.c_str(), name.c_str());
+    std::fprintf(stderr, "sllm serve: loading adapter %s on %s as '%s'\n", adapter.c_str(),
+                 base_path.c_str(), name.c_str());
     models.push_back({name, sllm::serve::load_backend(base_path, adapter, ctx)});
   }
 
@@ -98,8 +119,10 @@ int run_serve(int argc, char** argv) {
     sigwait(&stop_signals, &sig);
     server.stop();
   });
-  std::fprintf(stderr, "sllm serve: listening on http://%s:%d/ (%s)\n", o.host.c_str(), server.port(),
-               keys && keys->has_active_keys() ? "API keys required" : "no API keys: open to anyone who can connect");
+  std::fprintf(stderr, "sllm serve: listening on http://%s:%d/ (%s)\n", o.host.c_str(),
+               server.port(),
+               keys && keys->has_active_keys() ? "API keys required"
+                                               : "no API keys: open to anyone who can connect");
   server.run();
   kill(getpid(), SIGTERM);  // Wakes the stopper if run() ended on its own.
   stopper.join();
@@ -107,6 +130,7 @@ int run_serve(int argc, char** argv) {
   return 0;
 }
 
-sllm::cli::Registrar reg("serve", "Serve models over an OpenAI-compatible HTTP API with a web UI", run_serve);
+sllm::cli::Registrar reg("serve", "Serve models over an OpenAI-compatible HTTP API with a web UI",
+                         run_serve);
 
 }  // namespace

@@ -10,8 +10,8 @@
 #include <cstring>
 #include <memory>
 
-#include "sllm/serve/server.h"
 #include "serve_script_backend.h"
+#include "sllm/serve/server.h"
 
 namespace {
 

@@ -13,11 +13,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   sllm::serve::RequestLimits limits;
   try {
     switch (data[0] % 5) {
-      case 0: sllm::serve::parse_generation_request(body, false, limits); break;
-      case 1: sllm::serve::parse_generation_request(body, true, limits); break;
-      case 2: sllm::serve::parse_embedding_request(body, limits); break;
-      case 3: sllm::serve::parse_tokenize_request(body); break;
-      default: sllm::serve::parse_detokenize_request(body); break;
+      case 0:
+        sllm::serve::parse_generation_request(body, false, limits);
+        break;
+      case 1:
+        sllm::serve::parse_generation_request(body, true, limits);
+        break;
+      case 2:
+        sllm::serve::parse_embedding_request(body, limits);
+        break;
+      case 3:
+        sllm::serve::parse_tokenize_request(body);
+        break;
+      default:
+        sllm::serve::parse_detokenize_request(body);
+        break;
     }
   } catch (const sllm::serve::ApiError& e) {
     if (e.status != 400) __builtin_trap();

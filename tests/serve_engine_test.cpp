@@ -2,12 +2,11 @@
 // batching gives each request the tokens it gets alone, the HTTP API end to end, the CLI
 // (keys, serve, kill -9 keeps the ledger), and the OpenAI SDK / web UI clients.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <cmath>
 #include <future>
@@ -114,7 +113,8 @@ TEST(ServeEngine, BatchedRequestsGetTheTokensTheyGetAlone) {
   o.prefill_chunk = 3;  // Prompts are fed in several chunks, beside decoding sequences.
   sllm::serve::Scheduler s("tiny", *b, o, nullptr);
   std::vector<std::future<std::string>> together;
-  for (const auto& p : prompts) together.push_back(std::async(std::launch::async, [&, p] { return run_job(s, p, 12); }));
+  for (const auto& p : prompts)
+    together.push_back(std::async(std::launch::async, [&, p] { return run_job(s, p, 12); }));
   for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(together[i].get(), alone[i]) << prompts[i];
   EXPECT_GT(s.max_batch_seen(), 1);
 }
@@ -131,11 +131,21 @@ TEST(ServeEngine, HttpApiOnTheRealModel) {
     EXPECT_EQ(r->status, 200) << r->body;
     return json::parse(r->body);
   };
-  json req = {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 16},
-              {"temperature", 0.9}, {"top_k", 20}, {"top_p", 0.9}, {"min_p", 0.01}, {"repetition_penalty", 1.1},
-              {"presence_penalty", 0.2}, {"frequency_penalty", 0.2}, {"logit_bias", {{"65", 3}}}, {"seed", 99}};
+  json req = {{"model", "tiny"},
+              {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+              {"max_tokens", 16},
+              {"temperature", 0.9},
+              {"top_k", 20},
+              {"top_p", 0.9},
+              {"min_p", 0.01},
+              {"repetition_penalty", 1.1},
+              {"presence_penalty", 0.2},
+              {"frequency_penalty", 0.2},
+              {"logit_bias", {{"65", 3}}},
+              {"seed", 99}};
   json a = post("/v1/chat/completions", req), b = post("/v1/chat/completions", req);
-  EXPECT_EQ(a["choices"][0]["message"]["content"], b["choices"][0]["message"]["content"]);  // Same seed.
+  EXPECT_EQ(a["choices"][0]["message"]["content"],
+            b["choices"][0]["message"]["content"]);  // Same seed.
   EXPECT_GT(a["usage"]["completion_tokens"].get<int>(), 0);
 
   json j = post("/v1/chat/completions", {{"model", "tiny"},
@@ -158,7 +168,9 @@ TEST(ServeEngine, HttpApiOnTheRealModel) {
   EXPECT_EQ(t["tokens"].size(), 2u);
   json d = post("/detokenize", {{"model", "tiny"}, {"tokens", t["tokens"]}});
   EXPECT_EQ(d["prompt"], "hi");
-  auto r = c.Post("/v1/completions", json{{"model", "tiny"}, {"prompt", std::string(200, 'x')}}.dump(), "application/json");
+  auto r =
+      c.Post("/v1/completions", json{{"model", "tiny"}, {"prompt", std::string(200, 'x')}}.dump(),
+             "application/json");
   EXPECT_EQ(r->status, 400);  // Longer than the 128-token context.
   EXPECT_EQ(json::parse(r->body)["error"]["param"], "prompt");
 }
@@ -166,14 +178,20 @@ TEST(ServeEngine, HttpApiOnTheRealModel) {
 TEST(ServeEngine, CliKeysServeAndKill9KeepsTheLedger) {
   sllm::test::TempDir dir;
   const std::string bin = sllm::test::sllm_binary(), db = dir.file("keys.db");
-  std::string key = run_cli({bin, "keys", "--db", db, "create", "alice", "--tokens-per-day", "100000"});
+  std::string key =
+      run_cli({bin, "keys", "--db", db, "create", "alice", "--tokens-per-day", "100000"});
   while (!key.empty() && std::isspace(uint8_t(key.back()))) key.pop_back();
   ASSERT_EQ(key.rfind("sk-sllm-", 0), 0u) << key;
-  auto [pid, err] = spawn({bin, "serve", "--model", "tiny=" + model_dir(), "--port", "0", "--keys", db, "--threads", "1"});
+  auto [pid, err] = spawn({bin, "serve", "--model", "tiny=" + model_dir(), "--port", "0", "--keys",
+                           db, "--threads", "1"});
   int port = wait_for_port(err);
   ASSERT_GT(port, 0);
   httplib::Client c("127.0.0.1", port);
-  json body = {{"model", "tiny"}, {"prompt", "abc"}, {"max_tokens", 7}, {"temperature", 0}, {"logit_bias", {{"257", -100}}}};
+  json body = {{"model", "tiny"},
+               {"prompt", "abc"},
+               {"max_tokens", 7},
+               {"temperature", 0},
+               {"logit_bias", {{"257", -100}}}};
   EXPECT_EQ(c.Post("/v1/completions", body.dump(), "application/json")->status, 401);
   httplib::Headers h{{"Authorization", "Bearer " + key}};
   auto r = c.Post("/v1/completions", h, body.dump(), "application/json");
@@ -185,11 +203,12 @@ TEST(ServeEngine, CliKeysServeAndKill9KeepsTheLedger) {
   json u = json::parse(r->body)["usage"];
   EXPECT_EQ(u["completion_tokens"], 7);
   std::string usage = run_cli({bin, "keys", "--db", db, "usage", "alice"});
-  std::string expect = fmt::format("today {} tokens ({} prompt + 7 completion) in 1 requests", u["total_tokens"].get<int>(),
-                                   u["prompt_tokens"].get<int>());
+  std::string expect = fmt::format("today {} tokens ({} prompt + 7 completion) in 1 requests",
+                                   u["total_tokens"].get<int>(), u["prompt_tokens"].get<int>());
   EXPECT_NE(usage.find(expect), std::string::npos) << usage;
   EXPECT_NE(run_cli({bin, "keys", "--db", db, "list"}).find("alice"), std::string::npos);
-  EXPECT_NE(run_cli({bin, "keys", "--db", db, "revoke", "alice"}).find("revoked 1"), std::string::npos);
+  EXPECT_NE(run_cli({bin, "keys", "--db", db, "revoke", "alice"}).find("revoked 1"),
+            std::string::npos);
 }
 
 namespace {
@@ -210,8 +229,8 @@ void run_node_client(const std::string& script, const std::string& package, bool
   server.start();
   std::string base = "http://127.0.0.1:" + std::to_string(server.port());
   std::string cmd = "cd '" + node_dir + "' && SLLM_BASE_URL=" + base + "/v1 SLLM_URL=" + base +
-                    "/ SLLM_MODEL=tiny SLLM_API_KEY=" + key + " SLLM_KEY_NAME=webui-user timeout 120 node " + script +
-                    " 2>&1";
+                    "/ SLLM_MODEL=tiny SLLM_API_KEY=" + key +
+                    " SLLM_KEY_NAME=webui-user timeout 120 node " + script + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -223,11 +242,15 @@ void run_node_client(const std::string& script, const std::string& package, bool
 
 }  // namespace
 
-TEST(ServeClients, OfficialOpenAiSdk) { run_node_client("openai_sdk.mjs", "openai", false); }
+TEST(ServeClients, OfficialOpenAiSdk) {
+  run_node_client("openai_sdk.mjs", "openai", false);
+}
 
 // A real browser is slow to start (seconds): opt in with SLLM_BROWSER_TESTS=1.
 TEST(ServeClients, WebUiInHeadlessChromium) {
-  if (!getenv("SLLM_BROWSER_TESTS")) GTEST_SKIP() << "set SLLM_BROWSER_TESTS=1 to run the headless Chromium test";
-  if (!std::filesystem::exists("/usr/bin/chromium")) GTEST_SKIP() << "/usr/bin/chromium is not installed";
+  if (!getenv("SLLM_BROWSER_TESTS"))
+    GTEST_SKIP() << "set SLLM_BROWSER_TESTS=1 to run the headless Chromium test";
+  if (!std::filesystem::exists("/usr/bin/chromium"))
+    GTEST_SKIP() << "/usr/bin/chromium is not installed";
   run_node_client("webui.mjs", "playwright-core", true);
 }

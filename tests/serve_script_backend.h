@@ -38,7 +38,8 @@ class ScriptBackend : public serve::Backend {
   }
 
   struct Seq : serve::Sequence {
-    Seq(ScriptBackend& b, const serve::GenerationSpec& spec) : b(b), gen(b.tok_, spec.prompt, options(spec)) {
+    Seq(ScriptBackend& b, const serve::GenerationSpec& spec)
+        : b(b), gen(b.tok_, spec.prompt, options(spec)) {
       b.live++;
     }
     ~Seq() override { b.live--; }
@@ -53,7 +54,9 @@ class ScriptBackend : public serve::Backend {
     void fed(size_t n) override { gen.fed(n); }
     std::string next(std::span<float> logits) override { return gen.next(logits); }
     bool done() const override { return gen.done(); }
-    std::string finish_reason() const override { return gen.finish_reason() == "eos" ? "stop" : gen.finish_reason(); }
+    std::string finish_reason() const override {
+      return gen.finish_reason() == "eos" ? "stop" : gen.finish_reason();
+    }
     std::string finish() override { return gen.finish(); }
     int generated_tokens() const override { return int(gen.tokens().size()); }
     ScriptBackend& b;

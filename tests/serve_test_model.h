@@ -13,14 +13,16 @@
 
 namespace sllm::test {
 
-inline void write_random_model(const std::string& dir, const ModelConfig& cfg, const Tokenizer& tok, uint64_t seed) {
+inline void write_random_model(const std::string& dir, const ModelConfig& cfg, const Tokenizer& tok,
+                               uint64_t seed) {
   make_dirs(dir);
   Model m(cfg);
   m.init_weights(seed);
   write_file_atomic(dir + "/config.json", cfg.to_json().dump(2));
   std::vector<TensorToWrite> tensors;
   for (const auto& s : m.specs())
-    tensors.push_back({s.name, DType::F32, s.shape, m.params().data() + s.offset, s.numel * sizeof(float)});
+    tensors.push_back(
+        {s.name, DType::F32, s.shape, m.params().data() + s.offset, s.numel * sizeof(float)});
   write_safetensors(dir + "/model.safetensors", tensors, {{"format", "sllm"}});
   tok.save(dir + "/tokenizer.sllmtok");
 }

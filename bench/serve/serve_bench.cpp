@@ -90,15 +90,17 @@ double percentile(std::vector<double> v, double p) {
 }
 
 // Aggregate tokens/s of `streams` concurrent streams, `rounds` times over.
-double run_streams(int port, int streams, int rounds, int max_tokens, int eos, std::vector<double>& ttfts) {
+double run_streams(int port, int streams, int rounds, int max_tokens, int eos,
+                   std::vector<double>& ttfts) {
   int tokens = 0;
   auto t0 = Clock::now();
   for (int round = 0; round < rounds; ++round) {
     std::vector<std::future<StreamResult>> fs;
     for (int i = 0; i < streams; ++i)
-      fs.push_back(std::async(std::launch::async, stream_once, port,
-                              "Once upon a time, in a land far away, there lived story number " + std::to_string(i),
-                              max_tokens, eos));
+      fs.push_back(std::async(
+          std::launch::async, stream_once, port,
+          "Once upon a time, in a land far away, there lived story number " + std::to_string(i),
+          max_tokens, eos));
     for (auto& f : fs) {
       StreamResult r = f.get();
       if (!r.ok) std::fprintf(stderr, "a stream failed\n");
@@ -139,7 +141,9 @@ int main(int argc, char** argv) {
   }
   auto tok = sllm::load_gguf_tokenizer(vocab);
   std::string dir =
-      write_model.empty() ? (std::filesystem::temp_directory_path() / "sllm-serve-bench-model").string() : write_model;
+      write_model.empty()
+          ? (std::filesystem::temp_directory_path() / "sllm-serve-bench-model").string()
+          : write_model;
   sllm::test::write_random_model(dir, stories15m(), *tok, 42);
   if (!write_model.empty()) {
     std::printf("wrote %s\n", dir.c_str());
@@ -157,23 +161,31 @@ int main(int argc, char** argv) {
   server.start();
   const int port = server.port();
 
-  std::printf("serve bench: stories15M shape (dim 288, 6 layers, vocab 32000), random F32 weights, %d threads, "
-              "%d tokens per stream, HTTP streaming on loopback\n", threads, max_tokens);
+  std::printf(
+      "serve bench: stories15M shape (dim 288, 6 layers, vocab 32000), random F32 weights, %d "
+      "threads, "
+      "%d tokens per stream, HTTP streaming on loopback\n",
+      threads, max_tokens);
   std::vector<double> warm;
   run_streams(port, 1, 1, 8, eos, warm);
   std::vector<double> ttft1, ttft8;
   double one = run_streams(port, 1, 2, max_tokens, eos, ttft1);
   double eight = run_streams(port, 8, rounds, max_tokens, eos, ttft8);
-  std::printf("  1 stream : %8.1f tokens/s   TTFT p50 %6.1f ms\n", one, 1e3 * percentile(ttft1, 0.5));
-  std::printf("  8 streams: %8.1f tokens/s   TTFT p50 %6.1f ms  p99 %6.1f ms  (%zu requests; max batch %d)\n", eight,
-              1e3 * percentile(ttft8, 0.5), 1e3 * percentile(ttft8, 0.99), ttft8.size(),
-              server.scheduler("m").max_batch_seen());
-  std::printf("  ratio 8/1: %.2fx (target >= 4x) %s\n", eight / one, eight / one >= 4 ? "PASS" : "FAIL");
+  std::printf("  1 stream : %8.1f tokens/s   TTFT p50 %6.1f ms\n", one,
+              1e3 * percentile(ttft1, 0.5));
+  std::printf(
+      "  8 streams: %8.1f tokens/s   TTFT p50 %6.1f ms  p99 %6.1f ms  (%zu requests; max batch "
+      "%d)\n",
+      eight, 1e3 * percentile(ttft8, 0.5), 1e3 * percentile(ttft8, 0.99), ttft8.size(),
+      server.scheduler("m").max_batch_seen());
+  std::printf("  ratio 8/1: %.2fx (target >= 4x) %s\n", eight / one,
+              eight / one >= 4 ? "PASS" : "FAIL");
 
   // Slow clients: 16 connections that trickle a request one byte at a time, and 4 streams that
   // are never read. A normal client must still get served promptly.
   std::vector<int> slow;
-  const std::string partial = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mo";
+  const std::string partial =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mo";
   for (int i = 0; i < 16; ++i) {
     int fd = raw_connect(port);
     if (fd >= 0) (void)!send(fd, partial.data(), 1, MSG_NOSIGNAL);
@@ -181,9 +193,12 @@ int main(int argc, char** argv) {
   }
   for (int i = 0; i < 4; ++i) {
     int fd = raw_connect(port);
-    std::string body = json{{"model", "m"}, {"prompt", "x"}, {"max_tokens", 200}, {"stream", true}}.dump();
-    std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                      std::to_string(body.size()) + "\r\n\r\n" + body;
+    std::string body =
+        json{{"model", "m"}, {"prompt", "x"}, {"max_tokens", 200}, {"stream", true}}.dump();
+    std::string req =
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     (void)!send(fd, req.data(), req.size(), MSG_NOSIGNAL);
     slow.push_back(fd);  // Never read.
   }
@@ -195,9 +210,11 @@ int main(int argc, char** argv) {
   auto health = c.Get("/health");
   double health_ms = 1e3 * std::chrono::duration<double>(Clock::now() - t0).count();
   StreamResult normal = stream_once(port, "A normal client", 16, eos);
-  std::printf("  slow clients (16 trickling requests, 4 unread streams): /health %s in %.1f ms; a 16-token stream %s, TTFT %.1f ms\n",
-              health && health->status == 200 ? "200" : "FAILED", health_ms, normal.ok && normal.tokens == 16 ? "ok" : "FAILED",
-              1e3 * normal.ttft);
+  std::printf(
+      "  slow clients (16 trickling requests, 4 unread streams): /health %s in %.1f ms; a 16-token "
+      "stream %s, TTFT %.1f ms\n",
+      health && health->status == 200 ? "200" : "FAILED", health_ms,
+      normal.ok && normal.tokens == 16 ? "ok" : "FAILED", 1e3 * normal.ttft);
   for (int fd : slow)
     if (fd >= 0) close(fd);
   server.stop();

@@ -17,7 +17,8 @@ namespace {
 
 class InferSequence : public Sequence {
  public:
-  InferSequence(KVCache cache, const Tokenizer& tok, std::vector<int32_t> prompt, GenerateOptions opt)
+  InferSequence(KVCache cache, const Tokenizer& tok, std::vector<int32_t> prompt,
+                GenerateOptions opt)
       : cache_(std::move(cache)), gen_(tok, std::move(prompt), std::move(opt)) {}
   std::span<const int32_t> input() const override { return gen_.input(); }
   void fed(size_t n) override { gen_.fed(n); }
@@ -84,12 +85,14 @@ class InferBackend : public Backend {
     for (const auto& [id, bias] : s.logit_bias) p.logit_bias[id] = bias;
     p.seed = s.seed ? *s.seed : seeds_();
     if (s.json_mode) o.constraint = json_constraint();
-    return std::make_unique<InferSequence>(model_->new_cache(ctx_), *tok_, spec.prompt, std::move(o));
+    return std::make_unique<InferSequence>(model_->new_cache(ctx_), *tok_, spec.prompt,
+                                           std::move(o));
   }
 
   void forward(std::span<BatchEntry> batch) override {
     seqs_.clear();
-    for (const auto& e : batch) seqs_.push_back({&static_cast<InferSequence*>(e.seq)->cache(), e.tokens});
+    for (const auto& e : batch)
+      seqs_.push_back({&static_cast<InferSequence*>(e.seq)->cache(), e.tokens});
     model_->forward_batch(seqs_, logits_);
     const size_t V = size_t(vocab_size());
     for (size_t i = 0; i < batch.size(); ++i)
@@ -126,7 +129,8 @@ class InferBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> load_backend(const std::string& model_path, const std::string& lora_path, int ctx) {
+std::unique_ptr<Backend> load_backend(const std::string& model_path, const std::string& lora_path,
+                                      int ctx) {
   std::unique_ptr<InferenceModel> model;
   if (lora_path.empty()) {
     model = InferenceModel::load(model_path);

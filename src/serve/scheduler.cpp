@@ -161,7 +161,8 @@ void Scheduler::observe_token(Job& job) {
     if (job.seq_->generated_tokens() == 1)
       metrics_->observe_ttft(name_, std::chrono::duration<double>(now - job.submitted_).count());
     else
-      metrics_->observe_token_latency(name_, std::chrono::duration<double>(now - job.last_token_at_).count());
+      metrics_->observe_token_latency(
+          name_, std::chrono::duration<double>(now - job.last_token_at_).count());
   }
   job.last_token_at_ = now;
 }
@@ -192,7 +193,8 @@ void Scheduler::step() {
   // Then prompt chunks, within the step's token budget (chunked prefill).
   for (auto& job : running_) {
     if (!job->prefilling_ || budget <= 0) continue;
-    add_row(*job, std::min<size_t>({job->seq_->input().size(), size_t(opt_.prefill_chunk), size_t(budget)}));
+    add_row(*job, std::min<size_t>(
+                      {job->seq_->input().size(), size_t(opt_.prefill_chunk), size_t(budget)}));
   }
   int tokens = opt_.step_token_budget - budget;
   try {

@@ -40,7 +40,9 @@ class Job {
   bool cancelled() const { return cancelled_; }
 
   // Valid once wait() returned true.
-  const std::string& finish_reason() const { return finish_reason_; }  // stop, length, cancelled, error
+  const std::string& finish_reason() const {
+    return finish_reason_;
+  }  // stop, length, cancelled, error
   const std::string& error() const { return error_; }
   int prompt_tokens() const { return int(spec_.prompt.size()); }
   int completion_tokens() const { return completion_tokens_; }
