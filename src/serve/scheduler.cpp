@@ -209,21 +209,34 @@ void Scheduler::step() {
   max_batch_seen_ = std::max<int>(max_batch_seen_, int(batch.size()));
   if (metrics_) metrics_->observe_batch(name_, int(batch.size()), tokens);
 
-  for (size_t i = 0; i < batch.size(); ++i) {
-    Job& job = *rows[i];
-    Sequence& seq = *job.seq_;
+  // Sampling and detokenizing are per sequence and independent: spread them over the
+  // threads (with a 32k vocabulary they cost as much as a small model's forward step).
+  const int n = int(batch.size());
+  std::vector<std::string> texts(n), errors(n);
+#pragma omp parallel for schedule(dynamic)
+  for (int i = 0; i < n; ++i) {
+    Sequence& seq = *rows[i]->seq_;
     try {
       seq.fed(batch[i].tokens.size());
       if (!batch[i].logits) continue;
-      job.prefilling_ = false;
-      std::string text = seq.next(std::span<float>(batch[i].logits, size_t(vocab)));
-      observe_token(job);
-      if (seq.done()) text += seq.finish();
-      job.publish(std::move(text), false);
-      if (seq.done()) finish(job, seq.finish_reason());
+      texts[i] = seq.next(std::span<float>(batch[i].logits, size_t(vocab)));
+      if (seq.done()) texts[i] += seq.finish();
     } catch (const std::exception& e) {
-      finish(job, "error", e.what());
+      errors[i] = e.what();
+      if (errors[i].empty()) errors[i] = "generation failed";
     }
+  }
+  for (int i = 0; i < n; ++i) {
+    Job& job = *rows[i];
+    if (!errors[i].empty()) {
+      finish(job, "error", errors[i]);
+      continue;
+    }
+    if (!batch[i].logits) continue;
+    job.prefilling_ = false;
+    observe_token(job);
+    job.publish(std::move(texts[i]), false);
+    if (job.seq_->done()) finish(job, job.seq_->finish_reason());
   }
   std::erase_if(running_, [](const auto& j) { return j->done_; });
   running_count_ = int(running_.size());
