@@ -329,24 +329,8 @@ int32_t BpeTokenizer::token_id(std::string_view bytes) const {
   return t_->pieces.find(bytes);
 }
 
-// With the GPT-2, cl100k and o200k patterns, no piece spans a newline that ends a line whose
-// last character is not a space and starts a line beginning with a letter or digit: both sides
-// see the same matches, so encoding the halves separately gives the same ids.
 bool BpeTokenizer::is_safe_split(std::string_view text, size_t p) const {
-  if (!t_->split_after_newline || p < 2 || p >= text.size() || text[p - 1] != '\n') return false;
-  auto hangul_lead = [](uint8_t c) { return c >= 0xEA && c <= 0xED; };
-  auto u = [&](size_t i) { return static_cast<uint8_t>(text[i]); };
-  bool prev_ok =
-      (u(p - 2) >= 0x21 && u(p - 2) <= 0x7E) ||
-      (p >= 4 && hangul_lead(u(p - 4)) && (u(p - 3) & 0xC0) == 0x80 && (u(p - 2) & 0xC0) == 0x80);
-  if (!prev_ok) return false;
-  uint8_t c = u(p);
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  uint32_t cp;
-  return hangul_lead(c) &&
-         utf8::decode(reinterpret_cast<const uint8_t*>(text.data()) + p, text.size() - p, &cp) ==
-             3 &&
-         cp < 0xD800;
+  return t_->split_after_newline && builtin_pattern_safe_split(text, p);
 }
 
 void BpeTokenizer::encode_ordinary(std::string_view text, std::vector<int32_t>& out) const {

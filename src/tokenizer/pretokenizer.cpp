@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "sllm/common/error.h"
+#include "utf8.h"
 
 namespace sllm {
 
@@ -22,6 +23,23 @@ std::string builtin_pattern(std::string_view name) {
            R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
            R"(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
   return {};
+}
+
+bool builtin_pattern_safe_split(std::string_view text, size_t p) {
+  if (p < 2 || p >= text.size() || text[p - 1] != '\n') return false;
+  auto hangul_lead = [](uint8_t c) { return c >= 0xEA && c <= 0xED; };
+  auto u = [&](size_t i) { return static_cast<uint8_t>(text[i]); };
+  bool prev_ok =
+      (u(p - 2) >= 0x21 && u(p - 2) <= 0x7E) ||
+      (p >= 4 && hangul_lead(u(p - 4)) && (u(p - 3) & 0xC0) == 0x80 && (u(p - 2) & 0xC0) == 0x80);
+  if (!prev_ok) return false;
+  uint8_t c = u(p);
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  uint32_t cp;
+  return hangul_lead(c) &&
+         utf8::decode(reinterpret_cast<const uint8_t*>(text.data()) + p, text.size() - p, &cp) ==
+             3 &&
+         cp < 0xD800;
 }
 
 struct Pretokenizer::Impl {

@@ -12,6 +12,12 @@ namespace sllm {
 // "o200k". Returns an empty string for other names.
 std::string builtin_pattern(std::string_view name);
 
+// True when, under the GPT-2, cl100k and o200k patterns, no piece spans position p: p follows a
+// newline that ends a line whose last character is not a space and starts a line beginning
+// with a letter or digit (ASCII or Hangul). Both halves then see the same matches, so they can
+// be pre-tokenized (and encoded) separately.
+bool builtin_pattern_safe_split(std::string_view text, size_t p);
+
 class Pretokenizer {
  public:
   // Throws sllm::Error with PCRE2's message and offset when the pattern does not compile.
