@@ -1,7 +1,6 @@
 // bench/serve: continuous batching under load, over HTTP on loopback, on the stories15M shape
-// (dim 288, 6 layers, 6 heads, hidden 768, vocab 32000, ctx 256) with random weights. The
-// vocabulary is bytes plus placeholder specials up to 32,000 ids: the model's cost is the
-// stories15M shape's, and every id the random model samples decodes.
+// (dim 288, 6 layers, 6 heads, hidden 768, vocab 32000, ctx 256) with random weights and
+// Llama's 32,000-token SentencePiece vocabulary (../shared/data/tokenizers).
 //   1. Aggregate decode tokens/s with 1 stream, then with 8 concurrent streams (target >= 4x),
 //      and the TTFT distribution (p50, p99) of the concurrent requests.
 //   2. Slow clients: connections that trickle their request or never read their stream must
@@ -24,6 +23,7 @@
 #include "../../tests/serve_test_model.h"
 #include "sllm/common/runtime.h"
 #include "sllm/serve/server.h"
+#include "sllm/tokenizer/loaders.h"
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -128,17 +128,21 @@ int raw_connect(int port) {
 
 int main(int argc, char** argv) {
   CLI::App app{"sllm serve benchmark: continuous batching on the stories15M shape"};
-  std::string write_model;
+  std::string shared = SLLM_SHARED_DATA, write_model;
   int threads = 2, max_tokens = 64, rounds = 3;
+  app.add_option("--shared", shared, "shared data folder (for the Llama vocabulary)");
   app.add_option("--write-model", write_model, "only write the random stories15M-shape model here");
   app.add_option("--threads", threads, "compute threads");
   app.add_option("--max-tokens", max_tokens, "tokens per stream");
   app.add_option("--rounds", rounds, "rounds of 8 concurrent streams");
   CLI11_PARSE(app, argc, argv);
 
-  std::vector<std::string> specials = {"<s>", "</s>"};
-  while (specials.size() < 32000 - 256) specials.push_back("<|" + std::to_string(specials.size()) + "|>");
-  auto tok = std::make_unique<sllm::ByteTokenizer>(specials);
+  const std::string vocab = shared + "/tokenizers/ggml-vocab-llama-spm.gguf";
+  if (!std::filesystem::exists(vocab)) {
+    std::fprintf(stderr, "serve_bench: %s not found (the benchmark needs ../shared/data)\n", vocab.c_str());
+    return 2;
+  }
+  auto tok = sllm::load_gguf_tokenizer(vocab);
   std::string dir =
       write_model.empty()
           ? (std::filesystem::temp_directory_path() / "sllm-serve-bench-model").string()
