@@ -144,3 +144,44 @@ TEST(AdaptLoraModel, RestoreBaseAndConfigMismatch) {
   Model other(tiny(Arch::GPT2));
   EXPECT_THROW(LoraModel(other, a), Error);
 }
+
+// QLoRA-style: the frozen base is stored quantized and the model trains against exactly the
+// dequantized weights; the adapters' gradients stay exact for that base.
+TEST(AdaptLoraModel, QuantizedFrozenBase) {
+  ModelConfig c = tiny(Arch::Llama);
+  c.n_embd = 32;
+  c.intermediate_size = 64;
+  Data d(19);
+  for (FrozenType ft : {FrozenType::Q8_0, FrozenType::Q4_0}) {
+    Model m(c);
+    m.init_weights(1);
+    const std::vector<float> orig(m.params().begin(), m.params().end());
+    LoraAdapters a(m.config(), LoraConfig{});
+    a.init(3);
+    LoraModel lm(m, a, ft);
+    size_t total = 0;
+    for (const auto& t : a.targets()) total += static_cast<size_t>(t.dims.out) * t.dims.in;
+    EXPECT_LT(lm.frozen_bytes(), total * sizeof(float) * 3 / 10) << frozen_type_name(ft);  // 8.5 or 4.5 bits
+    const LoraTarget& t = a.targets()[0];
+    const size_t n = static_cast<size_t>(t.dims.out) * t.dims.in;
+    // The model now holds the dequantized base: close to the original, not equal.
+    const float* W = m.param(t.param);
+    const size_t off = W - m.params().data();
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < n; ++i) {
+      err += std::abs(W[i] - orig[off + i]);
+      ref += std::abs(orig[off + i]);
+    }
+    EXPECT_GT(err, 0.0);
+    EXPECT_LT(err / ref, ft == FrozenType::Q8_0 ? 0.01 : 0.15) << frozen_type_name(ft);
+    // B = 0: forward equals the dequantized base, and restore_base keeps it.
+    const std::vector<float> deq(m.params().begin(), m.params().end());
+    lm.forward(d.x.data(), d.y.data(), d.B, d.T);
+    lm.restore_base();
+    EXPECT_EQ(std::vector<float>(m.params().begin(), m.params().end()), deq);
+  }
+  ModelConfig odd = tiny(Arch::Llama);  // Rows of 16: not a multiple of the 32-wide blocks.
+  Model m(odd);
+  LoraAdapters a(odd, LoraConfig{});
+  EXPECT_THROW(LoraModel(m, a, FrozenType::Q8_0), Error);
+}

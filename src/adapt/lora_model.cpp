@@ -4,16 +4,27 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
+#include "sllm/quant/quant.h"
 
 namespace sllm {
 
+namespace {
+
+GGMLType ggml_type(FrozenType t) {
+  return t == FrozenType::Q8_0 ? GGMLType::Q8_0 : t == FrozenType::Q4_0 ? GGMLType::Q4_0 : GGMLType::F32;
+}
+
+}  // namespace
+
 FrozenType parse_frozen_type(const std::string& s) {
   if (s == "f32") return FrozenType::F32;
-  fail("unknown frozen base type '{}' (expected f32)", s);
+  if (s == "q8_0") return FrozenType::Q8_0;
+  if (s == "q4_0") return FrozenType::Q4_0;
+  fail("unknown frozen base type '{}' (expected f32, q8_0 or q4_0)", s);
 }
 
 const char* frozen_type_name(FrozenType t) {
-  return "f32";
+  return t == FrozenType::Q8_0 ? "q8_0" : t == FrozenType::Q4_0 ? "q4_0" : "f32";
 }
 
 LoraModel::LoraModel(Model& model, LoraAdapters& adapters, FrozenType frozen)
@@ -21,11 +32,16 @@ LoraModel::LoraModel(Model& model, LoraAdapters& adapters, FrozenType frozen)
   if (model.config().to_json() != adapters.base_config().to_json())
     fail("LoRA adapters were made for another model config ({} vs {})",
          adapters.base_config().to_json().dump(), model.config().to_json().dump());
+  const GGMLType gt = ggml_type(frozen_);
   for (const auto& t : adapters_.targets()) {
-    const float* W = model_.param(t.param);
-    const size_t n = static_cast<size_t>(t.dims.out) * t.dims.in;
-    std::vector<uint8_t> buf(n * sizeof(float));
-    std::memcpy(buf.data(), W, buf.size());
+    float* W = model_.param(t.param);
+    const int64_t n = static_cast<int64_t>(t.dims.out) * t.dims.in;
+    if (gt != GGMLType::F32 && t.dims.in % kQBlock != 0)
+      fail("cannot keep {} as {}: its rows of {} are not a multiple of {}", t.param, frozen_type_name(frozen_),
+           t.dims.in, kQBlock);
+    std::vector<uint8_t> buf(ggml_row_size(gt, t.dims.in) * t.dims.out);
+    quantize_row(gt, W, buf.data(), n);
+    dequantize_row(gt, buf.data(), W, n);  // Train against exactly what is stored.
     w0_.push_back(std::move(buf));
   }
 }
@@ -37,7 +53,8 @@ size_t LoraModel::frozen_bytes() const {
 }
 
 void LoraModel::load_w0(size_t i, float* dst) const {
-  std::memcpy(dst, w0_[i].data(), w0_[i].size());
+  const LoraDims& d = adapters_.targets()[i].dims;
+  dequantize_row(ggml_type(frozen_), w0_[i].data(), dst, static_cast<int64_t>(d.out) * d.in);
 }
 
 void LoraModel::merge() {

@@ -14,8 +14,8 @@
 namespace sllm {
 
 // How the frozen base weights of the adapted linears are stored.
-enum class FrozenType { F32 };
-FrozenType parse_frozen_type(const std::string& s);  // "f32"
+enum class FrozenType { F32, Q8_0, Q4_0 };
+FrozenType parse_frozen_type(const std::string& s);  // "f32", "q8_0", "q4_0"
 const char* frozen_type_name(FrozenType t);
 
 class LoraModel {

@@ -1,0 +1,59 @@
+// Distilling a teacher into a smaller student that shares its tokenizer (`sllm distill`):
+//   logits:    the student learns alpha * tau^2 KL(teacher || student) + (1 - alpha) CE, with
+//              the teacher run on the fly, or read from a top-k logit cache on disk;
+//   synthetic: the teacher writes a corpus from prompts (sampling settings given) and the
+//              student learns it with plain cross-entropy (sequence-level distillation);
+//   ce:        the student alone on the data, the from-scratch baseline to compare against.
+// Validation is always the student's cross-entropy on held-out real data.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "sllm/adapt/adapt_loop.h"
+#include "sllm/adapt/distill_loss.h"
+#include "sllm/model/config.h"
+
+namespace sllm {
+
+struct StudentShape {
+  int n_layer = 0, n_embd = 0, n_head = 0, n_kv_head = 0, intermediate_size = 0;  // 0: keep the teacher's
+  // "layers=2,embd=128,heads=4,kv_heads=4,ffn=512" (any subset).
+  static StudentShape parse(const std::string& spec);
+  ModelConfig apply(const ModelConfig& teacher) const;  // Validates the result.
+};
+
+struct SyntheticOptions {
+  std::string prompts;  // Text file, one prompt per line (blank lines skipped).
+  int samples_per_prompt = 1;
+  int max_tokens = 256;
+  float temperature = 1.0f, top_p = 1.0f;
+  int top_k = 0;
+  uint64_t seed = 1;
+};
+
+struct DistillConfig {
+  std::string mode = "logits";  // logits | synthetic | ce
+  std::string teacher, student;  // student: a model path to start from, or empty with shape
+  StudentShape shape;
+  std::string data, val_data, out, chat_template;
+  int seq_len = 0;  // 0: the smaller block size of the two.
+  double val_fraction = 0.1;
+  DistillOptions loss;
+  std::string teacher_cache;  // logits mode: read this top-k cache if it exists, else write it
+  int topk = 32;              // entries per position in a new cache
+  SyntheticOptions synthetic;
+  LoopConfig loop;
+};
+
+struct DistillResult {
+  LoopResult loop;
+  size_t student_params = 0, teacher_params = 0;
+  double teacher_seconds = 0;  // Building the cache or the synthetic corpus.
+  size_t synthetic_tokens = 0;
+};
+
+// Trains the student and writes OUT (a full sllm model directory) with metrics.jsonl and
+// distill.json. Throws sllm::Error when teacher and student tokenizers differ.
+DistillResult run_distill(const DistillConfig& cfg);
+
+}  // namespace sllm

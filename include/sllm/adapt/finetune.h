@@ -1,0 +1,49 @@
+// Fine-tuning a model sllm can import: full (every parameter) or LoRA (only adapters train,
+// the frozen base may be kept quantized), on chat SFT data (JSONL) or plain text (continued
+// pretraining). `sllm finetune` and `sllm merge` are thin wrappers around these.
+#pragma once
+#include <string>
+
+#include "sllm/adapt/adapt_loop.h"
+#include "sllm/adapt/lora_adapter.h"
+#include "sllm/adapt/lora_model.h"
+#include "sllm/adapt/sft_data.h"
+#include "sllm/tokenizer/tokenizer.h"
+
+namespace sllm {
+
+struct FinetuneConfig {
+  std::string base;            // Model path (sllm directory, .gguf, HF directory, llama2.c .bin).
+  std::string tokenizer;       // Overrides the base's tokenizer.
+  std::string data;            // .jsonl: chat SFT / {"text"} lines; anything else: plain text.
+  std::string val_data;        // Empty: the last val_fraction of data's rows.
+  std::string out;             // Adapter folder (LoRA) or model directory (full), plus metrics.
+  std::string chat_template;   // Empty: chatml.
+  int seq_len = 0;             // 0: the base's block_size.
+  double val_fraction = 0.1;
+  bool lora = false;
+  LoraConfig lora_cfg;
+  FrozenType frozen = FrozenType::F32;
+  LoopConfig loop;
+};
+
+struct FinetuneResult {
+  LoopResult loop;
+  size_t trainable_params = 0, total_params = 0;
+  double initial_val_loss = 0;
+};
+
+// Trains and writes OUT: with LoRA adapter_model.safetensors + adapter_config.json, else a
+// full sllm model directory; always metrics.jsonl (the curve) and finetune.json (summary).
+FinetuneResult run_finetune(const FinetuneConfig& cfg);
+
+// Training rows from a file: .jsonl through the chat template (loss on assistant tokens), any
+// other file as plain text (loss on every token). Throws naming the file (and line).
+PackedSequences load_training_rows(const std::string& path, const Tokenizer& tok, const std::string& chat_template,
+                                   int T);
+
+// Folds the adapters in adapter_dir into the base and writes a full sllm model directory.
+void merge_adapter(const std::string& base, const std::string& adapter_dir, const std::string& out,
+                   const std::string& tokenizer = "");
+
+}  // namespace sllm

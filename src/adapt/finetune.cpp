@@ -1,0 +1,113 @@
+#include "sllm/adapt/finetune.h"
+
+#include <nlohmann/json.hpp>
+
+#include "sllm/adapt/base_model.h"
+#include "sllm/common/error.h"
+#include "sllm/common/runtime.h"
+#include "sllm/io/file.h"
+
+namespace sllm {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+PackedSequences load_training_rows(const std::string& path, const Tokenizer& tok, const std::string& chat_template,
+                                   int T) {
+  const std::string tmpl = chat_template.empty() ? "chatml" : chat_template;
+  if (ends_with(path, ".jsonl")) {
+    auto examples = read_sft_jsonl(path);
+    EncodeFn enc = [&tok](std::string_view s) { return tok.encode(s); };
+    return pack_sft(examples, tmpl, enc, tok.bos_id(), T, path);
+  }
+  const std::string text = read_file(path);
+  if (text.empty()) fail("dataset {} is empty", path);
+  std::vector<int32_t> ids;
+  try {
+    ids = encode_parallel(tok, text, 0);
+  } catch (const Error& e) {
+    fail("dataset {}: cannot tokenize it with the model's tokenizer: {}", path, e.what());
+  }
+  PackedSequences p = pack_tokens(ids, T);
+  if (p.rows == 0) fail("dataset {} is too short: {} tokens", path, ids.size());
+  return p;
+}
+
+FinetuneResult run_finetune(const FinetuneConfig& cfg) {
+  if (cfg.out.empty()) fail("finetune: an output folder is needed");
+  cfg.loop.validate();
+  TrainableModel base = load_trainable_model(cfg.base, cfg.tokenizer);
+  Model& model = *base.model;
+  const int T = cfg.seq_len > 0 ? cfg.seq_len : model.config().block_size;
+  if (T > model.config().block_size)
+    fail("sequence length {} exceeds the base model's block size {}", T, model.config().block_size);
+
+  PackedSequences all = load_training_rows(cfg.data, *base.tokenizer, cfg.chat_template, T), train, val;
+  if (cfg.val_data.empty()) {
+    split_rows(all, cfg.val_fraction, train, val);
+  } else {
+    train = std::move(all);
+    val = load_training_rows(cfg.val_data, *base.tokenizer, cfg.chat_template, T);
+  }
+  if (train.rows == 0) fail("dataset {} gives no training rows", cfg.data);
+
+  make_dirs(cfg.out);
+  std::unique_ptr<LoraAdapters> adapters;
+  std::unique_ptr<LoraModel> lora;
+  if (cfg.lora) {
+    adapters = std::make_unique<LoraAdapters>(model.config(), cfg.lora_cfg);
+    adapters->init(cfg.loop.seed);
+    lora = std::make_unique<LoraModel>(model, *adapters, cfg.frozen);
+  }
+  Learner learner(model, lora.get());
+  FinetuneResult res;
+  res.trainable_params = learner.trainable_params();
+  res.total_params = model.params().size();
+  LoopConfig loop = cfg.loop;
+  loop.metrics_path = cfg.out + "/metrics.jsonl";
+  RowSampler sampler(train, cfg.loop.seed);
+  res.loop = run_adapt_loop(learner, sampler, val, loop);
+  res.initial_val_loss = res.loop.curve.front().val_loss.value_or(NAN);
+
+  if (cfg.lora)
+    adapters->save(cfg.out, cfg.base);
+  else
+    save_trainable_model(cfg.out, model, *base.tokenizer);
+  nlohmann::json summary = {{"base", cfg.base},
+                            {"data", cfg.data},
+                            {"mode", cfg.lora ? "lora" : "full"},
+                            {"trainable_params", res.trainable_params},
+                            {"total_params", res.total_params},
+                            {"train_rows", train.rows},
+                            {"val_rows", val.rows},
+                            {"seq_len", T},
+                            {"steps", res.loop.steps},
+                            {"tokens", res.loop.tokens},
+                            {"train_seconds", res.loop.seconds},
+                            {"initial_val_loss", res.initial_val_loss},
+                            {"final_val_loss", res.loop.final_val_loss},
+                            {"peak_rss_bytes", peak_rss_bytes()}};
+  if (cfg.lora) {
+    summary["lora_r"] = cfg.lora_cfg.r;
+    summary["lora_alpha"] = cfg.lora_cfg.alpha;
+    summary["frozen_type"] = frozen_type_name(cfg.frozen);
+    summary["frozen_bytes"] = lora->frozen_bytes();
+  }
+  write_file_atomic(cfg.out + "/finetune.json", summary.dump(2) + "\n");
+  return res;
+}
+
+void merge_adapter(const std::string& base_path, const std::string& adapter_dir, const std::string& out,
+                   const std::string& tokenizer) {
+  TrainableModel base = load_trainable_model(base_path, tokenizer);
+  LoraAdapters adapters = LoraAdapters::load(adapter_dir, base.model->config());
+  adapters.merge_into(base.model->specs(), base.model->params().data());
+  save_trainable_model(out, *base.model, *base.tokenizer);
+}
+
+}  // namespace sllm
