@@ -1,0 +1,17 @@
+// Elementwise MLP activations.
+#pragma once
+#include <cstddef>
+
+namespace sllm {
+
+// GELU, tanh approximation (as GPT-2; torch's gelu(approximate="tanh")).
+void gelu_forward(float* out, const float* inp, size_t n);
+// dinp = dout * gelu'(inp). dinp may alias dout.
+void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n);
+
+// SwiGLU over rows [gate (F) | up (F)] of inp [N, 2F]: out [N, F] = silu(gate) * up.
+void swiglu_forward(float* out, const float* inp, int N, int F);
+// dinp [N, 2F] = gradient of both halves.
+void swiglu_backward(float* dinp, const float* inp, const float* dout, int N, int F);
+
+}  // namespace sllm

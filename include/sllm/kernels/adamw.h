@@ -1,0 +1,23 @@
+// AdamW (Loshchilov & Hutter) with decoupled weight decay, as torch.optim.AdamW:
+//   p -= lr * wd * p  (only where decay is on);  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+//   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace sllm {
+
+struct AdamWParams {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+};
+
+// One update of n parameters at step t (t >= 1 counts updates, for bias correction).
+// `decay` turns weight decay on for this tensor (matrices yes; norms, biases, embeddings no).
+void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
+                  const AdamWParams& h, int64_t t, bool decay);
+
+}  // namespace sllm

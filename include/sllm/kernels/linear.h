@@ -1,0 +1,16 @@
+// Fully connected layer y = x W^T + b with W stored [OUT, IN] row-major (torch.nn.Linear).
+// The matrix products go to OpenBLAS (cblas_sgemm); bias work is OpenMP-parallel by column.
+#pragma once
+
+namespace sllm {
+
+// out [N, OUT] = inp [N, IN] @ w^T (+ bias [OUT] when non-null).
+void linear_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IN,
+                    int OUT);
+
+// dw [OUT, IN] += dout^T @ inp; dbias [OUT] += column sums of dout (when non-null).
+// dinp [N, IN] = dout @ w, or += when accumulate_dinp; skipped when dinp is null.
+void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                     const float* w, int N, int IN, int OUT, bool accumulate_dinp = false);
+
+}  // namespace sllm

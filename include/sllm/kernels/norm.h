@@ -1,0 +1,20 @@
+// LayerNorm and RMSNorm over the last dimension of [N, C] rows.
+#pragma once
+
+namespace sllm {
+
+// out = (x - mean) * rstd * w + b. Saves mean and rstd [N] for backward. b may be null.
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int N, int C, float eps);
+// Accumulates into dinp, dw and db (db may be null).
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* w, const float* mean, const float* rstd, int N, int C);
+
+// out = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps). Saves rstd [N].
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int N, int C,
+                     float eps);
+// Accumulates into dinp and dw.
+void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
+                      const float* rstd, int N, int C);
+
+}  // namespace sllm

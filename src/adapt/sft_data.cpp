@@ -1,0 +1,201 @@
+#include "sllm/adapt/sft_data.h"
+
+#include <nlohmann/json.hpp>
+
+#include "sllm/common/error.h"
+#include "sllm/io/file.h"
+
+namespace sllm {
+
+using nlohmann::json;
+
+namespace {
+
+SftExample parse_line(std::string_view line, int lineno, const std::string& src) {
+  json j;
+  try {
+    j = json::parse(line);
+  } catch (const json::parse_error& e) {
+    fail("{}:{}: invalid JSON: {}", src, lineno, e.what());
+  }
+  SftExample ex;
+  ex.line = lineno;
+  if (!j.is_object()) fail("{}:{}: expected a JSON object with 'messages' or 'text'", src, lineno);
+  if (j.contains("text") && !j.contains("messages")) {
+    if (!j["text"].is_string()) fail("{}:{}: 'text' must be a string", src, lineno);
+    ex.text = j["text"].get<std::string>();
+    if (ex.text.empty()) fail("{}:{}: 'text' is empty", src, lineno);
+    return ex;
+  }
+  if (!j.contains("messages") || !j["messages"].is_array())
+    fail("{}:{}: expected a JSON object with a 'messages' array (or a 'text' string)", src, lineno);
+  const json& msgs = j["messages"];
+  if (msgs.empty()) fail("{}:{}: 'messages' is empty", src, lineno);
+  bool has_assistant = false;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    const json& m = msgs[i];
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+      fail("{}:{}: message {} needs a string 'role'", src, lineno, i + 1);
+    if (!m.contains("content") || !m["content"].is_string())
+      fail("{}:{}: message {} needs a string 'content'", src, lineno, i + 1);
+    ChatMessage cm{m["role"].get<std::string>(), m["content"].get<std::string>()};
+    if (cm.role != "system" && cm.role != "user" && cm.role != "assistant")
+      fail("{}:{}: message {} has role '{}' (expected system, user or assistant)", src, lineno,
+           i + 1, cm.role);
+    if (cm.role == "system" && i != 0)
+      fail("{}:{}: message {}: a system message must come first", src, lineno, i + 1);
+    has_assistant |= cm.role == "assistant";
+    ex.messages.push_back(std::move(cm));
+  }
+  if (!has_assistant)
+    fail("{}:{}: no assistant message, so nothing to learn from this example", src, lineno);
+  return ex;
+}
+
+}  // namespace
+
+std::vector<SftExample> parse_sft_jsonl(std::string_view contents, const std::string& src) {
+  std::vector<SftExample> out;
+  int lineno = 0;
+  size_t pos = 0;
+  while (pos < contents.size()) {
+    size_t end = contents.find('\n', pos);
+    if (end == std::string_view::npos) end = contents.size();
+    std::string_view line = contents.substr(pos, end - pos);
+    pos = end + 1;
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+    out.push_back(parse_line(line, lineno, src));
+  }
+  return out;
+}
+
+std::vector<SftExample> read_sft_jsonl(const std::string& path) {
+  auto ex = parse_sft_jsonl(read_file(path), path);
+  if (ex.empty()) fail("dataset {} holds no examples", path);
+  return ex;
+}
+
+std::vector<std::string> chat_template_names() {
+  return {"chatml", "zephyr", "plain"};
+}
+
+std::vector<TextSegment> render_chat(const std::string& tmpl,
+                                     const std::vector<ChatMessage>& messages) {
+  if (tmpl != "chatml" && tmpl != "zephyr" && tmpl != "plain")
+    fail("unknown chat template '{}' (expected chatml, zephyr or plain)", tmpl);
+  std::vector<TextSegment> seg;
+  auto add = [&](std::string text, bool train) {
+    if (!seg.empty() && seg.back().train == train)
+      seg.back().text += text;
+    else
+      seg.push_back({std::move(text), train});
+  };
+  for (const auto& m : messages) {
+    const bool a = m.role == "assistant";
+    if (tmpl == "chatml") {
+      add("<|im_start|>" + m.role + "\n", false);
+      add(m.content + "<|im_end|>", a);
+      add("\n", false);
+    } else if (tmpl == "zephyr") {
+      add("<|" + m.role + "|>\n", false);
+      add(m.content + "</s>", a);
+      add("\n", false);
+    } else {
+      const char* head = m.role == "system" ? "System: "
+                         : m.role == "user" ? "User: "
+                                            : "Assistant: ";
+      add(head, false);
+      add(m.content + "\n", a);
+    }
+  }
+  return seg;
+}
+
+namespace {
+
+// Cuts a token stream (with a per-token "is a training target" flag) into rows of T.
+PackedSequences pack_stream(const std::vector<int32_t>& toks, const std::vector<uint8_t>& train,
+                            int T) {
+  if (T < 1) fail("sequence length {} must be >= 1", T);
+  PackedSequences p;
+  p.T = T;
+  if (toks.size() < 2) return p;
+  const size_t n = toks.size() - 1;  // Positions that have a next token.
+  for (size_t start = 0; start < n; start += T) {
+    std::vector<int32_t> in(T, 0), tg(T, -1);
+    size_t trained = 0;
+    for (int t = 0; t < T && start + t < n; ++t) {
+      in[t] = toks[start + t];
+      if (train[start + t + 1]) {
+        tg[t] = toks[start + t + 1];
+        ++trained;
+      }
+    }
+    if (trained == 0) continue;
+    p.inputs.insert(p.inputs.end(), in.begin(), in.end());
+    p.targets.insert(p.targets.end(), tg.begin(), tg.end());
+    p.trained_tokens += trained;
+    ++p.rows;
+  }
+  return p;
+}
+
+}  // namespace
+
+PackedSequences pack_sft(const std::vector<SftExample>& examples, const std::string& tmpl,
+                         const EncodeFn& encode, int32_t bos_id, int T, const std::string& src) {
+  if (examples.empty()) fail("dataset {} holds no examples", src);
+  render_chat(tmpl, {});  // Rejects an unknown template name even when every example is text.
+  std::vector<int32_t> toks;
+  std::vector<uint8_t> train;
+  for (const auto& ex : examples) {
+    if (bos_id >= 0) {
+      toks.push_back(bos_id);
+      train.push_back(0);
+    }
+    std::vector<TextSegment> seg = ex.messages.empty() ? std::vector<TextSegment>{{ex.text, true}}
+                                                       : render_chat(tmpl, ex.messages);
+    for (const auto& s : seg) {
+      std::vector<int32_t> ids;
+      try {
+        ids = encode(s.text);
+      } catch (const Error& e) {
+        fail("{}:{}: cannot tokenize this example: {}", src, ex.line, e.what());
+      }
+      toks.insert(toks.end(), ids.begin(), ids.end());
+      train.insert(train.end(), ids.size(), s.train ? 1 : 0);
+    }
+  }
+  PackedSequences p = pack_stream(toks, train, T);
+  if (p.rows == 0) fail("dataset {}: no example has a token to train on after tokenization", src);
+  return p;
+}
+
+PackedSequences pack_tokens(const std::vector<int32_t>& tokens, int T) {
+  std::vector<uint8_t> train(tokens.size(), 1);
+  return pack_stream(tokens, train, T);
+}
+
+void split_rows(const PackedSequences& all, double fraction, PackedSequences& train,
+                PackedSequences& val) {
+  size_t nval = static_cast<size_t>(all.rows * fraction + 0.5);
+  if (fraction > 0 && nval == 0 && all.rows >= 2) nval = 1;
+  if (nval >= all.rows) nval = all.rows > 1 ? all.rows - 1 : 0;
+  const size_t ntrain = all.rows - nval;
+  auto slice = [&](PackedSequences& out, size_t from, size_t count) {
+    out = PackedSequences{};
+    out.T = all.T;
+    out.rows = count;
+    out.inputs.assign(all.inputs.begin() + from * all.T,
+                      all.inputs.begin() + (from + count) * all.T);
+    out.targets.assign(all.targets.begin() + from * all.T,
+                       all.targets.begin() + (from + count) * all.T);
+    for (int32_t t : out.targets) out.trained_tokens += t >= 0;
+  };
+  slice(train, 0, ntrain);
+  slice(val, ntrain, nval);
+}
+
+}  // namespace sllm

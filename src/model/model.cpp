@@ -1,0 +1,389 @@
+#include "sllm/model/model.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <unordered_map>
+
+#include "sllm/common/error.h"
+#include "sllm/kernels/activation.h"
+#include "sllm/kernels/attention.h"
+#include "sllm/kernels/cross_entropy.h"
+#include "sllm/kernels/embedding.h"
+#include "sllm/kernels/linear.h"
+#include "sllm/kernels/norm.h"
+#include "sllm/kernels/residual.h"
+#include "sllm/kernels/rope.h"
+
+namespace sllm {
+
+namespace {
+
+// Pointers into the parameter (or gradient) arena for one layer. q/k/v are adjacent in the
+// arena, so qkv_w is one [(H+2KV)*hd, C] matrix; Llama's gate/up likewise form up_w [2F, C].
+struct LayerTensors {
+  float *norm1_w = nullptr, *norm1_b = nullptr, *qkv_w = nullptr, *qkv_b = nullptr, *o_w = nullptr,
+        *o_b = nullptr;
+  float *norm2_w = nullptr, *norm2_b = nullptr, *up_w = nullptr, *up_b = nullptr, *down_w = nullptr,
+        *down_b = nullptr;
+};
+
+struct ModelTensors {
+  float *wte = nullptr, *wpe = nullptr, *normf_w = nullptr, *normf_b = nullptr, *lm_w = nullptr;
+  std::vector<LayerTensors> layers;
+};
+
+// Activations one layer saves for backward, all [N = B*T rows].
+struct LayerActs {
+  float *norm1, *mean1, *rstd1, *qkv, *probs, *atty, *res1, *norm2, *mean2, *rstd2, *hpre, *hact,
+      *out;
+};
+
+}  // namespace
+
+struct Model::Impl {
+  std::unordered_map<std::string, size_t> index;  // name -> position in specs
+  ModelTensors p, g;
+  std::vector<float> rope_cos, rope_sin;  // [block_size, hd/2], Llama only
+
+  std::vector<float> acts, scratch;
+  int B = 0, T = 0;
+  std::vector<LayerActs> layer;
+  float *resid0 = nullptr, *normf = nullptr, *meanf = nullptr, *rstdf = nullptr, *logits = nullptr,
+        *lse = nullptr;
+  float *dres = nullptr, *dnorm = nullptr, *dqkv = nullptr, *datty = nullptr, *dhact = nullptr,
+        *dhpre = nullptr;
+  std::vector<int32_t> tokens, targets;
+  int n_valid = 0;
+  bool have_logits = false, backward_ready = false;
+};
+
+namespace {
+
+ModelTensors map_tensors(const ModelConfig& c, const std::vector<ParamSpec>& specs,
+                         const std::unordered_map<std::string, size_t>& index, float* base) {
+  auto at = [&](const std::string& name) -> float* {
+    auto it = index.find(name);
+    return it == index.end() ? nullptr : base + specs[it->second].offset;
+  };
+  ModelTensors t;
+  t.wte = at("tok_embeddings.weight");
+  t.wpe = at("pos_embeddings.weight");
+  t.normf_w = at("norm.weight");
+  t.normf_b = at("norm.bias");
+  t.lm_w = c.tie_word_embeddings ? t.wte : at("lm_head.weight");
+  for (int i = 0; i < c.n_layer; ++i) {
+    const std::string L = "layers." + std::to_string(i) + ".";
+    LayerTensors l;
+    l.norm1_w = at(L + "attn_norm.weight");
+    l.norm1_b = at(L + "attn_norm.bias");
+    l.qkv_w = at(L + "attn.q.weight");
+    l.qkv_b = at(L + "attn.q.bias");
+    l.o_w = at(L + "attn.o.weight");
+    l.o_b = at(L + "attn.o.bias");
+    l.norm2_w = at(L + "mlp_norm.weight");
+    l.norm2_b = at(L + "mlp_norm.bias");
+    l.up_w = c.arch == Arch::Llama ? at(L + "mlp.gate.weight") : at(L + "mlp.up.weight");
+    l.up_b = at(L + "mlp.up.bias");
+    l.down_w = at(L + "mlp.down.weight");
+    l.down_b = at(L + "mlp.down.bias");
+    t.layers.push_back(l);
+  }
+  return t;
+}
+
+// The fused groups are only valid if the config's layout really puts them side by side.
+void check_fused_layout(const ModelConfig& c, const std::vector<ParamSpec>& specs,
+                        const std::unordered_map<std::string, size_t>& index) {
+  auto adjacent = [&](const std::string& a, const std::string& b) {
+    const ParamSpec& x = specs[index.at(a)];
+    const ParamSpec& y = specs[index.at(b)];
+    if (x.offset + x.numel != y.offset)
+      fail("internal: parameters {} and {} are not adjacent", a, b);
+  };
+  for (int i = 0; i < c.n_layer; ++i) {
+    const std::string L = "layers." + std::to_string(i) + ".";
+    adjacent(L + "attn.q.weight", L + "attn.k.weight");
+    adjacent(L + "attn.k.weight", L + "attn.v.weight");
+    if (c.has_bias()) {
+      adjacent(L + "attn.q.bias", L + "attn.k.bias");
+      adjacent(L + "attn.k.bias", L + "attn.v.bias");
+    }
+    if (c.arch == Arch::Llama) adjacent(L + "mlp.gate.weight", L + "mlp.up.weight");
+  }
+}
+
+// Box-Muller over a 64-bit Mersenne Twister: the same stream on every platform.
+class NormalRng {
+ public:
+  explicit NormalRng(uint64_t seed) : gen_(seed) {}
+  float next() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    double u1 = (static_cast<double>(gen_() >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
+    double u2 = static_cast<double>(gen_() >> 11) * 0x1.0p-53;
+    double r = std::sqrt(-2.0 * std::log(u1)), a = 2.0 * M_PI * u2;
+    spare_ = static_cast<float>(r * std::sin(a));
+    has_spare_ = true;
+    return static_cast<float>(r * std::cos(a));
+  }
+
+ private:
+  std::mt19937_64 gen_;
+  float spare_ = 0.0f;
+  bool has_spare_ = false;
+};
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()) {
+  cfg_.validate();
+  specs_ = param_specs(cfg_);
+  const size_t n = specs_.back().offset + specs_.back().numel;
+  params_.assign(n, 0.0f);
+  grads_.assign(n, 0.0f);
+  for (size_t i = 0; i < specs_.size(); ++i) impl_->index.emplace(specs_[i].name, i);
+  check_fused_layout(cfg_, specs_, impl_->index);
+  impl_->p = map_tensors(cfg_, specs_, impl_->index, params_.data());
+  impl_->g = map_tensors(cfg_, specs_, impl_->index, grads_.data());
+  if (cfg_.arch == Arch::Llama) {
+    const size_t half = static_cast<size_t>(cfg_.head_dim()) / 2;
+    impl_->rope_cos.resize(static_cast<size_t>(cfg_.block_size) * half);
+    impl_->rope_sin.resize(static_cast<size_t>(cfg_.block_size) * half);
+    rope_tables(impl_->rope_cos.data(), impl_->rope_sin.data(), cfg_.block_size, cfg_.head_dim(),
+                cfg_.rope_theta);
+  }
+}
+
+Model::~Model() = default;
+
+const ParamSpec& Model::spec(const std::string& name) const {
+  auto it = impl_->index.find(name);
+  if (it == impl_->index.end())
+    fail("unknown parameter '{}' for a {} model", name, arch_name(cfg_.arch));
+  return specs_[it->second];
+}
+
+float* Model::param(const std::string& name) {
+  return params_.data() + spec(name).offset;
+}
+float* Model::grad(const std::string& name) {
+  return grads_.data() + spec(name).offset;
+}
+
+void Model::init_weights(uint64_t seed) {
+  NormalRng rng(seed);
+  const float resid_std = 0.02f / std::sqrt(2.0f * cfg_.n_layer);
+  for (const ParamSpec& s : specs_) {
+    float* w = params_.data() + s.offset;
+    if (s.shape.size() == 1) {
+      const float v = ends_with(s.name, "norm.weight") ? 1.0f : 0.0f;
+      for (size_t i = 0; i < s.numel; ++i) w[i] = v;
+      continue;
+    }
+    const bool resid = ends_with(s.name, "attn.o.weight") || ends_with(s.name, "mlp.down.weight");
+    const float std = resid ? resid_std : 0.02f;
+    for (size_t i = 0; i < s.numel; ++i) w[i] = std * rng.next();
+  }
+}
+
+void Model::zero_grad() {
+  std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+}
+
+const float* Model::logits() const {
+  if (!impl_->have_logits) fail("Model::logits(): no forward pass has run yet");
+  return impl_->logits;
+}
+
+namespace {
+
+// Lays out the activation arena for [B, T]; grows it when needed, never shrinks.
+void layout_activations(Model::Impl& m, const ModelConfig& c, int B, int T) {
+  const size_t N = static_cast<size_t>(B) * T, C = c.n_embd, F = c.ffn_dim(), V = c.vocab_size;
+  const size_t H = c.n_head, hd = c.head_dim(), Q = H * hd, S = (H + 2 * c.n_kv_head) * hd;
+  const size_t Fx = c.arch == Arch::Llama ? 2 * F : F;
+  const size_t per_layer =
+      N * (C + 2 + S + Q + C + C + 2 + Fx + F + C) + static_cast<size_t>(B) * H * T * T;
+  const size_t total = N * C + per_layer * c.n_layer + N * (C + 2) + N * V + N;
+  const size_t scratch = N * (2 * C + S + Q + F + (c.arch == Arch::Llama ? Fx : 0));
+  if (m.acts.size() < total) {
+    m.acts = std::vector<float>();
+    m.acts.resize(total);
+  }
+  if (m.scratch.size() < scratch) {
+    m.scratch = std::vector<float>();
+    m.scratch.resize(scratch);
+  }
+  float* p = m.acts.data();
+  auto take = [&](size_t n) {
+    float* r = p;
+    p += n;
+    return r;
+  };
+  m.resid0 = take(N * C);
+  m.layer.resize(c.n_layer);
+  for (auto& a : m.layer) {
+    a.norm1 = take(N * C);
+    a.mean1 = take(N);
+    a.rstd1 = take(N);
+    a.qkv = take(N * S);
+    a.probs = take(static_cast<size_t>(B) * H * T * T);
+    a.atty = take(N * Q);
+    a.res1 = take(N * C);
+    a.norm2 = take(N * C);
+    a.mean2 = take(N);
+    a.rstd2 = take(N);
+    a.hpre = take(N * Fx);
+    a.hact = take(N * F);
+    a.out = take(N * C);
+  }
+  m.normf = take(N * C);
+  m.meanf = take(N);
+  m.rstdf = take(N);
+  m.logits = take(N * V);
+  m.lse = take(N);
+  float* s = m.scratch.data();
+  auto take_s = [&](size_t n) {
+    float* r = s;
+    s += n;
+    return r;
+  };
+  m.dres = take_s(N * C);
+  m.dnorm = take_s(N * C);
+  m.dqkv = take_s(N * S);
+  m.datty = take_s(N * Q);
+  m.dhact = take_s(N * F);
+  m.dhpre = c.arch == Arch::Llama ? take_s(N * Fx) : m.dhact;  // GELU's backward runs in place.
+  m.B = B;
+  m.T = T;
+}
+
+void norm_forward(const ModelConfig& c, float* out, float* mean, float* rstd, const float* x,
+                  const float* w, const float* b, int N) {
+  if (c.arch == Arch::GPT2)
+    layernorm_forward(out, mean, rstd, x, w, b, N, c.n_embd, c.norm_eps);
+  else
+    rmsnorm_forward(out, rstd, x, w, N, c.n_embd, c.norm_eps);
+}
+
+void norm_backward(const ModelConfig& c, float* dx, float* dw, float* db, const float* dout,
+                   const float* x, const float* w, const float* mean, const float* rstd, int N) {
+  if (c.arch == Arch::GPT2)
+    layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, N, c.n_embd);
+  else
+    rmsnorm_backward(dx, dw, dout, x, w, rstd, N, c.n_embd);
+}
+
+}  // namespace
+
+float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T) {
+  Impl& m = *impl_;
+  const ModelConfig& c = cfg_;
+  if (!tokens) fail("Model::forward: tokens is null");
+  if (B < 1) fail("Model::forward: batch size {} must be >= 1", B);
+  if (T < 1 || T > c.block_size)
+    fail("Model::forward: sequence length {} must be in [1, block_size = {}]", T, c.block_size);
+  const int N = B * T;
+  for (int i = 0; i < N; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
+      fail("Model::forward: token {} at position {} is outside the vocabulary [0, {})", tokens[i],
+           i, c.vocab_size);
+    if (targets && targets[i] >= c.vocab_size)
+      fail("Model::forward: target {} at position {} is outside the vocabulary [0, {})", targets[i],
+           i, c.vocab_size);
+  }
+  m.have_logits = m.backward_ready = false;
+  layout_activations(m, c, B, T);
+  m.tokens.assign(tokens, tokens + N);
+
+  const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
+  const int Q = H * hd, S = (H + 2 * KV) * hd;
+  const bool llama = c.arch == Arch::Llama;
+  const int Fx = llama ? 2 * F : F;
+  const AttentionShape shape{B, T, H, KV, hd};
+  const size_t NC = static_cast<size_t>(N) * C;
+
+  embedding_forward(m.resid0, tokens, m.p.wte, m.p.wpe, B, T, C);
+  const float* x = m.resid0;
+  for (int l = 0; l < c.n_layer; ++l) {
+    const LayerTensors& w = m.p.layers[l];
+    LayerActs& a = m.layer[l];
+    norm_forward(c, a.norm1, a.mean1, a.rstd1, x, w.norm1_w, w.norm1_b, N);
+    linear_forward(a.qkv, a.norm1, w.qkv_w, w.qkv_b, N, C, S);
+    if (llama) rope_forward(a.qkv, m.rope_cos.data(), m.rope_sin.data(), B, T, H + KV, hd, S);
+    attention_forward(a.atty, a.probs, a.qkv, shape);
+    linear_forward(a.res1, a.atty, w.o_w, w.o_b, N, Q, C);
+    residual_forward(a.res1, a.res1, x, NC);
+    norm_forward(c, a.norm2, a.mean2, a.rstd2, a.res1, w.norm2_w, w.norm2_b, N);
+    linear_forward(a.hpre, a.norm2, w.up_w, w.up_b, N, C, Fx);
+    if (llama)
+      swiglu_forward(a.hact, a.hpre, N, F);
+    else
+      gelu_forward(a.hact, a.hpre, static_cast<size_t>(N) * F);
+    linear_forward(a.out, a.hact, w.down_w, w.down_b, N, F, C);
+    residual_forward(a.out, a.out, a.res1, NC);
+    x = a.out;
+  }
+  norm_forward(c, m.normf, m.meanf, m.rstdf, x, m.p.normf_w, m.p.normf_b, N);
+  linear_forward(m.logits, m.normf, m.p.lm_w, nullptr, N, C, c.vocab_size);
+  m.have_logits = true;
+  if (!targets) return std::numeric_limits<float>::quiet_NaN();
+  m.targets.assign(targets, targets + N);
+  m.backward_ready = true;
+  return cross_entropy_forward(m.lse, m.logits, targets, N, c.vocab_size, &m.n_valid);
+}
+
+void Model::backward(float loss_scale) {
+  Impl& m = *impl_;
+  const ModelConfig& c = cfg_;
+  if (!m.backward_ready)
+    fail(
+        "Model::backward: needs a forward pass with targets first (and only one backward per "
+        "forward)");
+  m.backward_ready = false;
+  const int B = m.B, T = m.T, N = B * T;
+  const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
+  const int Q = H * hd, S = (H + 2 * KV) * hd;
+  const bool llama = c.arch == Arch::Llama;
+  const int Fx = llama ? 2 * F : F;
+  const AttentionShape shape{B, T, H, KV, hd};
+
+  cross_entropy_backward(m.logits, m.lse, m.targets.data(), N, c.vocab_size, m.n_valid, loss_scale);
+  linear_backward(m.dnorm, m.g.lm_w, nullptr, m.logits, m.normf, m.p.lm_w, N, C, c.vocab_size);
+  std::memset(m.dres, 0, sizeof(float) * N * C);
+  const float* x_last = c.n_layer ? m.layer.back().out : m.resid0;
+  norm_backward(c, m.dres, m.g.normf_w, m.g.normf_b, m.dnorm, x_last, m.p.normf_w, m.meanf, m.rstdf,
+                N);
+  for (int l = c.n_layer - 1; l >= 0; --l) {
+    const LayerTensors& w = m.p.layers[l];
+    const LayerTensors& gw = m.g.layers[l];
+    const LayerActs& a = m.layer[l];
+    const float* x = l ? m.layer[l - 1].out : m.resid0;
+    // dres holds d(loss)/d(layer output); the residual passes it straight through.
+    linear_backward(m.dhact, gw.down_w, gw.down_b, m.dres, a.hact, w.down_w, N, F, C);
+    if (llama)
+      swiglu_backward(m.dhpre, a.hpre, m.dhact, N, F);
+    else
+      gelu_backward(m.dhpre, a.hpre, m.dhact, static_cast<size_t>(N) * F);
+    linear_backward(m.dnorm, gw.up_w, gw.up_b, m.dhpre, a.norm2, w.up_w, N, C, Fx);
+    norm_backward(c, m.dres, gw.norm2_w, gw.norm2_b, m.dnorm, a.res1, w.norm2_w, a.mean2, a.rstd2,
+                  N);
+    linear_backward(m.datty, gw.o_w, gw.o_b, m.dres, a.atty, w.o_w, N, Q, C);
+    attention_backward(m.dqkv, m.datty, a.qkv, a.probs, shape);
+    if (llama) rope_backward(m.dqkv, m.rope_cos.data(), m.rope_sin.data(), B, T, H + KV, hd, S);
+    linear_backward(m.dnorm, gw.qkv_w, gw.qkv_b, m.dqkv, a.norm1, w.qkv_w, N, C, S);
+    norm_backward(c, m.dres, gw.norm1_w, gw.norm1_b, m.dnorm, x, w.norm1_w, a.mean1, a.rstd1, N);
+  }
+  embedding_backward(m.g.wte, m.g.wpe, m.dres, m.tokens.data(), B, T, C);
+}
+
+}  // namespace sllm

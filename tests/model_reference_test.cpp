@@ -1,0 +1,174 @@
+// sllm's Model against the PyTorch reference (tests/reference/model_ref.py), for GPT-2 and
+// Llama (GQA + untied head, and tied head), with some ignored targets. The vectors are
+// regenerated with /usr/bin/python3 (torch 1.13) whenever the script changes.
+//
+// The reference runs in float64 from the same float32 parameters; sllm runs in float32.
+// Tolerances (checked elementwise, |sllm - ref| <= atol + rtol * |ref|):
+//   logits:           rtol 1e-4, atol 1e-5 * max|ref logits|
+//   loss, grad norm:  relative 1e-5
+//   every gradient:   rtol 1e-3, atol 1e-4 * max|ref gradient of that tensor| + 1e-7 * ref grad
+//   norm
+//                     (the second term covers tensors whose true gradient is zero, such as the
+//                     key bias, which softmax ignores: there both sides hold rounding noise)
+//   10 AdamW losses:  relative 1e-4 each
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "sllm/io/safetensors.h"
+#include "sllm/model/model.h"
+#include "sllm/model/optimizer.h"
+#include "test_util.h"
+
+using namespace sllm;
+
+namespace {
+
+// ctest runs each test in its own process, so the vectors are cached in the working directory
+// under a name derived from the script's contents; a concurrent generator loses the rename race
+// harmlessly.
+std::string reference_dir() {
+  static std::string dir;
+  if (!dir.empty()) return dir;
+  const std::string script = test::source_dir() + "/tests/reference/model_ref.py";
+  std::ifstream in(script, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + script);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string cached =
+      std::filesystem::absolute("model_ref_vectors-" +
+                                std::to_string(std::hash<std::string>{}(text.str())))
+          .string();
+  if (!std::filesystem::exists(cached)) {
+    std::string tmp = cached + ".tmp-XXXXXX";
+    if (!mkdtemp(tmp.data())) throw std::runtime_error("mkdtemp failed for " + tmp);
+    const std::string cmd = "/usr/bin/python3 " + script + " " + tmp;
+    std::error_code ec;
+    if (std::system(cmd.c_str()) != 0) {
+      std::filesystem::remove_all(tmp, ec);
+      throw std::runtime_error("reference script failed: " + cmd);
+    }
+    std::filesystem::rename(tmp, cached, ec);
+    if (ec) std::filesystem::remove_all(tmp, ec);
+  }
+  dir = cached;
+  return dir;
+}
+
+std::span<const float> f32(const TensorView& t) {
+  EXPECT_EQ(t.dtype, DType::F32) << t.name;
+  return {reinterpret_cast<const float*>(t.data), static_cast<size_t>(t.numel())};
+}
+
+const int32_t* i32(const TensorView& t) {
+  EXPECT_EQ(t.dtype, DType::I32) << t.name;
+  return reinterpret_cast<const int32_t*>(t.data);
+}
+
+float max_abs(std::span<const float> x) {
+  float m = 0.0f;
+  for (float v : x) m = std::max(m, std::fabs(v));
+  return m;
+}
+
+// Fails with the worst element when any |got - ref| > atol + rtol * |ref|.
+void expect_close(const std::string& what, const float* got, std::span<const float> ref, float rtol,
+                  float atol) {
+  size_t worst = 0, bad = 0;
+  double worst_excess = -1.0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double err = std::fabs(static_cast<double>(got[i]) - ref[i]);
+    const double excess = err - (atol + rtol * std::fabs(ref[i]));
+    if (excess > 0) ++bad;
+    if (!(excess <= worst_excess)) {
+      worst_excess = excess;
+      worst = i;
+    }
+  }
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << ref.size()
+                     << " elements out of tolerance; worst at " << worst << ": sllm " << got[worst]
+                     << " vs torch " << ref[worst] << " (rtol " << rtol << ", atol " << atol << ")";
+}
+
+struct Case {
+  SafetensorsReader file;
+  ModelConfig cfg;
+  int B, T;
+  explicit Case(const std::string& name)
+      : file(reference_dir() + "/" + name + ".safetensors"),
+        cfg(ModelConfig::from_json(nlohmann::json::parse(file.metadata().at("config")))),
+        B(std::stoi(file.metadata().at("B"))),
+        T(std::stoi(file.metadata().at("T"))) {}
+  float meta(const char* key) const { return std::stof(file.metadata().at(key)); }
+
+  void load_params(Model& m) const {
+    for (const ParamSpec& s : m.specs()) {
+      auto ref = f32(file.get("param." + s.name));
+      ASSERT_EQ(ref.size(), s.numel) << s.name;
+      std::copy(ref.begin(), ref.end(), m.param(s.name));
+    }
+  }
+};
+
+class ModelVsTorch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ModelVsTorch, LogitsLossAndEveryGradient) {
+  Case c(GetParam());
+  Model m(c.cfg);
+  c.load_params(m);
+  const int32_t* tokens = i32(c.file.get("tokens"));
+  const int32_t* targets = i32(c.file.get("targets"));
+
+  const float loss = m.forward(tokens, targets, c.B, c.T);
+  auto ref_logits = f32(c.file.get("logits"));
+  ASSERT_EQ(ref_logits.size(), static_cast<size_t>(c.B) * c.T * c.cfg.vocab_size);
+  expect_close("logits", m.logits(), ref_logits, 1e-4f, 1e-5f * max_abs(ref_logits));
+  const float ref_loss = f32(c.file.get("loss"))[0];
+  EXPECT_NEAR(loss, ref_loss, 1e-5f * ref_loss);
+
+  m.zero_grad();
+  m.backward();
+  const float ref_norm = f32(c.file.get("grad_norm"))[0];
+  for (const ParamSpec& s : m.specs()) {
+    auto ref = f32(c.file.get("grad." + s.name));
+    ASSERT_EQ(ref.size(), s.numel) << s.name;
+    expect_close("grad " + s.name, m.grad(s.name), ref, 1e-3f,
+                 1e-4f * max_abs(ref) + 1e-7f * ref_norm);
+  }
+  EXPECT_NEAR(clip_grad_norm(m, 0.0f), ref_norm, 1e-5f * ref_norm);
+}
+
+TEST_P(ModelVsTorch, TenAdamWStepsWithWeightDecay) {
+  Case c(GetParam());
+  Model m(c.cfg);
+  c.load_params(m);
+  const int32_t* tokens = i32(c.file.get("tokens"));
+  const int32_t* targets = i32(c.file.get("targets"));
+  AdamWParams h;
+  h.lr = c.meta("lr");
+  h.beta1 = c.meta("beta1");
+  h.beta2 = c.meta("beta2");
+  h.eps = c.meta("eps");
+  h.weight_decay = c.meta("weight_decay");
+  AdamWState state;
+  auto ref = f32(c.file.get("step_losses"));
+  for (size_t step = 0; step < ref.size(); ++step) {
+    m.zero_grad();
+    const float loss = m.forward(tokens, targets, c.B, c.T);
+    m.backward();
+    adamw_step(m, state, h);
+    EXPECT_NEAR(loss, ref[step], 1e-4f * ref[step]) << "step " << step;
+  }
+  EXPECT_LT(ref[ref.size() - 1], ref[0]);  // The reference run itself must learn.
+}
+
+INSTANTIATE_TEST_SUITE_P(Reference, ModelVsTorch,
+                         ::testing::Values("gpt2", "llama_gqa_untied", "llama_tied"));
+
+}  // namespace

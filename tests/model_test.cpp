@@ -1,0 +1,184 @@
+// Model behaviour that needs no reference: determinism, gradient accumulation, bad input.
+#include "sllm/model/model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "sllm/common/error.h"
+#include "sllm/model/optimizer.h"
+
+using namespace sllm;
+
+namespace {
+
+ModelConfig small_config(Arch arch) {
+  ModelConfig c;
+  c.arch = arch;
+  c.vocab_size = 53;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.n_kv_head = arch == Arch::Llama ? 2 : 4;
+  c.n_embd = 32;
+  c.block_size = 16;
+  c.tie_word_embeddings = arch == Arch::GPT2;
+  return c;
+}
+
+std::vector<int32_t> random_tokens(size_t n, int vocab, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = static_cast<int32_t>(gen() % vocab);
+  return t;
+}
+
+class ModelBehaviour : public ::testing::TestWithParam<Arch> {};
+
+TEST_P(ModelBehaviour, TwoRunsAreBitIdentical) {
+  const ModelConfig c = small_config(GetParam());
+  const int B = 3, T = 16;
+  auto tokens = random_tokens(B * T, c.vocab_size, 1),
+       targets = random_tokens(B * T, c.vocab_size, 2);
+  auto run = [&](std::vector<float>& params_out) {
+    Model m(c);
+    m.init_weights(42);
+    AdamWState st;
+    AdamWParams h;
+    h.weight_decay = 0.1f;
+    std::vector<float> losses;
+    for (int step = 0; step < 3; ++step) {
+      m.zero_grad();
+      losses.push_back(m.forward(tokens.data(), targets.data(), B, T));
+      m.backward();
+      clip_grad_norm(m, 1.0f);
+      adamw_step(m, st, h);
+    }
+    params_out.assign(m.params().begin(), m.params().end());
+    return losses;
+  };
+  std::vector<float> p1, p2;
+  auto l1 = run(p1), l2 = run(p2);
+  ASSERT_EQ(l1.size(), l2.size());
+  for (size_t i = 0; i < l1.size(); ++i)
+    EXPECT_EQ(std::memcmp(&l1[i], &l2[i], sizeof(float)), 0) << "step " << i;
+  ASSERT_EQ(p1.size(), p2.size());
+  EXPECT_EQ(std::memcmp(p1.data(), p2.data(), p1.size() * sizeof(float)), 0);
+  EXPECT_LT(l1.back(), l1.front());
+}
+
+TEST_P(ModelBehaviour, TwoHalfBatchesEqualOneFullBatch) {
+  const ModelConfig c = small_config(GetParam());
+  const int B = 4, T = 12;
+  auto tokens = random_tokens(B * T, c.vocab_size, 3),
+       targets = random_tokens(B * T, c.vocab_size, 4);
+  Model full(c), acc(c);
+  full.init_weights(7);
+  acc.init_weights(7);
+  full.zero_grad();
+  const float loss_full = full.forward(tokens.data(), targets.data(), B, T);
+  full.backward();
+
+  acc.zero_grad();
+  float loss_acc = 0.0f;
+  for (int k = 0; k < 2; ++k) {
+    const size_t off = static_cast<size_t>(k) * (B / 2) * T;
+    loss_acc += 0.5f * acc.forward(tokens.data() + off, targets.data() + off, B / 2, T);
+    acc.backward(0.5f);
+  }
+  EXPECT_NEAR(loss_acc, loss_full, 1e-6f * loss_full);
+  auto gf = full.grads(), ga = acc.grads();
+  float scale = 0.0f;
+  for (float g : gf) scale = std::max(scale, std::fabs(g));
+  ASSERT_GT(scale, 0.0f);
+  for (size_t i = 0; i < gf.size(); ++i)
+    ASSERT_NEAR(ga[i], gf[i], 1e-5f * scale) << "gradient element " << i;
+}
+
+TEST_P(ModelBehaviour, IgnoredTargetsDoNotCount) {
+  const ModelConfig c = small_config(GetParam());
+  const int B = 2, T = 8;
+  auto tokens = random_tokens(B * T, c.vocab_size, 5),
+       targets = random_tokens(B * T, c.vocab_size, 6);
+  Model m(c);
+  m.init_weights(1);
+  std::vector<int32_t> none(B * T, -1);
+  EXPECT_TRUE(std::isnan(m.forward(tokens.data(), none.data(), B, T)));
+  m.zero_grad();
+  m.backward();
+  for (float g : m.grads()) ASSERT_EQ(g, 0.0f);
+  // Loss over only the first half of the targets equals the mean of those rows' losses.
+  std::vector<int32_t> half = targets;
+  for (int i = B * T / 2; i < B * T; ++i) half[i] = -1;
+  const float l_half = m.forward(tokens.data(), half.data(), B, T);
+  EXPECT_TRUE(std::isfinite(l_half));
+  EXPECT_GT(l_half, 0.0f);
+}
+
+TEST_P(ModelBehaviour, BadShapesAndTokensThrow) {
+  const ModelConfig c = small_config(GetParam());
+  Model m(c);
+  m.init_weights(1);
+  std::vector<int32_t> tokens(2 * 32, 1);
+  EXPECT_THROW(m.forward(tokens.data(), nullptr, 1, c.block_size + 1), Error);
+  EXPECT_THROW(m.forward(tokens.data(), nullptr, 0, 4), Error);
+  EXPECT_THROW(m.forward(tokens.data(), nullptr, 1, 0), Error);
+  EXPECT_THROW(m.forward(nullptr, nullptr, 1, 4), Error);
+  tokens[3] = c.vocab_size;
+  EXPECT_THROW(m.forward(tokens.data(), nullptr, 1, 4), Error);
+  tokens[3] = -2;
+  EXPECT_THROW(m.forward(tokens.data(), nullptr, 1, 4), Error);
+  tokens[3] = 0;
+  std::vector<int32_t> targets(4, c.vocab_size);
+  EXPECT_THROW(m.forward(tokens.data(), targets.data(), 1, 4), Error);
+  // Backward needs a forward with targets, once.
+  m.forward(tokens.data(), nullptr, 1, 4);
+  EXPECT_THROW(m.backward(), Error);
+  targets.assign(4, 0);
+  m.forward(tokens.data(), targets.data(), 1, 4);
+  m.backward();
+  EXPECT_THROW(m.backward(), Error);
+  EXPECT_THROW(m.param("no.such.weight"), Error);
+}
+
+TEST_P(ModelBehaviour, InvalidConfigThrows) {
+  ModelConfig c = small_config(GetParam());
+  c.n_kv_head = 3;  // does not divide n_head = 4
+  EXPECT_THROW(Model{c}, Error);
+}
+
+TEST_P(ModelBehaviour, ShorterSequenceAfterLongerOneMatchesFreshModel) {
+  const ModelConfig c = small_config(GetParam());
+  auto tokens = random_tokens(2 * 16, c.vocab_size, 9),
+       targets = random_tokens(2 * 16, c.vocab_size, 10);
+  Model a(c), b(c);
+  a.init_weights(3);
+  b.init_weights(3);
+  a.forward(tokens.data(), targets.data(), 2, 16);
+  const float la = a.forward(tokens.data(), targets.data(), 1, 5);
+  const float lb = b.forward(tokens.data(), targets.data(), 1, 5);
+  EXPECT_EQ(la, lb);
+}
+
+INSTANTIATE_TEST_SUITE_P(Arch, ModelBehaviour, ::testing::Values(Arch::GPT2, Arch::Llama),
+                         [](const auto& info) { return std::string(arch_name(info.param)); });
+
+TEST(ModelInit, Gpt2Statistics) {
+  ModelConfig c = small_config(Arch::GPT2);
+  c.n_embd = 64;
+  c.vocab_size = 500;
+  Model m(c);
+  m.init_weights(5);
+  const float* w = m.param("tok_embeddings.weight");
+  double s = 0, ss = 0;
+  const size_t n = m.spec("tok_embeddings.weight").numel;
+  for (size_t i = 0; i < n; ++i) s += w[i], ss += double(w[i]) * w[i];
+  EXPECT_NEAR(s / n, 0.0, 0.002);
+  EXPECT_NEAR(std::sqrt(ss / n), 0.02, 0.001);
+  EXPECT_EQ(m.param("layers.0.attn_norm.weight")[0], 1.0f);
+  EXPECT_EQ(m.param("layers.0.mlp.up.bias")[0], 0.0f);
+}
+
+}  // namespace
