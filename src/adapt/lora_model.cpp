@@ -61,6 +61,12 @@ void LoraModel::backward(float loss_scale) {
   project_grads();
 }
 
+void LoraModel::backward_from_logits_grad(const float* dlogits) {
+  model_.zero_grad();
+  model_.backward_from_logits_grad(dlogits);
+  project_grads();
+}
+
 void LoraModel::project_grads() {
   for (const auto& t : adapters_.targets())
     lora_grads_from_weight_grad(t.dims, model_.grad(t.param), adapters_.A(t), adapters_.B(t),

@@ -342,14 +342,10 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   return cross_entropy_forward(m.lse, m.logits, targets, N, c.vocab_size, &m.n_valid);
 }
 
-void Model::backward(float loss_scale) {
-  Impl& m = *impl_;
-  const ModelConfig& c = cfg_;
-  if (!m.backward_ready)
-    fail(
-        "Model::backward: needs a forward pass with targets first (and only one backward per "
-        "forward)");
-  m.backward_ready = false;
+namespace {
+
+// The backward pass below the loss: m.logits holds d(loss)/d(logits).
+void backward_from_dlogits(Model::Impl& m, const ModelConfig& c) {
   const int B = m.B, T = m.T, N = B * T;
   const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
   const int Q = H * hd, S = (H + 2 * KV) * hd;
@@ -357,7 +353,6 @@ void Model::backward(float loss_scale) {
   const int Fx = llama ? 2 * F : F;
   const AttentionShape shape{B, T, H, KV, hd};
 
-  cross_entropy_backward(m.logits, m.lse, m.targets.data(), N, c.vocab_size, m.n_valid, loss_scale);
   linear_backward(m.dnorm, m.g.lm_w, nullptr, m.logits, m.normf, m.p.lm_w, N, C, c.vocab_size);
   std::memset(m.dres, 0, sizeof(float) * N * C);
   const float* x_last = c.n_layer ? m.layer.back().out : m.resid0;
@@ -384,6 +379,30 @@ void Model::backward(float loss_scale) {
     norm_backward(c, m.dres, gw.norm1_w, gw.norm1_b, m.dnorm, x, w.norm1_w, a.mean1, a.rstd1, N);
   }
   embedding_backward(m.g.wte, m.g.wpe, m.dres, m.tokens.data(), B, T, C);
+}
+
+}  // namespace
+
+void Model::backward(float loss_scale) {
+  Impl& m = *impl_;
+  if (!m.backward_ready)
+    fail(
+        "Model::backward: needs a forward pass with targets first (and only one backward per "
+        "forward)");
+  m.backward_ready = false;
+  cross_entropy_backward(m.logits, m.lse, m.targets.data(), m.B * m.T, cfg_.vocab_size, m.n_valid, loss_scale);
+  backward_from_dlogits(m, cfg_);
+}
+
+void Model::backward_from_logits_grad(const float* dlogits) {
+  Impl& m = *impl_;
+  if (!m.backward_ready)
+    fail(
+        "Model::backward_from_logits_grad: needs a forward pass with targets first (and only one "
+        "backward per forward)");
+  m.backward_ready = false;
+  std::memcpy(m.logits, dlogits, sizeof(float) * m.B * m.T * cfg_.vocab_size);
+  backward_from_dlogits(m, cfg_);
 }
 
 }  // namespace sllm

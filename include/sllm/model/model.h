@@ -44,6 +44,9 @@ class Model {
   // Accumulates d(loss * loss_scale)/d(params) into grads(). Needs a forward with targets.
   // For gradient accumulation over K micro-batches pass loss_scale = 1/K.
   void backward(float loss_scale = 1.0f);
+  // Backward from the caller's d(loss)/d(logits) [B,T,V] instead of the built-in cross-entropy
+  // (distillation losses); the forward must have had targets. Accumulates like backward().
+  void backward_from_logits_grad(const float* dlogits);
 
   struct Impl;
 

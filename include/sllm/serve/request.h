@@ -1,0 +1,73 @@
+// Parsing and validation of OpenAI-style request bodies. Every error names the field at
+// fault ("messages[1].content: expected a string"), because that is what the 400 says.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "sllm/serve/backend.h"
+
+namespace sllm::serve {
+
+// A client error: HTTP status, OpenAI error type and the offending parameter.
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, std::string type, std::string param, const std::string& message,
+           std::string code = "")
+      : std::runtime_error(message),
+        status(status),
+        type(std::move(type)),
+        param(std::move(param)),
+        code(std::move(code)) {}
+  int status;
+  std::string type;   // "invalid_request_error", "authentication_error", ...
+  std::string param;  // Empty when no single field is at fault.
+  std::string code;
+};
+[[noreturn]] void bad_field(const std::string& field, const std::string& message);
+
+struct RequestLimits {
+  int max_tokens_cap = 1024;  // Largest max_tokens a request may ask for.
+  int default_max_tokens = 128;
+  size_t max_stop_strings = 4;
+  size_t max_input_items = 256;  // Embedding inputs / chat messages.
+};
+
+struct GenerationRequest {
+  bool chat = false;
+  std::string model;
+  std::string prompt;                  // Completions: the prompt text.
+  std::vector<int32_t> prompt_tokens;  // Completions: a prompt given as token ids.
+  std::vector<ChatMessage> messages;   // Chat.
+  SamplingOptions sampling;
+  int max_tokens = 0;
+  std::vector<std::string> stop;
+  bool stream = false;
+  bool include_usage = false;
+  bool echo = false;
+};
+
+GenerationRequest parse_generation_request(std::string_view body, bool chat,
+                                           const RequestLimits& limits);
+
+struct EmbeddingRequest {
+  std::string model;
+  std::vector<std::string> texts;                  // Inputs given as strings...
+  std::vector<std::vector<int32_t>> token_inputs;  // ...or as token-id arrays.
+  bool base64 = false;
+};
+EmbeddingRequest parse_embedding_request(std::string_view body, const RequestLimits& limits);
+
+struct TokenizeRequest {
+  std::string model;
+  std::string text;  // /tokenize: "prompt" (or "messages" rendered by the template).
+  std::vector<ChatMessage> messages;
+  std::vector<int32_t> tokens;  // /detokenize.
+};
+TokenizeRequest parse_tokenize_request(std::string_view body);
+TokenizeRequest parse_detokenize_request(std::string_view body);
+
+}  // namespace sllm::serve

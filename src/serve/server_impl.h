@@ -1,0 +1,60 @@
+// Internals of sllm::serve::Server shared by its source files.
+#pragma once
+#include <httplib.h>
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "sllm/serve/server.h"
+
+namespace sllm::serve {
+
+using nlohmann::json;
+
+struct ModelSlot {
+  std::string name;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Scheduler> scheduler;
+  int64_t created = 0;
+};
+
+struct Server::Impl {
+  ServerOptions opt;
+  KeyStore* keys = nullptr;
+  Metrics metrics;
+  std::map<std::string, ModelSlot> models;
+  httplib::Server http;
+  std::thread thread;
+  int port = -1;
+
+  std::mutex rate_mu;
+  std::map<int64_t, std::deque<Clock::time_point>>
+      recent_requests;  // key id -> admissions in the last minute
+
+  void install_routes();
+  // Authentication: the key, or nullopt when the server has no keys. Throws ApiError 401.
+  std::optional<ApiKey> authenticate(const httplib::Request& req);
+  // Requests per minute and tokens per day; throws ApiError 429.
+  void check_quota(const ApiKey& key);
+  ModelSlot& model(const std::string& name);
+  void record_usage(const std::optional<ApiKey>& key, const UsageRecord& r);
+
+  void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
+  void handle_embeddings(const httplib::Request& req, httplib::Response& res);
+  void handle_tokenize(const httplib::Request& req, httplib::Response& res);
+  void handle_detokenize(const httplib::Request& req, httplib::Response& res);
+  void handle_models(const httplib::Request& req, httplib::Response& res);
+  void handle_usage(const httplib::Request& req, httplib::Response& res);
+};
+
+json error_body(const ApiError& e);
+void send_json(httplib::Response& res, int status, const json& body);
+void send_error(httplib::Response& res, const ApiError& e);
+std::string random_id(const char* prefix);
+const std::string& web_ui_html();
+
+}  // namespace sllm::serve
