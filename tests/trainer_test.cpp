@@ -458,3 +458,26 @@ TEST(TrainCli, BadInputGetsAClearErrorAndExitCode) {
   r = run_cli("train --arch bert --out " + c.out);
   EXPECT_CONTAINS(r.output, "unknown architecture 'bert'");
 }
+
+TEST(Trainer, InitFromStartsWithTheSavedWeights) {
+  test::TempDir dir;
+  TrainConfig base = tiny_config(dir, "base");
+  base.max_iters = 12;
+  const TrainResult first = train(base);
+  TrainConfig ft = tiny_config(dir, "ft");
+  ft.init_from = base.out;
+  ft.model.n_layer = 3;  // Ignored: the model comes from --init-from.
+  ft.max_iters = 1;
+  Trainer t(ft);
+  EXPECT_EQ(t.model().config().to_json(), Checkpoint(base.out).model_config().to_json());
+  LoadedModelDir saved = load_model_dir(base.out);
+  EXPECT_TRUE(std::equal(saved.model->params().begin(), saved.model->params().end(), t.model().params().begin()));
+  t.run();
+  EXPECT_LT(metrics_of(ft.out)[0]["val_loss"].get<double>(), metrics_of(base.out)[0]["val_loss"].get<double>());
+  EXPECT_CONTAINS(error_of([&] {
+                    TrainConfig bad = ft;
+                    bad.init_from = dir.file("nothing");
+                    Trainer x(bad);
+                  }),
+                  "not an sllm model directory");
+}
