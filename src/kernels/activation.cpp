@@ -1,41 +1,39 @@
 #include "sllm/kernels/activation.h"
 
-#include <cmath>
+#include <algorithm>
+
+#include "simd.h"
 
 namespace sllm {
 
 namespace {
-constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2 / pi)
+// Elementwise work in cache-sized slabs, one slab per OpenMP iteration.
+constexpr size_t kSlab = 4096;
+
+template <typename F>
+void for_slabs(size_t n, F&& f) {
+  const size_t nslabs = (n + kSlab - 1) / kSlab;
+#pragma omp parallel for schedule(static)
+  for (size_t s = 0; s < nslabs; ++s) {
+    const size_t i0 = s * kSlab;
+    f(i0, std::min(n, i0 + kSlab) - i0);
+  }
 }
+}  // namespace
 
 void gelu_forward(float* out, const float* inp, size_t n) {
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < n; ++i) {
-    const float x = inp[i];
-    out[i] = 0.5f * x * (1.0f + std::tanh(kGeluScale * (x + 0.044715f * x * x * x)));
-  }
+  for_slabs(n, [&](size_t i, size_t m) { simd::gelu(out + i, inp + i, m); });
 }
 
 void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) {
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < n; ++i) {
-    const float x = inp[i];
-    const float u = kGeluScale * (x + 0.044715f * x * x * x);
-    const float th = std::tanh(u);
-    const float sech2 = 1.0f - th * th;
-    const float grad =
-        0.5f * (1.0f + th) + 0.5f * x * sech2 * kGeluScale * (1.0f + 3.0f * 0.044715f * x * x);
-    dinp[i] = grad * dout[i];
-  }
+  for_slabs(n, [&](size_t i, size_t m) { simd::gelu_backward(dinp + i, inp + i, dout + i, m); });
 }
 
 void swiglu_forward(float* out, const float* inp, int N, int F) {
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* g = inp + static_cast<size_t>(n) * 2 * F;
-    const float* u = g + F;
-    float* o = out + static_cast<size_t>(n) * F;
-    for (int j = 0; j < F; ++j) o[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+    simd::swiglu(out + static_cast<size_t>(n) * F, g, g + F, F);
   }
 }
 
@@ -43,16 +41,8 @@ void swiglu_backward(float* dinp, const float* inp, const float* dout, int N, in
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* g = inp + static_cast<size_t>(n) * 2 * F;
-    const float* u = g + F;
-    const float* d = dout + static_cast<size_t>(n) * F;
     float* dg = dinp + static_cast<size_t>(n) * 2 * F;
-    float* du = dg + F;
-    for (int j = 0; j < F; ++j) {
-      const float sig = 1.0f / (1.0f + std::exp(-g[j]));
-      const float silu = g[j] * sig;
-      du[j] = d[j] * silu;
-      dg[j] = d[j] * u[j] * sig * (1.0f + g[j] * (1.0f - sig));
-    }
+    simd::swiglu_backward(dg, dg + F, g, g + F, dout + static_cast<size_t>(n) * F, F);
   }
 }
 

@@ -1,23 +1,25 @@
 #include "sllm/kernels/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
-#include <limits>
 #include <vector>
+
+#include "gemm.h"
+#include "simd.h"
 
 namespace sllm {
 
 namespace {
-inline float dot(const float* a, const float* b, int n) {
-  float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-  for (int i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-inline void axpy(float* y, float a, const float* x, int n) {
-#pragma omp simd
-  for (int i = 0; i < n; ++i) y[i] += a * x[i];
+// Query rows are processed in blocks; a block only meets keys up to its last row, so the
+// matrix products skip the masked upper triangle, block by block.
+constexpr int kRowBlock = 64;
+
+// Row-major single-threaded SGEMM; called inside the per-(b, head) OpenMP loops.
+void mm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+        int ldb, float beta, float* C, int ldc) {
+  detail::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 }  // namespace
 
@@ -25,33 +27,30 @@ void attention_forward(float* out, float* probs, const float* qkv, const Attenti
   const int B = s.B, T = s.T, H = s.H, KV = s.KV, hd = s.hd, S = s.qkv_stride(), Q = H * hd;
   const int group = H / KV;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  detail::BlasSingleThreaded single;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; ++b) {
     for (int h = 0; h < H; ++h) {
       const int kvh = h / group;
       const float* base = qkv + static_cast<size_t>(b) * T * S;
-      const float* kbase = base + Q + kvh * hd;
-      const float* vbase = base + Q + KV * hd + kvh * hd;
+      const float* k = base + Q + kvh * hd;
+      const float* v = base + Q + KV * hd + kvh * hd;
       float* P = probs + (static_cast<size_t>(b) * H + h) * T * T;
-      for (int t = 0; t < T; ++t) {
-        const float* q = base + static_cast<size_t>(t) * S + h * hd;
-        float* p = P + static_cast<size_t>(t) * T;
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int t2 = 0; t2 <= t; ++t2) {
-          const float v = dot(q, kbase + static_cast<size_t>(t2) * S, hd) * scale;
-          p[t2] = v;
-          if (v > mx) mx = v;
+      float* o = out + static_cast<size_t>(b) * T * Q + h * hd;
+      for (int r0 = 0; r0 < T; r0 += kRowBlock) {
+        const int r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
+        float* Pb = P + static_cast<size_t>(r0) * T;
+        // Scores for rows [r0, r1) against keys [0, r1).
+        mm(false, true, rows, r1, hd, scale, base + static_cast<size_t>(r0) * S + h * hd, S, k, S,
+           0.0f, Pb, T);
+        for (int t = r0; t < r1; ++t) {
+          float* p = P + static_cast<size_t>(t) * T;
+          const float mx = simd::max(p, t + 1);
+          const float inv = 1.0f / simd::exp_shifted(p, p, t + 1, mx);
+          for (int t2 = 0; t2 <= t; ++t2) p[t2] *= inv;
+          std::fill(p + t + 1, p + r1, 0.0f);
         }
-        float sum = 0.0f;
-        for (int t2 = 0; t2 <= t; ++t2) {
-          p[t2] = std::exp(p[t2] - mx);
-          sum += p[t2];
-        }
-        const float inv = 1.0f / sum;
-        for (int t2 = 0; t2 <= t; ++t2) p[t2] *= inv;
-        float* o = out + (static_cast<size_t>(b) * T + t) * Q + h * hd;
-        std::memset(o, 0, sizeof(float) * hd);
-        for (int t2 = 0; t2 <= t; ++t2) axpy(o, p[t2], vbase + static_cast<size_t>(t2) * S, hd);
+        mm(false, false, rows, hd, r1, 1.0f, Pb, T, v, S, 0.0f, o + static_cast<size_t>(r0) * Q, Q);
       }
     }
   }
@@ -62,42 +61,52 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
   const int B = s.B, T = s.T, H = s.H, KV = s.KV, hd = s.hd, S = s.qkv_stride(), Q = H * hd;
   const int group = H / KV;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  detail::BlasSingleThreaded single;
   // Query heads sharing a key/value head all add into its dk/dv, so one thread owns a whole
   // (batch, kv head) group: no races and a fixed summation order.
 #pragma omp parallel
   {
-    std::vector<float> dp(static_cast<size_t>(T));
+    std::vector<float> dp(static_cast<size_t>(kRowBlock) * T);
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < B; ++b) {
       for (int kvh = 0; kvh < KV; ++kvh) {
         const float* base = qkv + static_cast<size_t>(b) * T * S;
         float* dbase = dqkv + static_cast<size_t>(b) * T * S;
-        const int koff = Q + kvh * hd, voff = Q + KV * hd + kvh * hd;
+        const float* k = base + Q + kvh * hd;
+        const float* v = base + Q + KV * hd + kvh * hd;
+        float* dk = dbase + Q + kvh * hd;
+        float* dv = dbase + Q + KV * hd + kvh * hd;
         for (int t = 0; t < T; ++t) {
-          std::memset(dbase + static_cast<size_t>(t) * S + koff, 0, sizeof(float) * hd);
-          std::memset(dbase + static_cast<size_t>(t) * S + voff, 0, sizeof(float) * hd);
+          std::memset(dk + static_cast<size_t>(t) * S, 0, sizeof(float) * hd);
+          std::memset(dv + static_cast<size_t>(t) * S, 0, sizeof(float) * hd);
         }
         for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
           const float* P = probs + (static_cast<size_t>(b) * H + h) * T * T;
-          for (int t = 0; t < T; ++t) {
-            const float* p = P + static_cast<size_t>(t) * T;
-            const float* q = base + static_cast<size_t>(t) * S + h * hd;
-            const float* go = dout + (static_cast<size_t>(b) * T + t) * Q + h * hd;
-            float* dq = dbase + static_cast<size_t>(t) * S + h * hd;
-            float psum = 0.0f;
-            for (int t2 = 0; t2 <= t; ++t2) {
-              const size_t r = static_cast<size_t>(t2) * S;
-              dp[t2] = dot(go, base + r + voff, hd);
-              psum += p[t2] * dp[t2];
-              axpy(dbase + r + voff, p[t2], go, hd);
+          const float* q = base + h * hd;
+          float* dq = dbase + h * hd;
+          const float* go = dout + static_cast<size_t>(b) * T * Q + h * hd;
+          for (int r0 = 0; r0 < T; r0 += kRowBlock) {
+            const int r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
+            const float* Pb = P + static_cast<size_t>(r0) * T;
+            const float* gob = go + static_cast<size_t>(r0) * Q;
+            // dP = dO V^T and dV += P^T dO over keys [0, r1).
+            mm(false, true, rows, r1, hd, 1.0f, gob, Q, v, S, 0.0f, dp.data(), T);
+            mm(true, false, r1, hd, rows, 1.0f, Pb, T, gob, Q, 1.0f, dv, S);
+            // Softmax backward: dS = P (dP - rowsum(P dP)), times the score scale.
+            for (int i = 0; i < rows; ++i) {
+              const float* p = Pb + static_cast<size_t>(i) * T;
+              float* d = dp.data() + static_cast<size_t>(i) * T;
+              const int n = r0 + i + 1;
+              float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+              for (int j = 0; j < n; ++j) dot += p[j] * d[j];
+              for (int j = 0; j < n; ++j) d[j] = p[j] * (d[j] - dot) * scale;
+              std::fill(d + n, d + r1, 0.0f);
             }
-            std::memset(dq, 0, sizeof(float) * hd);
-            for (int t2 = 0; t2 <= t; ++t2) {
-              const size_t r = static_cast<size_t>(t2) * S;
-              const float ds = p[t2] * (dp[t2] - psum) * scale;
-              axpy(dq, ds, base + r + koff, hd);
-              axpy(dbase + r + koff, ds, q, hd);
-            }
+            mm(false, false, rows, hd, r1, 1.0f, dp.data(), T, k, S, 0.0f,
+               dq + static_cast<size_t>(r0) * S, S);
+            mm(true, false, r1, hd, rows, 1.0f, dp.data(), T, q + static_cast<size_t>(r0) * S, S,
+               1.0f, dk, S);
           }
         }
       }

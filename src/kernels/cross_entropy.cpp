@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <limits>
 
+#include "simd.h"
+
 namespace sllm {
 
 float cross_entropy_forward(float* lse, const float* logits, const int32_t* targets, int N, int V,
@@ -11,11 +13,8 @@ float cross_entropy_forward(float* lse, const float* logits, const int32_t* targ
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* z = logits + static_cast<size_t>(n) * V;
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int v = 0; v < V; ++v) mx = z[v] > mx ? z[v] : mx;
-    float sum = 0.0f;
-    for (int v = 0; v < V; ++v) sum += std::exp(z[v] - mx);
-    lse[n] = mx + std::log(sum);
+    const float mx = simd::max(z, V);
+    lse[n] = mx + std::log(simd::sum_exp_shifted(z, V, mx));
   }
   // The mean is taken serially in double so the loss is independent of the thread count.
   double total = 0.0;
@@ -39,8 +38,7 @@ void cross_entropy_backward(float* logits, const float* lse, const int32_t* targ
       for (int v = 0; v < V; ++v) z[v] = 0.0f;
       continue;
     }
-    const float l = lse[n];
-    for (int v = 0; v < V; ++v) z[v] = std::exp(z[v] - l) * k;
+    simd::exp_shifted_scaled(z, z, V, lse[n], k);
     z[targets[n]] -= k;
   }
 }

@@ -1,15 +1,14 @@
 #include "sllm/kernels/linear.h"
 
-#include <cblas.h>
-
 #include <cstddef>
+
+#include "gemm.h"
 
 namespace sllm {
 
 void linear_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IN,
                     int OUT) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out,
-              OUT);
+  detail::sgemm(false, true, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
   if (!bias) return;
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
@@ -19,13 +18,14 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
 }
 
 void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                     const float* w, int N, int IN, int OUT, bool accumulate_dinp) {
+                     const float* w, int N, int IN, int OUT, bool accumulate_dinp,
+                     bool accumulate_dw) {
   if (dinp) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, w, IN,
-                accumulate_dinp ? 1.0f : 0.0f, dinp, IN);
+    detail::sgemm(false, false, N, IN, OUT, 1.0f, dout, OUT, w, IN, accumulate_dinp ? 1.0f : 0.0f,
+                  dinp, IN);
   }
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f,
-              dw, IN);
+  detail::sgemm(true, false, OUT, IN, N, 1.0f, dout, OUT, inp, IN, accumulate_dw ? 1.0f : 0.0f, dw,
+                IN);
   if (!dbias) return;
   // Column blocks, rows in order: deterministic without per-thread partial sums.
   constexpr int kBlock = 64;

@@ -178,6 +178,8 @@ std::unique_ptr<Tokenizer> tokenizer_from_sllmtok(const SllmtokContents& c,
       if (c.tokens[i].size() != 1 || static_cast<uint8_t>(c.tokens[i][0]) != i)
         fail("{}: byte tokenizer token {} is not the byte 0x{:02X}", where, i, i);
     t = std::make_unique<ByteTokenizer>(specials_in_order(specials, 256, where));
+  } else if (kind == "bpe") {
+    return bpe_from_sllmtok(c, where);
   } else {
     fail("{}: unknown tokenizer kind '{}' (expected char, byte or bpe)", where, kind);
   }

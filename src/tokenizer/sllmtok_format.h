@@ -59,6 +59,8 @@ SllmtokContents parse_sllmtok(std::string_view data, const std::string& where);
 // Builds the tokenizer a parsed file describes. `where` names the file in errors.
 std::unique_ptr<Tokenizer> tokenizer_from_sllmtok(const SllmtokContents& c,
                                                   const std::string& where);
+// The bpe kind (bpe_io.cpp).
+std::unique_ptr<Tokenizer> bpe_from_sllmtok(const SllmtokContents& c, const std::string& where);
 // Parses and builds from bytes in memory (used by load_tokenizer and the fuzzer).
 std::unique_ptr<Tokenizer> load_tokenizer_from_memory(std::string_view data,
                                                       const std::string& where);

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "sllm/common/error.h"
+#include "sllm/tokenizer/loaders.h"
 #include "utf8.h"
 
 namespace sllm {
@@ -231,7 +232,7 @@ std::unique_ptr<Tokenizer> resolve_tokenizer(const std::string& spec, std::strin
         "--tokenizer '{}': expected 'char', 'byte' or the path of a tokenizer file, and no such "
         "file exists",
         spec);
-  return load_tokenizer(spec);
+  return open_tokenizer(spec);
 }
 
 // ---- TokenStreamDecoder ----

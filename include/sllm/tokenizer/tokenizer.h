@@ -132,7 +132,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 // What `--tokenizer SPEC` means everywhere in the CLI:
 //   "char"  -> CharTokenizer::from_corpus(corpus)
 //   "byte"  -> ByteTokenizer with <|endoftext|> (id 256) as eos
-//   a path  -> load_tokenizer(path)
+//   a path  -> open_tokenizer(path) (loaders.h: .sllmtok, GGUF, .tiktoken, vocab.json + merges.txt)
 std::unique_ptr<Tokenizer> resolve_tokenizer(const std::string& spec, std::string_view corpus);
 
 // Encodes text on `threads` threads (<= 0: all cores), splitting it only where

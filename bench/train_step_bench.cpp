@@ -1,0 +1,115 @@
+// One sllm training configuration, timed: zero_grad, forward, backward, clip to norm 1 and
+// AdamW, like nanoGPT's step. Prints one JSON line (tokens/s, step time, MFU, peak RSS).
+// Driven by bench/train_vs_torch.py, which runs PyTorch on the same configs.
+//
+//   train_step_bench --arch gpt2 --vocab 50304 --layers 12 --heads 12 --embd 768 --T 64 --B 4
+//   train_step_bench --peak   (measures this machine's fp32 SGEMM GFLOP/s)
+#include <cblas.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <vector>
+
+#include "sllm/common/runtime.h"
+#include "sllm/model/model.h"
+#include "sllm/model/optimizer.h"
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double sgemm_peak_gflops(int n) {
+  std::vector<float> a(static_cast<size_t>(n) * n, 0.5f), b(a), c(a.size());
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+              0.0f, c.data(), n);
+  double best = 0.0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double t0 = now_s();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
+    best = std::max(best, 2.0 * n * n * n / (now_s() - t0) / 1e9);
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"time sllm training steps"};
+  std::string arch = "gpt2";
+  int vocab = 65, layers = 4, heads = 4, kv_heads = 0, embd = 128, T = 64, B = 12, steps = 5,
+      warmup = 2, threads = 2;
+  double peak = 460.0;
+  bool measure_peak = false;
+  app.add_option("--arch", arch);
+  app.add_option("--vocab", vocab);
+  app.add_option("--layers", layers);
+  app.add_option("--heads", heads);
+  app.add_option("--kv-heads", kv_heads);
+  app.add_option("--embd", embd);
+  app.add_option("--T", T);
+  app.add_option("--B", B);
+  app.add_option("--steps", steps);
+  app.add_option("--warmup", warmup);
+  app.add_option("--threads", threads);
+  app.add_option("--peak-gflops", peak, "the fp32 peak that MFU is measured against");
+  app.add_flag("--peak", measure_peak, "only measure SGEMM GFLOP/s");
+  CLI11_PARSE(app, argc, argv);
+  sllm::set_num_threads(threads);
+  if (measure_peak) {
+    std::printf("%s\n", nlohmann::json{{"sgemm_gflops", sgemm_peak_gflops(2048)}}.dump().c_str());
+    return 0;
+  }
+
+  sllm::ModelConfig cfg;
+  cfg.arch = sllm::parse_arch(arch);
+  cfg.vocab_size = vocab;
+  cfg.n_layer = layers;
+  cfg.n_head = heads;
+  cfg.n_kv_head = kv_heads > 0 ? kv_heads : heads;
+  cfg.n_embd = embd;
+  cfg.block_size = T;
+  cfg.tie_word_embeddings = true;
+  sllm::Model model(cfg);
+  model.init_weights(1337);
+  sllm::AdamWState opt;
+  sllm::AdamWParams hp;
+  hp.lr = 6e-4f;
+  hp.beta1 = 0.9f;
+  hp.beta2 = 0.95f;
+  hp.weight_decay = 0.1f;
+
+  std::mt19937 gen(1);
+  std::vector<int32_t> data(static_cast<size_t>(B) * T + 1);
+  for (auto& t : data) t = static_cast<int32_t>(gen() % vocab);
+  const int32_t* x = data.data();
+  const int32_t* y = data.data() + 1;
+
+  float loss = 0.0f;
+  double elapsed = 0.0;
+  for (int step = 0; step < warmup + steps; ++step) {
+    const double t0 = now_s();
+    model.zero_grad();
+    loss = model.forward(x, y, B, T);
+    model.backward();
+    hp.grad_scale = sllm::clip_scale(sllm::grad_norm(model), 1.0f);  // clip inside the update
+    sllm::adamw_step(model, opt, hp);
+    if (step >= warmup) elapsed += now_s() - t0;
+  }
+  const double tok_s = static_cast<double>(B) * T * steps / elapsed;
+  const double mfu = tok_s * sllm::flops_per_token(cfg, T) / (peak * 1e9);
+  nlohmann::json out{{"impl", "sllm"},
+                     {"tokens_per_s", tok_s},
+                     {"ms_per_step", 1e3 * elapsed / steps},
+                     {"mfu", mfu},
+                     {"loss", loss},
+                     {"peak_rss_mb", sllm::peak_rss_bytes() / 1048576.0},
+                     {"params", sllm::num_params(cfg)}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}

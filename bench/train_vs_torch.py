@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""Training speed, sllm vs PyTorch 1.13 (a minimal nanoGPT-style step), side by side.
+
+Each configuration runs in its own process for each implementation (clean peak RSS), with the
+same model, batch, 2 threads, AdamW (betas 0.9/0.95, weight decay 0.1 on matrices) and gradient
+clipping at 1.0. PyTorch runs twice: with the environment as given, and with
+OPENBLAS_CORETYPE=SkylakeX (only where the CPU has AVX-512; elsewhere it would die of SIGILL).
+
+usage: /usr/bin/python3 bench/train_vs_torch.py [--bench build/bench/train_step_bench]
+           [--configs a,b,c] [--steps N] [--warmup N] [--threads 2] [--peak-gflops 460]
+"""
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+
+CONFIGS = {
+    "a": dict(name="GPT-2 124M", vocab=50304, layers=12, heads=12, embd=768, T=64, B=4),
+    "b": dict(name="GPT-S", vocab=8192, layers=6, heads=6, embd=384, T=256, B=8),
+    "c": dict(name="shakespeare-char", vocab=65, layers=4, heads=4, embd=128, T=64, B=12),
+}
+
+
+def torch_worker(cfg, steps, warmup, threads):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(1337)
+
+    class Block(nn.Module):
+        def __init__(self, C, H, T):
+            super().__init__()
+            self.ln_1, self.ln_2 = nn.LayerNorm(C), nn.LayerNorm(C)
+            self.c_attn, self.c_proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+            self.c_fc, self.mlp_proj = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+            self.H = H
+            self.register_buffer("mask", torch.tril(torch.ones(T, T)).view(1, 1, T, T))
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+            q, k, v = (t.view(B, T, self.H, C // self.H).transpose(1, 2) for t in (q, k, v))
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+            att = att.masked_fill(self.mask[:, :, :T, :T] == 0, float("-inf")).softmax(dim=-1)
+            y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+            x = x + self.c_proj(y)
+            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self, V, L, H, C, T):
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
+            self.h = nn.ModuleList(Block(C, H, T) for _ in range(L))
+            self.ln_f = nn.LayerNorm(C)
+            self.lm_head = nn.Linear(C, V, bias=False)
+            self.lm_head.weight = self.wte.weight
+            for name, p in self.named_parameters():  # nanoGPT's init
+                if p.dim() == 1:
+                    torch.nn.init.zeros_(p) if name.endswith("bias") else torch.nn.init.ones_(p)
+                else:
+                    std = 0.02 / math.sqrt(2 * L) if name.endswith(("c_proj.weight", "mlp_proj.weight")) else 0.02
+                    torch.nn.init.normal_(p, 0.0, std)
+
+        def forward(self, idx, targets):
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            for b in self.h:
+                x = b(x)
+            logits = self.lm_head(self.ln_f(x))
+            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+
+    T, B = cfg["T"], cfg["B"]
+    model = GPT(cfg["vocab"], cfg["layers"], cfg["heads"], cfg["embd"], T)
+    params = [p for p in model.parameters()]
+    decay = [p for p in params if p.dim() >= 2 and p is not model.wte.weight and p is not model.wpe.weight]
+    no_decay = [p for p in params if not any(p is d for d in decay)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=6e-4, betas=(0.9, 0.95))
+    data = torch.randint(0, cfg["vocab"], (B * T + 1,))
+    x, y = data[:-1].view(B, T), data[1:].view(B, T)
+    elapsed = 0.0
+    for step in range(warmup + steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step >= warmup:
+            elapsed += time.perf_counter() - t0
+    tok_s = B * T * steps / elapsed
+    print(json.dumps({"impl": "torch", "tokens_per_s": tok_s, "ms_per_step": 1e3 * elapsed / steps,
+                      "loss": loss.item(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "params": sum(p.numel() for p in params)}))
+
+
+def flops_per_token(cfg):
+    # sllm's flops_per_token(): 6 * (matmul params, tied head counted once) + 12 * L * C * T.
+    C, L, V = cfg["embd"], cfg["layers"], cfg["vocab"]
+    n = V * C + L * (12 * C * C + 13 * C) + 2 * C
+    return 6.0 * n + 12.0 * L * C * cfg["T"]
+
+
+def run(cmd, env):
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        return {"error": f"exit {p.returncode}: {p.stderr.strip()[-300:]}"}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def has_avx512():
+    with open("/proc/cpuinfo") as f:
+        return any(line.startswith("flags") and " avx512f" in line for line in f)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", default="build/bench/train_step_bench")
+    ap.add_argument("--configs", default="a,b,c")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--peak-gflops", type=float, default=460.0)
+    ap.add_argument("--torch-worker", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.torch_worker:
+        torch_worker(CONFIGS[a.torch_worker], a.steps, a.warmup, a.threads)
+        return
+
+    base = dict(os.environ)
+    base.pop("OPENBLAS_CORETYPE", None)
+    skx = dict(base, OPENBLAS_CORETYPE="SkylakeX")
+    print(f"# load average {os.getloadavg()}, {a.threads} threads, {a.steps} timed steps after {a.warmup} warm-up")
+    print("# sllm SGEMM peak here:", run([a.bench, "--peak", "--threads", str(a.threads)], base))
+    print(f"# MFU against {a.peak_gflops:.0f} GFLOP/s")
+    hdr = f"{'config':18} {'impl':22} {'tok/s':>9} {'ms/step':>9} {'MFU':>6} {'RSS MB':>8} {'loss':>7} {'sllm/x':>7}"
+    print(hdr)
+    for key in a.configs.split(","):
+        cfg = CONFIGS[key]
+        common = ["--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads)]
+        sllm_cmd = [a.bench, "--arch", "gpt2", "--vocab", str(cfg["vocab"]), "--layers", str(cfg["layers"]),
+                    "--heads", str(cfg["heads"]), "--embd", str(cfg["embd"]), "--T", str(cfg["T"]), "--B",
+                    str(cfg["B"]), "--peak-gflops", str(a.peak_gflops)] + common
+        torch_cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", key] + common
+        rows = [("sllm", run(sllm_cmd, skx if has_avx512() else base)), ("torch", run(torch_cmd, base))]
+        if has_avx512():
+            rows.append(("torch SkylakeX", run(torch_cmd, skx)))
+        else:
+            rows.append(("torch SkylakeX", {"error": "skipped: no AVX-512 on this CPU (SIGILL)"}))
+        sllm_tps = rows[0][1].get("tokens_per_s")
+        for impl, r in rows:
+            label = f"({key}) {cfg['name']}"
+            if "error" in r:
+                print(f"{label:18} {impl:22} {r['error']}")
+                continue
+            mfu = r["tokens_per_s"] * flops_per_token(cfg) / (a.peak_gflops * 1e9)
+            ratio = f"{sllm_tps / r['tokens_per_s']:.2f}x" if sllm_tps and impl != "sllm" else ""
+            print(f"{label:18} {impl:22} {r['tokens_per_s']:9.1f} {r['ms_per_step']:9.1f} {100 * mfu:5.1f}% "
+                  f"{r['peak_rss_mb']:8.0f} {r['loss']:7.3f} {ratio:>7}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

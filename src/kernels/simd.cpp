@@ -1,0 +1,149 @@
+#include "simd.h"
+
+#include <hwy/contrib/math/math-inl.h>
+#include <hwy/highway.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace sllm::simd {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using D = hn::ScalableTag<float>;
+using V = hn::Vec<D>;
+
+namespace {
+
+constexpr float kGeluScale = 0.7978845608028654f;  // sqrt(2 / pi)
+constexpr float kGeluCubic = 0.044715f;
+
+// Runs f on full vectors, then once on a padded copy of the tail, so the tail gets exactly
+// the same arithmetic as the body. f(d, i, n_valid) loads and stores through `load`/`store`.
+template <typename Body>
+void for_vectors(size_t n, Body&& body) {
+  const D d;
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) body(i, N);
+  if (i < n) body(i, n - i);
+}
+
+// Loads lanes [i, i + count) of x, padding with `pad` when count < Lanes.
+HWY_INLINE V load(const float* x, size_t i, size_t count, float pad = 0.0f) {
+  const D d;
+  if (count == hn::Lanes(d)) return hn::LoadU(d, x + i);
+  HWY_ALIGN float buf[HWY_MAX_BYTES / sizeof(float)];
+  std::fill(buf, buf + hn::Lanes(d), pad);
+  std::copy(x + i, x + i + count, buf);
+  return hn::Load(d, buf);
+}
+
+HWY_INLINE void store(V v, float* x, size_t i, size_t count) {
+  const D d;
+  if (count == hn::Lanes(d)) {
+    hn::StoreU(v, d, x + i);
+    return;
+  }
+  HWY_ALIGN float buf[HWY_MAX_BYTES / sizeof(float)];
+  hn::Store(v, d, buf);
+  std::copy(buf, buf + count, x + i);
+}
+
+HWY_INLINE V sigmoid(V x) {
+  const D d;
+  return hn::Div(hn::Set(d, 1.0f), hn::Add(hn::Set(d, 1.0f), hn::Exp(d, hn::Neg(x))));
+}
+
+}  // namespace
+
+float max(const float* x, size_t n) {
+  const D d;
+  V m = hn::Set(d, -std::numeric_limits<float>::infinity());
+  for_vectors(n, [&](size_t i, size_t c) {
+    m = hn::Max(m, load(x, i, c, -std::numeric_limits<float>::infinity()));
+  });
+  return hn::GetLane(hn::MaxOfLanes(d, m));
+}
+
+float exp_shifted(float* out, const float* x, size_t n, float shift) {
+  const D d;
+  const V s = hn::Set(d, shift);
+  V acc = hn::Zero(d);
+  for_vectors(n, [&](size_t i, size_t c) {
+    V e = hn::Exp(d, hn::Sub(load(x, i, c), s));
+    if (c != hn::Lanes(d)) e = hn::IfThenElseZero(hn::FirstN(d, c), e);
+    acc = hn::Add(acc, e);
+    store(e, out, i, c);
+  });
+  return hn::GetLane(hn::SumOfLanes(d, acc));
+}
+
+float sum_exp_shifted(const float* x, size_t n, float shift) {
+  const D d;
+  const V s = hn::Set(d, shift);
+  V acc = hn::Zero(d);
+  for_vectors(n, [&](size_t i, size_t c) {
+    V e = hn::Exp(d, hn::Sub(load(x, i, c), s));
+    if (c != hn::Lanes(d)) e = hn::IfThenElseZero(hn::FirstN(d, c), e);
+    acc = hn::Add(acc, e);
+  });
+  return hn::GetLane(hn::SumOfLanes(d, acc));
+}
+
+void exp_shifted_scaled(float* out, const float* x, size_t n, float shift, float scale) {
+  const D d;
+  const V s = hn::Set(d, shift), k = hn::Set(d, scale);
+  for_vectors(n, [&](size_t i, size_t c) {
+    store(hn::Mul(hn::Exp(d, hn::Sub(load(x, i, c), s)), k), out, i, c);
+  });
+}
+
+void gelu(float* out, const float* x, size_t n) {
+  const D d;
+  const V half = hn::Set(d, 0.5f), one = hn::Set(d, 1.0f), k = hn::Set(d, kGeluScale),
+          c3 = hn::Set(d, kGeluCubic);
+  for_vectors(n, [&](size_t i, size_t c) {
+    const V v = load(x, i, c);
+    const V inner = hn::Mul(k, hn::MulAdd(hn::Mul(c3, hn::Mul(v, v)), v, v));
+    store(hn::Mul(hn::Mul(half, v), hn::Add(one, hn::Tanh(d, inner))), out, i, c);
+  });
+}
+
+void gelu_backward(float* dinp, const float* x, const float* dout, size_t n) {
+  const D d;
+  const V half = hn::Set(d, 0.5f), one = hn::Set(d, 1.0f), k = hn::Set(d, kGeluScale),
+          c3 = hn::Set(d, kGeluCubic), c3x3 = hn::Set(d, 3.0f * kGeluCubic);
+  for_vectors(n, [&](size_t i, size_t c) {
+    const V v = load(x, i, c);
+    const V v2 = hn::Mul(v, v);
+    const V th = hn::Tanh(d, hn::Mul(k, hn::MulAdd(hn::Mul(c3, v2), v, v)));
+    const V sech2 = hn::NegMulAdd(th, th, one);
+    const V dinner = hn::Mul(k, hn::MulAdd(c3x3, v2, one));
+    // 0.5 (1 + th) + 0.5 x sech^2 dinner
+    const V grad = hn::Mul(half, hn::MulAdd(hn::Mul(v, sech2), dinner, hn::Add(one, th)));
+    store(hn::Mul(grad, load(dout, i, c)), dinp, i, c);
+  });
+}
+
+void swiglu(float* out, const float* g, const float* u, size_t n) {
+  for_vectors(n, [&](size_t i, size_t c) {
+    const V gv = load(g, i, c);
+    store(hn::Mul(hn::Mul(gv, sigmoid(gv)), load(u, i, c)), out, i, c);
+  });
+}
+
+void swiglu_backward(float* dg, float* du, const float* g, const float* u, const float* dout,
+                     size_t n) {
+  const D d;
+  const V one = hn::Set(d, 1.0f);
+  for_vectors(n, [&](size_t i, size_t c) {
+    const V gv = load(g, i, c), uv = load(u, i, c), dv = load(dout, i, c);
+    const V sig = sigmoid(gv);
+    store(hn::Mul(dv, hn::Mul(gv, sig)), du, i, c);
+    // d silu / dg = sig (1 + g (1 - sig))
+    const V dsilu = hn::Mul(sig, hn::MulAdd(gv, hn::Sub(one, sig), one));
+    store(hn::Mul(hn::Mul(dv, uv), dsilu), dg, i, c);
+  });
+}
+
+}  // namespace sllm::simd

@@ -1,0 +1,25 @@
+// Vectorised elementwise math shared by the kernels (Highway, compiled for the build target).
+// Each function processes whole arrays so the vector loop and its tail live in one place.
+#pragma once
+#include <cstddef>
+
+namespace sllm::simd {
+
+float max(const float* x, size_t n);
+// out[i] = exp(x[i] - shift); returns the sum. out may alias x.
+float exp_shifted(float* out, const float* x, size_t n, float shift);
+// Returns sum_i exp(x[i] - shift) without storing.
+float sum_exp_shifted(const float* x, size_t n, float shift);
+// out[i] = exp(x[i] - shift) * scale. out may alias x.
+void exp_shifted_scaled(float* out, const float* x, size_t n, float shift, float scale);
+
+// GELU with the tanh approximation, and its backward (dinp may alias dout).
+void gelu(float* out, const float* x, size_t n);
+void gelu_backward(float* dinp, const float* x, const float* dout, size_t n);
+
+// out = silu(g) * u and the gradients of both inputs.
+void swiglu(float* out, const float* g, const float* u, size_t n);
+void swiglu_backward(float* dg, float* du, const float* g, const float* u, const float* dout,
+                     size_t n);
+
+}  // namespace sllm::simd
