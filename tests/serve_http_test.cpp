@@ -259,7 +259,12 @@ TEST(ServeHttp, MetricsArePrometheusText) {
   auto c = f.client();
   post(c, "/v1/completions", {{"model", "tiny"}, {"prompt", "abc"}});
   post(c, "/v1/completions", {{"model", "tiny"}});
-  auto m = c.Get("/metrics")->body;
+  // Requests are counted when their response has gone out, which may be just after the client saw it.
+  std::string m;
+  wait_for([&] {
+    m = c.Get("/metrics")->body;
+    return m.find("status=\"200\"} 1") != std::string::npos && m.find("status=\"400\"} 1") != std::string::npos;
+  });
   for (const char* s :
        {"sllm_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 1",
         "sllm_requests_total{endpoint=\"/v1/completions\",status=\"400\"} 1",
