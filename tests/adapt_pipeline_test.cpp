@@ -95,7 +95,7 @@ TEST(AdaptPipeline, LoraFinetuneLearnsSavesAndMerges) {
   c.lora_cfg.r = 4;
   c.lora_cfg.alpha = 8;
   c.loop = quick_loop(30);
-  c.loop.lr = 1e-2f;
+  c.loop.lr = 3e-2f;  // LoRA moves only r=4 adapters: it takes a larger rate than full fine-tuning.
   FinetuneResult r = run_finetune(c);
   EXPECT_LT(r.loop.final_val_loss, r.initial_val_loss - 0.2) << "LoRA did not learn the new text";
   EXPECT_LT(r.trainable_params, r.total_params / 4);
