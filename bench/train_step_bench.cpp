@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
     model.zero_grad();
     loss = model.forward(x, y, B, T);
     model.backward();
-    sllm::clip_grad_norm(model, 1.0f);
+    hp.grad_scale = sllm::clip_scale(sllm::grad_norm(model), 1.0f);  // clip inside the update
     sllm::adamw_step(model, opt, hp);
     if (step >= warmup) elapsed += now_s() - t0;
   }

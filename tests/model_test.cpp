@@ -162,6 +162,32 @@ TEST_P(ModelBehaviour, ShorterSequenceAfterLongerOneMatchesFreshModel) {
   EXPECT_EQ(la, lb);
 }
 
+TEST_P(ModelBehaviour, ZeroGradThenBackwardMatchesAFreshModel) {
+  const ModelConfig c = small_config(GetParam());
+  const int B = 2, T = 10;
+  auto tokens = random_tokens(B * T, c.vocab_size, 11),
+       targets = random_tokens(B * T, c.vocab_size, 12);
+  auto other = random_tokens(B * T, c.vocab_size, 13);
+  Model used(c), fresh(c);
+  used.init_weights(4);
+  fresh.init_weights(4);
+  used.zero_grad();
+  used.forward(other.data(), other.data(), B, T);
+  used.backward();
+  used.zero_grad();
+  for (float g : used.grads()) ASSERT_EQ(g, 0.0f);  // zero_grad() reads as zeros
+  used.forward(tokens.data(), targets.data(), B, T);
+  used.backward();
+  used.zero_grad();  // a second zero_grad() before backward must not leave stale values
+  used.forward(tokens.data(), targets.data(), B, T);
+  used.backward();
+  fresh.forward(tokens.data(), targets.data(), B, T);
+  fresh.backward();
+  auto a = used.grads(), b = fresh.grads();
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Arch, ModelBehaviour, ::testing::Values(Arch::GPT2, Arch::Llama),
                          [](const auto& info) { return std::string(arch_name(info.param)); });
 
@@ -182,3 +208,25 @@ TEST(ModelInit, Gpt2Statistics) {
 }
 
 }  // namespace
+
+TEST(AdamW, GradScaleEqualsScaledGradients) {
+  std::vector<float> g = {0.5f, -1.0f, 2.0f, 0.0f}, g2(g);
+  for (auto& x : g2) x *= 0.25f;
+  std::vector<float> p1 = {1.0f, 2.0f, -3.0f, 0.5f}, p2(p1), m1(4, 0.0f), v1(4, 0.0f), m2(m1),
+                     v2(v1);
+  AdamWParams h;
+  h.weight_decay = 0.1f;
+  for (int t = 1; t <= 3; ++t) {
+    AdamWParams hs = h;
+    hs.grad_scale = 0.25f;
+    adamw_update(p1.data(), g.data(), m1.data(), v1.data(), 4, hs, t, true);
+    adamw_update(p2.data(), g2.data(), m2.data(), v2.data(), 4, h, t, true);
+  }
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(p1[i], p2[i]) << i;
+  // Weight decay only where asked: a zero gradient leaves an undecayed parameter alone.
+  std::vector<float> p = {3.0f}, z = {0.0f}, m = {0.0f}, v = {0.0f};
+  adamw_update(p.data(), z.data(), m.data(), v.data(), 1, h, 1, false);
+  EXPECT_EQ(p[0], 3.0f);
+  adamw_update(p.data(), z.data(), m.data(), v.data(), 1, h, 2, true);
+  EXPECT_FLOAT_EQ(p[0], 3.0f * (1.0f - h.lr * h.weight_decay));
+}

@@ -18,12 +18,14 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
 }
 
 void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                     const float* w, int N, int IN, int OUT, bool accumulate_dinp) {
+                     const float* w, int N, int IN, int OUT, bool accumulate_dinp,
+                     bool accumulate_dw) {
   if (dinp) {
     detail::sgemm(false, false, N, IN, OUT, 1.0f, dout, OUT, w, IN, accumulate_dinp ? 1.0f : 0.0f,
                   dinp, IN);
   }
-  detail::sgemm(true, false, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
+  detail::sgemm(true, false, OUT, IN, N, 1.0f, dout, OUT, inp, IN, accumulate_dw ? 1.0f : 0.0f, dw,
+                IN);
   if (!dbias) return;
   // Column blocks, rows in order: deterministic without per-thread partial sums.
   constexpr int kBlock = 64;

@@ -8,7 +8,9 @@ namespace sllm {
 
 using nlohmann::json;
 
-const char* arch_name(Arch a) { return a == Arch::GPT2 ? "gpt2" : "llama"; }
+const char* arch_name(Arch a) {
+  return a == Arch::GPT2 ? "gpt2" : "llama";
+}
 
 Arch parse_arch(const std::string& s) {
   if (s == "gpt2") return Arch::GPT2;
@@ -28,7 +30,8 @@ void ModelConfig::validate() const {
   auto need = [](bool ok, const char* field, long v, const char* why) {
     if (!ok) fail("invalid model config: {} = {}: {}", field, v, why);
   };
-  need(vocab_size >= 2 && vocab_size <= 4'000'000, "vocab_size", vocab_size, "must be in [2, 4000000]");
+  need(vocab_size >= 2 && vocab_size <= 4'000'000, "vocab_size", vocab_size,
+       "must be in [2, 4000000]");
   need(n_layer >= 1 && n_layer <= 1024, "num_hidden_layers", n_layer, "must be in [1, 1024]");
   need(n_head >= 1 && n_head <= 1024, "num_attention_heads", n_head, "must be in [1, 1024]");
   need(n_embd >= 1 && n_embd <= 65536, "hidden_size", n_embd, "must be in [1, 65536]");
@@ -37,12 +40,16 @@ void ModelConfig::validate() const {
        "must be >= 1 and divide num_attention_heads");
   need(arch != Arch::GPT2 || n_kv_head == n_head, "num_key_value_heads", n_kv_head,
        "gpt2 has no grouped-query attention: must equal num_attention_heads");
-  need(arch != Arch::Llama || head_dim() % 2 == 0, "head_dim", head_dim(), "RoPE needs an even head dimension");
-  need(block_size >= 1 && block_size <= 1'048'576, "max_position_embeddings", block_size, "must be in [1, 1048576]");
-  need(intermediate_size >= 0 && intermediate_size <= 1'048'576, "intermediate_size", intermediate_size,
-       "must be in [0, 1048576]");
-  if (!(norm_eps > 0.0f && norm_eps < 1.0f)) fail("invalid model config: norm eps {} must be in (0, 1)", norm_eps);
-  if (!(rope_theta > 0.0f)) fail("invalid model config: rope_theta {} must be positive", rope_theta);
+  need(arch != Arch::Llama || head_dim() % 2 == 0, "head_dim", head_dim(),
+       "RoPE needs an even head dimension");
+  need(block_size >= 1 && block_size <= 1'048'576, "max_position_embeddings", block_size,
+       "must be in [1, 1048576]");
+  need(intermediate_size >= 0 && intermediate_size <= 1'048'576, "intermediate_size",
+       intermediate_size, "must be in [0, 1048576]");
+  if (!(norm_eps > 0.0f && norm_eps < 1.0f))
+    fail("invalid model config: norm eps {} must be in (0, 1)", norm_eps);
+  if (!(rope_theta > 0.0f))
+    fail("invalid model config: rope_theta {} must be positive", rope_theta);
 }
 
 json ModelConfig::to_json() const {
@@ -83,7 +90,8 @@ ModelConfig ModelConfig::from_json(const json& j) {
     if (!j[key].is_number()) fail("model config field '{}' must be a number", key);
     out = j[key].get<float>();
   };
-  if (!j.contains("model_type") || !j["model_type"].is_string()) fail("model config needs a string 'model_type'");
+  if (!j.contains("model_type") || !j["model_type"].is_string())
+    fail("model config needs a string 'model_type'");
   c.arch = parse_arch(j["model_type"].get<std::string>());
   get_int("vocab_size", c.vocab_size, true);
   get_int("num_hidden_layers", c.n_layer, true);
@@ -97,7 +105,8 @@ ModelConfig ModelConfig::from_json(const json& j) {
   get_float("rope_theta", c.rope_theta);
   c.tie_word_embeddings = c.arch == Arch::GPT2;
   if (j.contains("tie_word_embeddings")) {
-    if (!j["tie_word_embeddings"].is_boolean()) fail("model config field 'tie_word_embeddings' must be a boolean");
+    if (!j["tie_word_embeddings"].is_boolean())
+      fail("model config field 'tie_word_embeddings' must be a boolean");
     c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
   }
   c.validate();
@@ -166,7 +175,8 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, int batch, int seq
   // hidden (pre and post activation), residuals; plus per-head attention probabilities.
   const size_t BT = static_cast<size_t>(batch) * seq_len;
   const size_t C = c.n_embd, F = c.ffn_dim(), kv = static_cast<size_t>(c.n_kv_head) * c.head_dim();
-  const size_t per_layer = BT * (6 * C + 2 * kv + 3 * F) + static_cast<size_t>(batch) * c.n_head * seq_len * seq_len;
+  const size_t per_layer =
+      BT * (6 * C + 2 * kv + 3 * F) + static_cast<size_t>(batch) * c.n_head * seq_len * seq_len;
   const size_t logits = BT * static_cast<size_t>(c.vocab_size) * 2;
   m.activations = (per_layer * c.n_layer + logits + BT * C * 4) * 4;
   return m;

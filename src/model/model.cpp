@@ -196,7 +196,13 @@ void Model::init_weights(uint64_t seed) {
 }
 
 void Model::zero_grad() {
+  grads_zero_pending_ = true;
+}
+
+void Model::materialize_zero_grads() {
+  if (!grads_zero_pending_) return;
   std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+  grads_zero_pending_ = false;
 }
 
 const float* Model::logits() const {
@@ -344,8 +350,10 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
 
 namespace {
 
-// The backward pass below the loss: m.logits holds d(loss)/d(logits).
-void backward_from_dlogits(Model::Impl& m, const ModelConfig& c) {
+// The backward pass below the loss: m.logits holds d(loss)/d(logits). With acc false (the first
+// backward after zero_grad()) the weight-matrix GEMMs overwrite their gradients, which saves a
+// zeroing pass over them; the caller has zeroed every other gradient.
+void backward_from_dlogits(Model::Impl& m, const ModelConfig& c, bool acc) {
   const int B = m.B, T = m.T, N = B * T;
   const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
   const int Q = H * hd, S = (H + 2 * KV) * hd;
@@ -353,7 +361,8 @@ void backward_from_dlogits(Model::Impl& m, const ModelConfig& c) {
   const int Fx = llama ? 2 * F : F;
   const AttentionShape shape{B, T, H, KV, hd};
 
-  linear_backward(m.dnorm, m.g.lm_w, nullptr, m.logits, m.normf, m.p.lm_w, N, C, c.vocab_size);
+  linear_backward(m.dnorm, m.g.lm_w, nullptr, m.logits, m.normf, m.p.lm_w, N, C, c.vocab_size,
+                  false, acc);
   std::memset(m.dres, 0, sizeof(float) * N * C);
   const float* x_last = c.n_layer ? m.layer.back().out : m.resid0;
   norm_backward(c, m.dres, m.g.normf_w, m.g.normf_b, m.dnorm, x_last, m.p.normf_w, m.meanf, m.rstdf,
@@ -364,24 +373,39 @@ void backward_from_dlogits(Model::Impl& m, const ModelConfig& c) {
     const LayerActs& a = m.layer[l];
     const float* x = l ? m.layer[l - 1].out : m.resid0;
     // dres holds d(loss)/d(layer output); the residual passes it straight through.
-    linear_backward(m.dhact, gw.down_w, gw.down_b, m.dres, a.hact, w.down_w, N, F, C);
+    linear_backward(m.dhact, gw.down_w, gw.down_b, m.dres, a.hact, w.down_w, N, F, C, false, acc);
     if (llama)
       swiglu_backward(m.dhpre, a.hpre, m.dhact, N, F);
     else
       gelu_backward(m.dhpre, a.hpre, m.dhact, static_cast<size_t>(N) * F);
-    linear_backward(m.dnorm, gw.up_w, gw.up_b, m.dhpre, a.norm2, w.up_w, N, C, Fx);
+    linear_backward(m.dnorm, gw.up_w, gw.up_b, m.dhpre, a.norm2, w.up_w, N, C, Fx, false, acc);
     norm_backward(c, m.dres, gw.norm2_w, gw.norm2_b, m.dnorm, a.res1, w.norm2_w, a.mean2, a.rstd2,
                   N);
-    linear_backward(m.datty, gw.o_w, gw.o_b, m.dres, a.atty, w.o_w, N, Q, C);
+    linear_backward(m.datty, gw.o_w, gw.o_b, m.dres, a.atty, w.o_w, N, Q, C, false, acc);
     attention_backward(m.dqkv, m.datty, a.qkv, a.probs, shape);
     if (llama) rope_backward(m.dqkv, m.rope_cos.data(), m.rope_sin.data(), B, T, H + KV, hd, S);
-    linear_backward(m.dnorm, gw.qkv_w, gw.qkv_b, m.dqkv, a.norm1, w.qkv_w, N, C, S);
+    linear_backward(m.dnorm, gw.qkv_w, gw.qkv_b, m.dqkv, a.norm1, w.qkv_w, N, C, S, false, acc);
     norm_backward(c, m.dres, gw.norm1_w, gw.norm1_b, m.dnorm, x, w.norm1_w, a.mean1, a.rstd1, N);
   }
   embedding_backward(m.g.wte, m.g.wpe, m.dres, m.tokens.data(), B, T, C);
 }
 
 }  // namespace
+
+bool Model::prepare_grads_for_backward() {
+  if (!grads_zero_pending_) return true;
+  // Zero what the GEMMs do not overwrite: vectors, embeddings (their lookup backward adds),
+  // except a tied embedding, whose first writer is the head GEMM.
+  for (const ParamSpec& s : specs_) {
+    const bool embedding = s.name == "tok_embeddings.weight" || s.name == "pos_embeddings.weight";
+    const bool gemm_overwrites =
+        s.shape.size() == 2 &&
+        (!embedding || (s.name == "tok_embeddings.weight" && cfg_.tie_word_embeddings));
+    if (!gemm_overwrites) std::memset(grads_.data() + s.offset, 0, s.numel * sizeof(float));
+  }
+  grads_zero_pending_ = false;
+  return false;
+}
 
 void Model::backward(float loss_scale) {
   Impl& m = *impl_;
@@ -390,8 +414,9 @@ void Model::backward(float loss_scale) {
         "Model::backward: needs a forward pass with targets first (and only one backward per "
         "forward)");
   m.backward_ready = false;
-  cross_entropy_backward(m.logits, m.lse, m.targets.data(), m.B * m.T, cfg_.vocab_size, m.n_valid, loss_scale);
-  backward_from_dlogits(m, cfg_);
+  cross_entropy_backward(m.logits, m.lse, m.targets.data(), m.B * m.T, cfg_.vocab_size, m.n_valid,
+                         loss_scale);
+  backward_from_dlogits(m, cfg_, prepare_grads_for_backward());
 }
 
 void Model::backward_from_logits_grad(const float* dlogits) {
@@ -402,7 +427,7 @@ void Model::backward_from_logits_grad(const float* dlogits) {
         "backward per forward)");
   m.backward_ready = false;
   std::memcpy(m.logits, dlogits, sizeof(float) * m.B * m.T * cfg_.vocab_size);
-  backward_from_dlogits(m, cfg_);
+  backward_from_dlogits(m, cfg_, prepare_grads_for_backward());
 }
 
 }  // namespace sllm

@@ -22,12 +22,23 @@ void adamw_step(Model& model, AdamWState& state, const AdamWParams& h) {
                  s.numel, h, state.step, s.decay);
 }
 
-float clip_grad_norm(Model& model, float max_norm) {
+float grad_norm(Model& model) {
   auto g = model.grads();
-  const float norm = global_norm(g.data(), g.size());
+  return global_norm(g.data(), g.size());
+}
+
+float clip_scale(float norm, float max_norm) {
   // torch adds 1e-6 to the norm in the clip coefficient.
-  if (max_norm > 0.0f && norm > max_norm)
-    scale_inplace(g.data(), g.size(), max_norm / (norm + 1e-6f));
+  return max_norm > 0.0f && norm > max_norm ? max_norm / (norm + 1e-6f) : 1.0f;
+}
+
+float clip_grad_norm(Model& model, float max_norm) {
+  const float norm = grad_norm(model);
+  const float scale = clip_scale(norm, max_norm);
+  if (scale != 1.0f) {
+    auto g = model.grads();
+    scale_inplace(g.data(), g.size(), scale);
+  }
   return norm;
 }
 

@@ -13,6 +13,8 @@ struct AdamWParams {
   float beta2 = 0.999f;
   float eps = 1e-8f;
   float weight_decay = 0.0f;
+  // Multiplies every gradient before the update: gradient clipping without a separate pass.
+  float grad_scale = 1.0f;
 };
 
 // One update of n parameters at step t (t >= 1 counts updates, for bias correction).

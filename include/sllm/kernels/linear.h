@@ -8,9 +8,11 @@ namespace sllm {
 void linear_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IN,
                     int OUT);
 
-// dw [OUT, IN] += dout^T @ inp; dbias [OUT] += column sums of dout (when non-null).
+// dw [OUT, IN] += dout^T @ inp (= when !accumulate_dw, which saves zeroing it first);
+// dbias [OUT] += column sums of dout (when non-null).
 // dinp [N, IN] = dout @ w, or += when accumulate_dinp; skipped when dinp is null.
 void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                     const float* w, int N, int IN, int OUT, bool accumulate_dinp = false);
+                     const float* w, int N, int IN, int OUT, bool accumulate_dinp = false,
+                     bool accumulate_dw = true);
 
 }  // namespace sllm

@@ -23,7 +23,10 @@ class Model {
   const std::vector<ParamSpec>& specs() const { return specs_; }
   std::span<float> params() { return {params_.data(), params_.size()}; }
   std::span<const float> params() const { return {params_.data(), params_.size()}; }
-  std::span<float> grads() { return {grads_.data(), grads_.size()}; }
+  std::span<float> grads() {
+    materialize_zero_grads();
+    return {grads_.data(), grads_.size()};
+  }
   float* param(const std::string& name);  // Throws sllm::Error if unknown.
   float* grad(const std::string& name);
   const ParamSpec& spec(const std::string& name) const;
@@ -40,6 +43,7 @@ class Model {
   // after backward(), so read it before calling backward().
   const float* logits() const;
 
+  // Cheap: the next backward() overwrites instead of accumulating (grads() still reads zeros).
   void zero_grad();
   // Accumulates d(loss * loss_scale)/d(params) into grads(). Needs a forward with targets.
   // For gradient accumulation over K micro-batches pass loss_scale = 1/K.
@@ -51,10 +55,14 @@ class Model {
   struct Impl;
 
  private:
+  void materialize_zero_grads();
+  bool prepare_grads_for_backward();  // False: this backward overwrites the weight gradients.
+
   ModelConfig cfg_;
   std::vector<ParamSpec> specs_;
   std::vector<float> params_, grads_;
-  std::unique_ptr<Impl> impl_;  // Activation arena and scratch, sized on first forward.
+  bool grads_zero_pending_ = false;  // zero_grad() was called and no backward() has run since.
+  std::unique_ptr<Impl> impl_;       // Activation arena and scratch, sized on first forward.
 };
 
 }  // namespace sllm

@@ -22,4 +22,9 @@ void adamw_step(Model& model, AdamWState& state, const AdamWParams& h);
 // scales the gradients down to max_norm (torch.nn.utils.clip_grad_norm_).
 float clip_grad_norm(Model& model, float max_norm);
 
+// The global L2 norm of the gradients, without touching them. To clip in the same pass as the
+// update, set AdamWParams::grad_scale = clip_scale(norm, max_norm) before adamw_step().
+float grad_norm(Model& model);
+float clip_scale(float norm, float max_norm);
+
 }  // namespace sllm
