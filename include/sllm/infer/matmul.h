@@ -1,0 +1,35 @@
+// y[n, rows] = x[n, cols] * W^T for a weight W [rows, cols] of any supported type: one call per
+// weight matrix for all n tokens of a step (prefill chunks and several sequences together).
+//   F32 weights: a threaded matrix-vector kernel for small n, OpenBLAS sgemm otherwise.
+//   Quantized weights: x is quantized to int8 blocks once, then each weight row is dotted with
+//   up to 4 tokens at a time (one unpack per weight block), rows split across threads.
+// Results for a given thread count are deterministic.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "sllm/quant/dot.h"
+
+namespace sllm {
+
+struct Weight {
+  GGMLType type = GGMLType::F32;
+  int64_t rows = 0, cols = 0;
+  const uint8_t* data = nullptr;
+  size_t row_bytes() const { return ggml_row_size(type, cols); }
+  size_t nbytes() const { return row_bytes() * static_cast<size_t>(rows); }
+  const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes(); }
+};
+
+// Activations quantized once and reused by every matrix that reads the same input (q, k, v).
+struct QuantizedActs {
+  std::vector<ActQ8> blocks;
+  int64_t n = 0, cols = 0;
+  void quantize(const float* x, int64_t n, int64_t cols);
+};
+
+void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs& scratch);
+// For quantized weights whose input is already in `acts` (acts.cols == w.cols).
+void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y);
+
+}  // namespace sllm

@@ -1,0 +1,101 @@
+// The inference model: weights mmap'd where the file's layout allows (else converted or
+// quantized once at load), a KV cache per sequence, and a batched forward step.
+//
+// forward_batch() advances several sequences at once, each by its own new tokens (a prefill
+// chunk or one decode token), with ONE matrix multiply per weight matrix for all of them: this
+// is what continuous batching in the server builds on. It returns the logits of each
+// sequence's last new token (or of every new token, for perplexity).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sllm/infer/matmul.h"
+#include "sllm/infer/weights.h"
+#include "sllm/model/config.h"
+
+namespace sllm {
+
+// Keys and values of one sequence for every layer, for up to capacity() positions.
+class KVCache {
+ public:
+  KVCache() = default;
+  KVCache(const ModelConfig& c, int capacity);
+  int capacity() const { return capacity_; }
+  int size() const { return size_; }  // Positions filled (= the next token's position).
+  void clear() { size_ = 0; }
+  void truncate(int n);  // Keeps the first n positions (prefix reuse); n <= size().
+  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+
+  float* k(int layer, int pos) {
+    return k_.data() + (static_cast<size_t>(layer) * capacity_ + pos) * kv_dim_;
+  }
+  float* v(int layer, int pos) {
+    return v_.data() + (static_cast<size_t>(layer) * capacity_ + pos) * kv_dim_;
+  }
+  void advance(int n) { size_ += n; }
+
+ private:
+  int capacity_ = 0, size_ = 0, kv_dim_ = 0;
+  std::vector<float> k_, v_;
+};
+
+struct LoadOptions {
+  // Store matrices (and the embedding) in this type: F32, Q8_0, Q4_0 or Q4_1. Unset keeps the
+  // file's type (F16/BF16 become F32). Converting never keeps a second full copy in memory.
+  std::optional<GGMLType> weight_type;
+  std::string tokenizer;  // Overrides the tokenizer next to the model (llama2.c tokenizer.bin).
+};
+
+class InferenceModel {
+ public:
+  static std::unique_ptr<InferenceModel> load(const std::string& path, const LoadOptions& opt = {});
+  explicit InferenceModel(ModelFiles files, const LoadOptions& opt = {});
+  ~InferenceModel();
+
+  const ModelConfig& config() const { return cfg_; }
+  const ModelFiles& files() const { return files_; }
+  GGMLType weight_type() const { return layers_.front().q.type; }  // Of the layer matrices.
+  size_t weight_bytes() const;  // Bytes of weights read per decoded token.
+
+  // A cache for `ctx` positions (capped at the model's block_size; <= 0 means block_size).
+  KVCache new_cache(int ctx) const;
+
+  struct Seq {
+    KVCache* cache;
+    std::span<const int32_t> tokens;  // New tokens, appended at positions cache->size()...
+  };
+  // logits is resized to [seqs.size(), vocab] (or [total new tokens, vocab] with
+  // all_positions). Throws sllm::Error (and changes no cache) for ids out of range, empty
+  // token lists, or sequences that would overflow their cache.
+  void forward_batch(std::span<const Seq> seqs, std::vector<float>& logits,
+                     bool all_positions = false);
+  // One sequence; returns the last position's logits.
+  std::vector<float> forward(KVCache& cache, std::span<const int32_t> tokens);
+
+  struct Layer {
+    std::vector<float> attn_norm_w, attn_norm_b, mlp_norm_w, mlp_norm_b;
+    Weight q, k, v, o, gate, up, down;
+    std::vector<float> q_b, k_b, v_b, o_b, up_b, down_b;
+  };
+
+ private:
+  struct Scratch;
+  ModelFiles files_;
+  ModelConfig cfg_;
+  Weight tok_emb_, lm_head_;
+  std::vector<float> pos_emb_, norm_w_, norm_b_, inv_freq_;
+  std::vector<Layer> layers_;
+  std::unique_ptr<Scratch> s_;
+
+  Weight matrix(const std::string& name, std::optional<GGMLType> to);
+  std::vector<float> vec(const std::string& name);
+  void norm(const float* x, const float* w, const float* b, float* out, int64_t n) const;
+  void attention(std::span<const Seq> seqs, int layer, const std::vector<int>& seq_of,
+                 const std::vector<int>& pos_of);
+};
+
+}  // namespace sllm

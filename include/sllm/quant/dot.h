@@ -1,0 +1,42 @@
+// Dot products of quantized weight rows with quantized activations, the inner loop of
+// quantized inference. Activations are quantized per block of 32 to int8 with a float scale
+// (and the scaled sum the Q4_1 minimum needs), then dotted with int8 multiply-adds.
+//
+// Each kernel dots one weight row with `na` (1 to 4) activation rows at once, so a weight
+// block is loaded and unpacked once for several tokens during prefill.
+// Implementations: AVX2 (+FMA, F16C) and portable C++, picked at startup from the CPU
+// (SLLM_ISA=portable forces the portable one, for testing).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "sllm/quant/quant.h"
+
+namespace sllm {
+
+struct ActQ8 {
+  float d;  // Scale: value = d * qs[j].
+  float s;  // d * sum(qs): lets Q4_1's per-block minimum be applied once per block.
+  int8_t qs[kQBlock];
+};
+
+void quantize_activations(const float* x, ActQ8* out, int64_t n);  // n a multiple of 32.
+
+// out[k] = dot(weight row w, activation row a + k * a_stride) for k < na (na in 1..4).
+// nb = number of 32-blocks in the row; a_stride is in ActQ8 blocks.
+using QDotFn = void (*)(const void* w, const ActQ8* a, size_t a_stride, int na, int64_t nb,
+                        float* out);
+// Same shape for f32 weights and f32 activations (n floats, a_stride in floats).
+using FDotFn = void (*)(const float* w, const float* a, size_t a_stride, int na, int64_t n,
+                        float* out);
+
+struct DotKernels {
+  const char* isa;  // "avx2" or "portable"
+  QDotFn q8_0, q4_0, q4_1;
+  FDotFn f32;
+};
+const DotKernels& dot_kernels();  // The best for this CPU (or SLLM_ISA).
+const DotKernels& portable_dot_kernels();
+QDotFn qdot_for(const DotKernels& k, GGMLType t);  // Throws for non-quantized types.
+
+}  // namespace sllm

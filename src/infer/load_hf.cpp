@@ -1,0 +1,198 @@
+// Hugging Face checkpoints: config.json plus one or more *.safetensors files, with the Llama
+// (model.layers.N.self_attn.q_proj...) or GPT-2 (transformer.h.N.attn.c_attn...) names.
+//  - HF Llama stores q/k rows permuted for its rotate-half RoPE; sllm (like Meta and GGUF)
+//    rotates interleaved pairs, so the rows are permuted back (hf_permute_rows).
+//  - GPT-2 uses Conv1D modules whose weights are [in, out]: they are transposed, and the
+//    fused c_attn is split into q, k, v.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "sllm/common/error.h"
+#include "sllm/infer/hf_names.h"
+#include "sllm/infer/weights.h"
+#include "sllm/io/safetensors.h"
+
+namespace sllm {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+GGMLType ggml_of(DType d, const std::string& file, const std::string& name) {
+  switch (d) {
+    case DType::F32:
+      return GGMLType::F32;
+    case DType::F16:
+      return GGMLType::F16;
+    case DType::BF16:
+      return GGMLType::BF16;
+    default:
+      fail("{}: tensor '{}' has dtype {}; weights must be F32, F16 or BF16", file, name,
+           dtype_name(d));
+  }
+}
+
+int cfg_int(const json& j, std::initializer_list<const char*> keys, int def,
+            const std::string& file) {
+  for (const char* k : keys) {
+    if (!j.contains(k) || j[k].is_null()) continue;
+    if (!j[k].is_number_integer()) fail("{}: '{}' must be an integer", file, k);
+    const long long v = j[k].get<long long>();
+    if (v < 0 || v > (1 << 24)) fail("{}: '{}' = {} is out of range", file, k, v);
+    return static_cast<int>(v);
+  }
+  if (def < 0) fail("{}: missing '{}'", file, *keys.begin());
+  return def;
+}
+
+}  // namespace
+
+ModelConfig hf_config_from_json(const json& j, const std::string& file) {
+  if (!j.is_object() || !j.contains("model_type") || !j["model_type"].is_string())
+    fail("{}: needs a string 'model_type'", file);
+  const std::string type = j["model_type"].get<std::string>();
+  ModelConfig c;
+  if (type == "gpt2") {
+    c.arch = Arch::GPT2;
+    c.n_embd = cfg_int(j, {"n_embd", "hidden_size"}, -1, file);
+    c.n_layer = cfg_int(j, {"n_layer", "num_hidden_layers"}, -1, file);
+    c.n_head = cfg_int(j, {"n_head", "num_attention_heads"}, -1, file);
+    c.n_kv_head = c.n_head;
+    c.block_size = cfg_int(j, {"n_positions", "max_position_embeddings"}, -1, file);
+    c.intermediate_size = cfg_int(j, {"n_inner", "intermediate_size"}, 0, file);
+    c.vocab_size = cfg_int(j, {"vocab_size"}, -1, file);
+    if (j.contains("layer_norm_epsilon")) c.norm_eps = j["layer_norm_epsilon"].get<float>();
+    c.tie_word_embeddings = j.value("tie_word_embeddings", true);
+  } else if (type == "llama" || type == "mistral") {
+    c.arch = Arch::Llama;
+    c.n_embd = cfg_int(j, {"hidden_size"}, -1, file);
+    c.n_layer = cfg_int(j, {"num_hidden_layers"}, -1, file);
+    c.n_head = cfg_int(j, {"num_attention_heads"}, -1, file);
+    c.n_kv_head = cfg_int(j, {"num_key_value_heads"}, c.n_head, file);
+    c.block_size = cfg_int(j, {"max_position_embeddings"}, -1, file);
+    c.intermediate_size = cfg_int(j, {"intermediate_size"}, -1, file);
+    c.vocab_size = cfg_int(j, {"vocab_size"}, -1, file);
+    if (j.contains("rms_norm_eps")) c.norm_eps = j["rms_norm_eps"].get<float>();
+    if (j.contains("rope_theta")) c.rope_theta = j["rope_theta"].get<float>();
+    c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+      fail("{}: rope_scaling is not supported", file);
+  } else {
+    fail("{}: unsupported model_type '{}' (sllm imports llama, mistral and gpt2)", file, type);
+  }
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail("{}: {}", file, e.what());
+  }
+  return c;
+}
+
+std::vector<uint8_t> hf_permute_rows(const uint8_t* src, int64_t rows, size_t row_bytes, int heads,
+                                     bool to_hf) {
+  std::vector<uint8_t> out(static_cast<size_t>(rows) * row_bytes);
+  const int64_t hd = rows / heads;
+  for (int h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < hd / 2; ++i)
+      for (int j = 0; j < 2; ++j) {
+        const int64_t meta = h * hd + 2 * i + j, hf = h * hd + j * (hd / 2) + i;
+        const int64_t from = to_hf ? meta : hf, to = to_hf ? hf : meta;
+        std::memcpy(out.data() + to * row_bytes, src + from * row_bytes, row_bytes);
+      }
+  return out;
+}
+
+std::vector<uint8_t> transpose_bytes(const uint8_t* src, int64_t rows, int64_t cols, size_t elem) {
+  std::vector<uint8_t> out(static_cast<size_t>(rows * cols) * elem);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      std::memcpy(out.data() + (c * rows + r) * elem, src + (r * cols + c) * elem, elem);
+  return out;
+}
+
+ModelFiles load_hf_dir(const std::string& dir) {
+  ModelFiles m;
+  m.source = dir;
+  m.format = "safetensors";
+  const std::string cfg_file = dir + "/config.json";
+  json j;
+  try {
+    j = json::parse(read_file(cfg_file));
+  } catch (const json::exception& e) {
+    fail("{}: not valid JSON: {}", cfg_file, e.what());
+  }
+  m.config = hf_config_from_json(j, cfg_file);
+  const ModelConfig& c = m.config;
+
+  std::map<std::string, std::pair<const TensorView*, std::string>> all;  // name -> (view, file)
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".safetensors") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  if (files.empty()) fail("{}: no *.safetensors files next to config.json", dir);
+  for (const auto& f : files) {
+    auto r = std::make_shared<SafetensorsReader>(f);
+    for (const auto& t : r->tensors()) all[t.name] = {&t, f};
+    m.keep_alive.push_back(r);
+  }
+  const bool gpt2 = c.arch == Arch::GPT2;
+  auto find = [&](const std::string& name) -> std::pair<const TensorView*, std::string> {
+    for (const char* prefix : {"", "model.", "transformer."}) {
+      auto it = all.find(prefix + name);
+      if (it != all.end()) return it->second;
+    }
+    fail("{}: tensor '{}' is missing", dir, name);
+  };
+  auto plain = [&](const std::string& from, const std::string& to) {
+    auto [t, f] = find(from);
+    m.tensors[to] = WeightTensor{ggml_of(t->dtype, f, t->name), t->shape, t->data, t->nbytes};
+  };
+  auto lay = [](int i, const std::string& s) { return "layers." + std::to_string(i) + "." + s; };
+  for (const auto& [hf, ours] : hf_global_names(c)) {
+    if (ours == "lm_head.weight" && c.tie_word_embeddings) continue;
+    plain(hf, ours);
+  }
+  for (int i = 0; i < c.n_layer; ++i) {
+    for (const auto& [hf, ours] : hf_layer_names(c, i)) {
+      auto [t, f] = find(hf);
+      const GGMLType type = ggml_of(t->dtype, f, t->name);
+      const size_t elem = dtype_size(t->dtype);
+      WeightTensor w{type, t->shape, t->data, t->nbytes};
+      const bool q_or_k = ours == lay(i, "attn.q.weight") || ours == lay(i, "attn.k.weight");
+      if (!gpt2 && q_or_k) {
+        if (t->shape.size() != 2) fail("{}: {} must be 2-D", f, t->name);
+        const int heads = ours == lay(i, "attn.q.weight") ? c.n_head : c.n_kv_head;
+        if (t->shape[0] % (2 * heads) != 0)
+          fail("{}: {} has {} rows, not a multiple of 2*{}", f, t->name, t->shape[0], heads);
+        w.data = m.own(hf_permute_rows(t->data, t->shape[0], t->shape[1] * elem, heads, false));
+      } else if (gpt2 && hf_is_conv1d(hf)) {
+        if (t->shape.size() != 2) fail("{}: {} must be 2-D", f, t->name);
+        w.shape = {t->shape[1], t->shape[0]};
+        w.data = m.own(transpose_bytes(t->data, t->shape[0], t->shape[1], elem));
+      }
+      if (gpt2 && hf.find("c_attn") != std::string::npos) {  // Split fused q, k, v rows.
+        const bool is_w = w.shape.size() == 2;
+        const int64_t rows = w.shape[0];
+        if (rows != 3 * c.n_embd)
+          fail("{}: {} has {} outputs, expected {}", f, t->name, rows, 3 * c.n_embd);
+        const size_t third = w.nbytes / 3;
+        const char* parts[3] = {"attn.q.", "attn.k.", "attn.v."};
+        for (int p = 0; p < 3; ++p) {
+          WeightTensor s = w;
+          s.shape[0] = c.n_embd;
+          s.data = w.data + p * third;
+          s.nbytes = third;
+          m.tensors[lay(i, std::string(parts[p]) + (is_w ? "weight" : "bias"))] = s;
+        }
+        continue;
+      }
+      m.tensors[ours] = w;
+    }
+  }
+  return m;
+}
+
+}  // namespace sllm

@@ -1,0 +1,400 @@
+#include "sllm/infer/model.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "sllm/common/error.h"
+#include "sllm/quant/quant.h"
+
+namespace sllm {
+
+// ---- KVCache ----
+
+KVCache::KVCache(const ModelConfig& c, int capacity)
+    : capacity_(capacity), kv_dim_(c.n_kv_head * c.head_dim()) {
+  if (capacity < 1) fail("KV cache capacity must be at least 1, got {}", capacity);
+  const size_t n = static_cast<size_t>(c.n_layer) * capacity * kv_dim_;
+  k_.assign(n, 0.0f);
+  v_.assign(n, 0.0f);
+}
+
+void KVCache::truncate(int n) {
+  if (n < 0 || n > size_) fail("KV cache: cannot truncate {} positions to {}", size_, n);
+  size_ = n;
+}
+
+// ---- Loading ----
+
+struct InferenceModel::Scratch {
+  std::vector<float> x, xn, q, k, v, att, h1, h2, last, mlp_out;
+  QuantizedActs acts;
+};
+
+namespace {
+
+// Hands the pages of a converted tensor back to the kernel: the mapping stays valid (pages
+// re-read from the file on access) but they no longer count toward the resident set.
+void release_pages(const uint8_t* p, size_t n) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
+  uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(page - 1);
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
+}  // namespace
+
+std::unique_ptr<InferenceModel> InferenceModel::load(const std::string& path,
+                                                     const LoadOptions& opt) {
+  return std::make_unique<InferenceModel>(load_model_files(path, opt.tokenizer), opt);
+}
+
+InferenceModel::~InferenceModel() = default;
+
+Weight InferenceModel::matrix(const std::string& name, std::optional<GGMLType> to) {
+  const WeightTensor& t = files_.tensors.at(name);
+  Weight w;
+  w.rows = t.shape[0];
+  w.cols = t.shape.size() > 1 ? t.shape[1] : 1;
+  GGMLType target =
+      to.value_or(is_quantized(t.type) || t.type == GGMLType::F32 ? t.type : GGMLType::F32);
+  if (is_quantized(target) && w.cols % kQBlock != 0)
+    target = GGMLType::F32;  // Rows not whole blocks.
+  w.type = target;
+  if (t.type == target) {
+    w.data = t.data;
+    return w;
+  }
+  std::vector<uint8_t> buf(w.nbytes());
+  const size_t src_row = ggml_row_size(t.type, w.cols);
+  bool bad = false;
+  std::string why;
+#pragma omp parallel
+  {
+    std::vector<float> row(static_cast<size_t>(w.cols));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < w.rows; ++r) {
+      try {
+        dequantize_row(t.type, t.data + r * src_row, row.data(), w.cols);
+        quantize_row(target, row.data(), buf.data() + r * w.row_bytes(), w.cols);
+      } catch (const Error& e) {
+#pragma omp critical
+        {
+          bad = true;
+          why = e.what();
+        }
+      }
+    }
+  }
+  if (bad) fail("{}: tensor '{}': {}", files_.source, name, why);
+  release_pages(t.data, t.nbytes);
+  w.data = files_.own(std::move(buf));
+  return w;
+}
+
+std::vector<float> InferenceModel::vec(const std::string& name) {
+  const WeightTensor& t = files_.tensors.at(name);
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  dequantize_row(t.type, t.data, out.data(), t.numel());
+  return out;
+}
+
+InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
+    : files_(std::move(files)), cfg_(files_.config), s_(std::make_unique<Scratch>()) {
+  if (opt.weight_type && !(*opt.weight_type == GGMLType::F32 || is_quantized(*opt.weight_type)))
+    fail("weights can be stored as f32, q8_0, q4_0 or q4_1, not {}",
+         weight_type_name(*opt.weight_type));
+  files_.validate();
+  const auto to = opt.weight_type;
+  const bool gpt2 = cfg_.arch == Arch::GPT2;
+  tok_emb_ = matrix("tok_embeddings.weight", to);
+  lm_head_ = cfg_.tie_word_embeddings ? tok_emb_ : matrix("lm_head.weight", to);
+  if (gpt2) pos_emb_ = vec("pos_embeddings.weight");
+  norm_w_ = vec("norm.weight");
+  if (gpt2) norm_b_ = vec("norm.bias");
+  for (int i = 0; i < cfg_.n_layer; ++i) {
+    const std::string L = "layers." + std::to_string(i) + ".";
+    Layer l;
+    l.attn_norm_w = vec(L + "attn_norm.weight");
+    l.mlp_norm_w = vec(L + "mlp_norm.weight");
+    l.q = matrix(L + "attn.q.weight", to);
+    l.k = matrix(L + "attn.k.weight", to);
+    l.v = matrix(L + "attn.v.weight", to);
+    l.o = matrix(L + "attn.o.weight", to);
+    l.up = matrix(L + "mlp.up.weight", to);
+    l.down = matrix(L + "mlp.down.weight", to);
+    if (gpt2) {
+      l.attn_norm_b = vec(L + "attn_norm.bias");
+      l.mlp_norm_b = vec(L + "mlp_norm.bias");
+      l.q_b = vec(L + "attn.q.bias");
+      l.k_b = vec(L + "attn.k.bias");
+      l.v_b = vec(L + "attn.v.bias");
+      l.o_b = vec(L + "attn.o.bias");
+      l.up_b = vec(L + "mlp.up.bias");
+      l.down_b = vec(L + "mlp.down.bias");
+    } else {
+      l.gate = matrix(L + "mlp.gate.weight", to);
+    }
+    layers_.push_back(std::move(l));
+  }
+  const int hd = cfg_.head_dim();
+  for (int i = 0; i < hd / 2; ++i)
+    inv_freq_.push_back(
+        1.0f / std::pow(cfg_.rope_theta, static_cast<float>(2 * i) / static_cast<float>(hd)));
+}
+
+size_t InferenceModel::weight_bytes() const {
+  size_t n = lm_head_.nbytes();
+  for (const auto& l : layers_) {
+    n +=
+        l.q.nbytes() + l.k.nbytes() + l.v.nbytes() + l.o.nbytes() + l.up.nbytes() + l.down.nbytes();
+    if (l.gate.data) n += l.gate.nbytes();
+  }
+  return n;
+}
+
+KVCache InferenceModel::new_cache(int ctx) const {
+  if (ctx <= 0 || ctx > cfg_.block_size) ctx = cfg_.block_size;
+  return KVCache(cfg_, ctx);
+}
+
+// ---- Forward ----
+
+void InferenceModel::norm(const float* x, const float* w, const float* b, float* out,
+                          int64_t n) const {
+  const int C = cfg_.n_embd;
+  const float eps = cfg_.norm_eps;
+  const bool layer_norm = cfg_.arch == Arch::GPT2;
+#pragma omp parallel for schedule(static) if (n * C > (1 << 14))
+  for (int64_t t = 0; t < n; ++t) {
+    const float* xi = x + t * C;
+    float* o = out + t * C;
+    if (layer_norm) {
+      float mean = 0;
+      for (int i = 0; i < C; ++i) mean += xi[i];
+      mean /= C;
+      float var = 0;
+      for (int i = 0; i < C; ++i) var += (xi[i] - mean) * (xi[i] - mean);
+      const float rs = 1.0f / std::sqrt(var / C + eps);
+      for (int i = 0; i < C; ++i) o[i] = (xi[i] - mean) * rs * w[i] + b[i];
+    } else {
+      float ss = 0;
+      for (int i = 0; i < C; ++i) ss += xi[i] * xi[i];
+      const float rs = 1.0f / std::sqrt(ss / C + eps);
+      for (int i = 0; i < C; ++i) o[i] = xi[i] * rs * w[i];
+    }
+  }
+}
+
+namespace {
+
+void add_bias(float* y, const std::vector<float>& b, int64_t n) {
+  if (b.empty()) return;
+  const size_t m = b.size();
+  for (int64_t t = 0; t < n; ++t)
+    for (size_t i = 0; i < m; ++i) y[t * m + i] += b[i];
+}
+
+// Interleaved-pair RoPE (Meta, llama2.c, GGUF): pairs (2i, 2i+1) rotate by pos * inv_freq[i].
+void rope(float* v, int heads, int hd, int pos, const std::vector<float>& inv_freq) {
+  for (int i = 0; i < hd / 2; ++i) {
+    const float a = static_cast<float>(pos) * inv_freq[i];
+    const float c = std::cos(a), s = std::sin(a);
+    for (int h = 0; h < heads; ++h) {
+      float* p = v + h * hd + 2 * i;
+      const float x0 = p[0], x1 = p[1];
+      p[0] = x0 * c - x1 * s;
+      p[1] = x0 * s + x1 * c;
+    }
+  }
+}
+
+}  // namespace
+
+void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::vector<int>& seq_of,
+                               const std::vector<int>& pos_of) {
+  const int H = cfg_.n_head, hd = cfg_.head_dim(), group = cfg_.n_head / cfg_.n_kv_head;
+  const int Q = H * hd, KV = cfg_.n_kv_head * hd;
+  const int64_t N = static_cast<int64_t>(seq_of.size());
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const FDotFn dot = dot_kernels().f32;
+  int max_ctx = 0;
+  for (const auto& s : seqs) max_ctx = std::max(max_ctx, s.cache->capacity());
+  Scratch& s = *s_;
+  int64_t work = 0;
+  for (int64_t t = 0; t < N; ++t) work += static_cast<int64_t>(pos_of[t] + 1) * Q;
+#pragma omp parallel if (work > (1 << 15))
+  {
+    std::vector<float> sc(static_cast<size_t>(max_ctx));
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < N * H; ++item) {
+      const int64_t t = item / H;
+      const int h = static_cast<int>(item % H);
+      KVCache& cache = *seqs[seq_of[t]].cache;
+      const int p = pos_of[t];
+      const float* q = s.q.data() + t * Q + h * hd;
+      const int kvh = h / group;
+      float mx = -INFINITY;
+      for (int j = 0; j <= p; ++j) {
+        float d;
+        dot(cache.k(layer, j) + kvh * hd, q, 0, 1, hd, &d);
+        sc[j] = d * scale;
+        mx = std::max(mx, sc[j]);
+      }
+      float sum = 0;
+      for (int j = 0; j <= p; ++j) {
+        sc[j] = std::exp(sc[j] - mx);
+        sum += sc[j];
+      }
+      float* out = s.att.data() + t * Q + h * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int j = 0; j <= p; ++j) {
+        const float a = sc[j] / sum;
+        const float* v = cache.v(layer, j) + kvh * hd;
+        for (int i = 0; i < hd; ++i) out[i] += a * v[i];
+      }
+    }
+  }
+  (void)KV;
+}
+
+void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>& logits,
+                                   bool all_positions) {
+  if (seqs.empty()) fail("forward_batch: no sequences");
+  const int C = cfg_.n_embd, V = cfg_.vocab_size, F = cfg_.ffn_dim(), hd = cfg_.head_dim();
+  const int Q = cfg_.n_head * hd, KV = cfg_.n_kv_head * hd;
+  std::vector<int> seq_of, pos_of, last_of;
+  std::set<const KVCache*> seen;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const Seq& sq = seqs[i];
+    if (!sq.cache) fail("forward_batch: sequence {} has no KV cache", i);
+    if (!seen.insert(sq.cache).second)
+      fail("forward_batch: sequence {} shares its KV cache with another", i);
+    if (sq.tokens.empty()) fail("forward_batch: sequence {} has no new tokens", i);
+    const int64_t end =
+        static_cast<int64_t>(sq.cache->size()) + static_cast<int64_t>(sq.tokens.size());
+    if (end > sq.cache->capacity())
+      fail(
+          "sequence of {} tokens does not fit the context of {} tokens ({} already cached + {} "
+          "new)",
+          end, sq.cache->capacity(), sq.cache->size(), sq.tokens.size());
+    for (int32_t id : sq.tokens)
+      if (id < 0 || id >= V) fail("token id {} is outside the vocabulary [0, {})", id, V);
+    for (size_t j = 0; j < sq.tokens.size(); ++j) {
+      seq_of.push_back(static_cast<int>(i));
+      pos_of.push_back(sq.cache->size() + static_cast<int>(j));
+    }
+    last_of.push_back(static_cast<int>(seq_of.size()) - 1);
+  }
+  const int64_t N = static_cast<int64_t>(seq_of.size());
+  Scratch& s = *s_;
+  s.x.resize(N * C);
+  s.xn.resize(N * C);
+  s.q.resize(N * Q);
+  s.k.resize(N * KV);
+  s.v.resize(N * KV);
+  s.att.resize(N * Q);
+  s.h1.resize(N * F);
+  s.h2.resize(N * F);
+  s.mlp_out.resize(N * C);
+
+  // Embeddings.
+  {
+    int64_t t = 0;
+    for (const auto& sq : seqs)
+      for (int32_t id : sq.tokens) {
+        dequantize_row(tok_emb_.type, tok_emb_.row(id), s.x.data() + t * C, C);
+        if (!pos_emb_.empty()) {
+          const float* pe = pos_emb_.data() + static_cast<size_t>(pos_of[t]) * C;
+          for (int i = 0; i < C; ++i) s.x[t * C + i] += pe[i];
+        }
+        ++t;
+      }
+  }
+
+  // Multiplies the normalised input xn by several weights, quantizing it once for all of them.
+  auto project = [&](std::initializer_list<std::pair<const Weight*, float*>> outs, const float* in,
+                     int64_t cols) {
+    bool quantized = false;
+    for (const auto& [w, y] : outs) {
+      if (is_quantized(w->type)) {
+        if (!quantized) s.acts.quantize(in, N, cols);
+        quantized = true;
+        matmul_quantized(*w, s.acts, y);
+      } else {
+        matmul(*w, in, N, y, s.acts);
+        quantized = false;  // matmul may not have touched acts; be safe.
+      }
+    }
+  };
+
+  for (int l = 0; l < cfg_.n_layer; ++l) {
+    Layer& L = layers_[l];
+    norm(s.x.data(), L.attn_norm_w.data(), L.attn_norm_b.data(), s.xn.data(), N);
+    project({{&L.q, s.q.data()}, {&L.k, s.k.data()}, {&L.v, s.v.data()}}, s.xn.data(), C);
+    add_bias(s.q.data(), L.q_b, N);
+    add_bias(s.k.data(), L.k_b, N);
+    add_bias(s.v.data(), L.v_b, N);
+    for (int64_t t = 0; t < N; ++t) {
+      if (cfg_.arch == Arch::Llama) {
+        rope(s.q.data() + t * Q, cfg_.n_head, hd, pos_of[t], inv_freq_);
+        rope(s.k.data() + t * KV, cfg_.n_kv_head, hd, pos_of[t], inv_freq_);
+      }
+      KVCache& cache = *seqs[seq_of[t]].cache;
+      std::memcpy(cache.k(l, pos_of[t]), s.k.data() + t * KV, KV * sizeof(float));
+      std::memcpy(cache.v(l, pos_of[t]), s.v.data() + t * KV, KV * sizeof(float));
+    }
+    attention(seqs, l, seq_of, pos_of);
+    project({{&L.o, s.mlp_out.data()}}, s.att.data(), Q);
+    add_bias(s.mlp_out.data(), L.o_b, N);
+    for (int64_t i = 0; i < N * C; ++i) s.x[i] += s.mlp_out[i];
+
+    norm(s.x.data(), L.mlp_norm_w.data(), L.mlp_norm_b.data(), s.xn.data(), N);
+    if (cfg_.arch == Arch::Llama) {
+      project({{&L.gate, s.h1.data()}, {&L.up, s.h2.data()}}, s.xn.data(), C);
+      for (int64_t i = 0; i < N * F; ++i) {
+        const float g = s.h1[i];
+        s.h1[i] = g / (1.0f + std::exp(-g)) * s.h2[i];
+      }
+    } else {
+      project({{&L.up, s.h1.data()}}, s.xn.data(), C);
+      add_bias(s.h1.data(), L.up_b, N);
+      for (int64_t i = 0; i < N * F; ++i) {
+        const float x = s.h1[i];
+        s.h1[i] = 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+      }
+    }
+    project({{&L.down, s.mlp_out.data()}}, s.h1.data(), F);
+    add_bias(s.mlp_out.data(), L.down_b, N);
+    for (int64_t i = 0; i < N * C; ++i) s.x[i] += s.mlp_out[i];
+  }
+
+  // Final norm and classifier, only for the positions whose logits are wanted.
+  std::vector<int> rows;
+  if (all_positions) {
+    for (int64_t t = 0; t < N; ++t) rows.push_back(static_cast<int>(t));
+  } else {
+    rows = last_of;
+  }
+  const int64_t M = static_cast<int64_t>(rows.size());
+  s.last.resize(M * C);
+  for (int64_t i = 0; i < M; ++i)
+    std::memcpy(s.last.data() + i * C, s.x.data() + rows[i] * C, C * sizeof(float));
+  norm(s.last.data(), norm_w_.data(), norm_b_.data(), s.xn.data(), M);
+  logits.resize(static_cast<size_t>(M) * V);
+  matmul(lm_head_, s.xn.data(), M, logits.data(), s.acts);
+  for (const auto& sq : seqs) sq.cache->advance(static_cast<int>(sq.tokens.size()));
+}
+
+std::vector<float> InferenceModel::forward(KVCache& cache, std::span<const int32_t> tokens) {
+  std::vector<float> logits;
+  Seq s{&cache, tokens};
+  forward_batch({&s, 1}, logits);
+  return logits;
+}
+
+}  // namespace sllm

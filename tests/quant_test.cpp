@@ -1,0 +1,129 @@
+#include "sllm/quant/quant.h"
+
+#include <cmath>
+#include <random>
+
+#include "sllm/common/error.h"
+#include "sllm/quant/dot.h"
+#include "sllm/quant/half.h"
+#include "test_util.h"
+
+namespace sllm {
+namespace {
+
+std::vector<float> randn(size_t n, uint64_t seed, float sd = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, sd);
+  std::vector<float> v(n);
+  for (auto& x : v) x = nd(rng);
+  return v;
+}
+
+TEST(Half, F16RoundTripsEveryHalfAndRoundsToNearestEven) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = f16_to_f32(static_cast<uint16_t>(h));
+    if (std::isnan(f)) continue;
+    ASSERT_EQ(f32_to_f16(f), h) << h;
+  }
+  EXPECT_EQ(f16_to_f32(0x3c00), 1.0f);
+  EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));
+  EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // Tie: to even.
+  EXPECT_EQ(f32_to_f16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);
+  EXPECT_EQ(f32_to_f16(65519.0f), 0x7bff);
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0);
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.5f, -25)), 1);
+  EXPECT_EQ(bf16_to_f32(f32_to_bf16(1.5f)), 1.5f);
+  EXPECT_EQ(f32_to_bf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);  // Tie: to even.
+}
+
+TEST(Quant, RoundTripErrorsAreWithinTheGrid) {
+  const int64_t n = 32 * 64;
+  auto x = randn(n, 1);
+  for (GGMLType t : {GGMLType::Q8_0, GGMLType::Q4_0, GGMLType::Q4_1}) {
+    std::vector<uint8_t> q(ggml_row_size(t, n));
+    quantize_row(t, x.data(), q.data(), n);
+    std::vector<float> y(n);
+    dequantize_row(t, q.data(), y.data(), n);
+    double err = 0, ref = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      err += (x[i] - y[i]) * (x[i] - y[i]);
+      ref += x[i] * x[i];
+    }
+    const double rel = std::sqrt(err / ref);
+    const double bound = t == GGMLType::Q8_0 ? 0.01 : 0.12;
+    EXPECT_LT(rel, bound) << ggml_type_name(t);
+    if (t == GGMLType::Q4_1) {  // The error search must beat Q4_0 on the same data.
+      std::vector<uint8_t> q0(ggml_row_size(GGMLType::Q4_0, n));
+      quantize_row(GGMLType::Q4_0, x.data(), q0.data(), n);
+      dequantize_row(GGMLType::Q4_0, q0.data(), y.data(), n);
+      double e0 = 0;
+      for (int64_t i = 0; i < n; ++i) e0 += (x[i] - y[i]) * (x[i] - y[i]);
+      EXPECT_LT(err, e0 * 0.8);
+    }
+  }
+  std::vector<float> bad(32, 1.0f);
+  bad[3] = NAN;
+  std::vector<uint8_t> q(34);
+  EXPECT_THROW(quantize_row(GGMLType::Q8_0, bad.data(), q.data(), 32), Error);
+  EXPECT_THROW(quantize_row(GGMLType::Q8_0, bad.data(), q.data(), 31), Error);
+  EXPECT_THROW(parse_weight_type("q3_k"), Error);
+}
+
+TEST(Quant, Q8_0MatchesGgmlBlockLayout) {
+  std::vector<float> x(32);
+  for (int i = 0; i < 32; ++i) x[i] = static_cast<float>(i - 16) * 0.5f;  // amax 8 at i = 0.
+  BlockQ8_0 b;
+  quantize_row(GGMLType::Q8_0, x.data(), &b, 32);
+  EXPECT_EQ(f16_to_f32(b.d), f16_to_f32(f32_to_f16(8.0f / 127.0f)));
+  EXPECT_EQ(b.qs[0], -127);
+  EXPECT_EQ(b.qs[16], 0);
+  BlockQ4_0 c;
+  quantize_row(GGMLType::Q4_0, x.data(), &c, 32);
+  EXPECT_EQ(f16_to_f32(c.d), 1.0f);  // max = -8 -> d = 1.
+  EXPECT_EQ(c.qs[0] & 0xf, 0);       // -8 + 8
+  EXPECT_EQ(c.qs[0] >> 4, 8);        // x[16] = 0 -> 8
+}
+
+// Every kernel equals the float dot of the dequantized operands (up to float rounding).
+TEST(QuantDot, KernelsMatchDequantizedMathOnEveryIsa) {
+  const int64_t n = 32 * 24;
+  auto w = randn(n, 2), a0 = randn(4 * n, 3, 2.0f);
+  std::vector<ActQ8> acts(4 * n / 32);
+  for (int k = 0; k < 4; ++k) quantize_activations(a0.data() + k * n, acts.data() + k * n / 32, n);
+  std::vector<float> adq(4 * n);
+  for (size_t b = 0; b < acts.size(); ++b) {
+    for (int j = 0; j < 32; ++j) adq[b * 32 + j] = acts[b].d * acts[b].qs[j];
+  }
+  for (const DotKernels* k : {&portable_dot_kernels(), &dot_kernels()}) {
+    for (GGMLType t : {GGMLType::Q8_0, GGMLType::Q4_0, GGMLType::Q4_1}) {
+      std::vector<uint8_t> q(ggml_row_size(t, n));
+      quantize_row(t, w.data(), q.data(), n);
+      std::vector<float> wdq(n);
+      dequantize_row(t, q.data(), wdq.data(), n);
+      for (int na = 1; na <= 4; ++na) {
+        float out[4];
+        qdot_for(*k, t)(q.data(), acts.data(), n / 32, na, n / 32, out);
+        for (int j = 0; j < na; ++j) {
+          double ref = 0, mag = 0;
+          for (int64_t i = 0; i < n; ++i) {
+            ref += static_cast<double>(wdq[i]) * adq[j * n + i];
+            mag += std::fabs(static_cast<double>(wdq[i]) * adq[j * n + i]);
+          }
+          EXPECT_NEAR(out[j], ref, 1e-5 * mag)
+              << k->isa << " " << ggml_type_name(t) << " na=" << na;
+        }
+      }
+    }
+    float out[3];
+    k->f32(w.data(), a0.data(), n, 3, n, out);
+    for (int j = 0; j < 3; ++j) {
+      double ref = 0;
+      for (int64_t i = 0; i < n; ++i) ref += static_cast<double>(w[i]) * a0[j * n + i];
+      EXPECT_NEAR(out[j], ref, 1e-3) << k->isa;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sllm
