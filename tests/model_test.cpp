@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sllm/common/error.h"
+#include "sllm/common/runtime.h"
 #include "sllm/model/optimizer.h"
 
 using namespace sllm;
@@ -229,4 +230,18 @@ TEST(AdamW, GradScaleEqualsScaledGradients) {
   EXPECT_EQ(p[0], 3.0f);
   adamw_update(p.data(), z.data(), m.data(), v.data(), 1, h, 2, true);
   EXPECT_FLOAT_EQ(p[0], 3.0f * (1.0f - h.lr * h.weight_decay));
+}
+
+TEST(ModelInit, SameValuesForAnyThreadCount) {
+  ModelConfig c = small_config(Arch::Llama);
+  c.vocab_size = 3000;  // several init chunks
+  const int saved = num_threads();
+  Model a(c), b(c);
+  set_num_threads(1);
+  a.init_weights(9);
+  set_num_threads(2);
+  b.init_weights(9);
+  set_num_threads(saved);
+  EXPECT_EQ(std::memcmp(a.params().data(), b.params().data(), a.params().size() * sizeof(float)),
+            0);
 }

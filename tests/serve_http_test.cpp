@@ -14,6 +14,7 @@ using sllm::test::ScriptBackend;
 namespace {
 
 const char* kScript = "Hello, world! The end.";
+const int kScriptTokens = int(std::strlen(kScript)) + 1;  // The end-of-text token counts too.
 
 struct ServerFixture {
   explicit ServerFixture(sllm::serve::ServerOptions o = {}, sllm::serve::KeyStore* keys = nullptr,
@@ -95,8 +96,8 @@ TEST(ServeHttp, CompletionHasTextAndUsage) {
   EXPECT_EQ(j["choices"][0]["text"], kScript);
   EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
   EXPECT_EQ(j["usage"]["prompt_tokens"], 4);  // BOS + 3 bytes
-  EXPECT_EQ(j["usage"]["completion_tokens"], int(std::strlen(kScript)));
-  EXPECT_EQ(j["usage"]["total_tokens"], 4 + int(std::strlen(kScript)));
+  EXPECT_EQ(j["usage"]["completion_tokens"], kScriptTokens);
+  EXPECT_EQ(j["usage"]["total_tokens"], 4 + kScriptTokens);
 }
 
 TEST(ServeHttp, MaxTokensAndStopStrings) {
@@ -141,7 +142,7 @@ TEST(ServeHttp, ChatStreamsServerSentEventsWithUsage) {
   EXPECT_EQ(finish, "stop");
   json usage = json::parse(events[events.size() - 2]);
   EXPECT_TRUE(usage["choices"].empty());
-  EXPECT_EQ(usage["usage"]["completion_tokens"], int(std::strlen(kScript)));
+  EXPECT_EQ(usage["usage"]["completion_tokens"], kScriptTokens);
 }
 
 TEST(ServeHttp, BadRequestsNameTheField) {
@@ -258,12 +259,17 @@ TEST(ServeHttp, MetricsArePrometheusText) {
   auto c = f.client();
   post(c, "/v1/completions", {{"model", "tiny"}, {"prompt", "abc"}});
   post(c, "/v1/completions", {{"model", "tiny"}});
-  auto m = c.Get("/metrics")->body;
+  // Requests are counted when their response has gone out, which may be just after the client saw it.
+  std::string m;
+  wait_for([&] {
+    m = c.Get("/metrics")->body;
+    return m.find("status=\"200\"} 1") != std::string::npos && m.find("status=\"400\"} 1") != std::string::npos;
+  });
   for (const char* s :
        {"sllm_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 1",
         "sllm_requests_total{endpoint=\"/v1/completions\",status=\"400\"} 1",
         "sllm_prompt_tokens_total{model=\"tiny\"} 4",
-        "sllm_completion_tokens_total{model=\"tiny\"} 22", "sllm_queue_depth{model=\"tiny\"} 0",
+        "sllm_completion_tokens_total{model=\"tiny\"} 23", "sllm_queue_depth{model=\"tiny\"} 0",
         "# TYPE sllm_time_to_first_token_seconds histogram",
         "sllm_time_to_first_token_seconds_count{model=\"tiny\"} 1",
         "sllm_time_per_output_token_seconds_count{model=\"tiny\"} 22", "sllm_batch_size_bucket"})
@@ -289,11 +295,11 @@ TEST(ServeHttp, KeysAuthenticateAndTheLedgerRecordsUsage) {
   auto u = keys.usage_since(id, 0);
   EXPECT_EQ(u.requests, 1);
   EXPECT_EQ(u.prompt_tokens, 4);
-  EXPECT_EQ(u.completion_tokens, int(std::strlen(kScript)));
+  EXPECT_EQ(u.completion_tokens, kScriptTokens);
   httplib::Headers h{{"Authorization", "Bearer " + key}};
   json usage = json::parse(c.Get("/v1/usage", h)->body);
   EXPECT_EQ(usage["key"]["name"], "alice");
-  EXPECT_EQ(usage["today"]["total_tokens"], 4 + int(std::strlen(kScript)));
+  EXPECT_EQ(usage["today"]["total_tokens"], 4 + kScriptTokens);
   keys.revoke("alice");
   keys.create("bob", 0, 0);
   EXPECT_EQ(post(c, "/v1/completions", {{"model", "tiny"}, {"prompt", "abc"}}, key)->status, 401);
@@ -307,12 +313,12 @@ TEST(ServeHttp, QuotasAnswer429WithAClearMessage) {
   ServerFixture f({}, &keys);
   auto c = f.client();
   json req = {{"model", "tiny"}, {"prompt", "abc"}};
-  EXPECT_EQ(post(c, "/v1/completions", req, daily)->status, 200);  // Admitted at 0 of 20; uses 26.
+  EXPECT_EQ(post(c, "/v1/completions", req, daily)->status, 200);  // Admitted at 0 of 20; uses 27.
   auto r = post(c, "/v1/completions", req, daily);
   EXPECT_EQ(r->status, 429);
   json e = json::parse(r->body)["error"];
   EXPECT_EQ(e["code"], "insufficient_quota");
-  EXPECT_NE(e["message"].get<std::string>().find("26 of 20 tokens"), std::string::npos)
+  EXPECT_NE(e["message"].get<std::string>().find("27 of 20 tokens"), std::string::npos)
       << e["message"];
   EXPECT_EQ(post(c, "/v1/completions", req, rpm)->status, 200);
   EXPECT_EQ(post(c, "/v1/completions", req, rpm)->status, 200);

@@ -63,6 +63,8 @@ TEST(ServeRequest, DefaultsAndNulls) {
 TEST(ServeRequest, ErrorsNameTheField) {
   EXPECT_EQ(error_param("{"), "body");
   EXPECT_EQ(error_param("[1]"), "body");
+  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","temperature":3e500})"),
+            "body");  // Found by the fuzzer.
   EXPECT_EQ(error_param(R"({"prompt":"x"})"), "model");
   EXPECT_EQ(error_param(R"({"model":3,"prompt":"x"})"), "model");
   EXPECT_EQ(error_param(R"({"model":"m"})"), "prompt");

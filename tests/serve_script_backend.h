@@ -1,40 +1,36 @@
-// A scripted serve::Backend for the server's own tests: byte tokens, and a "model" that always
-// predicts the next byte of a fixed script, then EOS. It makes outputs exact (stop strings,
-// token counts) and lets tests slow steps down or watch batch sizes and live KV caches. The
-// real engine is covered by serve_engine_test.cpp.
+// A scripted serve::Backend for the server's own tests: a byte tokenizer and a "model" whose
+// logits always point at the next byte of a fixed script, then at EOS. Generation itself
+// (sampling, stop strings, streaming text, max_tokens) is sllm's real sllm::Generation, so
+// outputs are exact and the HTTP layer is tested against the real decoding logic. Tests can
+// slow steps down and watch batch sizes and live KV caches. The real model runs in
+// serve_engine_test.cpp.
 #pragma once
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <mutex>
 #include <thread>
 
+#include "sllm/infer/generate.h"
 #include "sllm/serve/backend.h"
+#include "sllm/tokenizer/tokenizer.h"
 
 namespace sllm::test {
 
 class ScriptBackend : public serve::Backend {
  public:
-  static constexpr int32_t kBos = 256, kEos = 257;
   explicit ScriptBackend(std::string script, int ctx = 512)
-      : script_(std::move(script)), ctx_(ctx) {}
+      : script_(std::move(script)), ctx_(ctx), tok_(std::vector<std::string>{"<s>", "</s>"}) {}
 
   int context_length() const override { return ctx_; }
-  int vocab_size() const override { return 258; }
+  int vocab_size() const override { return tok_.vocab_size(); }
   int hidden_size() const override { return 4; }
-  bool is_end_token(int32_t id) const override { return id == kEos; }
   std::vector<int32_t> encode(const std::string& text) const override {
-    std::vector<int32_t> ids{kBos};
-    for (unsigned char c : text) ids.push_back(c);
+    std::vector<int32_t> ids{tok_.bos_id()};
+    tok_.encode_append(text, ids, false);
     return ids;
   }
-  std::string decode(std::span<const int32_t> ids) const override {
-    std::string s;
-    for (int32_t id : ids)
-      if (id < 256) s += char(id);
-    return s;
-  }
+  std::string decode(std::span<const int32_t> ids) const override { return tok_.decode(ids); }
   std::string render_chat(const std::vector<serve::ChatMessage>& messages) const override {
     std::string s;
     for (const auto& m : messages) s += "<" + m.role + ">" + m.content + "\n";
@@ -42,29 +38,41 @@ class ScriptBackend : public serve::Backend {
   }
 
   struct Seq : serve::Sequence {
-    explicit Seq(ScriptBackend& b) : b(b) { b.live++; }
-    ~Seq() override { b.live--; }
-    int32_t sample(const float* logits) override {
-      generated++;
-      return int32_t(std::max_element(logits, logits + 258) - logits);
+    Seq(ScriptBackend& b, const serve::GenerationSpec& spec)
+        : b(b), gen(b.tok_, spec.prompt, options(spec)) {
+      b.live++;
     }
+    ~Seq() override { b.live--; }
+    static GenerateOptions options(const serve::GenerationSpec& spec) {
+      GenerateOptions o;
+      o.max_tokens = spec.max_tokens;
+      o.stop = spec.stop;
+      o.sampling.temperature = 0.0f;
+      return o;
+    }
+    std::span<const int32_t> input() const override { return gen.input(); }
+    void fed(size_t n) override { gen.fed(n); }
+    std::string next(std::span<float> logits) override { return gen.next(logits); }
+    bool done() const override { return gen.done(); }
+    std::string finish_reason() const override {
+      return gen.finish_reason() == "eos" ? "stop" : gen.finish_reason();
+    }
+    std::string finish() override { return gen.finish(); }
+    int generated_tokens() const override { return int(gen.tokens().size()); }
     ScriptBackend& b;
-    int position = 0, generated = 0;
+    Generation gen;
   };
-  std::unique_ptr<serve::Sequence> start(const serve::SamplingOptions&) override {
-    return std::make_unique<Seq>(*this);
+  std::unique_ptr<serve::Sequence> start(const serve::GenerationSpec& spec) override {
+    return std::make_unique<Seq>(*this, spec);
   }
   void forward(std::span<serve::BatchEntry> batch) override {
     if (step_delay.count() > 0) std::this_thread::sleep_for(step_delay);
     max_rows = std::max<int>(max_rows, int(batch.size()));
-    forwards++;
     for (auto& e : batch) {
-      auto* s = static_cast<Seq*>(e.seq);
-      s->position += int(e.tokens.size());
       if (!e.logits) continue;
-      std::fill(e.logits, e.logits + 258, 0.0f);
-      e.logits[size_t(s->generated) < script_.size() ? uint8_t(script_[s->generated]) : kEos] =
-          1.0f;
+      size_t k = static_cast<Seq*>(e.seq)->gen.tokens().size();
+      std::fill(e.logits, e.logits + vocab_size(), 0.0f);
+      e.logits[k < script_.size() ? uint8_t(script_[k]) : tok_.eos_id()] = 1.0f;
     }
   }
   std::vector<float> embed(std::span<const int32_t> ids) override {
@@ -78,10 +86,10 @@ class ScriptBackend : public serve::Backend {
 
   std::string script_;
   int ctx_;
+  ByteTokenizer tok_;
   std::chrono::milliseconds step_delay{0};
   std::atomic<int> live{0};      // Sequences (KV caches) alive now.
   std::atomic<int> max_rows{0};  // Largest batch seen by forward().
-  std::atomic<int> forwards{0};
 };
 
 }  // namespace sllm::test

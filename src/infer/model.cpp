@@ -397,4 +397,9 @@ std::vector<float> InferenceModel::forward(KVCache& cache, std::span<const int32
   return logits;
 }
 
+std::span<const float> InferenceModel::last_hidden() const {
+  // forward_batch leaves the normalised rows it classified at the front of xn.
+  return {s_->xn.data(), s_->last.size()};
+}
+
 }  // namespace sllm

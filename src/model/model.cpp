@@ -1,5 +1,6 @@
 #include "sllm/model/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -114,6 +115,13 @@ void check_fused_layout(const ModelConfig& c, const std::vector<ParamSpec>& spec
   }
 }
 
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
 // Box-Muller over a 64-bit Mersenne Twister: the same stream on every platform.
 class NormalRng {
  public:
@@ -180,18 +188,30 @@ float* Model::grad(const std::string& name) {
 }
 
 void Model::init_weights(uint64_t seed) {
-  NormalRng rng(seed);
+  // Every tensor is cut into fixed chunks, each with its own generator seeded from (seed,
+  // tensor, chunk): the values do not depend on the thread count, and the work is parallel.
+  constexpr size_t kChunk = size_t{1} << 16;
+  struct Work {
+    size_t spec, begin, end;
+  };
+  std::vector<Work> work;
+  for (size_t i = 0; i < specs_.size(); ++i)
+    for (size_t b = 0; b < specs_[i].numel; b += kChunk)
+      work.push_back({i, b, std::min(specs_[i].numel, b + kChunk)});
   const float resid_std = 0.02f / std::sqrt(2.0f * cfg_.n_layer);
-  for (const ParamSpec& s : specs_) {
+#pragma omp parallel for schedule(dynamic)
+  for (size_t k = 0; k < work.size(); ++k) {
+    const ParamSpec& s = specs_[work[k].spec];
     float* w = params_.data() + s.offset;
     if (s.shape.size() == 1) {
       const float v = ends_with(s.name, "norm.weight") ? 1.0f : 0.0f;
-      for (size_t i = 0; i < s.numel; ++i) w[i] = v;
+      for (size_t i = work[k].begin; i < work[k].end; ++i) w[i] = v;
       continue;
     }
     const bool resid = ends_with(s.name, "attn.o.weight") || ends_with(s.name, "mlp.down.weight");
     const float std = resid ? resid_std : 0.02f;
-    for (size_t i = 0; i < s.numel; ++i) w[i] = std * rng.next();
+    NormalRng rng(splitmix64(seed ^ splitmix64((work[k].spec << 32) ^ (work[k].begin / kChunk))));
+    for (size_t i = work[k].begin; i < work[k].end; ++i) w[i] = std * rng.next();
   }
 }
 

@@ -85,7 +85,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   int max_tokens = std::min<int>(r.max_tokens, ctx - int(prompt.size()));
 
   auto g = std::make_shared<Generation>();
-  g->job = std::make_shared<Job>(prompt, r.sampling, max_tokens, r.stop);
+  g->job = std::make_shared<Job>(GenerationSpec{prompt, r.sampling, max_tokens, r.stop, chat});
   g->key = key;
   g->id = random_id(chat ? "chatcmpl-" : "cmpl-");
   g->model = r.model;

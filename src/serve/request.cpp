@@ -19,7 +19,7 @@ json parse_object(std::string_view body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // Syntax errors, and numbers too large for a double.
     throw ApiError(400, "invalid_request_error", "body",
                    fmt::format("request body is not valid JSON: {}", e.what()));
   }

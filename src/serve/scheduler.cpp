@@ -7,12 +7,7 @@
 
 namespace sllm::serve {
 
-Job::Job(std::vector<int32_t> prompt, SamplingOptions sampling, int max_tokens,
-         std::vector<std::string> stop)
-    : prompt_(std::move(prompt)),
-      sampling_(std::move(sampling)),
-      max_tokens_(max_tokens),
-      stop_(std::move(stop)) {}
+Job::Job(GenerationSpec spec) : spec_(std::move(spec)) {}
 
 bool Job::wait(std::string& text, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
@@ -26,7 +21,7 @@ void Job::publish(std::string text, bool finished, std::string reason, std::stri
   {
     std::lock_guard lock(mu_);
     pending_ += text;
-    completion_tokens_ = int(output_.size());
+    if (seq_) completion_tokens_ = seq_->generated_tokens();
     if (finished) {
       finished_ = true;
       finish_reason_ = std::move(reason);
@@ -141,7 +136,7 @@ void Scheduler::admit() {
   }
   for (auto& job : joining) {
     try {
-      job->seq_ = backend_.start(job->sampling_);
+      job->seq_ = backend_.start(job->spec_);
       running_.push_back(job);
     } catch (const std::exception& e) {
       finish(*job, "error", e.what());
@@ -151,57 +146,19 @@ void Scheduler::admit() {
 }
 
 void Scheduler::finish(Job& job, const std::string& reason, const std::string& error) {
-  job.seq_.reset();  // Frees the KV cache now, not when the HTTP thread lets go.
-  job.done_ = true;
   if (metrics_) {
     metrics_->count_finish(name_, reason);
-    metrics_->add_tokens(name_, int64_t(job.prefilled_), int64_t(job.output_.size()));
+    metrics_->add_tokens(name_, job.prompt_tokens(), job.seq_ ? job.seq_->generated_tokens() : 0);
   }
   job.publish("", true, reason, error);
-}
-
-// Publishes the newly decoded text, holding back bytes that may still become a stop string
-// or that end in an incomplete UTF-8 character. On a stop string, truncates before it.
-void Scheduler::publish_text(Job& job, bool final, std::string& text_out, bool& hit_stop) {
-  std::string full = backend_.decode(job.output_);
-  size_t max_stop = 0;
-  for (const auto& s : job.stop_) max_stop = std::max(max_stop, s.size());
-  size_t end = full.size();
-  size_t search_from = job.text_emitted_ >= max_stop ? job.text_emitted_ - max_stop : 0;
-  size_t stop_at = std::string::npos;
-  for (const auto& s : job.stop_) {
-    size_t p = full.find(s, search_from);
-    if (p != std::string::npos) stop_at = std::min(stop_at, p);
-  }
-  if (stop_at != std::string::npos) {
-    hit_stop = true;
-    end = stop_at;
-  } else if (!final) {
-    end = max_stop > 0 ? (full.size() >= max_stop - 1 ? full.size() - (max_stop - 1) : 0)
-                       : full.size();
-    // Do not split a UTF-8 character: back up to the start of an unfinished one.
-    size_t k = full.size();
-    int back = 0;
-    while (k > 0 && back < 4 && (uint8_t(full[k - 1]) & 0xC0) == 0x80) --k, ++back;
-    if (k > 0 && (uint8_t(full[k - 1]) & 0x80)) {
-      uint8_t lead = uint8_t(full[k - 1]);
-      size_t need = (lead & 0xE0) == 0xC0   ? 2
-                    : (lead & 0xF0) == 0xE0 ? 3
-                    : (lead & 0xF8) == 0xF0 ? 4
-                                            : 1;
-      if (size_t(back) + 1 < need) end = std::min(end, k - 1);
-    }
-  }
-  if (end > job.text_emitted_) {
-    text_out = full.substr(job.text_emitted_, end - job.text_emitted_);
-    job.text_emitted_ = end;
-  }
+  job.seq_.reset();  // Frees the KV cache now, not when the HTTP thread lets go.
+  job.done_ = true;
 }
 
 void Scheduler::observe_token(Job& job) {
   auto now = Clock::now();
   if (metrics_) {
-    if (job.output_.empty())
+    if (job.seq_->generated_tokens() == 1)
       metrics_->observe_ttft(name_, std::chrono::duration<double>(now - job.submitted_).count());
     else
       metrics_->observe_token_latency(
@@ -222,28 +179,24 @@ void Scheduler::step() {
   std::vector<Job*> rows;
   int budget = opt_.step_token_budget;
   int vocab = backend_.vocab_size();
-  auto logits_row = [&] { return logits_.data() + batch.size() * size_t(vocab); };
-  // Decoding sequences go first, one token each, so a long prompt never stalls them.
-  for (auto& job : running_) {
-    if (job->prefilled_ < job->prompt_.size()) continue;
-    batch.push_back(
-        {job->seq_.get(), std::span<const int32_t>(&job->output_.back(), 1), logits_row()});
-    rows.push_back(job.get());
-    --budget;
-  }
-  for (auto& job : running_) {
-    size_t left = job->prompt_.size() - job->prefilled_;
-    if (left == 0 || budget <= 0) continue;
-    size_t n = std::min<size_t>({left, size_t(opt_.prefill_chunk), size_t(budget)});
-    float* logits =
-        n == left ? logits_row() : nullptr;  // Only the chunk that ends the prompt samples.
-    batch.push_back({job->seq_.get(),
-                     std::span<const int32_t>(job->prompt_.data() + job->prefilled_, n), logits});
-    rows.push_back(job.get());
+  auto add_row = [&](Job& job, size_t n) {
+    std::span<const int32_t> in = job.seq_->input();
+    // Only the row that reaches the end of the input needs logits (a prompt's last chunk).
+    float* logits = n == in.size() ? logits_.data() + batch.size() * size_t(vocab) : nullptr;
+    batch.push_back({job.seq_.get(), in.first(n), logits});
+    rows.push_back(&job);
     budget -= int(n);
+  };
+  // Decoding sequences go first, one token each, so a long prompt never stalls them.
+  for (auto& job : running_)
+    if (!job->prefilling_) add_row(*job, 1);
+  // Then prompt chunks, within the step's token budget (chunked prefill).
+  for (auto& job : running_) {
+    if (!job->prefilling_ || budget <= 0) continue;
+    add_row(*job, std::min<size_t>(
+                      {job->seq_->input().size(), size_t(opt_.prefill_chunk), size_t(budget)}));
   }
-  int tokens = 0;
-  for (const auto& e : batch) tokens += int(e.tokens.size());
+  int tokens = opt_.step_token_budget - budget;
   try {
     backend_.forward(batch);
   } catch (const std::exception& e) {
@@ -256,31 +209,34 @@ void Scheduler::step() {
   max_batch_seen_ = std::max<int>(max_batch_seen_, int(batch.size()));
   if (metrics_) metrics_->observe_batch(name_, int(batch.size()), tokens);
 
-  int ctx = backend_.context_length();
-  for (size_t i = 0; i < batch.size(); ++i) {
-    Job& job = *rows[i];
-    if (job.prefilled_ < job.prompt_.size()) job.prefilled_ += batch[i].tokens.size();
-    if (!batch[i].logits) continue;
-    int32_t token = job.seq_->sample(batch[i].logits);
-    observe_token(job);
-    std::string reason;
-    if (backend_.is_end_token(token)) {
-      reason = "stop";
-    } else {
-      job.output_.push_back(token);
-      if (job.seq_->grammar_done())
-        reason = "stop";
-      else if (int(job.output_.size()) >= job.max_tokens_)
-        reason = "length";
-      else if (int(job.prompt_.size() + job.output_.size()) >= ctx)
-        reason = "length";
+  // Sampling and detokenizing are per sequence and independent: spread them over the
+  // threads (with a 32k vocabulary they cost as much as a small model's forward step).
+  const int n = int(batch.size());
+  std::vector<std::string> texts(n), errors(n);
+#pragma omp parallel for schedule(dynamic)
+  for (int i = 0; i < n; ++i) {
+    Sequence& seq = *rows[i]->seq_;
+    try {
+      seq.fed(batch[i].tokens.size());
+      if (!batch[i].logits) continue;
+      texts[i] = seq.next(std::span<float>(batch[i].logits, size_t(vocab)));
+      if (seq.done()) texts[i] += seq.finish();
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+      if (errors[i].empty()) errors[i] = "generation failed";
     }
-    std::string text;
-    bool hit_stop = false;
-    publish_text(job, !reason.empty(), text, hit_stop);
-    if (hit_stop) reason = "stop";
-    job.publish(std::move(text), false);
-    if (!reason.empty()) finish(job, reason);
+  }
+  for (int i = 0; i < n; ++i) {
+    Job& job = *rows[i];
+    if (!errors[i].empty()) {
+      finish(job, "error", errors[i]);
+      continue;
+    }
+    if (!batch[i].logits) continue;
+    job.prefilling_ = false;
+    observe_token(job);
+    job.publish(std::move(texts[i]), false);
+    if (job.seq_->done()) finish(job, job.seq_->finish_reason());
   }
   std::erase_if(running_, [](const auto& j) { return j->done_; });
   running_count_ = int(running_.size());

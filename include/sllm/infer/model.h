@@ -75,6 +75,9 @@ class InferenceModel {
                      bool all_positions = false);
   // One sequence; returns the last position's logits.
   std::vector<float> forward(KVCache& cache, std::span<const int32_t> tokens);
+  // The final-norm hidden states [rows, n_embd] behind the logits of the last forward_batch
+  // (one row per logits row), e.g. for embeddings. Valid until the next forward.
+  std::span<const float> last_hidden() const;
 
   struct Layer {
     std::vector<float> attn_norm_w, attn_norm_b, mlp_norm_w, mlp_norm_b;

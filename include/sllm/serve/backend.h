@@ -1,7 +1,7 @@
-// The seam between the server and the inference engine. The scheduler only needs a batched
-// forward step over many sequences, a per-sequence sampler and the tokenizer; everything
-// else (HTTP, accounting, batching policy) stays on the serve side. `load_backend` connects
-// it to sllm's inference engine (src/serve/infer_backend.cpp).
+// The seam between the server and the inference engine. The scheduler needs only a batched
+// forward step over many sequences, per-sequence generation state and the tokenizer;
+// everything else (HTTP, accounting, batching policy) stays on the serve side.
+// `load_backend` connects it to sllm's inference engine (src/serve/infer_backend.cpp).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -32,14 +32,31 @@ struct ChatMessage {
   std::string content;
 };
 
-// One generation in flight: owns its KV cache and its sampler state (RNG, penalties, grammar).
+// What a request asks to generate, validated (prompt non-empty and within the context,
+// prompt + max_tokens <= context).
+struct GenerationSpec {
+  std::vector<int32_t> prompt;
+  SamplingOptions sampling;
+  int max_tokens = 16;
+  std::vector<std::string> stop;
+  bool chat = false;  // The prompt is a rendered conversation: also stop at the end of a turn.
+};
+
+// One generation in flight: its KV cache, sampler state (RNG, penalties, JSON grammar), stop
+// strings and streaming detokenizer. The scheduler feeds it tokens and logits.
 class Sequence {
  public:
   virtual ~Sequence() = default;
-  // Picks the next token from the logits after the last forward and records it.
-  virtual int32_t sample(const float* logits) = 0;
-  // True once a constrained (JSON-mode) output is complete and nothing more may follow.
-  virtual bool grammar_done() const { return false; }
+  // Tokens the model has not been run on yet: the rest of the prompt, or the last sampled token.
+  virtual std::span<const int32_t> input() const = 0;
+  virtual void fed(size_t n) = 0;  // The first n of input() are now in the KV cache.
+  // Once input() is empty: samples from the logits after the last token and returns the text
+  // that became final (text that may still turn into a stop string is held back).
+  virtual std::string next(std::span<float> logits) = 0;
+  virtual bool done() const = 0;
+  virtual std::string finish_reason() const = 0;  // OpenAI's: "stop" or "length".
+  virtual std::string finish() = 0;               // Held-back text, once done (or cut short).
+  virtual int generated_tokens() const = 0;
 };
 
 // One row of a batched forward step: `tokens` are appended to `seq`'s cache. When `logits` is
@@ -56,7 +73,6 @@ class Backend {
   virtual int context_length() const = 0;
   virtual int vocab_size() const = 0;
   virtual int hidden_size() const = 0;
-  virtual bool is_end_token(int32_t id) const = 0;
 
   // Text to ids, with the BOS token when the model expects one.
   virtual std::vector<int32_t> encode(const std::string& text) const = 0;
@@ -65,7 +81,8 @@ class Backend {
   // assistant's answer starts.
   virtual std::string render_chat(const std::vector<ChatMessage>& messages) const = 0;
 
-  virtual std::unique_ptr<Sequence> start(const SamplingOptions& options) = 0;
+  // Throws sllm::Error for options the engine refuses.
+  virtual std::unique_ptr<Sequence> start(const GenerationSpec& spec) = 0;
   // One forward step for all entries: one GEMM per weight matrix for the whole batch.
   virtual void forward(std::span<BatchEntry> batch) = 0;
   // Mean of the final hidden states over the tokens (before the LM head), L2-normalised.

@@ -31,8 +31,7 @@ using Clock = std::chrono::steady_clock;
 // One generation request, shared by the HTTP thread that waits on it and the engine thread.
 class Job {
  public:
-  Job(std::vector<int32_t> prompt, SamplingOptions sampling, int max_tokens,
-      std::vector<std::string> stop);
+  explicit Job(GenerationSpec spec);
 
   // Blocks until new text is available, the job ends, or `timeout` passes. Moves the new text
   // into `text`; returns true once the job has finished (and all its text was taken).
@@ -45,28 +44,21 @@ class Job {
     return finish_reason_;
   }  // stop, length, cancelled, error
   const std::string& error() const { return error_; }
-  int prompt_tokens() const { return int(prompt_.size()); }
+  int prompt_tokens() const { return int(spec_.prompt.size()); }
   int completion_tokens() const { return completion_tokens_; }
-  const std::vector<int32_t>& output_tokens() const { return output_; }
 
  private:
   friend class Scheduler;
   void publish(std::string text, bool finished, std::string reason = "", std::string error = "");
 
-  // Inputs (immutable after construction).
-  std::vector<int32_t> prompt_;
-  SamplingOptions sampling_;
-  int max_tokens_;
-  std::vector<std::string> stop_;
+  GenerationSpec spec_;
   Clock::time_point submitted_ = Clock::now();
   std::atomic<bool> cancelled_{false};
 
   // Engine-thread state.
   std::unique_ptr<Sequence> seq_;
-  size_t prefilled_ = 0;
-  std::vector<int32_t> output_;
+  bool prefilling_ = true;
   bool done_ = false;
-  size_t text_emitted_ = 0;  // Bytes of decode(output_) already published.
   Clock::time_point last_token_at_;
 
   // Shared with the waiting thread.
@@ -103,7 +95,6 @@ class Scheduler {
   void step();
   void observe_token(Job& job);
   void finish(Job& job, const std::string& reason, const std::string& error = "");
-  void publish_text(Job& job, bool final, std::string& text_out, bool& hit_stop);
 
   std::string name_;
   Backend& backend_;

@@ -1,0 +1,136 @@
+// sllm serve: the OpenAI-compatible HTTP server (see sllm/serve/server.h).
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "command.h"
+#include "sllm/common/error.h"
+#include "sllm/common/runtime.h"
+#include "sllm/serve/server.h"
+
+namespace {
+
+// "path" names the model after its folder or file; "name=path" names it explicitly.
+std::pair<std::string, std::string> named_path(const std::string& spec, const char* flag) {
+  auto eq = spec.find('=');
+  if (eq != std::string::npos) {
+    if (eq == 0 || eq + 1 == spec.size()) sllm::fail("{} '{}': expected NAME=PATH", flag, spec);
+    return {spec.substr(0, eq), spec.substr(eq + 1)};
+  }
+  std::string p = spec;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  auto slash = p.rfind('/');
+  std::string name = slash == std::string::npos ? p : p.substr(slash + 1);
+  return {name, spec};
+}
+
+int run_serve(int argc, char** argv) {
+  CLI::App app{"Serve models over an OpenAI-compatible HTTP API, with a web UI at /"};
+  std::vector<std::string> model_specs, lora_specs;
+  std::string keys_db;
+  sllm::serve::ServerOptions o;
+  int threads = 0, ctx = 0;
+  app.add_option("--model,-m", model_specs,
+                 "Model path, or NAME=PATH (repeatable); requests pick it by name")
+      ->required();
+  app.add_option("--lora", lora_specs,
+                 "NAME=ADAPTER_PATH[@BASE]: a LoRA adapter on a base model (default: the first)");
+  app.add_option("--host", o.host, "Address to listen on")->capture_default_str();
+  app.add_option("--port", o.port, "Port (0 picks a free one)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--keys", keys_db,
+                 "API key database (from `sllm keys`); when it has active keys, requests need one");
+  app.add_option("--ctx", ctx, "Context length per sequence (default: the model's)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "Compute threads (0 = all cores)")->capture_default_str();
+  app.add_option("--max-batch", o.scheduler.max_batch, "Sequences decoded together")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--max-queue", o.scheduler.max_queue,
+                 "Requests waiting beyond the batch before 429")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  app.add_option("--prefill-chunk", o.scheduler.prefill_chunk,
+                 "Prompt tokens per sequence per step")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  app.add_option("--max-tokens-cap", o.limits.max_tokens_cap,
+                 "Largest max_tokens a request may ask for")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--max-body", o.max_body_bytes, "Largest request body in bytes")
+      ->capture_default_str();
+  app.add_option("--max-connections", o.max_connections,
+                 "Connections served at once (more get 503)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--timeout", o.read_timeout_s, "Read and write timeout in seconds")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  o.write_timeout_s = o.read_timeout_s;
+  // SIGINT/SIGTERM are taken by a waiting thread (blocked everywhere else, so every thread
+  // started from here on inherits the mask) and stop the server cleanly.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  o.scheduler.step_token_budget = std::max(o.scheduler.step_token_budget, o.scheduler.max_batch);
+  sllm::set_num_threads(threads);
+
+  std::vector<sllm::serve::ServedModel> models;
+  std::vector<std::pair<std::string, std::string>> bases;
+  for (const auto& spec : model_specs) {
+    auto [name, path] = named_path(spec, "--model");
+    std::fprintf(stderr, "sllm serve: loading %s as '%s'\n", path.c_str(), name.c_str());
+    models.push_back({name, sllm::serve::load_backend(path, "", ctx)});
+    bases.emplace_back(name, path);
+  }
+  for (const auto& spec : lora_specs) {
+    auto [name, rest] = named_path(spec, "--lora");
+    if (spec.find('=') == std::string::npos)
+      sllm::fail("--lora '{}': expected NAME=ADAPTER_PATH[@BASE]", spec);
+    std::string adapter = rest, base_path = bases.front().second;
+    if (auto at = rest.rfind('@'); at != std::string::npos) {
+      adapter = rest.substr(0, at);
+      std::string base = rest.substr(at + 1);
+      auto it =
+          std::find_if(bases.begin(), bases.end(), [&](const auto& b) { return b.first == base; });
+      if (it == bases.end()) sllm::fail("--lora '{}': no --model named '{}'", spec, base);
+      base_path = it->second;
+    }
+    std::fprintf(stderr, "sllm serve: loading adapter %s on %s as '%s'\n", adapter.c_str(),
+                 base_path.c_str(), name.c_str());
+    models.push_back({name, sllm::serve::load_backend(base_path, adapter, ctx)});
+  }
+
+  std::unique_ptr<sllm::serve::KeyStore> keys;
+  if (!keys_db.empty()) keys = std::make_unique<sllm::serve::KeyStore>(keys_db);
+  sllm::serve::Server server(std::move(models), o, keys.get());
+  server.bind();
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    server.stop();
+  });
+  std::fprintf(stderr, "sllm serve: listening on http://%s:%d/ (%s)\n", o.host.c_str(),
+               server.port(),
+               keys && keys->has_active_keys() ? "API keys required"
+                                               : "no API keys: open to anyone who can connect");
+  server.run();
+  kill(getpid(), SIGTERM);  // Wakes the stopper if run() ended on its own.
+  stopper.join();
+  std::fprintf(stderr, "sllm serve: stopped\n");
+  return 0;
+}
+
+sllm::cli::Registrar reg("serve", "Serve models over an OpenAI-compatible HTTP API with a web UI",
+                         run_serve);
+
+}  // namespace

@@ -1,0 +1,143 @@
+// serve::Backend on sllm's inference engine: InferenceModel (weights, batched forward),
+// the model's tokenizer and chat template, and one sllm::Generation + KVCache per sequence.
+#include <random>
+
+#include "sllm/common/error.h"
+#include "sllm/infer/chat.h"
+#include "sllm/infer/generate.h"
+#include "sllm/infer/json_grammar.h"
+#include "sllm/infer/model.h"
+#include "sllm/infer/model_tokenizer.h"
+#include "sllm/serve/backend.h"
+#include "sllm/serve/lora.h"
+
+namespace sllm::serve {
+
+namespace {
+
+class InferSequence : public Sequence {
+ public:
+  InferSequence(KVCache cache, const Tokenizer& tok, std::vector<int32_t> prompt,
+                GenerateOptions opt)
+      : cache_(std::move(cache)), gen_(tok, std::move(prompt), std::move(opt)) {}
+  std::span<const int32_t> input() const override { return gen_.input(); }
+  void fed(size_t n) override { gen_.fed(n); }
+  std::string next(std::span<float> logits) override { return gen_.next(logits); }
+  bool done() const override { return gen_.done(); }
+  std::string finish_reason() const override {
+    return gen_.finish_reason() == "length" ? "length" : "stop";  // "eos" is OpenAI's "stop".
+  }
+  std::string finish() override { return gen_.finish(); }
+  int generated_tokens() const override { return int(gen_.tokens().size()); }
+  KVCache& cache() { return cache_; }
+
+ private:
+  KVCache cache_;
+  Generation gen_;
+};
+
+class InferBackend : public Backend {
+ public:
+  InferBackend(std::unique_ptr<InferenceModel> model, int ctx) : model_(std::move(model)) {
+    tok_ = model_tokenizer(model_->files());
+    const int block = model_->config().block_size;
+    if (ctx > block) fail("--ctx {} exceeds the model's context of {} tokens", ctx, block);
+    ctx_ = ctx > 0 ? ctx : block;
+    std::vector<std::string> specials;
+    for (const auto& s : tok_->special_tokens()) specials.push_back(s.text);
+    template_ = detect_chat_template(model_->files().chat_template, specials);
+    add_bos_ = model_->files().vocab.add_bos;
+  }
+
+  int context_length() const override { return ctx_; }
+  int vocab_size() const override { return model_->config().vocab_size; }
+  int hidden_size() const override { return model_->config().n_embd; }
+
+  std::vector<int32_t> encode(const std::string& text) const override {
+    std::vector<int32_t> ids;
+    if (add_bos_ && tok_->bos_id() >= 0) ids.push_back(tok_->bos_id());
+    tok_->encode_append(text, ids);
+    if (ids.empty() && tok_->bos_id() >= 0) ids.push_back(tok_->bos_id());  // Start from BOS.
+    return ids;
+  }
+  std::string decode(std::span<const int32_t> ids) const override { return tok_->decode(ids); }
+  std::string render_chat(const std::vector<ChatMessage>& messages) const override {
+    std::vector<sllm::ChatMessage> msgs;
+    for (const auto& m : messages) msgs.push_back({m.role, m.content});
+    return apply_chat_template(template_, msgs);
+  }
+
+  std::unique_ptr<Sequence> start(const GenerationSpec& spec) override {
+    GenerateOptions o;
+    o.max_tokens = spec.max_tokens;
+    o.stop = spec.stop;
+    if (spec.chat)
+      for (auto& s : chat_stop_strings(template_)) o.stop.push_back(s);
+    const SamplingOptions& s = spec.sampling;
+    SamplingParams& p = o.sampling;
+    p.temperature = s.temperature;
+    p.top_k = s.top_k;
+    p.top_p = s.top_p;
+    p.min_p = s.min_p;
+    p.repetition_penalty = s.repetition_penalty;
+    p.presence_penalty = s.presence_penalty;
+    p.frequency_penalty = s.frequency_penalty;
+    for (const auto& [id, bias] : s.logit_bias) p.logit_bias[id] = bias;
+    p.seed = s.seed ? *s.seed : seeds_();
+    if (s.json_mode) o.constraint = json_constraint();
+    return std::make_unique<InferSequence>(model_->new_cache(ctx_), *tok_, spec.prompt,
+                                           std::move(o));
+  }
+
+  void forward(std::span<BatchEntry> batch) override {
+    seqs_.clear();
+    for (const auto& e : batch)
+      seqs_.push_back({&static_cast<InferSequence*>(e.seq)->cache(), e.tokens});
+    model_->forward_batch(seqs_, logits_);
+    const size_t V = size_t(vocab_size());
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (batch[i].logits) std::copy_n(logits_.data() + i * V, V, batch[i].logits);
+  }
+
+  std::vector<float> embed(std::span<const int32_t> ids) override {
+    if (ids.empty()) fail("embeddings need at least one token");
+    KVCache cache = model_->new_cache(int(ids.size()));
+    InferenceModel::Seq s{&cache, ids};
+    model_->forward_batch({&s, 1}, logits_, /*all_positions=*/true);
+    std::span<const float> h = model_->last_hidden();
+    const size_t C = size_t(hidden_size()), n = h.size() / C;
+    std::vector<float> out(C, 0.0f);
+    for (size_t t = 0; t < n; ++t)
+      for (size_t c = 0; c < C; ++c) out[c] += h[t * C + c];
+    double norm = 0;
+    for (float x : out) norm += double(x) * x;
+    const float inv = norm > 0 ? float(1.0 / std::sqrt(norm)) : 0.0f;
+    for (float& x : out) x *= inv;
+    return out;
+  }
+
+ private:
+  std::unique_ptr<InferenceModel> model_;
+  std::unique_ptr<Tokenizer> tok_;
+  ChatTemplate template_ = ChatTemplate::ChatML;
+  bool add_bos_ = true;
+  int ctx_ = 0;
+  std::vector<InferenceModel::Seq> seqs_;
+  std::vector<float> logits_;
+  std::random_device seeds_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> load_backend(const std::string& model_path, const std::string& lora_path,
+                                      int ctx) {
+  std::unique_ptr<InferenceModel> model;
+  if (lora_path.empty()) {
+    model = InferenceModel::load(model_path);
+  } else {
+    model = std::make_unique<InferenceModel>(files_with_lora(model_path, lora_path));
+  }
+  return std::make_unique<InferBackend>(std::move(model), ctx);
+}
+
+}  // namespace sllm::serve
