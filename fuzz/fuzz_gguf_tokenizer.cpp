@@ -8,7 +8,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     sllm::GGUFReader g(data, size, "fuzz");
     auto tok = sllm::tokenizer_from_gguf(g);
     std::string text = " Hello world \xe2\x96\x81 \xff";
-    if (tok->decode(tok->encode(text, false)) != text) __builtin_trap();
+    // No round-trip check: a vocabulary without byte tokens maps unknown text to <unk>.
+    (void)tok->decode(tok->encode(text, false));
   } catch (const sllm::Error&) {
   }
   return 0;
