@@ -21,8 +21,9 @@ wrk.body = '{"model":"m","prompt":"Once upon a time","max_tokens":16,"temperatur
 LUA
 echo "sllm serve pid $PID on port $PORT; wrk -t2 -c16 -d${SECS}s POST /v1/completions (16 tokens each)"
 ( for _ in $(seq $((SECS / 2 + 1))); do ps -o rss= -p $PID; sleep 2; done ) > "$WORK/rss" &
+SAMPLER=$!
 wrk -t2 -c16 -d"${SECS}s" --timeout 30s -s "$WORK/post.lua" "http://127.0.0.1:$PORT/v1/completions" | tee "$WORK/wrk"
-wait
+wait $SAMPLER
 echo "RSS (KiB) every 2 s: $(tr '\n' ' ' < "$WORK/rss")"
 awk 'NR==2{first=$1} {last=$1; if ($1>max) max=$1} END {printf "RSS after warm-up %d KiB, at end %d KiB, max %d KiB (growth %.1f%%)\n", first, last, max, 100*(last-first)/first}' "$WORK/rss"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^sllm_requests_total|^sllm_batch_size_(sum|count)|^sllm_time_to_first_token_seconds_(sum|count)'

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Quality benchmark: nanoGPT's CPU recipe on tinyshakespeare, char-level (4 layers, 4 heads,
+# n_embd 128, block 64, batch 12, 2000 iters, lr 1e-3 with 100 warmup steps and a cosine to
+# 1e-4, dropout 0, weight decay 0.1, betas 0.9/0.99, first 90% train / last 10% val).
+# nanoGPT's published val loss for it is 1.88: sllm must reach <= 1.88. Prints the final val
+# loss (mean over 20 validation batches, as nanoGPT's recipe), the wall time and the median
+# training speed; exits 1 if the target is missed.
+# Usage: bench/shakespeare_char.sh [extra sllm train flags]   (env: SLLM, DATA, OUT, THREADS)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SLLM=${SLLM:-build/sllm}
+DATA=${DATA:-../shared/data/tinyshakespeare.txt}
+OUT=${OUT:-runs/bench-shakespeare-char}
+THREADS=${THREADS:-2}
+TARGET=1.88
+if [ ! -f "$DATA" ]; then
+  echo "shakespeare_char: skipped, $DATA not found (the shared reference data)"
+  exit 0
+fi
+[ -x "$SLLM" ] || { echo "shakespeare_char: $SLLM not built (ninja -C build sllm)" >&2; exit 2; }
+rm -rf "$OUT"
+echo "load before: $(uptime)"
+start=$(date +%s.%N)
+"$SLLM" train --arch gpt2 --tokenizer char --data "$DATA" --out "$OUT" \
+  --n-layer 4 --n-head 4 --n-embd 128 --block-size 64 --batch-size 12 --grad-accum 1 \
+  --max-iters 2000 --lr 1e-3 --min-lr 1e-4 --warmup-iters 100 --lr-decay-iters 2000 \
+  --weight-decay 0.1 --beta1 0.9 --beta2 0.99 --grad-clip 1.0 --val-fraction 0.1 \
+  --eval-interval 250 --eval-iters 20 --sample-tokens 300 --seed 1337 --threads "$THREADS" "$@" |
+  grep -v '^step [0-9]*/' || true
+end=$(date +%s.%N)
+echo "load after: $(uptime)"
+/usr/bin/python3 - "$OUT/metrics.jsonl" "$start" "$end" "$TARGET" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+val = [r for r in recs if "val_loss" in r]
+train = [r for r in recs if "loss" in r]
+wall = float(sys.argv[3]) - float(sys.argv[2])
+final = val[-1]["val_loss"]
+speed = sorted(r["tokens_per_s"] for r in train)[len(train) // 2]
+target = float(sys.argv[4])
+print(f"shakespeare_char: steps {val[-1]['step']}, final val loss {final:.4f} (nanoGPT: {target}), "
+      f"final train loss {train[-1]['loss']:.4f}, wall {wall:.1f} s, median {speed:.0f} tokens/s")
+print("PASS" if final <= target else "FAIL: val loss above target")
+sys.exit(0 if final <= target else 1)
+PY

@@ -1,0 +1,145 @@
+// The training loop as a library: `sllm train`, fine-tuning, distillation and data-parallel
+// training all run it with their own TrainConfig and, where they differ, their own hooks.
+//
+// One step: zero grads; grad_accum micro-batches of forward + backward (each scaled by
+// 1/grad_accum); the gradient-sync hook (data parallel all-reduce); stop on a non-finite loss
+// or gradient norm; clip to the global norm; AdamW at the scheduled lr. Eval (mean val loss
+// over eval_iters fixed batches), samples and checkpoints run between steps and never touch
+// the training random streams, so a resumed run repeats an uninterrupted one bit for bit.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "sllm/model/config.h"
+#include "sllm/model/model.h"
+#include "sllm/model/optimizer.h"
+#include "sllm/tokenizer/tokenizer.h"
+#include "sllm/train/data.h"
+#include "sllm/train/metrics.h"
+#include "sllm/train/schedule.h"
+
+namespace sllm {
+
+struct TrainConfig {
+  // Model (vocab_size comes from the tokenizer; block_size is also the training length T).
+  ModelConfig model;
+  std::string tokenizer = "byte";  // char | byte | PATH of a saved tokenizer
+  std::string data;                // Text file or folder; empty: the default corpus (KJV Bible).
+  std::string out = "runs/default";
+  std::string init_from;  // Start from this model directory's weights and tokenizer.
+
+  int batch_size = 12, grad_accum = 1, max_iters = 2000;
+  int lr_decay_iters = 0;  // 0: max_iters.
+  float lr = 1e-3f, min_lr = 1e-4f;
+  int warmup_iters = 100;
+  float weight_decay = 0.1f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, grad_clip = 1.0f;
+  double val_fraction = 0.1;
+
+  int eval_interval = 250, eval_iters = 20;
+  int sample_interval = 0, sample_tokens = 200;  // 0: sample only at the end.
+  float sample_temperature = 0.8f;
+  int sample_top_k = 0;
+  std::string sample_prompt = "\n";
+  int checkpoint_interval = 0;  // 0: eval_interval.
+  int keep_checkpoints = 2;
+
+  uint64_t seed = 1337;
+  int threads = 0;             // <= 0: all cores.
+  double peak_gflops = 460.0;  // For MFU: the machine's fp32 GEMM peak.
+  bool resume = false;
+  bool quiet = false;  // No progress lines on stdout.
+
+  nlohmann::json to_json() const;  // Every field but resume and quiet.
+  static TrainConfig from_json(const nlohmann::json& j);
+  void validate() const;  // Throws sllm::Error naming the bad field.
+};
+
+// Pluggable parts. Everything left empty gets the pretraining default.
+struct TrainHooks {
+  // Called once per step after all micro-batches' backward and before clipping, with the
+  // gradients and the step's mean loss: a data-parallel trainer all-reduces both here.
+  std::function<void(std::span<float> grads, double& loss)> sync_gradients;
+  // Replace the corpus windows (then `tokenizer` must be set too).
+  std::unique_ptr<BatchSource> train_data, val_data;
+  std::shared_ptr<Tokenizer> tokenizer;
+  // Forward + backward of one micro-batch (gradients scaled by loss_scale); returns its loss.
+  std::function<float(Model&, const Batch&, float loss_scale)> train_loss;
+  // Loss of one validation batch, forward only.
+  std::function<float(Model&, const Batch&)> eval_loss;
+  // After every step's record is written; return false to stop (a checkpoint is saved).
+  std::function<bool(const StepRecord&)> on_step;
+  // Data-parallel ranks: each reads its own data stream; only rank 0 writes files and logs.
+  int rank = 0;
+};
+
+struct TrainResult {
+  int steps = 0;  // Updates done in total (including those before a resume).
+  std::optional<double> final_loss, final_val_loss;
+  double elapsed_s = 0;
+};
+
+class Trainer {
+ public:
+  // Prepares data, tokenizer, model and optimizer, or restores them from OUT with cfg.resume.
+  // Throws sllm::Error (before allocating the model if it cannot fit in memory).
+  explicit Trainer(TrainConfig cfg, TrainHooks hooks = {});
+  ~Trainer();
+
+  TrainResult run();
+
+  // The pieces, for callers that drive their own loop.
+  double step();      // One update at the current step; returns the (synced) mean loss.
+  double evaluate();  // Mean val loss over eval_iters batches, always the same batches.
+  std::string sample(const std::string& prompt, int max_tokens, uint64_t seed);
+  void save_checkpoint();
+
+  const TrainConfig& config() const { return cfg_; }
+  Model& model() { return *model_; }
+  AdamWState& optimizer_state() { return opt_; }
+  const Tokenizer& tokenizer() const { return *tok_; }
+  int current_step() const { return step_; }
+
+ private:
+  void prepare_data();
+  void log(const std::string& line) const;
+  double run_seconds() const;  // Since run() started.
+
+  TrainConfig cfg_;
+  TrainHooks hooks_;
+  std::shared_ptr<Tokenizer> tok_;
+  std::unique_ptr<Model> model_;
+  AdamWState opt_;
+  AdamWParams hyper_;  // lr is set per step from the schedule.
+  std::unique_ptr<BatchSource> train_, val_;
+  nlohmann::json
+      val_start_;  // Eval rewinds the val source here, so every eval sees the same batches.
+  std::unique_ptr<MetricsLog> metrics_;
+  LrSchedule sched_;
+  Batch batch_;
+  int step_ = 0;
+  int last_saved_step_ = -1;
+  std::optional<std::chrono::steady_clock::time_point> run_started_;
+  uint64_t tokens_seen_ = 0;
+  double elapsed_before_ = 0;  // Training time of the run(s) before a resume.
+  double last_grad_norm_ = 0;
+  float last_lr_ = 0;
+};
+
+// The args a checkpoint in OUT was trained with (for resuming it), with resume set.
+TrainConfig saved_train_config(const std::string& out);
+
+// Trainer(cfg, hooks).run().
+TrainResult train(const TrainConfig& cfg, TrainHooks hooks = {});
+
+// Fails unless the model (parameters, gradients, AdamW state and activations for batch x
+// seq_len) fits in the memory available now (MemAvailable): refuse before allocating.
+void check_training_memory(const ModelConfig& cfg, int batch, int seq_len);
+size_t available_memory_bytes();
+
+}  // namespace sllm
