@@ -104,7 +104,8 @@ int run_generate(int argc, char** argv) {
     opt.constraint = sllm::json_constraint();
   }
   std::vector<int32_t> ids;
-  if (model->files().vocab.add_bos && tok->bos_id() >= 0) ids.push_back(tok->bos_id());
+  if ((model->files().vocab.add_bos || tok->drops_leading_space()) && tok->bos_id() >= 0)
+    ids.push_back(tok->bos_id());
   tok->encode_append(text, ids);
   if (ids.empty()) {
     if (tok->bos_id() < 0)

@@ -138,6 +138,7 @@ ModelFiles load_hf_dir(const std::string& dir) {
     for (const auto& t : r->tensors()) all[t.name] = {&t, f};
     m.keep_alive.push_back(r);
   }
+  if (file_exists(dir + "/vocab.json") && file_exists(dir + "/merges.txt")) m.tokenizer_path = dir;
   const bool gpt2 = c.arch == Arch::GPT2;
   auto find = [&](const std::string& name) -> std::pair<const TensorView*, std::string> {
     for (const char* prefix : {"", "model.", "transformer."}) {

@@ -99,7 +99,18 @@ ModelFiles load_sllm_dir(const std::string& dir) {
 
 // ---- dispatch ----
 
+namespace {
+ModelFiles load_model_files_only(const std::string& path, const std::string& tokenizer_hint);
+}
+
 ModelFiles load_model_files(const std::string& path, const std::string& tokenizer_hint) {
+  ModelFiles m = load_model_files_only(path, tokenizer_hint);
+  if (!tokenizer_hint.empty() && m.format != "llama2c") m.tokenizer_path = tokenizer_hint;
+  return m;
+}
+
+namespace {
+ModelFiles load_model_files_only(const std::string& path, const std::string& tokenizer_hint) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail("model path {} does not exist", path);
   if (fs::is_directory(path, ec)) {
@@ -121,5 +132,6 @@ ModelFiles load_model_files(const std::string& path, const std::string& tokenize
   }
   return load_llama2c(path, tok);
 }
+}  // namespace
 
 }  // namespace sllm

@@ -1,0 +1,149 @@
+// bench/decode: prefill (128 tokens) and decode (128 tokens, batch 1) speed of sllm's inference
+// engine on the stories15M and stories110M shapes with random weights and a 32,000-token
+// vocabulary, in F32, Q8_0 and Q4_0 (and sllm's Q4_1), at 1 and 2 threads. Prints the
+// memory-bandwidth bound for decode (weight + KV bytes read per token over the bandwidth) and
+// the ratio to llama.cpp's llama-bench numbers on this machine (2 threads, from issue 4).
+//
+// usage: decode_bench [--bandwidth GBs] [--shapes 15M,110M] [--types f32,q8_0,q4_0,q4_1]
+//                     [--threads 1,2] [--tokens 128]
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "sllm/common/runtime.h"
+#include "sllm/infer/model.h"
+#include "sllm/quant/quant.h"
+
+using namespace sllm;
+
+namespace {
+
+struct Shape {
+  const char* name;
+  int dim, layers, heads, hidden, ctx;
+};
+constexpr Shape kShapes[] = {{"15M", 288, 6, 6, 768, 256}, {"110M", 768, 12, 12, 2048, 1024}};
+
+// llama.cpp llama-bench, 2 threads, median tokens/s (issue 4): {pp128, tg128}.
+const std::map<std::string, std::pair<double, double>> kLlamaCpp = {
+    {"15M/f32", {13900, 667}}, {"15M/q8_0", {13900, 2145}}, {"15M/q4_0", {20800, 2359}},
+    {"110M/f32", {1400, 101}}, {"110M/q8_0", {1350, 265}},  {"110M/q4_0", {2130, 434}},
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string x;
+  while (std::getline(ss, x, ',')) out.push_back(x);
+  return out;
+}
+
+// Random F32 weights for a llama2.c-style model, kept by the ModelFiles.
+ModelFiles random_model(const Shape& s) {
+  ModelFiles m;
+  m.source = std::string("random stories") + s.name;
+  m.format = "random";
+  ModelConfig& c = m.config;
+  c.arch = Arch::Llama;
+  c.vocab_size = 32000;
+  c.n_layer = s.layers;
+  c.n_head = s.heads;
+  c.n_kv_head = s.heads;
+  c.n_embd = s.dim;
+  c.intermediate_size = s.hidden;
+  c.block_size = s.ctx;
+  c.tie_word_embeddings = true;
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 0.02f);
+  for (const auto& p : param_specs(c)) {
+    std::vector<uint8_t> bytes(p.numel * 4);
+    auto* f = reinterpret_cast<float*>(bytes.data());
+    const bool norm = p.name.find("norm") != std::string::npos;
+    for (size_t i = 0; i < p.numel; ++i) f[i] = norm ? 1.0f : nd(rng);
+    m.tensors[p.name] = WeightTensor{GGMLType::F32, p.shape, m.own(std::move(bytes)), p.numel * 4};
+  }
+  return m;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double bandwidth = 48.0;
+  std::string shapes = "15M,110M", types = "f32,q8_0,q4_0,q4_1", threads = "1,2";
+  int n = 128;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--bandwidth"))
+      bandwidth = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--shapes"))
+      shapes = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--types"))
+      types = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--threads"))
+      threads = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--tokens"))
+      n = std::atoi(argv[i + 1]);
+  }
+  std::printf(
+      "decode bench: prefill %d / decode %d tokens, random weights, vocab 32000, bound at %.0f "
+      "GB/s, "
+      "dot kernels: %s\n",
+      n, n, bandwidth, dot_kernels().isa);
+  std::printf("%-5s %-5s %3s %10s %10s %9s %9s %7s %9s %9s\n", "shape", "type", "thr", "pp tok/s",
+              "tg tok/s", "MB/token", "bound", "of bound", "pp/llama", "tg/llama");
+  for (const auto& sname : split(shapes)) {
+    const Shape* shape = nullptr;
+    for (const auto& s : kShapes)
+      if (sname == s.name) shape = &s;
+    if (!shape) {
+      std::fprintf(stderr, "unknown shape %s\n", sname.c_str());
+      return 2;
+    }
+    for (const auto& tname : split(types)) {
+      LoadOptions lo;
+      lo.weight_type = parse_weight_type(tname);
+      set_num_threads(2);
+      InferenceModel model(random_model(*shape), lo);
+      std::vector<int32_t> prompt(n);
+      for (int i = 0; i < n; ++i) prompt[i] = (i * 7919) % 32000;
+      for (const auto& th : split(threads)) {
+        set_num_threads(std::atoi(th.c_str()));
+        KVCache cache = model.new_cache(2 * n);
+        model.forward(cache, prompt);  // Warm-up: page in weights, size scratch buffers.
+        cache.clear();
+        auto t0 = std::chrono::steady_clock::now();
+        std::vector<float> logits = model.forward(cache, prompt);
+        const double pp = n / seconds_since(t0);
+        int32_t tok = 1;
+        t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < n; ++i) {
+          logits = model.forward(cache, {&tok, 1});
+          tok = static_cast<int32_t>(i % 32000);
+        }
+        const double tg = n / seconds_since(t0);
+        // Bytes read per decoded token: every weight once, plus the KV cache at the mean
+        // position of the decode phase.
+        const double kv = 2.0 * shape->layers * shape->dim * 4.0 * (n + n / 2.0);
+        const double bytes = static_cast<double>(model.weight_bytes()) + kv;
+        const double bound = bandwidth * 1e9 / bytes;
+        auto ref = kLlamaCpp.find(std::string(shape->name) + "/" + tname);
+        char ppr[16] = "-", tgr[16] = "-";
+        if (ref != kLlamaCpp.end() && th == "2") {
+          std::snprintf(ppr, sizeof ppr, "%.2fx", pp / ref->second.first);
+          std::snprintf(tgr, sizeof tgr, "%.2fx", tg / ref->second.second);
+        }
+        std::printf("%-5s %-5s %3s %10.0f %10.1f %9.1f %9.0f %6.0f%% %9s %9s\n", shape->name,
+                    tname.c_str(), th.c_str(), pp, tg, bytes / 1e6, bound, 100.0 * tg / bound, ppr,
+                    tgr);
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
