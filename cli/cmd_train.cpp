@@ -2,10 +2,12 @@
 // With no --data it trains on the King James Bible with defaults that take a few minutes on
 // two cores; --resume continues a run in --out bit-exactly.
 #include <CLI/CLI.hpp>
+#include <memory>
 #include <set>
 
 #include "command.h"
 #include "sllm/common/error.h"
+#include "sllm/scale/data_parallel.h"
 #include "sllm/train/trainer.h"
 
 namespace {
@@ -144,7 +146,14 @@ int run_train(int argc, char** argv) {
     if (!app.count("--n-kv-head")) c.model.n_kv_head = c.model.n_head;
     c.model.tie_word_embeddings = true;
   }
-  sllm::train(c);
+  // Under `mpirun -np N`: data parallel over MPI (sllm/scale/data_parallel.h).
+  sllm::TrainHooks hooks;
+  std::unique_ptr<sllm::scale::MpiSession> mpi;
+  if (sllm::scale::launched_world_size() > 1) {
+    mpi = std::make_unique<sllm::scale::MpiSession>(&argc, &argv);
+    sllm::scale::setup_data_parallel(*mpi, c, hooks);
+  }
+  sllm::train(c, std::move(hooks));
   return 0;
 }
 

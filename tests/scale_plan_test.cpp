@@ -194,6 +194,28 @@ TEST(ScalePlan, CalibratedCpuUsesItsRoofline) {
   EXPECT_GT(c.find("cpu").gemm_flops_at_width(512), c.find("cpu").gemm_flops_at_width(128));
 }
 
+TEST(ScalePlan, CalibratedCpuPrefersItsMeasuredTrainingRate) {
+  Catalog c = builtin_catalog();
+  Accelerator cpu = fake_cpu();
+  cpu.train_gflops = {{64, 10}, {256, 40}};
+  c.accelerators.push_back(cpu);
+  sllm::ModelConfig cfg;
+  cfg.n_embd = 128;
+  PlanInput in;
+  in.model = cfg;
+  in.tokens = 1e6;
+  in.hardware = "cpu";
+  in.ctx = 64;
+  const Plan p = make_plan(in, c);
+  const double rate = 20e9;  // log-log halfway between 64 -> 10 and 256 -> 40 GFLOP/s
+  EXPECT_NEAR(c.find("cpu").train_flops_at_width(128), rate, 1e-3);
+  EXPECT_NEAR(p.seconds, sllm::flops_per_token(cfg, 64) * 1e6 / rate, p.seconds * 1e-9);
+  // The measured rates survive a save and load.
+  sllm::test::TempDir dir;
+  save_to_user_catalog(dir.file("hw.json"), cpu);
+  EXPECT_EQ(load_catalog(dir.file("hw.json")).find("cpu").train_gflops.size(), 2u);
+}
+
 TEST(ScalePlan, RejectsBadInput) {
   PlanInput in = seven_b();
   in.tokens = 0;

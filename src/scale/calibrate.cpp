@@ -12,6 +12,8 @@
 
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/model/model.h"
+#include "sllm/model/optimizer.h"
 
 namespace sllm::scale {
 
@@ -70,6 +72,52 @@ double training_gemm_gflops(int w, double seconds) {
                 1.0f, dw.data(), K);
   });
   return 3 * 2.0 * M * double(N) * K / t / 1e9;
+}
+
+template <typename Fn>
+double median_seconds(double seconds, Fn&& fn) {
+  fn();
+  std::vector<double> t;
+  const auto start = Clock::now();
+  while (t.size() < 3 || (std::chrono::duration<double>(Clock::now() - start).count() < seconds &&
+                          t.size() < 200)) {
+    const auto t0 = Clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// sllm's own training step on a 2-layer GPT-2 of this width (batch 8 x 64 tokens): forward,
+// backward, gradient clipping and AdamW, as the trainer runs them. The median step is used:
+// a plan predicts a whole run, not its luckiest step. Returns model FLOP/s in GFLOP/s.
+double training_step_gflops(int w, double seconds) {
+  ModelConfig c;
+  c.arch = Arch::GPT2;
+  c.vocab_size = 256;
+  c.n_layer = 2;
+  c.n_embd = w;
+  c.n_head = c.n_kv_head = std::max(1, w / 32);
+  c.block_size = 64;
+  const int B = 8, T = 64;
+  Model m(c);
+  m.init_weights(1);
+  std::mt19937 rng(7);
+  std::vector<int32_t> tok(size_t(B) * T), tgt(size_t(B) * T);
+  for (auto& t : tok) t = static_cast<int32_t>(rng() % 256);
+  for (size_t i = 0; i < tok.size(); ++i) tgt[i] = tok[(i + 1) % tok.size()];
+  AdamWState st;
+  AdamWParams h;
+  h.lr = 1e-4f;
+  const double t = median_seconds(seconds, [&] {
+    m.zero_grad();
+    m.forward(tok.data(), tgt.data(), B, T);
+    m.backward();
+    h.grad_scale = clip_scale(grad_norm(m), 1.0f);
+    adamw_step(m, st, h);
+  });
+  return flops_per_token(c, T) * B * T / t / 1e9;
 }
 
 // STREAM triad a = b + s*c over arrays far larger than the last-level cache; counts the
@@ -138,12 +186,20 @@ Accelerator calibrate_this_cpu(const CalibrateOptions& opt) {
   std::sort(a.gemm_gflops.begin(), a.gemm_gflops.end(),
             [](auto& x, auto& y) { return x.width < y.width; });
   a.memory_bandwidth_gbs = triad_gbs(opt.seconds_per_probe);
+  for (int w : opt.train_widths) {
+    if (w <= 0 || w % 32)
+      fail("calibration training width {} must be a positive multiple of 32", w);
+    a.train_gflops.push_back({w, training_step_gflops(w, opt.seconds_per_probe)});
+  }
+  std::sort(a.train_gflops.begin(), a.train_gflops.end(),
+            [](auto& x, auto& y) { return x.width < y.width; });
   a.measured_at = utc_now();
-  a.source.title = "measured by `sllm plan --calibrate` on " + host_name() + " at " +
-                   a.measured_at +
-                   ": OpenBLAS sgemm 2048^3 for fp32 peak, 4096-token training GEMMs per width, "
-                   "STREAM triad (3 x 128 MiB) for bandwidth; memory from sysconf" +
-                   (opt.board_power_w > 0 ? "; board power given by the user (--tdp)" : "");
+  a.source.title =
+      "measured by `sllm plan --calibrate` on " + host_name() + " at " + a.measured_at +
+      ": OpenBLAS sgemm 2048^3 for fp32 peak, 4096-token training GEMMs per width, "
+      "STREAM triad (3 x 128 MiB) for bandwidth; sllm training steps (2-layer GPT-2, 8 x 64 "
+      "tokens, median step) per width; memory from sysconf" +
+      (opt.board_power_w > 0 ? "; board power given by the user (--tdp)" : "");
   return a;
 }
 

@@ -80,10 +80,9 @@ double Accelerator::peak_flops(const std::string& dtype) const {
   return it->second * 1e12;
 }
 
-double Accelerator::gemm_flops_at_width(int width) const {
-  if (gemm_gflops.empty())
-    fail("accelerator '{}' has no measured GEMM rates (run sllm plan --calibrate)", id);
-  const auto& g = gemm_gflops;
+namespace {
+// Log-log interpolation of a rate table at this width, clamped at its ends; FLOP/s.
+double interpolate_rate(const std::vector<GemmRate>& g, int width) {
   if (width <= g.front().width) return g.front().gflops * 1e9;
   if (width >= g.back().width) return g.back().gflops * 1e9;
   for (size_t i = 1; i < g.size(); ++i) {
@@ -94,6 +93,41 @@ double Accelerator::gemm_flops_at_width(int width) const {
     }
   }
   return g.back().gflops * 1e9;
+}
+
+json rates_json(const std::vector<GemmRate>& rates) {
+  json out = json::array();
+  for (const auto& r : rates) out.push_back({{"width", r.width}, {"gflops", r.gflops}});
+  return out;
+}
+
+std::vector<GemmRate> parse_rates(const json& j, const char* key, const std::string& where) {
+  std::vector<GemmRate> out;
+  if (!j.contains(key)) return out;
+  if (!j[key].is_array()) fail("{}: '{}' must be an array", where, key);
+  for (const auto& r : j[key]) {
+    GemmRate g;
+    g.width = static_cast<int>(get_number(r, "width", where + "." + key, true));
+    g.gflops = get_number(r, "gflops", where + "." + key, true);
+    if (g.width <= 0 || g.gflops <= 0)
+      fail("{}: {} entries need width > 0 and gflops > 0", where, key);
+    out.push_back(g);
+  }
+  std::sort(out.begin(), out.end(), [](auto& x, auto& y) { return x.width < y.width; });
+  return out;
+}
+}  // namespace
+
+double Accelerator::gemm_flops_at_width(int width) const {
+  if (gemm_gflops.empty())
+    fail("accelerator '{}' has no measured GEMM rates (run sllm plan --calibrate)", id);
+  return interpolate_rate(gemm_gflops, width);
+}
+
+double Accelerator::train_flops_at_width(int width) const {
+  if (train_gflops.empty())
+    fail("accelerator '{}' has no measured training rates (run sllm plan --calibrate)", id);
+  return interpolate_rate(train_gflops, width);
 }
 
 bool Accelerator::matches(const std::string& key) const {
@@ -113,11 +147,8 @@ json Accelerator::to_json() const {
          {"source", source_json(source)}};
   if (!aliases.empty()) j["aliases"] = aliases;
   if (board_power_w > 0) j["board_power_w"] = board_power_w;
-  if (!gemm_gflops.empty()) {
-    json rates = json::array();
-    for (const auto& r : gemm_gflops) rates.push_back({{"width", r.width}, {"gflops", r.gflops}});
-    j["gemm_gflops"] = rates;
-  }
+  if (!gemm_gflops.empty()) j["gemm_gflops"] = rates_json(gemm_gflops);
+  if (!train_gflops.empty()) j["train_gflops"] = rates_json(train_gflops);
   if (!measured_at.empty()) j["measured_at"] = measured_at;
   if (threads > 0) j["threads"] = threads;
   return j;
@@ -149,19 +180,8 @@ Accelerator Accelerator::from_json(const json& j, const std::string& origin) {
       fail("{}: peak_tflops.{} must be a positive number", where, k);
     a.peak_tflops[k] = v.get<double>();
   }
-  if (j.contains("gemm_gflops")) {
-    if (!j["gemm_gflops"].is_array()) fail("{}: 'gemm_gflops' must be an array", where);
-    for (const auto& r : j["gemm_gflops"]) {
-      GemmRate g;
-      g.width = static_cast<int>(get_number(r, "width", where + ".gemm_gflops", true));
-      g.gflops = get_number(r, "gflops", where + ".gemm_gflops", true);
-      if (g.width <= 0 || g.gflops <= 0)
-        fail("{}: gemm_gflops entries need width > 0 and gflops > 0", where);
-      a.gemm_gflops.push_back(g);
-    }
-    std::sort(a.gemm_gflops.begin(), a.gemm_gflops.end(),
-              [](auto& x, auto& y) { return x.width < y.width; });
-  }
+  a.gemm_gflops = parse_rates(j, "gemm_gflops", where);
+  a.train_gflops = parse_rates(j, "train_gflops", where);
   a.measured_at = get_string(j, "measured_at", where, false);
   a.threads = static_cast<int>(get_number(j, "threads", where, false));
   a.source = parse_source(j, where);

@@ -193,6 +193,9 @@ Plan make_plan(const PlanInput& in, const Catalog& catalog) {
   if (in.mfu > 0) {
     p.mfu = in.mfu;
     p.mfu_note = "given (--mfu)";
+  } else if (acc.kind == "cpu" && !acc.train_gflops.empty() && p.dtype == "fp32") {
+    p.mfu = acc.train_flops_at_width(s.d_model) / peak;
+    p.mfu_note = "sllm's training step measured at this width by --calibrate";
   } else if (acc.kind == "cpu" && !acc.gemm_gflops.empty() && p.dtype == "fp32") {
     const double tok_s =
         cpu_token_seconds(acc, s, p.matmul_params, p.params, in.ctx, tokens_per_step);

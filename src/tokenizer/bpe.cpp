@@ -60,22 +60,24 @@ struct PieceCache {
     uint64_t hash;
     uint32_t key_off, key_len, ids_off, ids_len;
   };
-  static constexpr size_t kSlots = 1 << 17;
-  static constexpr size_t kMaxEntries = kSlots / 2;
+  static constexpr size_t kMinSlots = 1 << 14;
+  static constexpr size_t kMaxSlots = 1
+                                      << 20;  // ~24 MB of slots: room for the words of a big corpus
   std::vector<Slot> slots;
   std::string keys;
   std::vector<int32_t> ids;
-  size_t entries = 0;
+  size_t entries = 0, mask = 0;
 
-  void reset(uint64_t id) {
+  void reset(uint64_t id, size_t n_slots = kMinSlots) {
     owner = id;
-    slots.assign(kSlots, Slot{0, 0, 0, 0, 0});
+    slots.assign(n_slots, Slot{0, 0, 0, 0, 0});
+    mask = n_slots - 1;
     keys.clear();
     ids.clear();
     entries = 0;
   }
   const Slot* find(std::string_view piece, uint64_t h) const {
-    for (size_t i = h & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
       const Slot& s = slots[i];
       if (s.key_len == 0) return nullptr;
       if (s.hash == h && s.key_len == piece.size() &&
@@ -84,14 +86,28 @@ struct PieceCache {
     }
   }
   void insert(std::string_view piece, uint64_t h, const int32_t* v, size_t n) {
-    if (entries >= kMaxEntries || keys.size() + piece.size() > (64u << 20)) reset(owner);
-    size_t i = h & (kSlots - 1);
-    while (slots[i].key_len != 0) i = (i + 1) & (kSlots - 1);
-    slots[i] = Slot{h, static_cast<uint32_t>(keys.size()), static_cast<uint32_t>(piece.size()),
-                    static_cast<uint32_t>(ids.size()), static_cast<uint32_t>(n)};
+    if ((entries + 1) * 2 > slots.size()) {
+      if (slots.size() >= kMaxSlots || keys.size() > (256u << 20)) {
+        reset(owner, slots.size());
+      } else {
+        std::vector<Slot> old;
+        old.swap(slots);
+        slots.assign(old.size() * 2, Slot{0, 0, 0, 0, 0});
+        mask = slots.size() - 1;
+        for (const Slot& s : old)
+          if (s.key_len) place(s);
+      }
+    }
+    place(Slot{h, static_cast<uint32_t>(keys.size()), static_cast<uint32_t>(piece.size()),
+               static_cast<uint32_t>(ids.size()), static_cast<uint32_t>(n)});
     keys.append(piece);
     ids.insert(ids.end(), v, v + n);
     ++entries;
+  }
+  void place(const Slot& s) {
+    size_t i = s.hash & mask;
+    while (slots[i].key_len != 0) i = (i + 1) & mask;
+    slots[i] = s;
   }
 };
 
@@ -122,7 +138,23 @@ struct BpeTokenizer::Tables {
   std::unique_ptr<Pretokenizer> pre;
   bool split_after_newline = false;  // see is_safe_split()
 
+  // Pairs of ids below 256 (the single bytes of tiktoken and GPT-2 vocabularies) come from a
+  // dense table that stays in cache; the first merges of every piece are among them.
+  std::vector<PairMerge> dense;
+
+  void build_dense() {
+    dense.assign(256 * 256, PairMerge{INT_MAX, -1});
+    for (int32_t a = 0; a < 256; ++a)
+      for (int32_t b = 0; b < 256; ++b)
+        if (const PairMerge* m = pairs.find(a, b)) dense[a * 256 + b] = *m;
+  }
+
   int32_t rank(int32_t a, int32_t b, int32_t* result) const {
+    if (static_cast<uint32_t>(a) < 256 && static_cast<uint32_t>(b) < 256) {
+      const PairMerge& d = dense[a * 256 + b];
+      *result = d.result;
+      return d.rank;
+    }
     const PairMerge* m = pairs.find(a, b);
     if (!m) return INT_MAX;
     *result = m->result;
@@ -260,6 +292,7 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec) : spec_(std::move(spec)), t_(std::make_
   }
 
   // Merge priorities.
+  t_->dense.assign(256 * 256, PairMerge{INT_MAX, -1});
   if (spec_.order == MergeOrder::Merges) {
     t_->pairs.reserve(spec_.merges.size());
     std::string cat;
@@ -277,22 +310,36 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec) : spec_(std::move(spec)), t_(std::make_
         fail("bpe tokenizer '{}': merge {} ('{}' '{}') is a duplicate", nm, r,
              printable(spec_.tokens[a]), printable(spec_.tokens[b]));
     }
-  } else {
-    std::vector<int32_t> rank(n, INT_MAX);
-    if (spec_.order == MergeOrder::Ranks) {
-      for (size_t i = 0; i < n; ++i) rank[i] = static_cast<int32_t>(i);
-    } else {
-      if (spec_.scores.size() != n)
-        fail("bpe tokenizer '{}': {} scores for {} tokens", nm, spec_.scores.size(), n);
-      std::vector<int32_t> order(n);
-      for (size_t i = 0; i < n; ++i) order[i] = static_cast<int32_t>(i);
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int32_t x, int32_t y) { return spec_.scores[x] > spec_.scores[y]; });
-      for (size_t k = 0, r = 0; k < n; ++k) {
-        if (k > 0 && spec_.scores[order[k]] != spec_.scores[order[k - 1]]) r = k;
-        rank[order[k]] = static_cast<int32_t>(r);
+  } else if (spec_.order == MergeOrder::Ranks) {
+    // A token can only form from the two parts that merging its own bytes with the lower ranks
+    // gives (inside a longer text no merge crosses its span before it forms), so one pair per
+    // token suffices: the same table Hugging Face derives when it converts tiktoken files.
+    t_->pairs.reserve(n);
+    std::vector<int32_t> parts;
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& tok = spec_.tokens[i];
+      if (!mergeable(i) || tok.size() < 2) continue;
+      parts.resize(tok.size());
+      for (size_t k = 0; k < tok.size(); ++k) parts[k] = t_->byte_id[static_cast<uint8_t>(tok[k])];
+      if (t_->merge(parts.data(), parts.size()) == 2) {
+        PairMerge m{static_cast<int32_t>(i), static_cast<int32_t>(i)};
+        t_->pairs.insert(parts[0], parts[1], m);
+        if (static_cast<uint32_t>(parts[0]) < 256 && static_cast<uint32_t>(parts[1]) < 256)
+          t_->dense[parts[0] * 256 + parts[1]] = m;  // merge() reads byte pairs from here
       }
     }
+  } else {
+    if (spec_.scores.size() != n)
+      fail("bpe tokenizer '{}': {} scores for {} tokens", nm, spec_.scores.size(), n);
+    std::vector<int32_t> rank(n, INT_MAX), order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = static_cast<int32_t>(i);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t x, int32_t y) { return spec_.scores[x] > spec_.scores[y]; });
+    for (size_t k = 0, r = 0; k < n; ++k) {
+      if (k > 0 && spec_.scores[order[k]] != spec_.scores[order[k - 1]]) r = k;
+      rank[order[k]] = static_cast<int32_t>(r);
+    }
+    // Equal scores share a rank, so any split of a token into two tokens may form it.
     t_->pairs.reserve(n * 2);
     for (size_t i = 0; i < n; ++i) {
       if (!mergeable(i)) continue;
@@ -306,6 +353,7 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec) : spec_(std::move(spec)), t_(std::make_
     }
   }
 
+  t_->build_dense();
   if (!spec_.pattern.empty()) {
     t_->pre = std::make_unique<Pretokenizer>(spec_.pattern);
     for (const char* p : {"gpt2", "cl100k", "o200k"})
@@ -351,19 +399,20 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& ou
     out.push_back(t_->byte_id[static_cast<uint8_t>(piece[0])]);
     return;
   }
-  if (spec_.whole_piece_first) {
-    int32_t id = t_->pieces.find(piece);
-    if (id >= 0) {
-      out.push_back(id);
-      return;
-    }
-  }
   PieceCache& cache = piece_cache(cache_id_);
   const uint64_t h = hash_bytes(piece.data(), n);
   if (const auto* hit = cache.find(piece, h)) {
     out.insert(out.end(), cache.ids.begin() + hit->ids_off,
                cache.ids.begin() + hit->ids_off + hit->ids_len);
     return;
+  }
+  if (spec_.whole_piece_first) {
+    int32_t id = t_->pieces.find(piece, h);
+    if (id >= 0) {
+      out.push_back(id);
+      if (n <= 256) cache.insert(piece, h, &id, 1);
+      return;
+    }
   }
   int32_t small[64];
   std::vector<int32_t> big;

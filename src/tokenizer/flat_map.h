@@ -117,9 +117,10 @@ class StringIdMap {
         return sl.id;
     }
   }
-  int32_t find(std::string_view s) const {
+  int32_t find(std::string_view s) const { return find(s, hash_bytes(s.data(), s.size())); }
+  // With h == hash_bytes(s): lets callers hash a string once for several tables.
+  int32_t find(std::string_view s, uint64_t h) const {
     if (slots_.empty()) return -1;
-    uint64_t h = hash_bytes(s.data(), s.size());
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& sl = slots_[i];
       if (sl.id < 0) return -1;

@@ -59,12 +59,23 @@ void write_token_file(const std::string& path, std::span<const int32_t> tokens,
   f.commit();
 }
 
-TokenFile::TokenFile(const std::string& path) : map_(path) {
-  if (map_.size() < kTokenFileHeaderBytes)
-    fail("token file {}: {} bytes is too small for the {}-byte header", path, map_.size(),
+TokenFile::TokenFile(const std::string& path) : map_(path), name_(path) {
+  init(map_.data(), map_.size());
+}
+
+TokenFile::TokenFile(const uint8_t* data, size_t size, std::string name) : name_(std::move(name)) {
+  if (reinterpret_cast<uintptr_t>(data) % 4 != 0)
+    fail("token file {}: buffer is not 4-byte aligned", name_);
+  init(data, size);
+}
+
+void TokenFile::init(const uint8_t* data, size_t size) {
+  const std::string& path = name_;
+  if (size < kTokenFileHeaderBytes)
+    fail("token file {}: {} bytes is too small for the {}-byte header", path, size,
          kTokenFileHeaderBytes);
   Header h;
-  std::memcpy(&h, map_.data(), sizeof h);
+  std::memcpy(&h, data, sizeof h);
   if (std::memcmp(h.magic, kTokenFileMagic, 8) != 0)
     fail("token file {}: bad magic (not an sllm token file; expected \"SLLMTOKS\")", path);
   if (h.version != kTokenFileVersion)
@@ -76,17 +87,17 @@ TokenFile::TokenFile(const std::string& path) : map_(path) {
       (h.bytes_per_token == 2 && h.vocab_size > 65536))
     fail("token file {}: vocab size {} does not fit {}-byte tokens", path, h.vocab_size,
          h.bytes_per_token);
-  size_t payload = map_.size() - kTokenFileHeaderBytes;
+  size_t payload = size - kTokenFileHeaderBytes;
   if (h.count > payload / h.bytes_per_token || h.count * h.bytes_per_token != payload)
     fail(
         "token file {}: header says {} tokens of {} bytes ({} bytes with the header) but the file "
         "has {} bytes{}",
-        path, h.count, h.bytes_per_token, kTokenFileHeaderBytes + h.count * h.bytes_per_token,
-        map_.size(), h.count * h.bytes_per_token > payload ? " (truncated?)" : "");
+        path, h.count, h.bytes_per_token, kTokenFileHeaderBytes + h.count * h.bytes_per_token, size,
+        h.count * h.bytes_per_token > payload ? " (truncated?)" : "");
   count_ = h.count;
   vocab_size_ = static_cast<int32_t>(h.vocab_size);
   bytes_per_token_ = static_cast<int>(h.bytes_per_token);
-  const uint8_t* base = map_.data() + kTokenFileHeaderBytes;
+  const uint8_t* base = data + kTokenFileHeaderBytes;
   if (bytes_per_token_ == 2)
     u16_ = reinterpret_cast<const uint16_t*>(base);
   else

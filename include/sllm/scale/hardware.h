@@ -30,6 +30,9 @@ struct Accelerator {
   double board_power_w = 0;                   // 0 when unknown (a CPU calibrated without --tdp)
   std::map<std::string, double> peak_tflops;  // dense, per device, by dtype
   std::vector<GemmRate> gemm_gflops;          // measured entries only, ascending width
+  // sllm's own training step (forward, backward, AdamW) measured at each width, in model
+  // FLOP/s (flops_per_token x tokens/s): what a CPU plan predicts with when present.
+  std::vector<GemmRate> train_gflops;
   Source source;
   std::string measured_at;  // ISO time of the calibration, measured entries only
   int threads = 0;          // threads the calibration used, measured entries only
@@ -38,6 +41,7 @@ struct Accelerator {
   double peak_flops(const std::string& dtype) const;  // FLOP/s; throws naming the dtype
   // Interpolated training-GEMM rate in FLOP/s at this model width (log-log, clamped).
   double gemm_flops_at_width(int width) const;
+  double train_flops_at_width(int width) const;  // the same over train_gflops
   bool matches(const std::string& id_or_alias) const;
 
   nlohmann::json to_json() const;

@@ -34,11 +34,13 @@ void write_token_file(const std::string& path, std::span<const int32_t> tokens, 
 class TokenFile {
  public:
   explicit TokenFile(const std::string& path);  // Throws sllm::Error naming the fault.
+  // Validates a buffer the caller keeps alive (fuzzing, tests). `name` labels errors.
+  TokenFile(const uint8_t* data, size_t size, std::string name);
 
   size_t size() const { return count_; }
   int32_t vocab_size() const { return vocab_size_; }
   int bytes_per_token() const { return bytes_per_token_; }
-  const std::string& path() const { return map_.path(); }
+  const std::string& path() const { return name_; }
 
   int32_t operator[](size_t i) const {
     return bytes_per_token_ == 2 ? static_cast<int32_t>(u16_[i]) : static_cast<int32_t>(u32_[i]);
@@ -48,7 +50,9 @@ class TokenFile {
   std::vector<int32_t> read(size_t offset, size_t n) const;
 
  private:
+  void init(const uint8_t* data, size_t size);
   MappedFile map_;
+  std::string name_;
   size_t count_ = 0;
   int32_t vocab_size_ = 0;
   int bytes_per_token_ = 0;

@@ -1,0 +1,87 @@
+// sllm's side of bench/tokenizer/run: encode throughput and BPE training, one line of JSON per
+// measurement (the script runs the peer and prints the ratios).
+//   tokenizer_bench encode TOKENIZER TEXT_FILE THREADS [SECONDS]
+//   tokenizer_bench train TEXT_FILE VOCAB THREADS OUT
+//   tokenizer_bench count TOKENIZER TEXT_FILE
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "sllm/common/error.h"
+#include "sllm/common/runtime.h"
+#include "sllm/io/file.h"
+#include "sllm/tokenizer/bpe_trainer.h"
+#include "sllm/tokenizer/loaders.h"
+
+using Clock = std::chrono::steady_clock;
+
+static double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+static int encode(const char* tok_path, const char* text_path, int threads, double min_seconds) {
+  auto tok = sllm::open_tokenizer(tok_path);
+  std::string text = sllm::read_file(text_path);
+  size_t tokens =
+      sllm::encode_parallel(*tok, text, threads).size();  // warm-up (caches, page faults)
+  int reps = 0;
+  auto t0 = Clock::now();
+  do {
+    tokens = sllm::encode_parallel(*tok, text, threads).size();
+    ++reps;
+  } while (since(t0) < min_seconds);
+  double s = since(t0) / reps;
+  std::printf(
+      "{\"what\":\"encode\",\"tokenizer\":\"%s\",\"threads\":%d,\"bytes\":%zu,\"tokens\":%zu,"
+      "\"seconds\":%.6f,"
+      "\"mb_per_s\":%.3f}\n",
+      tok->name().c_str(), threads, text.size(), tokens, s, text.size() / 1e6 / s);
+  return 0;
+}
+
+static int train(const char* text_path, int vocab, int threads, const char* out) {
+  sllm::BpeTrainOptions o;
+  o.vocab_size = vocab;
+  o.threads = threads;
+  sllm::BpeTrainStats st;
+  auto t0 = Clock::now();
+  auto tok = sllm::train_bpe_on_files(text_path, o, &st);
+  double s = since(t0);
+  tok->save(out);
+  std::printf(
+      "{\"what\":\"train\",\"vocab\":%d,\"threads\":%d,\"bytes\":%zu,\"seconds\":%.3f,\"count_"
+      "seconds\":%.3f,"
+      "\"merge_seconds\":%.3f,\"peak_rss_mb\":%.1f}\n",
+      tok->vocab_size(), threads, st.bytes, s, st.count_seconds, st.merge_seconds,
+      sllm::peak_rss_bytes() / 1e6);
+  return 0;
+}
+
+static int count(const char* tok_path, const char* text_path) {
+  auto tok = sllm::open_tokenizer(tok_path);
+  std::string text = sllm::read_file(text_path);
+  size_t n = sllm::encode_parallel(*tok, text, 0).size();
+  std::printf(
+      "{\"what\":\"count\",\"tokenizer\":\"%s\",\"vocab\":%d,\"bytes\":%zu,\"tokens\":%zu}\n",
+      tok->name().c_str(), tok->vocab_size(), text.size(), n);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    if (argc >= 5 && !std::strcmp(argv[1], "encode"))
+      return encode(argv[2], argv[3], std::atoi(argv[4]), argc > 5 ? std::atof(argv[5]) : 2.0);
+    if (argc == 6 && !std::strcmp(argv[1], "train"))
+      return train(argv[2], std::atoi(argv[3]), std::atoi(argv[4]), argv[5]);
+    if (argc == 4 && !std::strcmp(argv[1], "count")) return count(argv[2], argv[3]);
+  } catch (const sllm::Error& e) {
+    std::fprintf(stderr, "tokenizer_bench: %s\n", e.what());
+    return 1;
+  }
+  std::fprintf(stderr,
+               "usage: tokenizer_bench encode TOKENIZER TEXT THREADS [SECONDS] | train TEXT VOCAB "
+               "THREADS OUT | count "
+               "TOKENIZER TEXT\n");
+  return 2;
+}
