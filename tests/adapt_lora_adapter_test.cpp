@@ -34,14 +34,7 @@ LoraAdapters random_adapters(const ModelConfig& c, LoraConfig lc) {
   return a;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using sllm::test::error_of;
 
 }  // namespace
 

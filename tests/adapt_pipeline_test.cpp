@@ -60,14 +60,7 @@ LoopConfig quick_loop(int iters) {
   return l;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using sllm::test::error_of;
 
 }  // namespace
 

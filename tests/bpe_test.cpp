@@ -78,14 +78,7 @@ const BpeTokenizer& shared_tokenizer(const std::string& file) {
   return *t;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using sllm::test::error_of;
 
 }  // namespace
 

@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
+
+#include "sllm/common/error.h"
 
 namespace sllm::test {
 
@@ -28,14 +31,31 @@ class TempDir {
   std::string path_;
 };
 
-inline std::string source_dir() { return SLLM_SOURCE_DIR; }
-inline std::string shared_data() { return SLLM_SHARED_DATA; }
-inline std::string sllm_binary() { return SLLM_BINARY; }
+// The message of the sllm::Error that fn throws, or "" when it throws none: bad-input tests
+// check that the message names the fault.
+inline std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const ::sllm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline std::string source_dir() {
+  return SLLM_SOURCE_DIR;
+}
+inline std::string shared_data() {
+  return SLLM_SHARED_DATA;
+}
+inline std::string sllm_binary() {
+  return SLLM_BINARY;
+}
 
 // Skips the calling test with a clear message when ../shared/data is absent.
-#define SLLM_REQUIRE_SHARED(relpath)                                                     \
-  do {                                                                                   \
-    if (!std::filesystem::exists(::sllm::test::shared_data() + "/" + (relpath)))         \
+#define SLLM_REQUIRE_SHARED(relpath)                                                    \
+  do {                                                                                  \
+    if (!std::filesystem::exists(::sllm::test::shared_data() + "/" + (relpath)))        \
       GTEST_SKIP() << "shared data " << (relpath) << " not found under ../shared/data"; \
   } while (0)
 

@@ -11,14 +11,7 @@
 using namespace sllm;
 
 namespace {
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using sllm::test::error_of;
 }  // namespace
 
 TEST(TokenFile, WriteReadUint16AndUint32) {

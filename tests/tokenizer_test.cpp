@@ -20,14 +20,7 @@ std::string random_bytes(size_t n, uint32_t seed) {
   return s;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using sllm::test::error_of;
 
 }  // namespace
 
