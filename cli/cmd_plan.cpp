@@ -92,6 +92,9 @@ int run_plan(int argc, char** argv) {
     std::printf("  fp32 GEMM 2048^3: %.1f GFLOP/s\n", cpu.peak_tflops.at("fp32") * 1e3);
     for (const auto& r : cpu.gemm_gflops)
       std::printf("  training GEMMs at width %4d: %.1f GFLOP/s\n", r.width, r.gflops);
+    for (const auto& r : cpu.train_gflops)
+      std::printf("  sllm training step at width %4d: %.2f GFLOP/s (MFU %.3f)\n", r.width, r.gflops,
+                  r.gflops / (cpu.peak_tflops.at("fp32") * 1e3));
     std::printf("  memory bandwidth (triad): %.1f GB/s, memory %.1f GB\n", cpu.memory_bandwidth_gbs,
                 cpu.memory_gb);
     std::printf("written to %s (use --hardware cpu)\n", catalog_path.c_str());

@@ -74,24 +74,28 @@ double training_gemm_gflops(int w, double seconds) {
   return 3 * 2.0 * M * double(N) * K / t / 1e9;
 }
 
+// Mean time of fn over at least `min_runs` runs and `seconds`, after one warm-up run. A plan
+// predicts a whole run, the sum of its steps: on a shared machine that is the mean step, slow
+// steps included, not the best or the median one.
 template <typename Fn>
-double median_seconds(double seconds, Fn&& fn) {
+double mean_seconds(double seconds, int min_runs, Fn&& fn) {
   fn();
-  std::vector<double> t;
+  double total = 0;
+  int runs = 0;
   const auto start = Clock::now();
-  while (t.size() < 3 || (std::chrono::duration<double>(Clock::now() - start).count() < seconds &&
-                          t.size() < 200)) {
+  while (runs < min_runs ||
+         (std::chrono::duration<double>(Clock::now() - start).count() < seconds && runs < 500)) {
     const auto t0 = Clock::now();
     fn();
-    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    total += std::chrono::duration<double>(Clock::now() - t0).count();
+    ++runs;
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return total / runs;
 }
 
 // sllm's own training step on a 2-layer GPT-2 of this width (batch 8 x 64 tokens): forward,
-// backward, gradient clipping and AdamW, as the trainer runs them. The median step is used:
-// a plan predicts a whole run, not its luckiest step. Returns model FLOP/s in GFLOP/s.
+// backward, gradient clipping and AdamW, the kernels and GEMM shapes `sllm train` runs, for
+// about 3 probe times. Returns model FLOP/s (flops_per_token x tokens/s) in GFLOP/s.
 double training_step_gflops(int w, double seconds) {
   ModelConfig c;
   c.arch = Arch::GPT2;
@@ -110,7 +114,7 @@ double training_step_gflops(int w, double seconds) {
   AdamWState st;
   AdamWParams h;
   h.lr = 1e-4f;
-  const double t = median_seconds(seconds, [&] {
+  const double t = mean_seconds(3 * seconds, 5, [&] {
     m.zero_grad();
     m.forward(tok.data(), tgt.data(), B, T);
     m.backward();
@@ -198,7 +202,7 @@ Accelerator calibrate_this_cpu(const CalibrateOptions& opt) {
       "measured by `sllm plan --calibrate` on " + host_name() + " at " + a.measured_at +
       ": OpenBLAS sgemm 2048^3 for fp32 peak, 4096-token training GEMMs per width, "
       "STREAM triad (3 x 128 MiB) for bandwidth; sllm training steps (2-layer GPT-2, 8 x 64 "
-      "tokens, median step) per width; memory from sysconf" +
+      "tokens, mean step) per width; memory from sysconf" +
       (opt.board_power_w > 0 ? "; board power given by the user (--tdp)" : "");
   return a;
 }
