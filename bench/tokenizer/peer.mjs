@@ -1,7 +1,8 @@
 // The peer of bench/tokenizer: npm's gpt-tokenizer (pure JavaScript tiktoken), one thread.
 //   node peer.mjs ENCODING TEXT_FILE [SECONDS]     (ENCODING: r50k_base, cl100k_base, o200k_base)
 // Prints one line of JSON like tokenizer_bench does: the best repetition after a warm-up (the one
-// least disturbed by other jobs on the machine), the mean, and CPU time per wall second.
+// least disturbed by other jobs on the machine), the mean, CPU time per wall second and MB per
+// CPU second (node's GC and JIT threads included: they are part of the peer's cost).
 import { readFileSync } from 'node:fs'
 
 const [encoding, file, secondsArg] = process.argv.slice(2)
@@ -26,6 +27,7 @@ do {
   reps++
 } while (now() - t0 < minSeconds)
 const wall = now() - t0
+const cpuSeconds = cpu() - cpu0
 console.log(
   JSON.stringify({
     what: 'encode',
@@ -37,6 +39,7 @@ console.log(
     seconds: best,
     mean_seconds: wall / reps,
     mb_per_s: bytes / 1e6 / best,
-    cpu_per_wall: (cpu() - cpu0) / wall,
+    cpu_per_wall: cpuSeconds / wall,
+    mb_per_cpu_s: (bytes * reps) / 1e6 / cpuSeconds,
   }),
 )

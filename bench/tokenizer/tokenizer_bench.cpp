@@ -32,7 +32,8 @@ static double cpu_seconds() {  // user + system time of the whole process (all t
 
 // Repeats the encode for at least min_seconds after a warm-up. Reports the best repetition
 // (the least disturbed by the other jobs sharing the cores) and the mean, plus the CPU time per
-// wall second: about `threads` when the machine gave us all the cores we asked for.
+// wall second: about `threads` when the machine gave us all the cores we asked for. MB per CPU
+// second is the single-thread speed with the other jobs on the machine taken out.
 static int encode(const char* tok_path, const char* text_path, int threads, double min_seconds) {
   auto tok = sllm::open_tokenizer(tok_path);
   std::string text = sllm::read_file(text_path);
@@ -48,13 +49,13 @@ static int encode(const char* tok_path, const char* text_path, int threads, doub
     best = std::min(best, since(r0));
     ++reps;
   } while (since(t0) < min_seconds);
-  const double wall = since(t0), mean = wall / reps;
+  const double wall = since(t0), mean = wall / reps, cpu = cpu_seconds() - cpu0;
   std::printf(
       "{\"what\":\"encode\",\"tokenizer\":\"%s\",\"threads\":%d,\"bytes\":%zu,"
       "\"tokens\":%zu,\"reps\":%d,\"seconds\":%.6f,\"mean_seconds\":%.6f,\"mb_per_s\":%.3f,"
-      "\"cpu_per_wall\":%.2f}\n",
+      "\"cpu_per_wall\":%.2f,\"mb_per_cpu_s\":%.3f}\n",
       tok->name().c_str(), threads, text.size(), tokens, reps, best, mean, text.size() / 1e6 / best,
-      (cpu_seconds() - cpu0) / wall);
+      cpu / wall, text.size() * reps / 1e6 / cpu);
   return 0;
 }
 
