@@ -216,6 +216,10 @@ TEST(Bpe, MalformedFilesGiveClearErrors) {
             std::string::npos);
   EXPECT_NE(error_of([&] { parse_hf_bpe(R"({"a": 0, "b": 0})", "", "t"); }).find("id 0"),
             std::string::npos);
+  EXPECT_NE(error_of([&] {
+              parse_hf_bpe(R"({"a": 0, "b": 9999999})", "", "t");
+            }).find("id 9999999 out of range (the file has 2 entries)"),
+            std::string::npos);
   EXPECT_NE(error_of([&] { parse_hf_bpe(R"({"a": "x"})", "", "t"); }).find("not an integer"),
             std::string::npos);
   EXPECT_NE(error_of([&] { parse_hf_bpe(R"({"a b": 0})", "", "t"); }).find("U+0020"),
@@ -238,6 +242,10 @@ TEST(Bpe, MalformedFilesGiveClearErrors) {
   EXPECT_NE(error_of([&] { parse_tiktoken("Y!== 0\n", "r50k_base", "t"); }).find("base64"),
             std::string::npos);
   EXPECT_NE(error_of([&] { parse_tiktoken("YQ== x\n", "r50k_base", "t"); }).find("bad rank"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              parse_tiktoken("YQ== 0\nYg== 999999999\n", "r50k_base", "t");
+            }).find("line 2: rank 999999999 but the file has only 3 lines"),
             std::string::npos);
   EXPECT_NE(
       error_of([&] { parse_tiktoken("YQ== 0\n", "nope", "t"); }).find("unknown tiktoken encoding"),
