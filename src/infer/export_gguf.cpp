@@ -5,6 +5,7 @@
 #include "export_vocab.h"
 #include "sllm/common/error.h"
 #include "sllm/infer/export.h"
+#include "sllm/infer/hf_names.h"
 #include "sllm/infer/quantize.h"
 #include "sllm/quant/quant.h"
 
@@ -64,7 +65,10 @@ ExportReport export_gguf(const ModelFiles& files, const std::string& path,
   const ModelConfig& c = files.config;
   if (type && !(*type == GGMLType::F32 || is_quantized(*type)))
     fail("export: GGUF matrices can be f32, q8_0, q4_0 or q4_1, not {}", weight_type_name(*type));
-  const std::string arch = arch_name(c.arch);
+  // A llama with q/k/v biases is llama.cpp's "qwen2", which rotates halves (NEOX RoPE): its
+  // q/k rows go in Hugging Face order.
+  const bool qwen2 = c.qkv_bias;
+  const std::string arch = qwen2 ? "qwen2" : arch_name(c.arch);
   const bool gpt2 = c.arch == Arch::GPT2;
   GGUFWriter w;
   ExportReport rep;
@@ -137,7 +141,15 @@ ExportReport export_gguf(const ModelFiles& files, const std::string& path,
       add(fused_name, shape, {ft, bufs.back().data(), bufs.back().size()});
       continue;
     }
-    add(theirs, it->second.shape, stored(ours));
+    Bytes b = stored(ours);
+    const bool q = ours.find(".attn.q.") != std::string::npos;
+    if (qwen2 && (q || ours.find(".attn.k.") != std::string::npos)) {
+      const int64_t rows = it->second.shape[0];
+      bufs.push_back(
+          hf_permute_rows(b.data, rows, b.size / rows, q ? c.n_head : c.n_kv_head, true));
+      b.data = bufs.back().data();
+    }
+    add(theirs, it->second.shape, b);
   }
   w.write(path);
   return rep;

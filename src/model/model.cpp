@@ -154,6 +154,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()) {
   cfg_.validate();
+  if (cfg_.qkv_bias) fail("training a llama with q/k/v biases (Qwen2) is not supported");
   specs_ = param_specs(cfg_);
   const size_t n = specs_.back().offset + specs_.back().numel;
   params_.assign(n, 0.0f);
