@@ -58,6 +58,13 @@ TEST_P(Export, SllmToGgufToSllmIsBitExact) {
   // The vocabulary went along: the GGUF's tokenizer encodes like the original.
   const std::string text = "Hello, world!\nsecond line";
   EXPECT_EQ(model_tokenizer(back)->encode(text), model_tokenizer(src)->encode(text));
+  // A character tokenizer goes as a SentencePiece vocabulary without merges.
+  CharTokenizer::from_corpus(text)->save(dir.file("m/tokenizer.sllmtok"));
+  const ModelFiles src2 = load_model_files(dir.file("m"));
+  EXPECT_TRUE(export_gguf(src2, dir.file("c.gguf")).tokenizer);
+  const ModelFiles back2 = load_model_files(dir.file("c.gguf"));
+  EXPECT_EQ(model_tokenizer(back2)->encode(text), model_tokenizer(src2)->encode(text));
+  EXPECT_EQ(model_tokenizer(back2)->decode(model_tokenizer(src2)->encode(text)), text);
 }
 
 TEST_P(Export, QuantizedBlocksAreCopiedAsTheyAre) {

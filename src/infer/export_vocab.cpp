@@ -71,8 +71,8 @@ bool byte_level_vocab(const Tokenizer& tok, ByteLevelVocab& v, std::string& note
       note = "the tokenizer's pre-tokenizer regex has no llama.cpp name";
       return false;
     }
-  } else if (tok.kind() == "char" || tok.kind() == "byte") {
-    v.pre = "gpt-2";  // One token per byte or ASCII character: no merges to apply.
+  } else if (tok.kind() == "byte") {
+    v.pre = "gpt-2";  // One token per byte: no merges to apply.
   } else {
     note = "tokenizer kind '" + tok.kind() + "' has no byte-level form";
     return false;
@@ -116,7 +116,26 @@ bool add_gguf_vocab(const ModelFiles& files, GGUFWriter& w, std::string& note) {
   auto tok = try_tokenizer(files, note);
   if (!tok) return false;
   const auto* bpe = dynamic_cast<const BpeTokenizer*>(tok.get());
-  if (bpe && bpe->spec().sentencepiece) {
+  if (tok->kind() == "char") {
+    // A character vocabulary lacks the 256 byte tokens a byte-level ("gpt2") vocabulary needs;
+    // as a SentencePiece vocabulary without merges every character is its own piece.
+    const int32_t n = tok->vocab_size();
+    std::vector<std::string> pieces;
+    std::vector<int32_t> types;
+    for (int32_t id = 0; id < n; ++id) {
+      const std::string_view b = tok->token_bytes(id);
+      std::string piece;
+      for (char ch : b) piece += ch == ' ' ? std::string("\xe2\x96\x81") : std::string(1, ch);
+      pieces.push_back(tok->is_special(id) ? std::string(b) : piece);
+      types.push_back(tok->is_special(id) ? 3 : 1);
+    }
+    w.set("tokenizer.ggml.model", GGUFValue::string("llama"));
+    w.set("tokenizer.ggml.tokens", GGUFValue::strings(pieces));
+    w.set("tokenizer.ggml.scores", GGUFValue::f32s(std::vector<float>(n, 0.0f)));
+    w.set("tokenizer.ggml.token_type", GGUFValue::i32s(types));
+    w.set("tokenizer.ggml.add_space_prefix", GGUFValue::boolean(false));
+    w.set("tokenizer.ggml.add_bos_token", GGUFValue::boolean(false));
+  } else if (bpe && bpe->spec().sentencepiece) {
     const BpeSpec& s = bpe->spec();
     const size_t n = s.tokens.size();
     std::vector<float> scores = s.scores;
