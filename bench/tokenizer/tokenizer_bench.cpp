@@ -9,6 +9,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <string>
 
 #include "sllm/common/error.h"
@@ -30,6 +33,31 @@ static double cpu_seconds() {  // user + system time of the whole process (all t
   return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
+// CPU time of each thread of this process (ns), from /proc/self/task/TID/schedstat.
+static std::map<std::string, double> thread_cpu_ns() {
+  std::map<std::string, double> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream f(e.path() / "schedstat");
+    double ns = 0;
+    if (f >> ns) out[e.path().filename().string()] = ns;
+  }
+  return out;
+}
+
+// Total CPU time over the busiest thread's, between two thread_cpu_ns() snapshots: the speedup
+// the split of the work allows when every thread gets a core of its own (1 for one thread).
+static double work_split(const std::map<std::string, double>& before,
+                         const std::map<std::string, double>& after) {
+  double total = 0, busiest = 0;
+  for (const auto& [tid, ns] : after) {
+    auto it = before.find(tid);
+    double d = ns - (it == before.end() ? 0 : it->second);
+    total += d;
+    busiest = std::max(busiest, d);
+  }
+  return busiest > 0 ? total / busiest : 1;
+}
+
 // Repeats the encode for at least min_seconds after a warm-up. Reports the best repetition
 // (the least disturbed by the other jobs sharing the cores) and the mean, plus the CPU time per
 // wall second: about `threads` when the machine gave us all the cores we asked for. MB per CPU
@@ -42,6 +70,7 @@ static int encode(const char* tok_path, const char* text_path, int threads, doub
   int reps = 0;
   double best = 1e30;
   const double cpu0 = cpu_seconds();
+  const auto threads0 = thread_cpu_ns();
   auto t0 = Clock::now();
   do {
     auto r0 = Clock::now();
@@ -50,12 +79,13 @@ static int encode(const char* tok_path, const char* text_path, int threads, doub
     ++reps;
   } while (since(t0) < min_seconds);
   const double wall = since(t0), mean = wall / reps, cpu = cpu_seconds() - cpu0;
+  const double split = work_split(threads0, thread_cpu_ns());
   std::printf(
       "{\"what\":\"encode\",\"tokenizer\":\"%s\",\"threads\":%d,\"bytes\":%zu,"
       "\"tokens\":%zu,\"reps\":%d,\"seconds\":%.6f,\"mean_seconds\":%.6f,\"mb_per_s\":%.3f,"
-      "\"cpu_per_wall\":%.2f,\"mb_per_cpu_s\":%.3f}\n",
+      "\"cpu_per_wall\":%.2f,\"mb_per_cpu_s\":%.3f,\"work_split\":%.2f}\n",
       tok->name().c_str(), threads, text.size(), tokens, reps, best, mean, text.size() / 1e6 / best,
-      cpu / wall, text.size() * reps / 1e6 / cpu);
+      cpu / wall, text.size() * reps / 1e6 / cpu, split);
   return 0;
 }
 
