@@ -37,7 +37,7 @@ lines += [f"Teacher {teacher_dir} (6 layers x 384, char-level GPT-2 from `sllm t
 
 # Distillation.
 runs = {}
-lines += ["## Distillation: student 2 layers x 128 on the first SUB characters of Shakespeare", "",
+lines += [f"## Distillation: student 2 layers x 128 on the first {load.get('sub_chars', 'SUB')} characters of Shakespeare", "",
           "| run | steps | tokens | train s | teacher s | final val loss | best val loss |", "|---|---|---|---|---|---|---|"]
 for name in ["scratch", "kd", "scratch_wall", "synthetic"]:
     v = val(curve(name))

@@ -42,7 +42,7 @@ fi
 command -v bible >/dev/null || { echo "bench/adapt: needs the bible-kjv package (scripts/setup)" >&2; exit 2; }
 [ -x "$SLLM" ] || { echo "bench/adapt: $SLLM not built (ninja -C build sllm)" >&2; exit 2; }
 mkdir -p "$OUT"
-echo "{\"start\": \"$(date -u +%FT%TZ)\", \"uptime_start\": \"$(uptime)\", \"teacher\": \"$TEACHER\", \"threads\": $THREADS}" > "$OUT/load.json"
+echo "{\"start\": \"$(date -u +%FT%TZ)\", \"uptime_start\": \"$(uptime)\", \"teacher\": \"$TEACHER\", \"threads\": $THREADS, \"sub_chars\": $SUB, \"student_iters\": $STUDENT_ITERS, \"synthetic_samples_per_prompt\": $SAMPLES}" > "$OUT/load.json"
 echo "load before: $(uptime)"
 $PY bench/adapt/make_data.py "$DATA" "$OUT" "$SUB" 60 16
 
