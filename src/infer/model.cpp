@@ -115,7 +115,7 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
   lm_head_ = cfg_.tie_word_embeddings ? tok_emb_ : matrix("lm_head.weight", to);
   if (gpt2) pos_emb_ = vec("pos_embeddings.weight");
   norm_w_ = vec("norm.weight");
-  if (gpt2) norm_b_ = vec("norm.bias");
+  if (cfg_.has_bias()) norm_b_ = vec("norm.bias");
   for (int i = 0; i < cfg_.n_layer; ++i) {
     const std::string L = "layers." + std::to_string(i) + ".";
     Layer l;
@@ -127,7 +127,7 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
     l.o = matrix(L + "attn.o.weight", to);
     l.up = matrix(L + "mlp.up.weight", to);
     l.down = matrix(L + "mlp.down.weight", to);
-    if (gpt2) {
+    if (cfg_.has_bias()) {
       l.attn_norm_b = vec(L + "attn_norm.bias");
       l.mlp_norm_b = vec(L + "mlp_norm.bias");
       l.q_b = vec(L + "attn.q.bias");
@@ -136,7 +136,8 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
       l.o_b = vec(L + "attn.o.bias");
       l.up_b = vec(L + "mlp.up.bias");
       l.down_b = vec(L + "mlp.down.bias");
-    } else {
+    }
+    if (!gpt2) {
       l.gate = matrix(L + "mlp.gate.weight", to);
     }
     layers_.push_back(std::move(l));
@@ -180,7 +181,7 @@ void InferenceModel::norm(const float* x, const float* w, const float* b, float*
       float var = 0;
       for (int i = 0; i < C; ++i) var += (xi[i] - mean) * (xi[i] - mean);
       const float rs = 1.0f / std::sqrt(var / C + eps);
-      for (int i = 0; i < C; ++i) o[i] = (xi[i] - mean) * rs * w[i] + b[i];
+      for (int i = 0; i < C; ++i) o[i] = (xi[i] - mean) * rs * w[i] + (b ? b[i] : 0.0f);
     } else {
       float ss = 0;
       for (int i = 0; i < C; ++i) ss += xi[i] * xi[i];
@@ -334,7 +335,8 @@ void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>
 
   for (int l = 0; l < cfg_.n_layer; ++l) {
     Layer& L = layers_[l];
-    norm(s.x.data(), L.attn_norm_w.data(), L.attn_norm_b.data(), s.xn.data(), N);
+    norm(s.x.data(), L.attn_norm_w.data(), L.attn_norm_b.empty() ? nullptr : L.attn_norm_b.data(),
+         s.xn.data(), N);
     project({{&L.q, s.q.data()}, {&L.k, s.k.data()}, {&L.v, s.v.data()}}, s.xn.data(), C);
     add_bias(s.q.data(), L.q_b, N);
     add_bias(s.k.data(), L.k_b, N);
@@ -353,7 +355,8 @@ void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>
     add_bias(s.mlp_out.data(), L.o_b, N);
     for (int64_t i = 0; i < N * C; ++i) s.x[i] += s.mlp_out[i];
 
-    norm(s.x.data(), L.mlp_norm_w.data(), L.mlp_norm_b.data(), s.xn.data(), N);
+    norm(s.x.data(), L.mlp_norm_w.data(), L.mlp_norm_b.empty() ? nullptr : L.mlp_norm_b.data(),
+         s.xn.data(), N);
     if (cfg_.arch == Arch::Llama) {
       project({{&L.gate, s.h1.data()}, {&L.up, s.h2.data()}}, s.xn.data(), C);
       for (int64_t i = 0; i < N * F; ++i) {
@@ -384,7 +387,7 @@ void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>
   s.last.resize(M * C);
   for (int64_t i = 0; i < M; ++i)
     std::memcpy(s.last.data() + i * C, s.x.data() + rows[i] * C, C * sizeof(float));
-  norm(s.last.data(), norm_w_.data(), norm_b_.data(), s.xn.data(), M);
+  norm(s.last.data(), norm_w_.data(), norm_b_.empty() ? nullptr : norm_b_.data(), s.xn.data(), M);
   logits.resize(static_cast<size_t>(M) * V);
   matmul(lm_head_, s.xn.data(), M, logits.data(), s.acts);
   for (const auto& sq : seqs) sq.cache->advance(static_cast<int>(sq.tokens.size()));

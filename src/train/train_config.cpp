@@ -132,7 +132,8 @@ void TrainConfig::validate() const {
        "must be >= 0 (0: off)");
   need(val_fraction > 0 && val_fraction < 1, "--val-fraction", val_fraction, "must be in (0, 1)");
   need(eval_interval >= 1, "--eval-interval", eval_interval, "must be >= 1");
-  need(eval_iters >= 0, "--eval-iters", eval_iters, "must be >= 0");
+  need(eval_iters >= -1, "--eval-iters", eval_iters,
+       "must be >= 0, or -1 for the whole validation split");
   need(sample_interval >= 0, "--sample-interval", sample_interval, "must be >= 0");
   need(sample_tokens >= 0, "--sample-tokens", sample_tokens, "must be >= 0");
   need(std::isfinite(sample_temperature) && sample_temperature >= 0, "--temperature",

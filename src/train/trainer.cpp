@@ -161,6 +161,7 @@ void Trainer::prepare_data() {
         Rng::stream(cfg_.seed, 1000 + static_cast<uint64_t>(hooks_.rank)));
     val_ = std::make_unique<RandomWindows>(tokens, split.val, cfg_.batch_size, T,
                                            Rng::stream(cfg_.seed, 1));
+    val_all_ = std::make_unique<ConsecutiveWindows>(tokens, split.val, cfg_.batch_size, T);
   }
   if (val_) val_start_ = val_->state();
 }
@@ -209,6 +210,18 @@ double Trainer::step() {
 double Trainer::evaluate() {
   if (!val_ || cfg_.eval_iters == 0) return NAN;
   const auto& eval_loss = hooks_.eval_loss ? hooks_.eval_loss : default_eval_loss;
+  if (cfg_.eval_iters < 0) {
+    if (!val_all_)
+      fail("--eval-iters {} (the whole validation split) needs the trainer's own corpus data",
+           cfg_.eval_iters);
+    // Weighted by windows: the last batch may be short.
+    double sum = 0;
+    for (int i = 0; i < val_all_->num_batches(); ++i) {
+      val_all_->batch(i, batch_);
+      sum += static_cast<double>(eval_loss(*model_, batch_)) * batch_.B;
+    }
+    return sum / static_cast<double>(val_all_->num_windows());
+  }
   val_->restore(val_start_);
   double sum = 0;
   for (int i = 0; i < cfg_.eval_iters; ++i) {
