@@ -7,6 +7,7 @@
 
 #include "command.h"
 #include "sllm/common/error.h"
+#include "sllm/cuda/gpu_trainer.h"
 #include "sllm/scale/data_parallel.h"
 #include "sllm/train/trainer.h"
 
@@ -99,6 +100,10 @@ int run_train(int argc, char** argv) {
   app.add_flag("--resume", c.resume,
                "Continue the run in --out from its last checkpoint, bit-exactly");
   app.add_flag("--quiet", c.quiet, "No progress lines");
+  std::string device = "cpu";
+  app.add_option("--device", device, "cpu | cuda (GPT-2 models on one NVIDIA GPU, bf16)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -149,6 +154,12 @@ int run_train(int argc, char** argv) {
     c.model.arch = sllm::parse_arch(arch);
     if (!app.count("--n-kv-head")) c.model.n_kv_head = c.model.n_head;
     c.model.tie_word_embeddings = true;
+  }
+  if (device == "cuda") {
+    if (sllm::scale::launched_world_size() > 1)
+      sllm::fail("--device cuda under mpirun is not supported: use one process per GPU run");
+    sllm::cuda::train_on_gpu(c);
+    return 0;
   }
   // Under `mpirun -np N`: data parallel over MPI (sllm/scale/data_parallel.h).
   sllm::TrainHooks hooks;

@@ -8,6 +8,7 @@
 
 #include "sllm/common/error.h"
 #include "sllm/io/file.h"
+#include "sllm/io/gguf.h"
 #include "sllm/tokenizer/loaders.h"
 #include "test_util.h"
 
@@ -129,6 +130,29 @@ TEST(Bpe, TiktokenShakespeareCounts) {
   }
 }
 
+// Batch encoding splits big inputs at line starts: Korean, digits, specials and invalid bytes
+// around those cuts must still give exactly the single-threaded ids.
+TEST(Bpe, ParallelEncodeMatchesOnKorean) {
+  SLLM_REQUIRE_SHARED("tokenizers/o200k_base.tiktoken");
+  const char* lines[] = {"전체관람가는 아닌것 같아요\n",
+                         "디렉터스컷으로봐서 3시간짜리인데!\n",
+                         "10점 만점에 9점\n",
+                         "ㅋㅋㅋ 재밌다 <|endoftext|>\n",
+                         "\xed\x95\n",
+                         "Korean movie review.\n",
+                         "\n\n한국어\n",
+                         " 앞에 공백\n"};
+  std::mt19937 rng(7);
+  std::string text;
+  while (text.size() < (400u << 10)) text += lines[rng() % std::size(lines)];
+  for (const char* name : {"r50k_base", "o200k_base"}) {
+    const auto& tok = shared_tokenizer(std::string(name) + ".tiktoken");
+    auto ids = tok.encode(text);
+    EXPECT_EQ(encode_parallel(tok, text, 2), ids) << name;
+    EXPECT_EQ(encode_parallel(tok, text, 3, false), tok.encode(text, false)) << name;
+  }
+}
+
 TEST(Bpe, TiktokenSpecialsAndKnownIds) {
   SLLM_REQUIRE_SHARED("tokenizers/cl100k_base.tiktoken");
   const auto* cl = &shared_tokenizer("cl100k_base.tiktoken");
@@ -192,6 +216,10 @@ TEST(Bpe, MalformedFilesGiveClearErrors) {
             std::string::npos);
   EXPECT_NE(error_of([&] { parse_hf_bpe(R"({"a": 0, "b": 0})", "", "t"); }).find("id 0"),
             std::string::npos);
+  EXPECT_NE(error_of([&] {
+              parse_hf_bpe(R"({"a": 0, "b": 9999999})", "", "t");
+            }).find("id 9999999 out of range (the file has 2 entries)"),
+            std::string::npos);
   EXPECT_NE(error_of([&] { parse_hf_bpe(R"({"a": "x"})", "", "t"); }).find("not an integer"),
             std::string::npos);
   EXPECT_NE(error_of([&] { parse_hf_bpe(R"({"a b": 0})", "", "t"); }).find("U+0020"),
@@ -214,6 +242,10 @@ TEST(Bpe, MalformedFilesGiveClearErrors) {
   EXPECT_NE(error_of([&] { parse_tiktoken("Y!== 0\n", "r50k_base", "t"); }).find("base64"),
             std::string::npos);
   EXPECT_NE(error_of([&] { parse_tiktoken("YQ== x\n", "r50k_base", "t"); }).find("bad rank"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              parse_tiktoken("YQ== 0\nYg== 999999999\n", "r50k_base", "t");
+            }).find("line 2: rank 999999999 but the file has only 3 lines"),
             std::string::npos);
   EXPECT_NE(
       error_of([&] { parse_tiktoken("YQ== 0\n", "nope", "t"); }).find("unknown tiktoken encoding"),
@@ -246,4 +278,83 @@ TEST(Bpe, DuplicateAndUnknownSpecialsRejected) {
   spec.merges = {{'a', 'b'}};
   BpeTokenizer ok(spec);
   EXPECT_EQ(ok.encode("xab<|x|>"), (std::vector<int32_t>{'x', 256, 257}));
+}
+
+namespace {
+
+// Writes a GGUF file holding only tokenizer.ggml.* keys; `edit` breaks one of them.
+std::string gguf_vocab_error(const test::TempDir& dir, const std::string& model,
+                             const std::function<void(GGUFWriter&)>& edit) {
+  GGUFWriter w;
+  w.set("tokenizer.ggml.model", GGUFValue::string(model));
+  w.set("tokenizer.ggml.tokens", GGUFValue::strings({"a", "b", "ab"}));
+  w.set("tokenizer.ggml.token_type", GGUFValue::i32s({1, 1, 1}));
+  w.set("tokenizer.ggml.merges", GGUFValue::strings({"a b"}));
+  w.set("tokenizer.ggml.scores", GGUFValue::f32s({0, 0, 1}));
+  edit(w);
+  w.write(dir.file("v.gguf"));
+  return error_of([&] { load_gguf_tokenizer(dir.file("v.gguf")); });
+}
+
+}  // namespace
+
+TEST(Bpe, MalformedGgufVocabGivesClearErrors) {
+  test::TempDir dir;
+  auto expect = [&](const std::string& model, const std::function<void(GGUFWriter&)>& edit,
+                    const std::string& needle) {
+    std::string msg = gguf_vocab_error(dir, model, edit);
+    EXPECT_NE(msg.find(needle), std::string::npos) << "got: '" << msg << "'";
+    EXPECT_NE(msg.find("v.gguf"), std::string::npos) << msg;
+  };
+  auto none = [](GGUFWriter&) {};
+  // GPT-2 byte-level vocabularies need a token for every byte.
+  expect("gpt2", none, "no token for byte");
+  expect("bert", none, "tokenizer model 'bert' is not supported");
+  expect("", none, "no tokenizer.ggml.model");
+  expect(
+      "gpt2", [](GGUFWriter& w) { w.set("tokenizer.ggml.tokens", GGUFValue::u32(3)); },
+      "tokenizer.ggml.tokens");
+  expect(
+      "gpt2", [](GGUFWriter& w) { w.set("tokenizer.ggml.tokens", GGUFValue::strings({})); },
+      "tokenizer.ggml.tokens is empty");
+  expect(
+      "gpt2", [](GGUFWriter& w) { w.set("tokenizer.ggml.token_type", GGUFValue::i32s({1})); },
+      "1 token types for 3 tokens");
+  expect(
+      "gpt2",
+      [](GGUFWriter& w) {
+        w.set("tokenizer.ggml.token_type", GGUFValue::i32s({1, 9, 1}));
+      },
+      "token 1 has unknown token type 9");
+  expect(
+      "gpt2", [](GGUFWriter& w) { w.set("tokenizer.ggml.pre", GGUFValue::string("qwen9")); },
+      "pre-tokenizer 'qwen9' is not supported");
+  expect(
+      "gpt2", [](GGUFWriter& w) { w.set("tokenizer.ggml.merges", GGUFValue::strings({"ab"})); },
+      "merge 0 is 'ab'");
+  expect(
+      "gpt2", [](GGUFWriter& w) { w.set("tokenizer.ggml.merges", GGUFValue::strings({"a c"})); },
+      "names a token that is not in the vocabulary");
+  expect(
+      "gpt2", [](GGUFWriter& w) { w.set("tokenizer.ggml.unknown_token_id", GGUFValue::u32(7)); },
+      "tokenizer.ggml.unknown_token_id = 7 is outside the vocabulary");
+  expect(
+      "llama", [](GGUFWriter& w) { w.set("tokenizer.ggml.scores", GGUFValue::f32s({0})); },
+      "1 scores for 3 tokens");
+  expect(
+      "llama",
+      [](GGUFWriter& w) {
+        w.set("tokenizer.ggml.tokens", GGUFValue::strings({"a", "b", "a"}));
+      },
+      "duplicate token 'a'");
+}
+
+TEST(Bpe, MalformedHfFilesGiveClearErrors) {
+  EXPECT_NE(error_of([] { parse_hf_bpe(R"({"a": 0,)", "", "t.json"); }).find("t.json"),
+            std::string::npos);
+  // Byte-level vocab.json tokens are UTF-8 text of GPT-2's byte-to-unicode characters.
+  EXPECT_NE(error_of([] { parse_hf_bpe("{\"a\\u4e00\": 0}", "", "t"); }).find("U+4E00"),
+            std::string::npos);
+  std::string msg = error_of([] { parse_hf_bpe("{\"a\xff\": 0}", "", "bad-utf8.json"); });
+  EXPECT_NE(msg.find("bad-utf8.json"), std::string::npos) << msg;
 }

@@ -111,3 +111,20 @@ TEST(BpeTrainer, SpecialsAndMinFrequency) {
   o.specials = {"<x>", "<x>"};
   EXPECT_THROW(train_bpe(texts, o), Error);
 }
+
+TEST(BpeTrainer, InvalidUtf8TrainsAndRoundTrips) {
+  // Lone continuation bytes, a truncated 3-byte sequence, an overlong '/', a UTF-16 surrogate.
+  std::string junk = "\x80\xbf \xed\x95 \xc0\xaf \xed\xa0\x80 \xff\xfe";
+  std::string text;
+  for (int i = 0; i < 50; ++i) text += "한국어 text " + junk + "\n";
+  std::vector<std::string_view> texts{text};
+  for (const char* pattern : {"gpt2", "cl100k", "o200k"}) {
+    BpeTrainOptions o;
+    o.vocab_size = 320;
+    o.pattern = pattern;
+    auto tok = train_bpe(texts, o);
+    EXPECT_EQ(tok->decode(tok->encode(text)), text) << pattern;
+    EXPECT_EQ(tok->decode(tok->encode(junk + "\xe2")), junk + "\xe2") << pattern;
+    EXPECT_LT(tok->encode(text).size(), text.size() / 2) << pattern;
+  }
+}

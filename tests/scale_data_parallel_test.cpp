@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 
 #include "sllm/common/error.h"
 #include "sllm/scale/data_parallel.h"
@@ -36,12 +38,15 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
   return out;
 }
 
-bool have_mpirun() { return std::system("command -v mpirun >/dev/null 2>&1") == 0; }
+bool have_mpirun() {
+  return std::system("command -v mpirun >/dev/null 2>&1") == 0;
+}
 
 }  // namespace
 
 TEST(ScaleDataParallel, ShardsSplitEachGlobalBatchInOrder) {
-  sllm::scale::ShardedBatches r0(std::make_unique<CountingRows>(), 0, 3), r2(std::make_unique<CountingRows>(), 2, 3);
+  sllm::scale::ShardedBatches r0(std::make_unique<CountingRows>(), 0, 3),
+      r2(std::make_unique<CountingRows>(), 2, 3);
   sllm::Batch a, b;
   r0.next(a);
   r2.next(b);
@@ -52,7 +57,8 @@ TEST(ScaleDataParallel, ShardsSplitEachGlobalBatchInOrder) {
   r0.next(a);
   EXPECT_EQ(a.tokens[0], 100);
   EXPECT_EQ(r0.state()["n"], 2);  // the global stream's position
-  EXPECT_THROW(sllm::scale::ShardedBatches bad_rank(std::make_unique<CountingRows>(), 3, 3), sllm::Error);
+  EXPECT_THROW(sllm::scale::ShardedBatches bad_rank(std::make_unique<CountingRows>(), 3, 3),
+               sllm::Error);
   sllm::scale::ShardedBatches bad(std::make_unique<CountingRows>(), 0, 4);  // 6 rows over 4 ranks
   EXPECT_THROW(bad.next(a), sllm::Error);
 }
@@ -62,7 +68,8 @@ TEST(ScaleDataParallel, ShardsSplitEachGlobalBatchInOrder) {
 TEST(ScaleDataParallel, TwoRanksMatchOneProcess) {
   if (!sllm::scale::mpi_built()) GTEST_SKIP() << "sllm was built without MPI";
   if (!have_mpirun()) GTEST_SKIP() << "mpirun not found (install openmpi-bin)";
-  if (std::getenv("SLLM_SANITIZED")) GTEST_SKIP() << "Open MPI's runtime is not instrumented for ASan";
+  if (std::getenv("SLLM_SANITIZED"))
+    GTEST_SKIP() << "Open MPI's runtime is not instrumented for ASan";
   SLLM_REQUIRE_SHARED("tinyshakespeare.txt");
   sllm::test::TempDir dir;
   {
@@ -72,16 +79,34 @@ TEST(ScaleDataParallel, TwoRanksMatchOneProcess) {
     std::ofstream(dir.file("corpus.txt")) << text;
   }
   const std::string args =
-      " train --arch gpt2 --n-layer 2 --n-head 2 --n-embd 32 --block-size 16 --batch-size 8 --max-iters 8 "
-      "--eval-interval 4 --eval-iters 2 --sample-tokens 0 --tokenizer char --threads 1 --quiet --data " +
+      " train --arch gpt2 --n-layer 2 --n-head 2 --n-embd 32 --block-size 16 --batch-size 8 "
+      "--max-iters 8 "
+      "--eval-interval 4 --eval-iters 2 --sample-tokens 0 --tokenizer char --threads 1 --quiet "
+      "--data " +
       dir.file("corpus.txt");
   const std::string bin = sllm::test::sllm_binary();
   ASSERT_EQ(std::system((bin + args + " --out " + dir.file("one")).c_str()), 0);
   // Small buckets, so the gradients cross several all-reduces.
-  const std::string mpi = "SLLM_DP_BUCKET_BYTES=4096 mpirun --allow-run-as-root --oversubscribe -np 2 " + bin +
-                          args + " --out " + dir.file("two") + " > " + dir.file("mpi.log") + " 2>&1";
+  const std::string mpi =
+      "SLLM_DP_BUCKET_BYTES=4096 mpirun --allow-run-as-root --oversubscribe -np 2 " + bin + args +
+      " --out " + dir.file("two") + " > " + dir.file("mpi.log") + " 2>&1";
   ASSERT_EQ(std::system(mpi.c_str()), 0) << std::ifstream(dir.file("mpi.log")).rdbuf();
-  const auto one = read_metrics(dir.file("one/metrics.jsonl")), two = read_metrics(dir.file("two/metrics.jsonl"));
+  // The gradient all-reduces overlap with backward: most buckets start before it ends.
+  {
+    std::stringstream log;
+    log << std::ifstream(dir.file("mpi.log")).rdbuf();
+    std::smatch m;
+    const std::string text = log.str();
+    ASSERT_TRUE(std::regex_search(
+        text, m,
+        std::regex(R"((\d+) gradient all-reduces per step, (\d+) started during backward)")))
+        << text;
+    const int buckets = std::stoi(m[1]), overlapped = std::stoi(m[2]);
+    EXPECT_GE(buckets, 3);
+    EXPECT_GE(overlapped, buckets - 1);
+  }
+  const auto one = read_metrics(dir.file("one/metrics.jsonl")),
+             two = read_metrics(dir.file("two/metrics.jsonl"));
   ASSERT_EQ(one.size(), two.size());
   int losses = 0, vals = 0;
   for (size_t i = 0; i < one.size(); ++i) {

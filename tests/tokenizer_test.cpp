@@ -151,6 +151,13 @@ TEST(Tokenizer, EncodeParallelMatchesSerial) {
   EXPECT_EQ(encode_parallel(tok, text, 2), tok.encode(text));
   auto chr = CharTokenizer::from_corpus(text, {"<|endoftext|>"});
   EXPECT_EQ(encode_parallel(*chr, text, 3), chr->encode(text));
+  // An error in any chunk reaches the caller, and the worker threads stay usable afterwards.
+  std::string bad = text;
+  bad.insert(bad.size() * 3 / 4, "Z");
+  std::string msg = error_of([&] { encode_parallel(*chr, bad, 2); });
+  EXPECT_NE(msg.find("'Z'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("starts at byte"), std::string::npos) << msg;
+  EXPECT_EQ(encode_parallel(*chr, text, 2), chr->encode(text));
 }
 
 TEST(TokenStreamDecoder, HoldsBackPartialUtf8) {

@@ -47,6 +47,12 @@ struct Model::Impl {
   std::unordered_map<std::string, size_t> index;  // name -> position in specs
   ModelTensors p, g;
   std::vector<float> rope_cos, rope_sin;  // [block_size, hd/2], Llama only
+  // Slices of the gradient arena in the order backward finishes them (see
+  // set_grads_ready_callback): the head, layers n_layer-1 .. 0, the embeddings.
+  struct Slice {
+    size_t begin, end;
+  };
+  std::vector<Slice> ready_order;
 
   std::vector<float> acts, scratch;
   int B = 0, T = 0;
@@ -150,6 +156,28 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// The arena holds the embeddings, then each layer's tensors, then the final norm and head
+// (param_specs); backward finishes them in the reverse order, a tied embedding last of all.
+std::vector<Model::Impl::Slice> backward_slices(const ModelConfig& c, const std::vector<ParamSpec>& specs) {
+  const auto starts_with = [](const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; };
+  std::vector<size_t> layer_begin(c.n_layer + 1, SIZE_MAX);
+  size_t head_begin = SIZE_MAX;
+  for (const ParamSpec& s : specs) {
+    if (starts_with(s.name, "layers.")) {
+      const int l = std::stoi(s.name.substr(7));
+      layer_begin[l] = std::min(layer_begin[l], s.offset);
+    } else if (starts_with(s.name, "norm.") || starts_with(s.name, "lm_head.")) {
+      head_begin = std::min(head_begin, s.offset);
+    }
+  }
+  const size_t end = specs.back().offset + specs.back().numel;
+  layer_begin[c.n_layer] = head_begin;
+  std::vector<Model::Impl::Slice> out{{head_begin, end}};
+  for (int l = c.n_layer - 1; l >= 0; --l) out.push_back({layer_begin[l], layer_begin[l + 1]});
+  out.push_back({0, c.n_layer ? layer_begin[0] : head_begin});
+  return out;
+}
+
 }  // namespace
 
 Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()) {
@@ -162,6 +190,7 @@ Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()
   check_fused_layout(cfg_, specs_, impl_->index);
   impl_->p = map_tensors(cfg_, specs_, impl_->index, params_.data());
   impl_->g = map_tensors(cfg_, specs_, impl_->index, grads_.data());
+  impl_->ready_order = backward_slices(cfg_, specs_);
   if (cfg_.arch == Arch::Llama) {
     const size_t half = static_cast<size_t>(cfg_.head_dim()) / 2;
     impl_->rope_cos.resize(static_cast<size_t>(cfg_.block_size) * half);
@@ -373,7 +402,13 @@ namespace {
 // The backward pass below the loss: m.logits holds d(loss)/d(logits). With acc false (the first
 // backward after zero_grad()) the weight-matrix GEMMs overwrite their gradients, which saves a
 // zeroing pass over them; the caller has zeroed every other gradient.
-void backward_from_dlogits(Model::Impl& m, const ModelConfig& c, bool acc) {
+void backward_from_dlogits(Model::Impl& m, const ModelConfig& c, bool acc, float* grads,
+                           const Model::GradsReadyFn& ready) {
+  size_t next_slice = 0;
+  const auto slice_done = [&] {
+    const Model::Impl::Slice s = m.ready_order[next_slice++];
+    if (ready) ready(std::span<float>(grads + s.begin, s.end - s.begin));
+  };
   const int B = m.B, T = m.T, N = B * T;
   const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
   const int Q = H * hd, S = (H + 2 * KV) * hd;
@@ -387,6 +422,7 @@ void backward_from_dlogits(Model::Impl& m, const ModelConfig& c, bool acc) {
   const float* x_last = c.n_layer ? m.layer.back().out : m.resid0;
   norm_backward(c, m.dres, m.g.normf_w, m.g.normf_b, m.dnorm, x_last, m.p.normf_w, m.meanf, m.rstdf,
                 N);
+  slice_done();
   for (int l = c.n_layer - 1; l >= 0; --l) {
     const LayerTensors& w = m.p.layers[l];
     const LayerTensors& gw = m.g.layers[l];
@@ -406,8 +442,10 @@ void backward_from_dlogits(Model::Impl& m, const ModelConfig& c, bool acc) {
     if (llama) rope_backward(m.dqkv, m.rope_cos.data(), m.rope_sin.data(), B, T, H + KV, hd, S);
     linear_backward(m.dnorm, gw.qkv_w, gw.qkv_b, m.dqkv, a.norm1, w.qkv_w, N, C, S, false, acc);
     norm_backward(c, m.dres, gw.norm1_w, gw.norm1_b, m.dnorm, x, w.norm1_w, a.mean1, a.rstd1, N);
+    slice_done();
   }
   embedding_backward(m.g.wte, m.g.wpe, m.dres, m.tokens.data(), B, T, C);
+  slice_done();
 }
 
 }  // namespace
@@ -436,7 +474,8 @@ void Model::backward(float loss_scale) {
   m.backward_ready = false;
   cross_entropy_backward(m.logits, m.lse, m.targets.data(), m.B * m.T, cfg_.vocab_size, m.n_valid,
                          loss_scale);
-  backward_from_dlogits(m, cfg_, prepare_grads_for_backward());
+  const bool acc = prepare_grads_for_backward();
+  backward_from_dlogits(m, cfg_, acc, grads_.data(), grads_ready_);
 }
 
 void Model::backward_from_logits_grad(const float* dlogits) {
@@ -447,7 +486,8 @@ void Model::backward_from_logits_grad(const float* dlogits) {
         "backward per forward)");
   m.backward_ready = false;
   std::memcpy(m.logits, dlogits, sizeof(float) * m.B * m.T * cfg_.vocab_size);
-  backward_from_dlogits(m, cfg_, prepare_grads_for_backward());
+  const bool acc = prepare_grads_for_backward();
+  backward_from_dlogits(m, cfg_, acc, grads_.data(), grads_ready_);
 }
 
 }  // namespace sllm

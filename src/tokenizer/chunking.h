@@ -18,7 +18,8 @@ std::vector<size_t> split_points(const Tokenizer& t, std::string_view text, size
 
 int resolve_threads(int threads);
 
-// Runs fn(i) for i in [0, n) on `threads` threads, items handed out in order.
+// Runs fn(i) for i in [0, n) on up to `threads` threads (the caller and persistent workers),
+// items handed out in order. Rethrows the first exception once every thread has stopped.
 void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn);
 
 }  // namespace sllm

@@ -1,5 +1,6 @@
 #include "sllm/tokenizer/loaders.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -141,8 +142,10 @@ std::unique_ptr<BpeTokenizer> parse_hf_bpe(std::string_view vocab_json, std::str
     if (!it.value().is_number_integer())
       fail("{}: vocab.json entry '{}' is not an integer id", where, it.key());
     int64_t id = it.value().get<int64_t>();
-    if (id < 0 || id >= (1 << 24))
-      fail("{}: vocab.json entry '{}' has id {} out of range", where, it.key(), id);
+    // Ids are about 0..n-1: a far larger id would only make a tiny file allocate a huge table.
+    if (id < 0 || id >= static_cast<int64_t>(2 * vocab.size() + 256))
+      fail("{}: vocab.json entry '{}' has id {} out of range (the file has {} entries)", where,
+           it.key(), id, vocab.size());
     max_id = std::max(max_id, id);
   }
   spec.tokens.assign(max_id + 1, "");
@@ -208,6 +211,9 @@ std::unique_ptr<BpeTokenizer> parse_tiktoken(std::string_view data, const std::s
   spec.pattern = builtin_pattern(enc->pattern);
   spec.order = MergeOrder::Ranks;
   spec.whole_piece_first = true;
+  // Ranks are 0..n-1 in every tiktoken file: a rank past the line count would only make a tiny
+  // file allocate a vocabulary of up to a billion entries.
+  const int64_t n_lines = static_cast<int64_t>(std::count(data.begin(), data.end(), '\n')) + 1;
   std::string tok;
   size_t line_no = 0, pos = 0;
   while (pos < data.size()) {
@@ -231,6 +237,9 @@ std::unique_ptr<BpeTokenizer> parse_tiktoken(std::string_view data, const std::s
         fail("{}: line {}: bad rank '{}'", where, line_no, std::string(rank_s));
       rank = rank * 10 + (c - '0');
     }
+    if (rank >= n_lines)
+      fail("{}: line {}: rank {} but the file has only {} lines (ranks must be 0..n-1)", where,
+           line_no, rank, n_lines);
     if (rank >= static_cast<int64_t>(spec.tokens.size())) {
       spec.tokens.resize(rank + 1);
       spec.types.resize(rank + 1, TokenType::Unused);

@@ -3,6 +3,7 @@
 // explicit per layer (see sllm/kernels/). Deterministic for a fixed thread count.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -52,6 +53,14 @@ class Model {
   // (distillation losses); the forward must have had targets. Accumulates like backward().
   void backward_from_logits_grad(const float* dlogits);
 
+  // Called during backward() each time a contiguous slice of grads() is final for this
+  // backward: the head and final norm first, then each layer from the last to the first, then
+  // the embeddings (a tied embedding only there). Together the slices cover grads() once.
+  // Lets a caller start communicating gradients while backward still runs (data parallel);
+  // the callback runs on the calling thread, between kernels. Empty: no calls.
+  using GradsReadyFn = std::function<void(std::span<float> ready)>;
+  void set_grads_ready_callback(GradsReadyFn fn) { grads_ready_ = std::move(fn); }
+
   struct Impl;
 
  private:
@@ -63,6 +72,7 @@ class Model {
   std::vector<float> params_, grads_;
   bool grads_zero_pending_ = false;  // zero_grad() was called and no backward() has run since.
   std::unique_ptr<Impl> impl_;       // Activation arena and scratch, sized on first forward.
+  GradsReadyFn grads_ready_;
 };
 
 }  // namespace sllm
