@@ -172,6 +172,8 @@ CudaModel::CudaModel(const ModelConfig& cfg) : impl_(std::make_unique<Impl>()) {
   cfg.validate();
   if (cfg.arch != Arch::GPT2)
     fail("--device cuda runs --arch gpt2 models so far; {} runs on the CPU", arch_name(cfg.arch));
+  if (!cfg.has_bias())
+    fail("--device cuda runs gpt2 models with biases so far; --bias false runs on the CPU");
   m.cfg = cfg;
   m.specs = param_specs(cfg);
   m.P = m.specs.back().offset + m.specs.back().numel;
