@@ -88,7 +88,8 @@ int run_train(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", c.seed, "Random seed (init and data order)")->capture_default_str();
   app.add_option("--threads", c.threads, "Threads (0: all cores)")->capture_default_str();
-  app.add_option("--peak-gflops", c.peak_gflops, "The machine's fp32 GEMM peak, for MFU")
+  app.add_option("--peak-gflops", c.peak_gflops,
+                 "The machine's fp32 GEMM peak in GFLOP/s, for MFU (0: measured)")
       ->capture_default_str();
   app.add_option("--tokenizer", c.tokenizer, "char | byte | PATH of a saved tokenizer")
       ->capture_default_str();

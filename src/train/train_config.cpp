@@ -142,8 +142,8 @@ void TrainConfig::validate() const {
   need(checkpoint_interval >= 0, "--checkpoint-interval", checkpoint_interval, "must be >= 0");
   need(keep_checkpoints >= 1, "--keep-checkpoints", keep_checkpoints, "must be >= 1");
   need(threads >= 0 && threads <= 4096, "--threads", threads, "must be in [0, 4096]");
-  need(std::isfinite(peak_gflops) && peak_gflops > 0, "--peak-gflops", peak_gflops,
-       "must be positive");
+  need(std::isfinite(peak_gflops) && peak_gflops >= 0, "--peak-gflops", peak_gflops,
+       "must be positive (or 0: measured)");
 }
 
 }  // namespace sllm

@@ -10,6 +10,7 @@
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/io/file.h"
+#include "sllm/kernels/peak.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/sampling.h"
 
@@ -260,12 +261,16 @@ TrainResult Trainer::run() {
   run_started_ = Clock::now();
   const int start = step_, T = cfg_.model.block_size;
   const double flops_tok = flops_per_token(cfg_.model, T);
+  const double peak_gflops =
+      cfg_.peak_gflops > 0 ? cfg_.peak_gflops : measure_sgemm_peak_gflops(num_threads());
   log(fmt::format(
       "sllm train: {} {} parameters ({} layers, {} heads, {} wide, vocab {}), batch {} x {} x {} "
-      "tokens, {} steps{} -> {}",
+      "tokens, {} steps{} -> {}; MFU against {:.0f} GFLOP/s ({})",
       arch_name(cfg_.model.arch), num_params(cfg_.model), cfg_.model.n_layer, cfg_.model.n_head,
       cfg_.model.n_embd, cfg_.model.vocab_size, cfg_.batch_size, cfg_.grad_accum, T, cfg_.max_iters,
-      start > 0 ? fmt::format(", resuming at step {}", start) : "", cfg_.out));
+      start > 0 ? fmt::format(", resuming at step {}", start) : "", cfg_.out, peak_gflops,
+      cfg_.peak_gflops > 0 ? "--peak-gflops"
+                           : fmt::format("measured SGEMM peak, {} threads", num_threads())));
   const std::string title =
       fmt::format("{}: {} {} params", cfg_.out, arch_name(cfg_.model.arch), num_params(cfg_.model));
   TrainResult res;
@@ -311,7 +316,7 @@ TrainResult Trainer::run() {
     rec.elapsed_s = elapsed_before_ + run_seconds();
     res.final_loss = loss;
     if (metrics_) metrics_->append(rec);
-    const double mfu = flops_tok * rec.tokens_per_s / (cfg_.peak_gflops * 1e9);
+    const double mfu = flops_tok * rec.tokens_per_s / (peak_gflops * 1e9);
     const double eta = run_seconds() / (step_ - start) * (cfg_.max_iters - step_);
     log(
         fmt::format("step {}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | MFU "

@@ -50,8 +50,8 @@ struct TrainConfig {
   int keep_checkpoints = 2;
 
   uint64_t seed = 1337;
-  int threads = 0;             // <= 0: all cores.
-  double peak_gflops = 460.0;  // For MFU: the machine's fp32 GEMM peak.
+  int threads = 0;         // <= 0: all cores.
+  double peak_gflops = 0;  // For MFU: the machine's fp32 GEMM peak; 0: measured at start.
   bool resume = false;
   bool quiet = false;  // No progress lines on stdout.
 
