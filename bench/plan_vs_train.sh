@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks `sllm plan` against a real CPU training run: calibrates this CPU into a scratch
-# catalog, trains a small GPT-2 with `sllm train`, and compares the plan's predicted training
+# catalog (with a probe of the run's own model and batch), trains a small GPT-2 with `sllm train`, and compares the plan's predicted training
 # time for the same model and tokens with the measured step time (the sum of the logged
 # per-step times, i.e. without tokenization, evaluation and checkpoint writes).
 # Target: within 25%. Usage: bench/plan_vs_train.sh [BUILD_DIR] [extra sllm train args...]
@@ -19,7 +19,11 @@ THREADS=${THREADS:-0}
 
 echo "== load: $(uptime)"
 echo "== sllm plan --calibrate"
-"$SLLM" plan --calibrate --catalog "$WORK/hw.json" --threads "$THREADS" | sed 's/^/   /'
+# The generic probes per width, plus sllm's training step of exactly the run's model and batch
+# (the char tokenizer of tinyshakespeare has 65 symbols).
+"$SLLM" plan --calibrate --catalog "$WORK/hw.json" --threads "$THREADS" \
+  --layers "$LAYERS" --width "$EMBD" --heads "$HEADS" --vocab "${VOCAB:-65}" --ctx "$T" --batch "$B" |
+  sed 's/^/   /'
 
 echo "== sllm train: gpt2 ${LAYERS}x${EMBD}, ${HEADS} heads, batch $B x $T, $STEPS steps"
 /usr/bin/time -f "%e" -o "$WORK/wall" "$SLLM" train --arch gpt2 --n-layer "$LAYERS" --n-head "$HEADS" \

@@ -1,9 +1,11 @@
 // sllm plan: compute, time, energy, cost and memory of a training run; --calibrate measures
 // this CPU into the user's hardware catalog.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "command.h"
@@ -73,7 +75,9 @@ int run_plan(int argc, char** argv) {
   app.add_flag("--json", as_json, "print the plan as JSON");
   app.add_flag("--list", list, "list the catalog's accelerators with their sources");
   app.add_flag("--calibrate", calibrate,
-               "measure this CPU (GEMM GFLOP/s, memory bandwidth) into the catalog");
+               "measure this CPU (GEMM GFLOP/s, memory bandwidth, sllm training steps) into the "
+               "catalog; with --config or --layers/--width/--vocab/--ctx/--batch also that exact "
+               "model's training step, which plans of that run then use");
   app.add_option("--threads", cal.threads, "threads for --calibrate (default: all cores)");
   app.add_option("--tdp", cal.board_power_w,
                  "this CPU's power in W, stored by --calibrate for energy estimates");
@@ -86,12 +90,45 @@ int run_plan(int argc, char** argv) {
   }
 
   if (calibrate) {
-    const auto cpu = sllm::scale::calibrate_this_cpu(cal);
+    // With a model (--config, or --layers and --width), also time its exact training step.
+    if (!config_path.empty()) {
+      cal.run_model = read_model_config(config_path);
+      cal.run_model->block_size = in.ctx;
+    } else if (in.layers > 0 && in.width > 0) {
+      sllm::ModelConfig m;
+      m.arch = sllm::Arch::GPT2;
+      m.n_layer = in.layers;
+      m.n_embd = in.width;
+      m.n_head = m.n_kv_head = in.heads > 0 ? in.heads : std::max(1, in.width / 64);
+      m.vocab_size = in.vocab;
+      m.block_size = in.ctx;
+      m.validate();
+      cal.run_model = m;
+    }
+    cal.run_batch = in.batch;
+    std::optional<sllm::scale::Accelerator> previous;
+    if (sllm::file_exists(catalog_path)) {
+      const auto old = sllm::scale::load_catalog(catalog_path);
+      for (const auto& a : old.accelerators)
+        if (a.id == "cpu") previous = a;
+    }
+    const auto cpu = sllm::scale::calibrate_this_cpu(cal, previous ? &*previous : nullptr);
     sllm::scale::save_to_user_catalog(catalog_path, cpu);
     std::printf("calibrated '%s'\n  %s\n", cpu.id.c_str(), cpu.name.c_str());
     std::printf("  fp32 GEMM 2048^3: %.1f GFLOP/s\n", cpu.peak_tflops.at("fp32") * 1e3);
     for (const auto& r : cpu.gemm_gflops)
       std::printf("  training GEMMs at width %4d: %.1f GFLOP/s\n", r.width, r.gflops);
+    for (const auto& r : cpu.train_gflops)
+      std::printf("  sllm training step at width %4d: %.2f GFLOP/s (MFU %.3f)\n", r.width, r.gflops,
+                  r.gflops / (cpu.peak_tflops.at("fp32") * 1e3));
+    if (cal.run_model) {
+      const auto& p = cpu.train_probes.back();
+      std::printf(
+          "  sllm training step of %s %d x %d (%d heads, vocab %d), batch %d x %d: %.2f GFLOP/s "
+          "(MFU %.3f)\n",
+          p.arch.c_str(), p.layers, p.width, p.heads, p.vocab, p.batch, p.ctx, p.gflops,
+          p.gflops / (cpu.peak_tflops.at("fp32") * 1e3));
+    }
     std::printf("  memory bandwidth (triad): %.1f GB/s, memory %.1f GB\n", cpu.memory_bandwidth_gbs,
                 cpu.memory_gb);
     std::printf("written to %s (use --hardware cpu)\n", catalog_path.c_str());

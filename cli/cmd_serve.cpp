@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <thread>
 
@@ -13,6 +14,16 @@
 #include "sllm/serve/server.h"
 
 namespace {
+
+// SIGINT/SIGTERM write a byte here; a plain thread reads it and stops the server. (A handler,
+// not sigwait: threads that libraries start before main, such as OpenBLAS's, would otherwise
+// take the signal with its default action and kill the process mid-request.)
+int g_stop_pipe[2] = {-1, -1};
+
+extern "C" void on_stop_signal(int) {
+  const char c = 1;
+  (void)!write(g_stop_pipe[1], &c, 1);
+}
 
 // "path" names the model after its folder or file; "name=path" names it explicitly.
 std::pair<std::string, std::string> named_path(const std::string& spec, const char* flag) {
@@ -74,13 +85,14 @@ int run_serve(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   o.write_timeout_s = o.read_timeout_s;
-  // SIGINT/SIGTERM are taken by a waiting thread (blocked everywhere else, so every thread
-  // started from here on inherits the mask) and stop the server cleanly.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  if (pipe(g_stop_pipe) != 0) sllm::fail("sllm serve: cannot create a pipe");
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   o.scheduler.step_token_budget = std::max(o.scheduler.step_token_budget, o.scheduler.max_batch);
   sllm::set_num_threads(threads);
 
@@ -115,8 +127,9 @@ int run_serve(int argc, char** argv) {
   sllm::serve::Server server(std::move(models), o, keys.get());
   server.bind();
   std::thread stopper([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
+    char c = 0;
+    while (read(g_stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
     server.stop();
   });
   std::fprintf(stderr, "sllm serve: listening on http://%s:%d/ (%s)\n", o.host.c_str(),
@@ -124,7 +137,7 @@ int run_serve(int argc, char** argv) {
                keys && keys->has_active_keys() ? "API keys required"
                                                : "no API keys: open to anyone who can connect");
   server.run();
-  kill(getpid(), SIGTERM);  // Wakes the stopper if run() ended on its own.
+  on_stop_signal(0);  // Wakes the stopper if run() ended on its own.
   stopper.join();
   std::fprintf(stderr, "sllm serve: stopped\n");
   return 0;

@@ -102,7 +102,7 @@ int run_train(int argc, char** argv) {
                "Continue the run in --out from its last checkpoint, bit-exactly");
   app.add_flag("--quiet", c.quiet, "No progress lines");
   std::string device = "cpu";
-  app.add_option("--device", device, "cpu | cuda (GPT-2 models on one NVIDIA GPU, bf16)")
+  app.add_option("--device", device, "cpu | cuda (one NVIDIA GPU, bf16 with fp32 master weights)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   try {

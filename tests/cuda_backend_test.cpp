@@ -1,10 +1,12 @@
-// The CUDA backend against the CPU model: same weights, same batch; logits, loss and gradients
-// agree to bf16 accuracy. Skipped (with the reason) where there is no usable GPU.
+// The CUDA backend against the CPU model (GPT-2 and Llama with GQA, tied and untied heads):
+// same weights, same batch; logits, loss and gradients agree to bf16 accuracy. Skipped (with the
+// reason) where there is no usable GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "sllm/common/error.h"
@@ -16,13 +18,14 @@ using namespace sllm;
 
 namespace {
 
-ModelConfig gpt2_config(bool tied) {
+// Llama gets grouped-query attention (2 query heads per KV head).
+ModelConfig small_config(Arch arch, bool tied) {
   ModelConfig c;
-  c.arch = Arch::GPT2;
+  c.arch = arch;
   c.vocab_size = 101;
   c.n_layer = 2;
   c.n_head = 4;
-  c.n_kv_head = 4;
+  c.n_kv_head = arch == Arch::Llama ? 2 : 4;
   c.n_embd = 64;
   c.block_size = 32;
   c.tie_word_embeddings = tied;
@@ -48,18 +51,19 @@ double rel_error(const float* a, const float* b, size_t n) {
 TEST(CudaBackend, WithoutAGpuSaysSoClearly) {
   if (cuda::device_count() > 0) GTEST_SKIP() << "a GPU is present";
   try {
-    cuda::CudaModel m(gpt2_config(true));
+    cuda::CudaModel m(small_config(Arch::GPT2, true));
     FAIL() << "CudaModel constructed without a GPU";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--device cuda"), std::string::npos) << e.what();
   }
 }
 
-class CudaVsCpu : public ::testing::TestWithParam<bool> {};
+class CudaVsCpu : public ::testing::TestWithParam<std::tuple<Arch, bool>> {};
 
 TEST_P(CudaVsCpu, LogitsLossGradsAndAdamWMatchTheCpuModel) {
   SLLM_REQUIRE_GPU();
-  const ModelConfig c = gpt2_config(GetParam());
+  const auto [arch, tied] = GetParam();
+  const ModelConfig c = small_config(arch, tied);
   const int B = 4, T = 32, N = B * T;
   Model cpu(c);
   cpu.init_weights(11);
@@ -106,11 +110,15 @@ TEST_P(CudaVsCpu, LogitsLossGradsAndAdamWMatchTheCpuModel) {
   EXPECT_LT(far, p.size() / 50) << "weights that moved differently after one AdamW step";
 }
 
-INSTANTIATE_TEST_SUITE_P(TiedAndUntied, CudaVsCpu, ::testing::Bool());
+INSTANTIATE_TEST_SUITE_P(Archs, CudaVsCpu,
+                         ::testing::Values(std::tuple{Arch::GPT2, true},
+                                           std::tuple{Arch::GPT2, false},
+                                           std::tuple{Arch::Llama, false},
+                                           std::tuple{Arch::Llama, true}));
 
 TEST(CudaBackend, TrainingOnOneBatchLowersTheLoss) {
   SLLM_REQUIRE_GPU();
-  const ModelConfig c = gpt2_config(true);
+  const ModelConfig c = small_config(Arch::GPT2, true);
   Model init(c);
   init.init_weights(3);
   cuda::CudaModel gpu(c);
@@ -131,10 +139,14 @@ TEST(CudaBackend, TrainingOnOneBatchLowersTheLoss) {
   EXPECT_LT(last, 0.5f * first);
 }
 
-TEST(CudaBackend, RefusesLlamaWithAClearMessage) {
+TEST(CudaBackend, RefusesBadBatchesWithAClearMessage) {
   SLLM_REQUIRE_GPU();
-  ModelConfig c = gpt2_config(true);
-  c.arch = Arch::Llama;
-  c.tie_word_embeddings = false;
-  EXPECT_THROW(cuda::CudaModel m(c), Error);
+  const ModelConfig c = small_config(Arch::Llama, false);
+  cuda::CudaModel gpu(c);
+  std::vector<int32_t> tok(c.block_size + 1, 1);
+  EXPECT_THROW(gpu.forward(tok.data(), nullptr, 1, c.block_size + 1),
+               Error);  // longer than block_size
+  tok[0] = c.vocab_size;
+  EXPECT_THROW(gpu.forward(tok.data(), nullptr, 1, 4), Error);  // token outside the vocabulary
+  EXPECT_THROW(gpu.backward(), Error);                          // no forward with targets
 }

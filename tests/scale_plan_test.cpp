@@ -216,6 +216,37 @@ TEST(ScalePlan, CalibratedCpuPrefersItsMeasuredTrainingRate) {
   EXPECT_EQ(load_catalog(dir.file("hw.json")).find("cpu").train_gflops.size(), 2u);
 }
 
+// A probe of the run's exact model and batch wins over the per-width curve, only for that shape.
+TEST(ScalePlan, CalibratedCpuUsesTheProbeOfThisExactRun) {
+  Catalog c = builtin_catalog();
+  Accelerator cpu = fake_cpu();
+  cpu.train_gflops = {{64, 10}, {256, 40}};
+  sllm::ModelConfig cfg;  // gpt2, 4 layers, width 128, 4 heads
+  cfg.vocab_size = 65;
+  cfg.block_size = 64;
+  cpu.train_probes = {{"gpt2", 4, 128, 4, 4, 65, 64, 12, 5.0},
+                      {"gpt2", 4, 128, 4, 4, 65, 64, 16, 7.0}};
+  c.accelerators.push_back(cpu);
+  PlanInput in;
+  in.model = cfg;
+  in.tokens = 1e6;
+  in.hardware = "cpu";
+  in.ctx = 64;
+  in.batch = 12;
+  Plan p = make_plan(in, c);
+  EXPECT_NEAR(p.seconds, sllm::flops_per_token(cfg, 64) * 1e6 / 5e9, p.seconds * 1e-9);
+  in.batch = 8;  // no probe of this batch: the width curve (20 GFLOP/s at 128)
+  p = make_plan(in, c);
+  EXPECT_NEAR(p.seconds, sllm::flops_per_token(cfg, 64) * 1e6 / 20e9, p.seconds * 1e-9);
+  sllm::test::TempDir dir;
+  save_to_user_catalog(dir.file("hw.json"), cpu);
+  const Accelerator back = load_catalog(dir.file("hw.json")).find("cpu");
+  ASSERT_EQ(back.train_probes.size(), 2u);
+  ASSERT_NE(back.probe_for("gpt2", 4, 128, 4, 4, 65, 64, 16), nullptr);
+  EXPECT_EQ(back.probe_for("gpt2", 4, 128, 4, 4, 65, 64, 16)->gflops, 7.0);
+  EXPECT_EQ(back.probe_for("llama", 4, 128, 4, 4, 65, 64, 16), nullptr);
+}
+
 TEST(ScalePlan, RejectsBadInput) {
   PlanInput in = seven_b();
   in.tokens = 0;

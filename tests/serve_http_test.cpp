@@ -1,6 +1,11 @@
 // The HTTP API of `sllm serve`, in process on loopback, over a scripted backend.
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <future>
 #include <nlohmann/json.hpp>
 
@@ -259,11 +264,13 @@ TEST(ServeHttp, MetricsArePrometheusText) {
   auto c = f.client();
   post(c, "/v1/completions", {{"model", "tiny"}, {"prompt", "abc"}});
   post(c, "/v1/completions", {{"model", "tiny"}});
-  // Requests are counted when their response has gone out, which may be just after the client saw it.
+  // Requests are counted when their response has gone out, which may be just after the client saw
+  // it.
   std::string m;
   wait_for([&] {
     m = c.Get("/metrics")->body;
-    return m.find("status=\"200\"} 1") != std::string::npos && m.find("status=\"400\"} 1") != std::string::npos;
+    return m.find("status=\"200\"} 1") != std::string::npos &&
+           m.find("status=\"400\"} 1") != std::string::npos;
   });
   for (const char* s :
        {"sllm_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 1",
@@ -327,4 +334,124 @@ TEST(ServeHttp, QuotasAnswer429WithAClearMessage) {
   EXPECT_NE(
       json::parse(r->body)["error"]["message"].get<std::string>().find("2 requests per minute"),
       std::string::npos);
+}
+
+// ---- Hardening: header size, connection limit, read timeout, slow clients. ----
+
+namespace {
+
+// A raw loopback connection, for clients that misbehave on purpose.
+struct RawConnection {
+  explicit RawConnection(int port) {
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{20, 0};  // Bounds every read, so a broken server fails the test, not hangs it.
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ADD_FAILURE() << "connect";
+  }
+  ~RawConnection() { close(fd); }
+  void send_all(const std::string& s) const {
+    for (size_t at = 0; at < s.size();) {
+      ssize_t n = ::send(fd, s.data() + at, s.size() - at, MSG_NOSIGNAL);
+      if (n <= 0) return;  // The server may close early on purpose.
+      at += size_t(n);
+    }
+  }
+  // Everything until the server closes the connection (or the read times out).
+  std::string read_to_close() const {
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, size_t(n));
+    closed = n == 0 || (n < 0 && errno == ECONNRESET);
+    return out;
+  }
+  int fd = -1;
+  mutable bool closed = false;
+};
+
+}  // namespace
+
+TEST(ServeHttp, OversizedHeadersAreRefused) {
+  sllm::serve::ServerOptions o;
+  o.read_timeout_s = 1;  // Also the keep-alive wait before the server closes.
+  ServerFixture f(o);
+  RawConnection raw(f.server->port());
+  raw.send_all("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: " +
+               std::string(64 * 1024, 'a') + "\r\n\r\n");
+  std::string reply = raw.read_to_close();
+  EXPECT_TRUE(raw.closed);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 400 ", 0), 0u) << reply.substr(0, 200);
+  RawConnection many(f.server->port());
+  std::string headers;
+  for (int i = 0; i < 2000; ++i) headers += "X-H" + std::to_string(i) + ": v\r\n";
+  many.send_all("GET /health HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n");
+  reply = many.read_to_close();
+  EXPECT_TRUE(many.closed);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 431 ", 0), 0u) << reply.substr(0, 200);
+  EXPECT_NE(reply.find("header fields; the limit is 100"), std::string::npos) << reply;
+  auto c = f.client();
+  EXPECT_EQ(c.Get("/health")->status, 200);
+}
+
+TEST(ServeHttp, ConnectionsBeyondTheLimitGet503) {
+  sllm::serve::ServerOptions o;
+  o.max_connections = 2;
+  ServerFixture f(o);
+  // Two kept-alive connections hold both workers.
+  std::vector<std::unique_ptr<httplib::Client>> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(std::make_unique<httplib::Client>("127.0.0.1", f.server->port()));
+    held.back()->set_keep_alive(true);
+    ASSERT_EQ(held.back()->Get("/health")->status, 200);
+  }
+  auto c = f.client();
+  auto r = c.Get("/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  held.clear();  // Their workers free up: the next client is served.
+  EXPECT_TRUE(wait_for([&] {
+    auto again = f.client().Get("/health");
+    return again && again->status == 200;
+  }));
+}
+
+TEST(ServeHttp, ReadTimeoutDropsAStalledClient) {
+  sllm::serve::ServerOptions o;
+  o.read_timeout_s = 1;
+  ServerFixture f(o);
+  RawConnection raw(f.server->port());
+  raw.send_all("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mo");
+  raw.read_to_close();  // Returns once the server gives up on the rest of the body.
+  EXPECT_TRUE(raw.closed);
+}
+
+TEST(ServeHttp, SlowClientsDoNotStopOthers) {
+  sllm::serve::ServerOptions o;
+  o.max_connections = 8;
+  ServerFixture f(o, nullptr, std::chrono::milliseconds(2));
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  const std::string partial = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n";
+  for (int i = 0; i < 3; ++i) {  // Trickle a request, a byte at a time.
+    slow.push_back(std::make_unique<RawConnection>(f.server->port()));
+    slow.back()->send_all(partial.substr(0, 5));
+  }
+  std::string body = json{{"model", "tiny"}, {"prompt", "x"}, {"stream", true}}.dump();
+  slow.push_back(std::make_unique<RawConnection>(f.server->port()));  // A stream never read.
+  slow.back()->send_all(
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body);
+  for (size_t k = 5; k < 10; ++k)
+    for (int i = 0; i < 3; ++i) slow[i]->send_all(partial.substr(k, 1));
+  auto c = f.client();
+  EXPECT_EQ(c.Get("/health")->status, 200);
+  auto r = post(c, "/v1/completions", {{"model", "tiny"}, {"prompt", "p"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body)["choices"][0]["text"], kScript);
 }

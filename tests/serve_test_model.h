@@ -13,18 +13,22 @@
 
 namespace sllm::test {
 
-inline void write_random_model(const std::string& dir, const ModelConfig& cfg, const Tokenizer& tok,
-                               uint64_t seed) {
+inline void write_model(const std::string& dir, const Model& m, const Tokenizer& tok) {
   make_dirs(dir);
-  Model m(cfg);
-  m.init_weights(seed);
-  write_file_atomic(dir + "/config.json", cfg.to_json().dump(2));
+  write_file_atomic(dir + "/config.json", m.config().to_json().dump(2));
   std::vector<TensorToWrite> tensors;
   for (const auto& s : m.specs())
     tensors.push_back(
         {s.name, DType::F32, s.shape, m.params().data() + s.offset, s.numel * sizeof(float)});
   write_safetensors(dir + "/model.safetensors", tensors, {{"format", "sllm"}});
   tok.save(dir + "/tokenizer.sllmtok");
+}
+
+inline void write_random_model(const std::string& dir, const ModelConfig& cfg, const Tokenizer& tok,
+                               uint64_t seed) {
+  Model m(cfg);
+  m.init_weights(seed);
+  write_model(dir, m, tok);
 }
 
 // A tiny Llama over bytes (vocab 256 + <s>, </s>): loads and runs in milliseconds.

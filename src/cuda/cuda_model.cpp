@@ -1,4 +1,4 @@
-// CudaModel: the GPT-2 forward and backward of src/model/model.cpp on one GPU (see
+// CudaModel: the forward and backward of src/model/model.cpp on one GPU (see
 // sllm/cuda/cuda_model.h). Host code: cuBLAS for the GEMMs, kernels.cu for the rest.
 #if SLLM_HAVE_CUDA
 
@@ -13,6 +13,7 @@
 
 #include "kernels.h"
 #include "sllm/common/error.h"
+#include "sllm/kernels/rope.h"
 
 namespace sllm::cuda {
 
@@ -69,7 +70,9 @@ struct CudaModel::Impl {
   size_t P = 0;
   cublasHandle_t blas = nullptr;
   DeviceArray<float> params, grads, m, v, scalars, partials;
-  DeviceArray<bf16> wbf;  // bf16 copy of params for compute
+  DeviceArray<bf16> wbf;                  // bf16 copy of params for compute
+  DeviceArray<float> rope_cos, rope_sin;  // [block_size, hd/2], Llama only
+  bool llama = false;
   size_t wte = 0, wpe = 0, lnfw = 0, lnfb = 0, lmw = 0;
   std::vector<LayerOffsets> layer_off;
 
@@ -81,8 +84,8 @@ struct CudaModel::Impl {
   std::vector<LayerActs> layer;
   bf16 *resid0 = nullptr, *lnf = nullptr, *logits = nullptr;
   float *meanf = nullptr, *rstdf = nullptr, *lse = nullptr, *loss = nullptr;
-  bf16 *qkv = nullptr, *dres = nullptr, *dnorm = nullptr, *datty = nullptr, *dh = nullptr,
-       *dqkvr = nullptr, *heads = nullptr, *datt = nullptr;
+  bf16 *qkv = nullptr, *dres = nullptr, *dnorm = nullptr, *datty = nullptr, *dhact = nullptr,
+       *dhpre = nullptr, *dqkvr = nullptr, *datt = nullptr;
   std::vector<int32_t> host_targets;
   std::vector<float> host_loss;
 
@@ -121,13 +124,33 @@ struct CudaModel::Impl {
     if (b_off != SIZE_MAX) bias_backward(g(b_off), dout, N, OUT);
   }
 
+  // LayerNorm (GPT-2) or RMSNorm (Llama); mean is unused by RMSNorm.
+  void norm_forward(bf16* out, float* mean, float* rstd, const bf16* x, size_t w_off, size_t b_off,
+                    int N) {
+    if (llama)
+      rmsnorm_forward(out, rstd, x, w(w_off), N, cfg.n_embd, cfg.norm_eps);
+    else
+      layernorm_forward(out, mean, rstd, x, w(w_off), w(b_off), N, cfg.n_embd, cfg.norm_eps);
+  }
+  void norm_backward(bf16* dx, size_t w_off, size_t b_off, const bf16* dout, const bf16* x,
+                     const float* mean, const float* rstd, int N) {
+    if (llama)
+      rmsnorm_backward(dx, g(w_off), dout, x, w(w_off), rstd, N, cfg.n_embd);
+    else
+      layernorm_backward(dx, g(w_off), g(b_off), dout, x, w(w_off), mean, rstd, N, cfg.n_embd);
+  }
+
   void layout(int B_, int T_) {
     const size_t N = size_t(B_) * T_, C = cfg.n_embd, F = cfg.ffn_dim(), V = cfg.vocab_size;
+    const size_t hd = cfg.head_dim(), Q = size_t(cfg.n_head) * hd,
+                 S = (cfg.n_head + 2 * size_t(cfg.n_kv_head)) * hd;
+    const size_t Fx = llama ? 2 * F : F;
     const size_t att = size_t(B_) * cfg.n_head * T_ * T_;
-    const size_t per_layer =
-        N * C * 9 + 2 * N * F + att;  // ln1, qkvr(3), atty, res1, ln2, out, + hpre, hact
+    // ln1, qkvr, att, atty, res1, ln2, hpre, hact, out
+    const size_t per_layer = N * (C + S + Q + C + C + Fx + F + C) + att;
     acts.resize(N * C + per_layer * cfg.n_layer + N * C + N * V);
-    scratch.resize(N * C * 3 + N * C * 3 + N * F + N * C * 3 + att);
+    // qkv, dqkvr, dhpre, dhact (Llama), dres, dnorm, datty, datt
+    scratch.resize(2 * N * S + N * Fx + (llama ? N * F : 0) + 2 * N * C + N * Q + att);
     stats.resize(N * 4 * cfg.n_layer + N * 4);
     tokens.resize(N);
     targets.resize(N);
@@ -139,12 +162,12 @@ struct CudaModel::Impl {
     layer.resize(cfg.n_layer);
     for (LayerActs& l : layer) {
       l.ln1 = take(N * C);
-      l.qkvr = take(3 * N * C);
+      l.qkvr = take(N * S);
       l.att = take(att);
-      l.atty = take(N * C);
+      l.atty = take(N * Q);
       l.res1 = take(N * C);
       l.ln2 = take(N * C);
-      l.hpre = take(N * F);
+      l.hpre = take(N * Fx);
       l.hact = take(N * F);
       l.out = take(N * C);
       l.mean1 = take_f(N), l.rstd1 = take_f(N), l.mean2 = take_f(N), l.rstd2 = take_f(N);
@@ -154,14 +177,14 @@ struct CudaModel::Impl {
     meanf = take_f(N), rstdf = take_f(N), lse = take_f(N), loss = take_f(N);
     bf16* sc = scratch.get();
     auto take_s = [&](size_t n) { return std::exchange(sc, sc + n); };
-    qkv = take_s(3 * N * C);  // forward: the qkv GEMM's output; backward: d(qkv)
-    dqkvr = take_s(3 * N * C);
-    dh = take_s(N * F);
+    qkv = take_s(N * S);  // forward: the qkv GEMM's output; backward: d(qkv)
+    dqkvr = take_s(N * S);
+    dhpre = take_s(N * Fx);
+    dhact = llama ? take_s(N * F) : dhpre;  // GELU's backward runs in place
     dres = take_s(N * C);
     dnorm = take_s(N * C);
-    datty = take_s(N * C);
-    heads = take_s(att);  // forward: unused; backward: d(att)
-    datt = heads;
+    datty = take_s(N * Q);
+    datt = take_s(att);
     B = B_, T = T_;
   }
 };
@@ -170,11 +193,10 @@ CudaModel::CudaModel(const ModelConfig& cfg) : impl_(std::make_unique<Impl>()) {
   require_device();
   Impl& m = *impl_;
   cfg.validate();
-  if (cfg.arch != Arch::GPT2)
-    fail("--device cuda runs --arch gpt2 models so far; {} runs on the CPU", arch_name(cfg.arch));
-  if (!cfg.has_bias())
+  if (cfg.arch == Arch::GPT2 && !cfg.has_bias())
     fail("--device cuda runs gpt2 models with biases so far; --bias false runs on the CPU");
   m.cfg = cfg;
+  m.llama = cfg.arch == Arch::Llama;
   m.specs = param_specs(cfg);
   m.P = m.specs.back().offset + m.specs.back().numel;
   std::unordered_map<std::string, size_t> at;
@@ -190,8 +212,9 @@ CudaModel::CudaModel(const ModelConfig& cfg) : impl_(std::make_unique<Impl>()) {
     m.layer_off.push_back(
         {off(L + "attn_norm.weight"), off(L + "attn_norm.bias"), off(L + "attn.q.weight"),
          off(L + "attn.q.bias"), off(L + "attn.o.weight"), off(L + "attn.o.bias"),
-         off(L + "mlp_norm.weight"), off(L + "mlp_norm.bias"), off(L + "mlp.up.weight"),
-         off(L + "mlp.up.bias"), off(L + "mlp.down.weight"), off(L + "mlp.down.bias")});
+         off(L + "mlp_norm.weight"), off(L + "mlp_norm.bias"),
+         m.llama ? off(L + "mlp.gate.weight") : off(L + "mlp.up.weight"), off(L + "mlp.up.bias"),
+         off(L + "mlp.down.weight"), off(L + "mlp.down.bias")});
   }
   check(cublasCreate(&m.blas), "cublasCreate");
   for (DeviceArray<float>* a : {&m.params, &m.grads, &m.m, &m.v}) {
@@ -200,6 +223,17 @@ CudaModel::CudaModel(const ModelConfig& cfg) : impl_(std::make_unique<Impl>()) {
   }
   m.wbf.resize(m.P);
   to_bf16(m.wbf.get(), m.params.get(), m.P);
+  if (m.llama) {
+    const size_t n = size_t(cfg.block_size) * (cfg.head_dim() / 2);
+    std::vector<float> cos_t(n), sin_t(n);
+    rope_tables(cos_t.data(), sin_t.data(), cfg.block_size, cfg.head_dim(), cfg.rope_theta);
+    m.rope_cos.resize(n);
+    m.rope_sin.resize(n);
+    check(cudaMemcpy(m.rope_cos.get(), cos_t.data(), n * sizeof(float), cudaMemcpyHostToDevice),
+          "cudaMemcpy (rope)");
+    check(cudaMemcpy(m.rope_sin.get(), sin_t.data(), n * sizeof(float), cudaMemcpyHostToDevice),
+          "cudaMemcpy (rope)");
+  }
   m.scalars.resize(1);
   m.partials.resize(kSumSquaresBlocks);
 }
@@ -270,8 +304,9 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* targets, int B, i
   check(cudaMemcpy(m.tokens.get(), tokens, N * sizeof(int32_t), cudaMemcpyHostToDevice),
         "cudaMemcpy (tokens)");
 
-  const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, hd = c.head_dim();
-  const size_t NC = size_t(N) * C, per_head = size_t(T) * hd, TT = size_t(T) * T;
+  const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
+  const int Q = H * hd, S = (H + 2 * KV) * hd, Fx = m.llama ? 2 * F : F, r = H / KV;
+  const size_t NC = size_t(N) * C, Thd = size_t(T) * hd, TT = size_t(T) * T;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
   embedding_forward(m.resid0, m.tokens.get(), m.w(m.wte), m.w(m.wpe), B, T, C);
@@ -279,27 +314,35 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* targets, int B, i
   for (int l = 0; l < c.n_layer; ++l) {
     const LayerOffsets& o = m.layer_off[l];
     LayerActs& a = m.layer[l];
-    layernorm_forward(a.ln1, a.mean1, a.rstd1, x, m.w(o.ln1w), m.w(o.ln1b), N, C, c.norm_eps);
-    m.linear_forward(m.qkv, a.ln1, o.qkvw, o.qkvb, N, C, 3 * C);
-    split_heads(a.qkvr, m.qkv, B, T, H, hd);
-    const bf16 *q = a.qkvr, *k = q + NC, *v = k + NC;
-    m.gemm(false, true, T, T, hd, q, hd, per_head, k, hd, per_head, a.att, CUDA_R_16BF, T, TT,
-           B * H, scale);
+    m.norm_forward(a.ln1, a.mean1, a.rstd1, x, o.ln1w, o.ln1b, N);
+    m.linear_forward(m.qkv, a.ln1, o.qkvw, o.qkvb, N, C, S);
+    split_heads(a.qkvr, m.qkv, B, T, H, KV, hd);
+    bf16 *q = a.qkvr, *k = q + size_t(N) * Q, *v = k + size_t(N) * KV * hd;
+    if (m.llama) {
+      rope(q, m.rope_cos.get(), m.rope_sin.get(), B, H, T, hd, false);
+      rope(k, m.rope_cos.get(), m.rope_sin.get(), B, KV, T, hd, false);
+    }
+    // One batch entry per (sequence, KV head): its r query heads are r*T consecutive rows.
+    m.gemm(false, true, r * T, T, hd, q, hd, r * Thd, k, hd, Thd, a.att, CUDA_R_16BF, T, r * TT,
+           B * KV, scale);
     causal_softmax_forward(a.att, B * H * T, T);
     bf16* y = m.dqkvr;  // scratch [B,H,T,hd]
-    m.gemm(false, false, T, hd, T, a.att, T, TT, v, hd, per_head, y, CUDA_R_16BF, hd, per_head,
-           B * H);
+    m.gemm(false, false, r * T, hd, T, a.att, T, r * TT, v, hd, Thd, y, CUDA_R_16BF, hd, r * Thd,
+           B * KV);
     heads_to_rows(a.atty, y, B, T, H, hd);
-    m.linear_forward(a.res1, a.atty, o.ow, o.ob, N, C, C);
+    m.linear_forward(a.res1, a.atty, o.ow, o.ob, N, Q, C);
     residual_forward(a.res1, a.res1, x, NC);
-    layernorm_forward(a.ln2, a.mean2, a.rstd2, a.res1, m.w(o.ln2w), m.w(o.ln2b), N, C, c.norm_eps);
-    m.linear_forward(a.hpre, a.ln2, o.upw, o.upb, N, C, F);
-    gelu_forward(a.hact, a.hpre, size_t(N) * F);
+    m.norm_forward(a.ln2, a.mean2, a.rstd2, a.res1, o.ln2w, o.ln2b, N);
+    m.linear_forward(a.hpre, a.ln2, o.upw, o.upb, N, C, Fx);
+    if (m.llama)
+      swiglu_forward(a.hact, a.hpre, N, F);
+    else
+      gelu_forward(a.hact, a.hpre, size_t(N) * F);
     m.linear_forward(a.out, a.hact, o.downw, o.downb, N, F, C);
     residual_forward(a.out, a.out, a.res1, NC);
     x = a.out;
   }
-  layernorm_forward(m.lnf, m.meanf, m.rstdf, x, m.w(m.lnfw), m.w(m.lnfb), N, C, c.norm_eps);
+  m.norm_forward(m.lnf, m.meanf, m.rstdf, x, m.lnfw, m.lnfb, N);
   m.linear_forward(m.logits, m.lnf, m.lmw, SIZE_MAX, N, C, c.vocab_size);
   check(cudaGetLastError(), "forward kernels");
   m.have_logits = true;
@@ -335,8 +378,10 @@ void CudaModel::backward(float loss_scale) {
   m.backward_ready = false;
   const ModelConfig& c = m.cfg;
   const int B = m.B, T = m.T, N = B * T, C = c.n_embd, F = c.ffn_dim(), H = c.n_head,
-            hd = c.head_dim();
-  const size_t NC = size_t(N) * C, per_head = size_t(T) * hd, TT = size_t(T) * T;
+            KV = c.n_kv_head;
+  const int hd = c.head_dim(), Q = H * hd, S = (H + 2 * KV) * hd, Fx = m.llama ? 2 * F : F,
+            r = H / KV;
+  const size_t NC = size_t(N) * C, Thd = size_t(T) * hd, TT = size_t(T) * T;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
   cross_entropy_backward(m.logits, m.lse, m.targets.get(), N, c.vocab_size,
@@ -344,36 +389,40 @@ void CudaModel::backward(float loss_scale) {
   m.linear_backward(m.dnorm, m.lmw, SIZE_MAX, m.logits, m.lnf, N, C, c.vocab_size);
   check(cudaMemset(m.dres, 0, NC * sizeof(bf16)), "cudaMemset (dres)");
   const bf16* x_last = c.n_layer ? m.layer.back().out : m.resid0;
-  layernorm_backward(m.dres, m.g(m.lnfw), m.g(m.lnfb), m.dnorm, x_last, m.w(m.lnfw), m.meanf,
-                     m.rstdf, N, C);
+  m.norm_backward(m.dres, m.lnfw, m.lnfb, m.dnorm, x_last, m.meanf, m.rstdf, N);
   for (int l = c.n_layer - 1; l >= 0; --l) {
     const LayerOffsets& o = m.layer_off[l];
     const LayerActs& a = m.layer[l];
     const bf16* x = l ? m.layer[l - 1].out : m.resid0;
-    m.linear_backward(m.dh, o.downw, o.downb, m.dres, a.hact, N, F, C);
-    gelu_backward(m.dh, a.hpre, m.dh, size_t(N) * F);
-    m.linear_backward(m.dnorm, o.upw, o.upb, m.dh, a.ln2, N, C, F);
-    layernorm_backward(m.dres, m.g(o.ln2w), m.g(o.ln2b), m.dnorm, a.res1, m.w(o.ln2w), a.mean2,
-                       a.rstd2, N, C);
-    m.linear_backward(m.datty, o.ow, o.ob, m.dres, a.atty, N, C, C);
+    m.linear_backward(m.dhact, o.downw, o.downb, m.dres, a.hact, N, F, C);
+    if (m.llama)
+      swiglu_backward(m.dhpre, a.hpre, m.dhact, N, F);
+    else
+      gelu_backward(m.dhpre, a.hpre, m.dhact, size_t(N) * F);
+    m.linear_backward(m.dnorm, o.upw, o.upb, m.dhpre, a.ln2, N, C, Fx);
+    m.norm_backward(m.dres, o.ln2w, o.ln2b, m.dnorm, a.res1, a.mean2, a.rstd2, N);
+    m.linear_backward(m.datty, o.ow, o.ob, m.dres, a.atty, N, Q, C);
     // Attention: dy in heads layout, then dP, dv, the softmax backward, dq and dk.
     bf16* dy = m.dnorm;  // free until the qkv GEMM's backward writes it
     rows_to_heads(dy, m.datty, B, T, H, hd);
-    const bf16 *q = a.qkvr, *k = q + NC, *v = k + NC;
-    bf16 *dq = m.dqkvr, *dk = dq + NC, *dv = dk + NC;
-    m.gemm(false, true, T, T, hd, dy, hd, per_head, v, hd, per_head, m.datt, CUDA_R_16BF, T, TT,
-           B * H);
-    m.gemm(true, false, T, hd, T, a.att, T, TT, dy, hd, per_head, dv, CUDA_R_16BF, hd, per_head,
-           B * H);
+    const bf16 *q = a.qkvr, *k = q + size_t(N) * Q, *v = k + size_t(N) * KV * hd;
+    bf16 *dq = m.dqkvr, *dk = dq + size_t(N) * Q, *dv = dk + size_t(N) * KV * hd;
+    m.gemm(false, true, r * T, T, hd, dy, hd, r * Thd, v, hd, Thd, m.datt, CUDA_R_16BF, T, r * TT,
+           B * KV);
+    m.gemm(true, false, T, hd, r * T, a.att, T, r * TT, dy, hd, r * Thd, dv, CUDA_R_16BF, hd, Thd,
+           B * KV);
     causal_softmax_backward(m.datt, a.att, B * H * T, T);
-    m.gemm(false, false, T, hd, T, m.datt, T, TT, k, hd, per_head, dq, CUDA_R_16BF, hd, per_head,
-           B * H, scale);
-    m.gemm(true, false, T, hd, T, m.datt, T, TT, q, hd, per_head, dk, CUDA_R_16BF, hd, per_head,
-           B * H, scale);
-    merge_qkv_grads(m.qkv, m.dqkvr, B, T, H, hd);
-    m.linear_backward(m.dnorm, o.qkvw, o.qkvb, m.qkv, a.ln1, N, C, 3 * C);
-    layernorm_backward(m.dres, m.g(o.ln1w), m.g(o.ln1b), m.dnorm, x, m.w(o.ln1w), a.mean1, a.rstd1,
-                       N, C);
+    m.gemm(false, false, r * T, hd, T, m.datt, T, r * TT, k, hd, Thd, dq, CUDA_R_16BF, hd, r * Thd,
+           B * KV, scale);
+    m.gemm(true, false, T, hd, r * T, m.datt, T, r * TT, q, hd, r * Thd, dk, CUDA_R_16BF, hd, Thd,
+           B * KV, scale);
+    if (m.llama) {
+      rope(dq, m.rope_cos.get(), m.rope_sin.get(), B, H, T, hd, true);
+      rope(dk, m.rope_cos.get(), m.rope_sin.get(), B, KV, T, hd, true);
+    }
+    merge_qkv_grads(m.qkv, m.dqkvr, B, T, H, KV, hd);
+    m.linear_backward(m.dnorm, o.qkvw, o.qkvb, m.qkv, a.ln1, N, C, S);
+    m.norm_backward(m.dres, o.ln1w, o.ln1b, m.dnorm, x, a.mean1, a.rstd1, N);
   }
   embedding_backward(m.g(m.wte), m.g(m.wpe), m.dres, m.tokens.get(), B, T, C);
   check(cudaGetLastError(), "backward kernels");

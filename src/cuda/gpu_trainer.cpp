@@ -85,9 +85,10 @@ TrainResult train_on_gpu(TrainConfig cfg) {
     if (!cfg.quiet) std::printf("%s\n", s.c_str()), std::fflush(stdout);
   };
   log(fmt::format(
-      "sllm train --device cuda on {}: gpt2 {} parameters, batch {} x {} x {} tokens, {} steps -> "
+      "sllm train --device cuda on {}: {} {} parameters, batch {} x {} x {} tokens, {} steps -> "
       "{}",
-      gpu, num_params(cfg.model), cfg.batch_size, cfg.grad_accum, T, cfg.max_iters, cfg.out));
+      gpu, arch_name(cfg.model.arch), num_params(cfg.model), cfg.batch_size, cfg.grad_accum, T,
+      cfg.max_iters, cfg.out));
 
   Batch batch;
   auto evaluate = [&] {
@@ -153,7 +154,7 @@ TrainResult train_on_gpu(TrainConfig cfg) {
   model.get_params(host.params());
   save_model_dir(cfg.out, host, *tok);
   write_loss_curve(cfg.out + "/loss.svg", metrics.records(),
-                   fmt::format("{}: gpt2 on {}", cfg.out, gpu));
+                   fmt::format("{}: {} on {}", cfg.out, arch_name(cfg.model.arch), gpu));
   res.steps = cfg.max_iters;
   res.elapsed_s = seconds_since(started);
   if (train_seconds > 0) {

@@ -63,7 +63,7 @@ __global__ void embedding_forward_kernel(bf16* out, const int32_t* tokens, const
   if (i >= total) return;
   const size_t n = i / C;
   const int c = static_cast<int>(i % C), t = static_cast<int>(n % T);
-  out[i] = h(f(wte[size_t(tokens[n]) * C + c]) + f(wpe[size_t(t) * C + c]));
+  out[i] = h(f(wte[size_t(tokens[n]) * C + c]) + (wpe ? f(wpe[size_t(t) * C + c]) : 0.0f));
 }
 
 __global__ void embedding_backward_wte(float* dwte, const bf16* dout, const int32_t* tokens, int N,
@@ -136,7 +136,7 @@ __global__ void column_sums_kernel(float* dw, float* db, const bf16* dout, const
     for (int n = threadIdx.y; n < N; n += kRowGroups) {
       const float d = f(dout[size_t(n) * C + c]);
       ab += d;
-      if (x) aw += d * (f(x[size_t(n) * C + c]) - mean[n]) * rstd[n];
+      if (x) aw += d * (f(x[size_t(n) * C + c]) - (mean ? mean[n] : 0.0f)) * rstd[n];
     }
   sw[threadIdx.y][threadIdx.x] = aw;
   sb[threadIdx.y][threadIdx.x] = ab;
@@ -178,20 +178,28 @@ __global__ void gelu_backward_kernel(bf16* dinp, const bf16* inp, const bf16* do
 }
 
 // Index maps between [B,T,3,H,hd] (or [B,T,H,hd]) and [3][B,H,T,hd] (or [B,H,T,hd]).
-__global__ void split_heads_kernel(bf16* qkvr, const bf16* qkv, int B, int T, int H, int hd,
+// qkv rows [B,T, H*hd | KV*hd | KV*hd] <-> q [B,H,T,hd], k and v [B,KV,T,hd] one after another.
+__global__ void split_heads_kernel(bf16* qkvr, bf16* qkv, int B, int T, int H, int KV, int hd,
                                    bool inverse) {
-  const size_t per = size_t(B) * H * T * hd, i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
-  if (i >= 3 * per) return;
-  const int which = static_cast<int>(i / per);
-  size_t r = i % per;
+  const size_t N = size_t(B) * T, S = size_t(H + 2 * KV) * hd;
+  const size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
+  if (i >= N * S) return;
+  const size_t qn = N * H * hd, kn = N * KV * hd;
+  size_t r = i;
+  int heads = H, first = 0;  // the region's head count and its first column in a qkv row
+  if (r >= qn + kn) {
+    r -= qn + kn, heads = KV, first = (H + KV) * hd;
+  } else if (r >= qn) {
+    r -= qn, heads = KV, first = H * hd;
+  }
   const int d = r % hd;
   r /= hd;
   const int t = r % T;
   r /= T;
-  const int hh = r % H, b = static_cast<int>(r / H);
-  const size_t src = ((size_t(b) * T + t) * 3 + which) * H * hd + size_t(hh) * hd + d;
+  const int hh = r % heads, b = static_cast<int>(r / heads);
+  const size_t src = (size_t(b) * T + t) * S + first + size_t(hh) * hd + d;
   if (inverse)
-    const_cast<bf16*>(qkv)[src] = qkvr[i];
+    qkv[src] = qkvr[i];
   else
     qkvr[i] = qkv[src];
 }
@@ -303,6 +311,75 @@ __global__ void adamw_kernel(float* p, bf16* pb, const float* g, float* m, float
   pb[i] = h(pi);
 }
 
+// RMSNorm: one warp per row.
+__global__ void rmsnorm_forward_kernel(bf16* out, float* rstd, const bf16* x, const bf16* w, int N,
+                                       int C, float eps) {
+  const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= N) return;
+  const bf16* xr = x + size_t(row) * C;
+  float ss = 0.0f;
+  for (int c = lane; c < C; c += 32) ss += f(xr[c]) * f(xr[c]);
+  const float rs = rsqrtf(warp_sum(ss) / C + eps);
+  bf16* o = out + size_t(row) * C;
+  for (int c = lane; c < C; c += 32) o[c] = h(f(xr[c]) * rs * f(w[c]));
+  if (lane == 0) rstd[row] = rs;
+}
+
+__global__ void rmsnorm_backward_dx(bf16* dx, const bf16* dout, const bf16* x, const bf16* w,
+                                    const float* rstd, int N, int C) {
+  const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= N) return;
+  const size_t o = size_t(row) * C;
+  const float rs = rstd[row];
+  float sdx = 0.0f;
+  for (int c = lane; c < C; c += 32) sdx += f(dout[o + c]) * f(w[c]) * f(x[o + c]) * rs;
+  sdx = warp_sum(sdx) / C;
+  for (int c = lane; c < C; c += 32) {
+    const float dn = f(dout[o + c]) * f(w[c]), xhat = f(x[o + c]) * rs;
+    dx[o + c] = h(f(dx[o + c]) + rs * (dn - xhat * sdx));
+  }
+}
+
+// Rotates the interleaved pairs (2i, 2i+1) of x [B, heads, T, hd] by position t (sign -1: the
+// inverse rotation, which is the backward).
+__global__ void rope_kernel(bf16* x, const float* cos_t, const float* sin_t, int T, int hd,
+                            size_t pairs, float sign) {
+  const size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
+  if (i >= pairs) return;
+  const int half = hd / 2, k = i % half, t = (i / half) % T;
+  bf16* v = x + 2 * i;
+  const float c = cos_t[size_t(t) * half + k], sn = sign * sin_t[size_t(t) * half + k];
+  const float x0 = f(v[0]), x1 = f(v[1]);
+  v[0] = h(x0 * c - x1 * sn);
+  v[1] = h(x0 * sn + x1 * c);
+}
+
+__device__ float silu(float g) {
+  return g / (1.0f + expf(-g));
+}
+
+// hpre rows [gate F | up F] -> out [N, F] = silu(gate) * up.
+__global__ void swiglu_forward_kernel(bf16* out, const bf16* hpre, int F, size_t total) {
+  const size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
+  if (i >= total) return;
+  const size_t n = i / F, j = i % F;
+  const bf16* row = hpre + n * 2 * F;
+  out[i] = h(silu(f(row[j])) * f(row[F + j]));
+}
+
+__global__ void swiglu_backward_kernel(bf16* dhpre, const bf16* hpre, const bf16* dout, int F,
+                                       size_t total) {
+  const size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
+  if (i >= total) return;
+  const size_t n = i / F, j = i % F;
+  const bf16* row = hpre + n * 2 * F;
+  bf16* drow = dhpre + n * 2 * F;
+  const float g = f(row[j]), u = f(row[F + j]), d = f(dout[i]);
+  const float sig = 1.0f / (1.0f + expf(-g));
+  drow[j] = h(d * u * sig * (1.0f + g * (1.0f - sig)));
+  drow[F + j] = h(d * g * sig);
+}
+
 int warp_rows_blocks(int rows) {
   return (rows + kThreads / 32 - 1) / (kThreads / 32);
 }
@@ -339,6 +416,35 @@ void layernorm_backward(bf16* dx, float* dw, float* db, const bf16* dout, const 
   column_sums_kernel<<<(C + 31) / 32, dim3(32, kRowGroups)>>>(dw, db, dout, x, mean, rstd, N, C);
 }
 
+void rmsnorm_forward(bf16* out, float* rstd, const bf16* x, const bf16* w, int N, int C,
+                     float eps) {
+  rmsnorm_forward_kernel<<<warp_rows_blocks(N), kThreads>>>(out, rstd, x, w, N, C, eps);
+}
+
+void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const bf16* w,
+                      const float* rstd, int N, int C) {
+  rmsnorm_backward_dx<<<warp_rows_blocks(N), kThreads>>>(dx, dout, x, w, rstd, N, C);
+  column_sums_kernel<<<(C + 31) / 32, dim3(32, kRowGroups)>>>(dw, nullptr, dout, x, nullptr, rstd,
+                                                              N, C);
+}
+
+void rope(bf16* x, const float* cos_t, const float* sin_t, int B, int heads, int T, int hd,
+          bool inverse) {
+  const size_t pairs = size_t(B) * heads * T * (hd / 2);
+  rope_kernel<<<blocks_for(pairs), kThreads>>>(x, cos_t, sin_t, T, hd, pairs,
+                                               inverse ? -1.0f : 1.0f);
+}
+
+void swiglu_forward(bf16* out, const bf16* hpre, int N, int F) {
+  const size_t total = size_t(N) * F;
+  swiglu_forward_kernel<<<blocks_for(total), kThreads>>>(out, hpre, F, total);
+}
+
+void swiglu_backward(bf16* dhpre, const bf16* hpre, const bf16* dout, int N, int F) {
+  const size_t total = size_t(N) * F;
+  swiglu_backward_kernel<<<blocks_for(total), kThreads>>>(dhpre, hpre, dout, F, total);
+}
+
 void add_bias(bf16* out, const bf16* bias, int N, int C) {
   const size_t total = size_t(N) * C;
   add_bias_kernel<<<blocks_for(total), kThreads>>>(out, bias, C, total);
@@ -359,13 +465,14 @@ void gelu_backward(bf16* dinp, const bf16* inp, const bf16* dout, size_t n) {
   gelu_backward_kernel<<<blocks_for(n), kThreads>>>(dinp, inp, dout, n);
 }
 
-void split_heads(bf16* qkvr, const bf16* qkv, int B, int T, int H, int hd) {
-  const size_t n = size_t(3) * B * T * H * hd;
-  split_heads_kernel<<<blocks_for(n), kThreads>>>(qkvr, qkv, B, T, H, hd, false);
+void split_heads(bf16* qkvr, const bf16* qkv, int B, int T, int H, int KV, int hd) {
+  const size_t n = size_t(B) * T * (H + 2 * KV) * hd;
+  split_heads_kernel<<<blocks_for(n), kThreads>>>(qkvr, const_cast<bf16*>(qkv), B, T, H, KV, hd,
+                                                  false);
 }
-void merge_qkv_grads(bf16* dqkv, const bf16* dqkvr, int B, int T, int H, int hd) {
-  const size_t n = size_t(3) * B * T * H * hd;
-  split_heads_kernel<<<blocks_for(n), kThreads>>>(const_cast<bf16*>(dqkvr), dqkv, B, T, H, hd,
+void merge_qkv_grads(bf16* dqkv, const bf16* dqkvr, int B, int T, int H, int KV, int hd) {
+  const size_t n = size_t(B) * T * (H + 2 * KV) * hd;
+  split_heads_kernel<<<blocks_for(n), kThreads>>>(const_cast<bf16*>(dqkvr), dqkv, B, T, H, KV, hd,
                                                   true);
 }
 void heads_to_rows(bf16* out, const bf16* y, int B, int T, int H, int hd) {

@@ -19,6 +19,7 @@ void to_f32(float* out, const bf16* in, size_t n);
 // out[b,t,:] = wte[tokens[b,t],:] + wpe[t,:]
 void embedding_forward(bf16* out, const int32_t* tokens, const bf16* wte, const bf16* wpe, int B,
                        int T, int C);
+// (wpe may be null: Llama has no learned positions.)
 // dwte[tokens[n],:] += dout[n,:] (one thread per channel walks the rows in order: deterministic);
 // dwpe[t,:] += sum_b dout[b,t,:].
 void embedding_backward(float* dwte, float* dwpe, const bf16* dout, const int32_t* tokens, int B,
@@ -31,6 +32,18 @@ void layernorm_forward(bf16* out, float* mean, float* rstd, const bf16* x, const
 void layernorm_backward(bf16* dx, float* dw, float* db, const bf16* dout, const bf16* x,
                         const bf16* w, const float* mean, const float* rstd, int N, int C);
 
+// RMSNorm (Llama): out = x * rstd * w; backward as LayerNorm's without mean and bias.
+void rmsnorm_forward(bf16* out, float* rstd, const bf16* x, const bf16* w, int N, int C, float eps);
+void rmsnorm_backward(bf16* dx, float* dw, const bf16* dout, const bf16* x, const bf16* w,
+                      const float* rstd, int N, int C);
+// RoPE over interleaved pairs of x [B, heads, T, hd] with tables [T, hd/2] (sllm::rope_tables);
+// inverse rotates back (the backward of the rotation).
+void rope(bf16* x, const float* cos_t, const float* sin_t, int B, int heads, int T, int hd,
+          bool inverse);
+// SwiGLU: hpre rows [gate F | up F] -> out [N, F] = silu(gate) * up; backward writes dhpre.
+void swiglu_forward(bf16* out, const bf16* hpre, int N, int F);
+void swiglu_backward(bf16* dhpre, const bf16* hpre, const bf16* dout, int N, int F);
+
 // out[n,:] += bias; dbias += column sums of dout [N, C].
 void add_bias(bf16* out, const bf16* bias, int N, int C);
 void bias_backward(float* dbias, const bf16* dout, int N, int C);
@@ -40,10 +53,10 @@ void gelu_forward(bf16* out, const bf16* in, size_t n);
 // dinp = gelu'(inp) * dout (in place when dinp == dout).
 void gelu_backward(bf16* dinp, const bf16* inp, const bf16* dout, size_t n);
 
-// qkv [B,T,3,H,hd] -> q, k, v each [B,H,T,hd] (q = qkvr, k = q + B*H*T*hd, v = k + ...).
-void split_heads(bf16* qkvr, const bf16* qkv, int B, int T, int H, int hd);
+// qkv rows [B,T, q H*hd | k KV*hd | v KV*hd] -> q [B,H,T,hd], then k and v [B,KV,T,hd].
+void split_heads(bf16* qkvr, const bf16* qkv, int B, int T, int H, int KV, int hd);
 // The inverse, for the gradients.
-void merge_qkv_grads(bf16* dqkv, const bf16* dqkvr, int B, int T, int H, int hd);
+void merge_qkv_grads(bf16* dqkv, const bf16* dqkvr, int B, int T, int H, int KV, int hd);
 // y [B,H,T,hd] -> [B,T,H,hd] and back.
 void heads_to_rows(bf16* out, const bf16* y, int B, int T, int H, int hd);
 void rows_to_heads(bf16* out, const bf16* x, int B, int T, int H, int hd);

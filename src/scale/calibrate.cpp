@@ -74,43 +74,41 @@ double training_gemm_gflops(int w, double seconds) {
   return 3 * 2.0 * M * double(N) * K / t / 1e9;
 }
 
+// Mean time of fn over at least `min_runs` runs and `seconds`, after one warm-up run. A plan
+// predicts a whole run, the sum of its steps: on a shared machine that is the mean step, slow
+// steps included, not the best or the median one.
 template <typename Fn>
-double median_seconds(double seconds, Fn&& fn) {
+double mean_seconds(double seconds, int min_runs, Fn&& fn) {
   fn();
-  std::vector<double> t;
+  double total = 0;
+  int runs = 0;
   const auto start = Clock::now();
-  while (t.size() < 3 || (std::chrono::duration<double>(Clock::now() - start).count() < seconds &&
-                          t.size() < 200)) {
+  while (runs < min_runs ||
+         (std::chrono::duration<double>(Clock::now() - start).count() < seconds && runs < 500)) {
     const auto t0 = Clock::now();
     fn();
-    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    total += std::chrono::duration<double>(Clock::now() - t0).count();
+    ++runs;
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return total / runs;
 }
 
-// sllm's own training step on a 2-layer GPT-2 of this width (batch 8 x 64 tokens): forward,
-// backward, gradient clipping and AdamW, as the trainer runs them. The median step is used:
-// a plan predicts a whole run, not its luckiest step. Returns model FLOP/s in GFLOP/s.
-double training_step_gflops(int w, double seconds) {
-  ModelConfig c;
-  c.arch = Arch::GPT2;
-  c.vocab_size = 256;
-  c.n_layer = 2;
-  c.n_embd = w;
-  c.n_head = c.n_kv_head = std::max(1, w / 32);
-  c.block_size = 64;
-  const int B = 8, T = 64;
+}  // namespace
+
+double training_step_gflops(const ModelConfig& c, int B, double seconds) {
+  c.validate();
+  if (B < 1) fail("calibration batch {} must be >= 1", B);
+  const int T = c.block_size, V = c.vocab_size;
   Model m(c);
   m.init_weights(1);
   std::mt19937 rng(7);
   std::vector<int32_t> tok(size_t(B) * T), tgt(size_t(B) * T);
-  for (auto& t : tok) t = static_cast<int32_t>(rng() % 256);
+  for (auto& t : tok) t = static_cast<int32_t>(rng() % V);
   for (size_t i = 0; i < tok.size(); ++i) tgt[i] = tok[(i + 1) % tok.size()];
   AdamWState st;
   AdamWParams h;
   h.lr = 1e-4f;
-  const double t = median_seconds(seconds, [&] {
+  const double t = mean_seconds(seconds, 5, [&] {
     m.zero_grad();
     m.forward(tok.data(), tgt.data(), B, T);
     m.backward();
@@ -118,6 +116,21 @@ double training_step_gflops(int w, double seconds) {
     adamw_step(m, st, h);
   });
   return flops_per_token(c, T) * B * T / t / 1e9;
+}
+
+namespace {
+
+// The generic probe per width: a 2-layer GPT-2 (batch 8 x 64 tokens, vocabulary 256), for
+// about 3 probe times.
+double width_probe_gflops(int w, double seconds) {
+  ModelConfig c;
+  c.arch = Arch::GPT2;
+  c.vocab_size = 256;
+  c.n_layer = 2;
+  c.n_embd = w;
+  c.n_head = c.n_kv_head = std::max(1, w / 32);
+  c.block_size = 64;
+  return training_step_gflops(c, 8, 3 * seconds);
 }
 
 // STREAM triad a = b + s*c over arrays far larger than the last-level cache; counts the
@@ -166,7 +179,7 @@ std::string host_name() {
 
 }  // namespace
 
-Accelerator calibrate_this_cpu(const CalibrateOptions& opt) {
+Accelerator calibrate_this_cpu(const CalibrateOptions& opt, const Accelerator* previous) {
   if (opt.seconds_per_probe <= 0)
     fail("calibration probe time must be positive (got {})", opt.seconds_per_probe);
   set_num_threads(opt.threads);
@@ -189,16 +202,29 @@ Accelerator calibrate_this_cpu(const CalibrateOptions& opt) {
   for (int w : opt.train_widths) {
     if (w <= 0 || w % 32)
       fail("calibration training width {} must be a positive multiple of 32", w);
-    a.train_gflops.push_back({w, training_step_gflops(w, opt.seconds_per_probe)});
+    a.train_gflops.push_back({w, width_probe_gflops(w, opt.seconds_per_probe)});
   }
   std::sort(a.train_gflops.begin(), a.train_gflops.end(),
             [](auto& x, auto& y) { return x.width < y.width; });
+  if (previous && previous->kind == "cpu") a.train_probes = previous->train_probes;
+  if (opt.run_model) {
+    const ModelConfig& c = *opt.run_model;
+    TrainProbe p{arch_name(c.arch), c.n_layer,    c.n_embd,      c.n_head, c.n_kv_head,
+                 c.vocab_size,      c.block_size, opt.run_batch, 0.0};
+    // A run-shaped probe is what the plan of that run predicts with: give it more time.
+    p.gflops = training_step_gflops(c, opt.run_batch, 5 * opt.seconds_per_probe);
+    std::erase_if(a.train_probes, [&](const TrainProbe& q) {
+      return q.arch == p.arch && q.layers == p.layers && q.width == p.width && q.heads == p.heads &&
+             q.kv_heads == p.kv_heads && q.vocab == p.vocab && q.ctx == p.ctx && q.batch == p.batch;
+    });
+    a.train_probes.push_back(p);
+  }
   a.measured_at = utc_now();
   a.source.title =
       "measured by `sllm plan --calibrate` on " + host_name() + " at " + a.measured_at +
       ": OpenBLAS sgemm 2048^3 for fp32 peak, 4096-token training GEMMs per width, "
       "STREAM triad (3 x 128 MiB) for bandwidth; sllm training steps (2-layer GPT-2, 8 x 64 "
-      "tokens, median step) per width; memory from sysconf" +
+      "tokens, mean step) per width; memory from sysconf" +
       (opt.board_power_w > 0 ? "; board power given by the user (--tdp)" : "");
   return a;
 }

@@ -130,6 +130,15 @@ double Accelerator::train_flops_at_width(int width) const {
   return interpolate_rate(train_gflops, width);
 }
 
+const TrainProbe* Accelerator::probe_for(const std::string& arch, int layers, int width, int heads,
+                                         int kv_heads, int vocab, int ctx, int batch) const {
+  for (auto it = train_probes.rbegin(); it != train_probes.rend(); ++it)
+    if (it->arch == arch && it->layers == layers && it->width == width && it->heads == heads &&
+        it->kv_heads == kv_heads && it->vocab == vocab && it->ctx == ctx && it->batch == batch)
+      return &*it;
+  return nullptr;
+}
+
 bool Accelerator::matches(const std::string& key) const {
   const std::string k = lower(key);
   if (lower(id) == k) return true;
@@ -149,6 +158,16 @@ json Accelerator::to_json() const {
   if (board_power_w > 0) j["board_power_w"] = board_power_w;
   if (!gemm_gflops.empty()) j["gemm_gflops"] = rates_json(gemm_gflops);
   if (!train_gflops.empty()) j["train_gflops"] = rates_json(train_gflops);
+  for (const TrainProbe& p : train_probes)
+    j["train_probes"].push_back({{"arch", p.arch},
+                                 {"layers", p.layers},
+                                 {"width", p.width},
+                                 {"heads", p.heads},
+                                 {"kv_heads", p.kv_heads},
+                                 {"vocab", p.vocab},
+                                 {"ctx", p.ctx},
+                                 {"batch", p.batch},
+                                 {"gflops", p.gflops}});
   if (!measured_at.empty()) j["measured_at"] = measured_at;
   if (threads > 0) j["threads"] = threads;
   return j;
@@ -182,6 +201,29 @@ Accelerator Accelerator::from_json(const json& j, const std::string& origin) {
   }
   a.gemm_gflops = parse_rates(j, "gemm_gflops", where);
   a.train_gflops = parse_rates(j, "train_gflops", where);
+  if (j.contains("train_probes")) {
+    if (!j["train_probes"].is_array()) fail("{}: 'train_probes' must be an array", where);
+    for (const auto& e : j["train_probes"]) {
+      const std::string w = where + ".train_probes";
+      TrainProbe p;
+      p.arch = get_string(e, "arch", w, true);
+      p.layers = static_cast<int>(get_number(e, "layers", w, true));
+      p.width = static_cast<int>(get_number(e, "width", w, true));
+      p.heads = static_cast<int>(get_number(e, "heads", w, true));
+      p.kv_heads = static_cast<int>(get_number(e, "kv_heads", w, true));
+      p.vocab = static_cast<int>(get_number(e, "vocab", w, true));
+      p.ctx = static_cast<int>(get_number(e, "ctx", w, true));
+      p.batch = static_cast<int>(get_number(e, "batch", w, true));
+      p.gflops = get_number(e, "gflops", w, true);
+      if (p.layers <= 0 || p.width <= 0 || p.heads <= 0 || p.vocab <= 0 || p.ctx <= 0 ||
+          p.batch <= 0 || !(p.gflops > 0))
+        fail(
+            "{}: train_probes entries need positive layers, width, heads, vocab, ctx, batch and "
+            "gflops",
+            where);
+      a.train_probes.push_back(p);
+    }
+  }
   a.measured_at = get_string(j, "measured_at", where, false);
   a.threads = static_cast<int>(get_number(j, "threads", where, false));
   a.source = parse_source(j, where);

@@ -193,6 +193,13 @@ Plan make_plan(const PlanInput& in, const Catalog& catalog) {
   if (in.mfu > 0) {
     p.mfu = in.mfu;
     p.mfu_note = "given (--mfu)";
+  } else if (const TrainProbe* probe =
+                 acc.kind == "cpu" && in.model && p.dtype == "fp32"
+                     ? acc.probe_for(arch_name(in.model->arch), s.n_layer, s.d_model, s.n_head,
+                                     s.n_kv_head, s.vocab, in.ctx, in.batch)
+                     : nullptr) {
+    p.mfu = probe->gflops * 1e9 / peak;
+    p.mfu_note = "sllm's training step of this model and batch measured by --calibrate";
   } else if (acc.kind == "cpu" && !acc.train_gflops.empty() && p.dtype == "fp32") {
     p.mfu = acc.train_flops_at_width(s.d_model) / peak;
     p.mfu_note = "sllm's training step measured at this width by --calibrate";

@@ -251,14 +251,22 @@ void Server::Impl::install_routes() {
   http.set_read_timeout(opt.read_timeout_s, 0);
   http.set_write_timeout(opt.write_timeout_s, 0);
   http.set_keep_alive_max_count(100);
+  http.set_keep_alive_timeout(std::min(5, opt.read_timeout_s));
   http.set_tcp_nodelay(true);
 
-  http.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!t_over_connection_limit) return httplib::Server::HandlerResponse::Unhandled;
-    send_error(res, ApiError(503, "server_error", "", "too many connections; try again shortly",
-                             "overloaded"));
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (t_over_connection_limit) {
+      send_error(res, ApiError(503, "server_error", "", "too many connections; try again shortly",
+                               "overloaded"));
+      res.set_header("Retry-After", "1");
+    } else if (int(req.headers.size()) > opt.max_headers) {
+      send_error(res, ApiError(431, "invalid_request_error", "",
+                               fmt::format("the request has {} header fields; the limit is {}",
+                                           req.headers.size(), opt.max_headers)));
+    } else {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
     res.set_header("Connection", "close");
-    res.set_header("Retry-After", "1");
     return httplib::Server::HandlerResponse::Handled;
   });
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -266,6 +274,7 @@ void Server::Impl::install_routes() {
     int status = res.status;
     std::string msg = status == 404   ? fmt::format("no route for {} {}", req.method, req.path)
                       : status == 413 ? "request body too large"
+                      : status == 400 ? "malformed HTTP request (or a header line over 8 KiB)"
                       : status == 405
                           ? fmt::format("method {} not allowed on {}", req.method, req.path)
                           : fmt::format("HTTP error {}", status);

@@ -1,10 +1,11 @@
-// The CUDA backend (`--device cuda`): the GPT-2 model of sllm/model/model.h on one NVIDIA GPU.
-// cuBLAS runs the GEMMs (bf16 inputs, fp32 accumulation); sllm's own kernels (src/cuda/) do the
-// norms, attention softmax, GELU, cross-entropy, gradient norm and AdamW. Activations and the
-// compute copy of the weights are bf16; the master weights, their gradients and the AdamW state
-// are fp32, in the CPU model's arena layout, so weights move between the two unchanged.
-// Built only where CMake finds nvcc (SLLM_CUDA); without it, or without a GPU at run time, every
-// entry point throws sllm::Error saying so.
+// The CUDA backend (`--device cuda`): the model of sllm/model/model.h (GPT-2 and Llama, with
+// grouped-query attention) on one NVIDIA GPU. cuBLAS runs the GEMMs (bf16 inputs, fp32
+// accumulation); sllm's own kernels (src/cuda/) do the norms, RoPE, attention softmax,
+// GELU/SwiGLU, cross-entropy, gradient norm and AdamW. Activations and the compute copy of the
+// weights are bf16; the master weights, their gradients and the AdamW state are fp32, in the CPU
+// model's arena layout, so weights move between the two unchanged. Built only where CMake finds
+// nvcc (SLLM_CUDA); without it, or without a GPU at run time, every entry point throws
+// sllm::Error saying so.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -24,7 +25,7 @@ std::string require_device();
 
 class CudaModel {
  public:
-  explicit CudaModel(const ModelConfig& cfg);  // GPT-2 models; throws without a GPU.
+  explicit CudaModel(const ModelConfig& cfg);  // Throws without a usable GPU.
   ~CudaModel();
   CudaModel(const CudaModel&) = delete;
   CudaModel& operator=(const CudaModel&) = delete;

@@ -44,6 +44,7 @@ class Sampler {
  private:
   SamplingParams p_;
   uint64_t s_[4];
+  std::vector<int32_t> idx_, cand_;  // Scratch reused across calls.
 };
 
 }  // namespace sllm

@@ -22,6 +22,15 @@ struct GemmRate {
   double gflops = 0;
 };
 
+// sllm's training step of one exact model and batch, measured by `sllm plan --calibrate` with
+// a model shape: the most faithful rate for planning that run (same GEMM shapes, vocabulary,
+// context and batch), in model FLOP/s (flops_per_token x tokens/s).
+struct TrainProbe {
+  std::string arch = "gpt2";
+  int layers = 0, width = 0, heads = 0, kv_heads = 0, vocab = 0, ctx = 0, batch = 0;
+  double gflops = 0;
+};
+
 struct Accelerator {
   std::string id, name, kind;  // kind: "gpu" or "cpu"
   std::vector<std::string> aliases;
@@ -33,6 +42,7 @@ struct Accelerator {
   // sllm's own training step (forward, backward, AdamW) measured at each width, in model
   // FLOP/s (flops_per_token x tokens/s): what a CPU plan predicts with when present.
   std::vector<GemmRate> train_gflops;
+  std::vector<TrainProbe> train_probes;  // run-shaped probes, newest last
   Source source;
   std::string measured_at;  // ISO time of the calibration, measured entries only
   int threads = 0;          // threads the calibration used, measured entries only
@@ -42,6 +52,9 @@ struct Accelerator {
   // Interpolated training-GEMM rate in FLOP/s at this model width (log-log, clamped).
   double gemm_flops_at_width(int width) const;
   double train_flops_at_width(int width) const;  // the same over train_gflops
+  // The newest probe of exactly this shape, or null.
+  const TrainProbe* probe_for(const std::string& arch, int layers, int width, int heads,
+                              int kv_heads, int vocab, int ctx, int batch) const;
   bool matches(const std::string& id_or_alias) const;
 
   nlohmann::json to_json() const;

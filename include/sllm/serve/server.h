@@ -21,6 +21,8 @@ struct ServerOptions {
   SchedulerOptions scheduler;
   size_t max_body_bytes = 1 << 20;
   int max_connections = 64;  // Connections served at once; more get 503.
+  int max_headers = 100;     // Header fields per request; more get 431. (cpp-httplib refuses a
+                             // header line over 8 KiB with 400 on its own.)
   int read_timeout_s = 30;
   int write_timeout_s = 30;
   int keepalive_interval_ms =
