@@ -4,6 +4,9 @@
 # time for the same model and tokens with the measured step time (the sum of the logged
 # per-step times, i.e. without tokenization, evaluation and checkpoint writes).
 # Target: within 25%. Usage: bench/plan_vs_train.sh [BUILD_DIR] [extra sllm train args...]
+# On a shared machine the CPU share changes from minute to minute: the load is printed before
+# and after, and AFTER=1 calibrates again after the run and also prints the ratio for that
+# calibration and for the mean of the two (the pass/fail stays on the calibration before).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -31,9 +34,17 @@ echo "== sllm train: gpt2 ${LAYERS}x${EMBD}, ${HEADS} heads, batch $B x $T, $STE
   --eval-iters 5 --sample-tokens 0 --tokenizer char --data "$DATA" --threads "$THREADS" \
   --out "$WORK/run" --quiet "$@"
 
+echo "== load after the run: $(uptime)"
+
 TOKENS=$((B * T * STEPS))
 "$SLLM" plan --config "$WORK/run" --tokens "$TOKENS" --hardware cpu --ctx "$T" --batch "$B" \
   --catalog "$WORK/hw.json" --json > "$WORK/plan.json"
+if [ "${AFTER:-0}" = 1 ]; then
+  "$SLLM" plan --calibrate --catalog "$WORK/hw_after.json" --threads "$THREADS" --config "$WORK/run" \
+    --ctx "$T" --batch "$B" | grep "training step of" | sed 's/^/   after: /'
+  "$SLLM" plan --config "$WORK/run" --tokens "$TOKENS" --hardware cpu --ctx "$T" --batch "$B" \
+    --catalog "$WORK/hw_after.json" --json > "$WORK/plan_after.json"
+fi
 "$SLLM" plan --config "$WORK/run" --tokens "$TOKENS" --hardware cpu --ctx "$T" --batch "$B" \
   --catalog "$WORK/hw.json" | sed -n '1,12p' | sed 's/^/   /'
 
@@ -50,5 +61,11 @@ ratio = pred / measured
 print(f"== measured: {len(steps)} steps, {measured:.2f} s of training steps ({wall:.2f} s wall incl. tokenize/eval/save)")
 print(f"== planned:  {pred:.2f} s (modelled MFU {plan['mfu']:.3f})")
 print(f"== plan / measured = {ratio:.3f}  ({'within' if abs(ratio - 1) <= 0.25 else 'OUTSIDE'} 25%)")
+try:
+    after = json.load(open(f"{work}/plan_after.json"))["seconds"]
+    print(f"== calibrated after the run: plan / measured = {after / measured:.3f}; "
+          f"mean of both calibrations: {(pred + after) / 2 / measured:.3f}")
+except FileNotFoundError:
+    pass
 sys.exit(0 if abs(ratio - 1) <= 0.25 else 1)
 PYEOF

@@ -6,6 +6,8 @@
 //
 // usage: decode_bench [--bandwidth GBs] [--shapes 15M,110M] [--types f32,q8_0,q4_0,q4_1]
 //                     [--threads 1,2] [--tokens 128]
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -68,6 +70,16 @@ ModelFiles random_model(const Shape& s) {
   return m;
 }
 
+// Resident set size now (not the peak: one process runs every configuration in turn).
+double rss_mb() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1e6;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -95,8 +107,9 @@ int main(int argc, char** argv) {
       "GB/s, "
       "dot kernels: %s\n",
       n, n, bandwidth, dot_kernels().isa);
-  std::printf("%-5s %-5s %3s %10s %10s %9s %9s %7s %9s %9s\n", "shape", "type", "thr", "pp tok/s",
-              "tg tok/s", "MB/token", "bound", "of bound", "pp/llama", "tg/llama");
+  std::printf("%-5s %-5s %3s %10s %10s %9s %9s %7s %9s %9s %8s\n", "shape", "type", "thr",
+              "pp tok/s", "tg tok/s", "MB/token", "bound", "of bound", "pp/llama", "tg/llama",
+              "RSS MB");
   for (const auto& sname : split(shapes)) {
     const Shape* shape = nullptr;
     for (const auto& s : kShapes)
@@ -138,12 +151,13 @@ int main(int argc, char** argv) {
           std::snprintf(ppr, sizeof ppr, "%.2fx", pp / ref->second.first);
           std::snprintf(tgr, sizeof tgr, "%.2fx", tg / ref->second.second);
         }
-        std::printf("%-5s %-5s %3s %10.0f %10.1f %9.1f %9.0f %6.0f%% %9s %9s\n", shape->name,
+        std::printf("%-5s %-5s %3s %10.0f %10.1f %9.1f %9.0f %6.0f%% %9s %9s %8.0f\n", shape->name,
                     tname.c_str(), th.c_str(), pp, tg, bytes / 1e6, bound, 100.0 * tg / bound, ppr,
-                    tgr);
+                    tgr, rss_mb());
         std::fflush(stdout);
       }
     }
   }
+  std::printf("peak RSS %.0f MB\n", peak_rss_bytes() / 1e6);
   return 0;
 }

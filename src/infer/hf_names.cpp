@@ -34,15 +34,20 @@ std::vector<std::pair<std::string, std::string>> hf_layer_names(const ModelConfi
             {H + "mlp.c_proj.bias", L + "mlp.down.bias"}};
   }
   const std::string H = "layers." + std::to_string(i) + ".";
-  return {{H + "input_layernorm.weight", L + "attn_norm.weight"},
-          {H + "self_attn.q_proj.weight", L + "attn.q.weight"},
-          {H + "self_attn.k_proj.weight", L + "attn.k.weight"},
-          {H + "self_attn.v_proj.weight", L + "attn.v.weight"},
-          {H + "self_attn.o_proj.weight", L + "attn.o.weight"},
-          {H + "post_attention_layernorm.weight", L + "mlp_norm.weight"},
-          {H + "mlp.gate_proj.weight", L + "mlp.gate.weight"},
-          {H + "mlp.up_proj.weight", L + "mlp.up.weight"},
-          {H + "mlp.down_proj.weight", L + "mlp.down.weight"}};
+  std::vector<std::pair<std::string, std::string>> n = {
+      {H + "input_layernorm.weight", L + "attn_norm.weight"},
+      {H + "self_attn.q_proj.weight", L + "attn.q.weight"},
+      {H + "self_attn.k_proj.weight", L + "attn.k.weight"},
+      {H + "self_attn.v_proj.weight", L + "attn.v.weight"},
+      {H + "self_attn.o_proj.weight", L + "attn.o.weight"},
+      {H + "post_attention_layernorm.weight", L + "mlp_norm.weight"},
+      {H + "mlp.gate_proj.weight", L + "mlp.gate.weight"},
+      {H + "mlp.up_proj.weight", L + "mlp.up.weight"},
+      {H + "mlp.down_proj.weight", L + "mlp.down.weight"}};
+  if (c.qkv_bias)  // Qwen2.
+    for (const char* p : {"q", "k", "v"})
+      n.push_back({H + "self_attn." + p + "_proj.bias", L + "attn." + p + ".bias"});
+  return n;
 }
 
 bool hf_is_conv1d(const std::string& n) {
@@ -67,8 +72,8 @@ nlohmann::json hf_config_to_json(const ModelConfig& c) {
     j["activation_function"] = "gelu_new";
     j["tie_word_embeddings"] = c.tie_word_embeddings;
   } else {
-    j["architectures"] = {"LlamaForCausalLM"};
-    j["model_type"] = "llama";
+    j["architectures"] = {c.qkv_bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM"};
+    j["model_type"] = c.qkv_bias ? "qwen2" : "llama";
     j["hidden_size"] = c.n_embd;
     j["num_hidden_layers"] = c.n_layer;
     j["num_attention_heads"] = c.n_head;
@@ -79,6 +84,7 @@ nlohmann::json hf_config_to_json(const ModelConfig& c) {
     j["rms_norm_eps"] = c.norm_eps;
     j["rope_theta"] = c.rope_theta;
     j["hidden_act"] = "silu";
+    if (c.qkv_bias) j["use_sliding_window"] = false;
     j["tie_word_embeddings"] = c.tie_word_embeddings;
   }
   j["torch_dtype"] = "float32";

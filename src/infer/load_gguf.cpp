@@ -2,6 +2,7 @@
 // parameter names. Tensors stay in the mapped file; GPT-2's fused attn_qkv is split by rows,
 // which needs no copy because rows are stored whole in every ggml type.
 #include "sllm/common/error.h"
+#include "sllm/infer/hf_names.h"
 #include "sllm/infer/weights.h"
 
 namespace sllm {
@@ -31,10 +32,12 @@ ModelFiles load_gguf_model(const std::string& path) {
   const std::string arch = r->get_string("general.architecture");
   if (arch.empty())
     fail("{}: GGUF file has no general.architecture (a vocabulary-only file?)", path);
-  if (arch != "llama" && arch != "gpt2")
-    fail("{}: unsupported architecture '{}' (sllm runs llama and gpt2)", path, arch);
+  if (arch != "llama" && arch != "gpt2" && arch != "qwen2")
+    fail("{}: unsupported architecture '{}' (sllm runs llama, qwen2 and gpt2)", path, arch);
   ModelConfig& c = m.config;
-  c.arch = parse_arch(arch);
+  const bool qwen2 = arch == "qwen2";
+  c.arch = qwen2 ? Arch::Llama : parse_arch(arch);
+  c.qkv_bias = qwen2;
   auto need_int = [&](const std::string& key) {
     const int64_t v = r->get_int(arch + "." + key, -1);
     if (v <= 0 || v > (1 << 24))
@@ -51,9 +54,9 @@ ModelFiles load_gguf_model(const std::string& path) {
   if (emb.dims.size() != 2) fail("{}: token_embd.weight must be 2-D", path);
   c.vocab_size = static_cast<int>(emb.dims[1]);
   if (c.arch == Arch::Llama) {
-    c.norm_eps = static_cast<float>(r->get_float("llama.attention.layer_norm_rms_epsilon", 1e-5));
-    c.rope_theta = static_cast<float>(r->get_float("llama.rope.freq_base", 10000.0));
-    const int64_t rot = r->get_int("llama.rope.dimension_count", c.n_embd / c.n_head);
+    c.norm_eps = static_cast<float>(r->get_float(arch + ".attention.layer_norm_rms_epsilon", 1e-5));
+    c.rope_theta = static_cast<float>(r->get_float(arch + ".rope.freq_base", 10000.0));
+    const int64_t rot = r->get_int(arch + ".rope.dimension_count", c.n_embd / c.n_head);
     if (rot != c.n_embd / c.n_head)
       fail("{}: partial RoPE (dimension_count {}) is not supported", path, rot);
   } else {
@@ -88,6 +91,23 @@ ModelFiles load_gguf_model(const std::string& path) {
       map(blk(i, "attn_k.weight"), lay(i, "attn.k.weight"));
       map(blk(i, "attn_v.weight"), lay(i, "attn.v.weight"));
       map(blk(i, "ffn_gate.weight"), lay(i, "mlp.gate.weight"));
+      if (!qwen2) continue;
+      // llama.cpp runs Qwen2 with rotate-half (NEOX) RoPE, so its q/k rows are in Hugging
+      // Face order: back to interleaved pairs.
+      for (const char* p : {"q", "k", "v"}) {
+        const std::string part = std::string("attn.") + p + ".";
+        map(blk(i, (std::string("attn_") + p + ".bias").c_str()), lay(i, (part + "bias").c_str()));
+        if (*p == 'v') continue;
+        const int heads = *p == 'q' ? c.n_head : c.n_kv_head;
+        for (const char* wb : {"weight", "bias"}) {
+          WeightTensor& w = m.tensors[lay(i, (part + wb).c_str())];
+          const int64_t rows = w.shape.empty() ? 0 : w.shape[0];
+          if (rows % (2 * heads) != 0)
+            fail("{}: {}{} has {} rows, not a multiple of 2*{}", path, blk(i, "attn_"), p, rows,
+                 heads);
+          w.data = m.own(hf_permute_rows(w.data, rows, w.nbytes / rows, heads, false));
+        }
+      }
       continue;
     }
     for (const char* s :

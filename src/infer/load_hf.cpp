@@ -66,8 +66,11 @@ ModelConfig hf_config_from_json(const json& j, const std::string& file) {
     c.vocab_size = cfg_int(j, {"vocab_size"}, -1, file);
     if (j.contains("layer_norm_epsilon")) c.norm_eps = j["layer_norm_epsilon"].get<float>();
     c.tie_word_embeddings = j.value("tie_word_embeddings", true);
-  } else if (type == "llama" || type == "mistral") {
+  } else if (type == "llama" || type == "mistral" || type == "qwen2") {
     c.arch = Arch::Llama;
+    c.qkv_bias = type == "qwen2";
+    if (j.value("use_sliding_window", false))
+      fail("{}: sliding-window attention (use_sliding_window) is not supported", file);
     c.n_embd = cfg_int(j, {"hidden_size"}, -1, file);
     c.n_layer = cfg_int(j, {"num_hidden_layers"}, -1, file);
     c.n_head = cfg_int(j, {"num_attention_heads"}, -1, file);
@@ -81,7 +84,8 @@ ModelConfig hf_config_from_json(const json& j, const std::string& file) {
     if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
       fail("{}: rope_scaling is not supported", file);
   } else {
-    fail("{}: unsupported model_type '{}' (sllm imports llama, mistral and gpt2)", file, type);
+    fail("{}: unsupported model_type '{}' (sllm imports llama, mistral, qwen2 and gpt2)", file,
+         type);
   }
   try {
     c.validate();
@@ -147,50 +151,46 @@ ModelFiles load_hf_dir(const std::string& dir) {
     }
     fail("{}: tensor '{}' is missing", dir, name);
   };
-  auto plain = [&](const std::string& from, const std::string& to) {
-    auto [t, f] = find(from);
-    m.tensors[to] = WeightTensor{ggml_of(t->dtype, f, t->name), t->shape, t->data, t->nbytes};
-  };
-  auto lay = [](int i, const std::string& s) { return "layers." + std::to_string(i) + "." + s; };
-  for (const auto& [hf, ours] : hf_global_names(c)) {
+  std::vector<std::pair<std::string, std::string>> names = hf_global_names(c);
+  for (int i = 0; i < c.n_layer; ++i)
+    for (auto& p : hf_layer_names(c, i)) names.push_back(std::move(p));
+  for (const auto& [hf, ours] : names) {
     if (ours == "lm_head.weight" && c.tie_word_embeddings) continue;
-    plain(hf, ours);
-  }
-  for (int i = 0; i < c.n_layer; ++i) {
-    for (const auto& [hf, ours] : hf_layer_names(c, i)) {
-      auto [t, f] = find(hf);
-      const GGMLType type = ggml_of(t->dtype, f, t->name);
-      const size_t elem = dtype_size(t->dtype);
-      WeightTensor w{type, t->shape, t->data, t->nbytes};
-      const bool q_or_k = ours == lay(i, "attn.q.weight") || ours == lay(i, "attn.k.weight");
-      if (!gpt2 && q_or_k) {
-        if (t->shape.size() != 2) fail("{}: {} must be 2-D", f, t->name);
-        const int heads = ours == lay(i, "attn.q.weight") ? c.n_head : c.n_kv_head;
-        if (t->shape[0] % (2 * heads) != 0)
-          fail("{}: {} has {} rows, not a multiple of 2*{}", f, t->name, t->shape[0], heads);
-        w.data = m.own(hf_permute_rows(t->data, t->shape[0], t->shape[1] * elem, heads, false));
-      } else if (gpt2 && hf_is_conv1d(hf)) {
-        if (t->shape.size() != 2) fail("{}: {} must be 2-D", f, t->name);
-        w.shape = {t->shape[1], t->shape[0]};
-        w.data = m.own(transpose_bytes(t->data, t->shape[0], t->shape[1], elem));
-      }
-      if (gpt2 && hf.find("c_attn") != std::string::npos) {  // Split fused q, k, v rows.
-        const bool is_w = w.shape.size() == 2;
-        const int64_t rows = w.shape[0];
-        if (rows != 3 * c.n_embd)
-          fail("{}: {} has {} outputs, expected {}", f, t->name, rows, 3 * c.n_embd);
-        const size_t third = w.nbytes / 3;
-        const char* parts[3] = {"attn.q.", "attn.k.", "attn.v."};
-        for (int p = 0; p < 3; ++p) {
-          WeightTensor s = w;
-          s.shape[0] = c.n_embd;
-          s.data = w.data + p * third;
-          s.nbytes = third;
-          m.tensors[lay(i, std::string(parts[p]) + (is_w ? "weight" : "bias"))] = s;
-        }
-        continue;
-      }
+    auto [t, f] = find(hf);
+    const size_t elem = dtype_size(t->dtype);
+    WeightTensor w{ggml_of(t->dtype, f, t->name), t->shape, t->data, t->nbytes};
+    const bool q_or_k =
+        ours.find(".attn.q.") != std::string::npos || ours.find(".attn.k.") != std::string::npos;
+    if (!gpt2 && q_or_k) {  // Rotate-half rows back to interleaved pairs (weights and biases).
+      const int heads = ours.find(".attn.q.") != std::string::npos ? c.n_head : c.n_kv_head;
+      if (t->shape.empty() || t->shape[0] % (2 * heads) != 0)
+        fail("{}: {} has {} rows, not a multiple of 2*{}", f, t->name,
+             t->shape.empty() ? 0 : t->shape[0], heads);
+      const size_t row = t->shape.size() > 1 ? t->shape[1] * elem : elem;
+      w.data = m.own(hf_permute_rows(t->data, t->shape[0], row, heads, false));
+    } else if (gpt2 && hf_is_conv1d(hf)) {
+      if (t->shape.size() != 2) fail("{}: {} must be 2-D", f, t->name);
+      w.shape = {t->shape[1], t->shape[0]};
+      w.data = m.own(transpose_bytes(t->data, t->shape[0], t->shape[1], elem));
+    }
+    const size_t qkv = ours.find(".attn.qkv.");
+    if (qkv == std::string::npos) {
       m.tensors[ours] = w;
+      continue;
+    }
+    // GPT-2's c_attn: q, k and v are consecutive row ranges.
+    const int64_t rows = w.shape.empty() ? 0 : w.shape[0];
+    if (rows != 3 * c.n_embd)
+      fail("{}: {} has {} outputs, expected {}", f, t->name, rows, 3 * c.n_embd);
+    const std::string base = ours.substr(0, qkv) + ".attn.", part = ours.substr(qkv + 10);
+    const size_t third = w.nbytes / 3;
+    const char* parts[3] = {"q.", "k.", "v."};
+    for (int p = 0; p < 3; ++p) {
+      WeightTensor s = w;
+      s.shape[0] = c.n_embd;
+      s.data = w.data + p * third;
+      s.nbytes = third;
+      m.tensors[base + parts[p] + part] = s;
     }
   }
   return m;

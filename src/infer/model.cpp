@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "sllm/common/error.h"
@@ -109,39 +110,52 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
     fail("weights can be stored as f32, q8_0, q4_0 or q4_1, not {}",
          weight_type_name(*opt.weight_type));
   files_.validate();
+  // Where each parameter of param_specs() goes: matrices (stored in opt.weight_type) or
+  // vectors (f32). A config without biases simply has no bias specs.
+  using M = Weight Layer::*;
+  using Vec = std::vector<float> Layer::*;
+  static const std::map<std::string, M> matrices = {
+      {"attn.q.weight", &Layer::q},      {"attn.k.weight", &Layer::k},
+      {"attn.v.weight", &Layer::v},      {"attn.o.weight", &Layer::o},
+      {"mlp.gate.weight", &Layer::gate}, {"mlp.up.weight", &Layer::up},
+      {"mlp.down.weight", &Layer::down}};
+  static const std::map<std::string, Vec> vectors = {{"attn_norm.weight", &Layer::attn_norm_w},
+                                                     {"attn_norm.bias", &Layer::attn_norm_b},
+                                                     {"mlp_norm.weight", &Layer::mlp_norm_w},
+                                                     {"mlp_norm.bias", &Layer::mlp_norm_b},
+                                                     {"attn.q.bias", &Layer::q_b},
+                                                     {"attn.k.bias", &Layer::k_b},
+                                                     {"attn.v.bias", &Layer::v_b},
+                                                     {"attn.o.bias", &Layer::o_b},
+                                                     {"mlp.up.bias", &Layer::up_b},
+                                                     {"mlp.down.bias", &Layer::down_b}};
   const auto to = opt.weight_type;
-  const bool gpt2 = cfg_.arch == Arch::GPT2;
-  tok_emb_ = matrix("tok_embeddings.weight", to);
-  lm_head_ = cfg_.tie_word_embeddings ? tok_emb_ : matrix("lm_head.weight", to);
-  if (gpt2) pos_emb_ = vec("pos_embeddings.weight");
-  norm_w_ = vec("norm.weight");
-  if (cfg_.has_bias()) norm_b_ = vec("norm.bias");
-  for (int i = 0; i < cfg_.n_layer; ++i) {
-    const std::string L = "layers." + std::to_string(i) + ".";
-    Layer l;
-    l.attn_norm_w = vec(L + "attn_norm.weight");
-    l.mlp_norm_w = vec(L + "mlp_norm.weight");
-    l.q = matrix(L + "attn.q.weight", to);
-    l.k = matrix(L + "attn.k.weight", to);
-    l.v = matrix(L + "attn.v.weight", to);
-    l.o = matrix(L + "attn.o.weight", to);
-    l.up = matrix(L + "mlp.up.weight", to);
-    l.down = matrix(L + "mlp.down.weight", to);
-    if (cfg_.has_bias()) {
-      l.attn_norm_b = vec(L + "attn_norm.bias");
-      l.mlp_norm_b = vec(L + "mlp_norm.bias");
-      l.q_b = vec(L + "attn.q.bias");
-      l.k_b = vec(L + "attn.k.bias");
-      l.v_b = vec(L + "attn.v.bias");
-      l.o_b = vec(L + "attn.o.bias");
-      l.up_b = vec(L + "mlp.up.bias");
-      l.down_b = vec(L + "mlp.down.bias");
+  layers_.resize(cfg_.n_layer);
+  for (const ParamSpec& spec : param_specs(cfg_)) {
+    const std::string& n = spec.name;
+    if (n.starts_with("layers.")) {
+      const size_t dot = n.find('.', 7);
+      Layer& l = layers_.at(std::stoul(n.substr(7, dot - 7)));
+      const std::string part = n.substr(dot + 1);
+      if (auto m = matrices.find(part); m != matrices.end())
+        l.*(m->second) = matrix(n, to);
+      else
+        l.*(vectors.at(part)) = vec(n);
+    } else if (n == "tok_embeddings.weight") {
+      tok_emb_ = matrix(n, to);
+    } else if (n == "lm_head.weight") {
+      lm_head_ = matrix(n, to);
+    } else if (n == "pos_embeddings.weight") {
+      pos_emb_ = vec(n);
+    } else if (n == "norm.weight") {
+      norm_w_ = vec(n);
+    } else if (n == "norm.bias") {
+      norm_b_ = vec(n);
+    } else {
+      fail("internal: no place for parameter '{}'", n);
     }
-    if (!gpt2) {
-      l.gate = matrix(L + "mlp.gate.weight", to);
-    }
-    layers_.push_back(std::move(l));
   }
+  if (cfg_.tie_word_embeddings) lm_head_ = tok_emb_;
   const int hd = cfg_.head_dim();
   for (int i = 0; i < hd / 2; ++i)
     inv_freq_.push_back(

@@ -192,6 +192,21 @@ int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> histor
     }
     keep = std::max<size_t>(1, i);
   }
+  if (keep == idx.size() && !accept) {
+    // Nothing is cut (plain temperature sampling): draw over the vocabulary in id order, which
+    // needs no sort of the whole vocabulary.
+    const double u = uniform() * total;
+    double cum = 0;
+    int32_t last = idx[0];
+    for (int i = 0; i < V; ++i) {
+      const double p = std::exp((static_cast<double>(logits[i]) - maxl) * inv_t);
+      if (p <= 0) continue;
+      cum += p;
+      last = i;
+      if (u < cum) return i;
+    }
+    return last;  // u fell in the rounding gap between the two sums.
+  }
   sort_prefix(keep);
 
   // Draw; a token the constraint refuses is removed and the draw repeated.

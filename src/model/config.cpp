@@ -48,6 +48,8 @@ void ModelConfig::validate() const {
        intermediate_size, "must be in [0, 1048576]");
   if (!(norm_eps > 0.0f && norm_eps < 1.0f))
     fail("invalid model config: norm eps {} must be in (0, 1)", norm_eps);
+  if (qkv_bias && arch != Arch::Llama)
+    fail("invalid model config: qkv_bias applies to llama (Qwen2), not {}", arch_name(arch));
   if (!(rope_theta > 0.0f))
     fail("invalid model config: rope_theta {} must be positive", rope_theta);
 }
@@ -70,6 +72,7 @@ json ModelConfig::to_json() const {
     j["rope_theta"] = rope_theta;
   }
   j["tie_word_embeddings"] = tie_word_embeddings;
+  if (qkv_bias) j["qkv_bias"] = true;
   return j;
 }
 
@@ -116,6 +119,10 @@ ModelConfig ModelConfig::from_json(const json& j) {
     if (c.arch != Arch::GPT2 && c.bias)
       fail("model config field 'bias' = true: only gpt2 models have biases");
   }
+  if (j.contains("qkv_bias")) {
+    if (!j["qkv_bias"].is_boolean()) fail("model config field 'qkv_bias' must be a boolean");
+    c.qkv_bias = j["qkv_bias"].get<bool>();
+  }
   c.validate();
   return c;
 }
@@ -146,7 +153,7 @@ std::vector<ParamSpec> param_specs(const ModelConfig& c) {
     add(L + "attn.q.weight", {Q, C}, true);
     add(L + "attn.k.weight", {KV, C}, true);
     add(L + "attn.v.weight", {KV, C}, true);
-    if (bias) {
+    if (c.has_qkv_bias()) {
       add(L + "attn.q.bias", {Q}, false);
       add(L + "attn.k.bias", {KV}, false);
       add(L + "attn.v.bias", {KV}, false);

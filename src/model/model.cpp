@@ -182,6 +182,7 @@ std::vector<Model::Impl::Slice> backward_slices(const ModelConfig& c, const std:
 
 Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()) {
   cfg_.validate();
+  if (cfg_.qkv_bias) fail("training a llama with q/k/v biases (Qwen2) is not supported");
   specs_ = param_specs(cfg_);
   const size_t n = specs_.back().offset + specs_.back().numel;
   params_.assign(n, 0.0f);

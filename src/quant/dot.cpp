@@ -35,51 +35,51 @@ void quantize_activations(const float* x, ActQ8* out, int64_t n) {
 
 namespace {
 
-// ---- Portable kernels: plain loops with int32 block sums, float accumulation. ----
+// ---- Portable kernels: one loop over blocks, int32 block sums, float accumulation. Each
+// block type says how to dot one weight block with 32 int8 activations and how to scale it. ----
 
-void q8_0_portable(const void* wv, const ActQ8* a, size_t as, int na, int64_t nb, float* out) {
-  const auto* w = static_cast<const BlockQ8_0*>(wv);
-  for (int k = 0; k < na; ++k) {
-    float acc = 0;
-    for (int64_t b = 0; b < nb; ++b) {
-      const ActQ8& x = a[k * as + b];
-      int sum = 0;
-      for (int j = 0; j < kQBlock; ++j) sum += w[b].qs[j] * x.qs[j];
-      acc += f16_to_f32(w[b].d) * x.d * static_cast<float>(sum);
-    }
-    out[k] = acc;
+struct Q8_0Block {
+  using Block = BlockQ8_0;
+  static constexpr bool has_min = false;
+  static int idot(const Block& w, const int8_t* x) {
+    int sum = 0;
+    for (int j = 0; j < kQBlock; ++j) sum += w.qs[j] * x[j];
+    return sum;
   }
-}
+};
 
-void q4_0_portable(const void* wv, const ActQ8* a, size_t as, int na, int64_t nb, float* out) {
-  const auto* w = static_cast<const BlockQ4_0*>(wv);
-  for (int k = 0; k < na; ++k) {
-    float acc = 0;
-    for (int64_t b = 0; b < nb; ++b) {
-      const ActQ8& x = a[k * as + b];
-      int sum = 0;
-      for (int j = 0; j < kQBlock / 2; ++j) {
-        sum += ((w[b].qs[j] & 0xf) - 8) * x.qs[j];
-        sum += ((w[b].qs[j] >> 4) - 8) * x.qs[j + 16];
-      }
-      acc += f16_to_f32(w[b].d) * x.d * static_cast<float>(sum);
-    }
-    out[k] = acc;
+struct Q4_0Block {
+  using Block = BlockQ4_0;
+  static constexpr bool has_min = false;
+  static int idot(const Block& w, const int8_t* x) {
+    int sum = 0;
+    for (int j = 0; j < kQBlock / 2; ++j)
+      sum += ((w.qs[j] & 0xf) - 8) * x[j] + ((w.qs[j] >> 4) - 8) * x[j + 16];
+    return sum;
   }
-}
+};
 
-void q4_1_portable(const void* wv, const ActQ8* a, size_t as, int na, int64_t nb, float* out) {
-  const auto* w = static_cast<const BlockQ4_1*>(wv);
+struct Q4_1Block {
+  using Block = BlockQ4_1;
+  static constexpr bool has_min = true;  // w = d * q + m: m times the activations' sum.
+  static int idot(const Block& w, const int8_t* x) {
+    int sum = 0;
+    for (int j = 0; j < kQBlock / 2; ++j)
+      sum += (w.qs[j] & 0xf) * x[j] + (w.qs[j] >> 4) * x[j + 16];
+    return sum;
+  }
+};
+
+template <class T>
+void qdot_portable(const void* wv, const ActQ8* a, size_t as, int na, int64_t nb, float* out) {
+  const auto* w = static_cast<const typename T::Block*>(wv);
   for (int k = 0; k < na; ++k) {
     float acc = 0;
     for (int64_t b = 0; b < nb; ++b) {
       const ActQ8& x = a[k * as + b];
-      int sum = 0;
-      for (int j = 0; j < kQBlock / 2; ++j) {
-        sum += (w[b].qs[j] & 0xf) * x.qs[j];
-        sum += (w[b].qs[j] >> 4) * x.qs[j + 16];
-      }
-      acc += f16_to_f32(w[b].d) * x.d * static_cast<float>(sum) + f16_to_f32(w[b].m) * x.s;
+      float v = f16_to_f32(w[b].d) * x.d * static_cast<float>(T::idot(w[b], x.qs));
+      if constexpr (T::has_min) v += f16_to_f32(w[b].m) * x.s;
+      acc += v;
     }
     out[k] = acc;
   }
@@ -219,8 +219,8 @@ void f32_avx2(const float* w, const float* a, size_t as, int na, int64_t n, floa
   SLLM_DISPATCH_NA(f32_avx2_n, const float*, a, as, n, out)
 }
 
-constexpr DotKernels kPortable{"portable", q8_0_portable, q4_0_portable, q4_1_portable,
-                               f32_portable};
+constexpr DotKernels kPortable{"portable", qdot_portable<Q8_0Block>, qdot_portable<Q4_0Block>,
+                               qdot_portable<Q4_1Block>, f32_portable};
 constexpr DotKernels kAvx2{"avx2", q8_0_avx2, q4_0_avx2, q4_1_avx2, f32_avx2};
 
 const DotKernels& pick() {

@@ -3,8 +3,11 @@
 // ggml type, norms and biases in F32) and DIR/tokenizer.sllmtok. The GGUF tensors use ggml's
 // block layouts, so loading maps them in place.
 #pragma once
+#include <cstdint>
 #include <string>
+#include <vector>
 
+#include "sllm/infer/weights.h"
 #include "sllm/io/gguf.h"
 
 namespace sllm {
@@ -12,6 +15,12 @@ namespace sllm {
 struct QuantizeReport {
   size_t params = 0, bytes_in = 0, bytes_out = 0;
 };
+
+// The type a parameter is stored in when a model's matrices go to `type`: 2-D weights whose
+// rows are whole blocks take it; norms, biases and GPT-2's position table stay F32.
+GGMLType stored_type(const std::string& name, const WeightTensor& t, GGMLType type);
+// The tensor's bytes converted to `to`, row by row. `name` labels errors.
+std::vector<uint8_t> convert_tensor(const WeightTensor& t, GGMLType to, const std::string& name);
 
 QuantizeReport quantize_model(const std::string& model_path, const std::string& out_dir,
                               GGMLType type, const std::string& tokenizer = "");

@@ -30,10 +30,14 @@ struct ModelConfig {
   // GPT-2 only: biases in the linear layers and LayerNorms. nanoGPT's `bias = False` (its
   // default) drops them all; JSON field "bias", written only when false.
   bool bias = true;
+  // Llama with biases on the q/k/v projections (Qwen2). Inference and import/export only:
+  // the trainable Model refuses it.
+  bool qkv_bias = false;
 
   int head_dim() const { return n_embd / n_head; }
   int ffn_dim() const;  // Resolved intermediate_size.
   bool has_bias() const { return arch == Arch::GPT2 && bias; }
+  bool has_qkv_bias() const { return has_bias() || qkv_bias; }  // q/k/v biases: gpt2, Qwen2.
 
   void validate() const;  // Throws sllm::Error naming the bad field.
   nlohmann::json to_json() const;
@@ -58,6 +62,7 @@ struct ParamSpec {
 //   gpt2:  layers.{i}.mlp.up.{weight,bias} [F,C]; layers.{i}.mlp.down.{weight,bias} [C,F]
 //   llama: layers.{i}.mlp.gate.weight [F,C]; layers.{i}.mlp.up.weight [F,C]; mlp.down.weight [C,F]
 //   norm.{weight,bias}; lm_head.weight [V,C] when not tied. (bias entries only for gpt2)
+//   qkv_bias (Qwen2): layers.{i}.attn.{q,k,v}.bias on a llama.
 std::vector<ParamSpec> param_specs(const ModelConfig& c);
 size_t num_params(const ModelConfig& c);
 

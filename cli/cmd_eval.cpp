@@ -1,0 +1,84 @@
+// sllm eval --perplexity FILE: perplexity of a model on a text file, and for a quantized model
+// the mean KL divergence of its next-token distributions from the f32 model's.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "sllm/common/error.h"
+#include "sllm/common/runtime.h"
+#include "sllm/infer/model_tokenizer.h"
+#include "sllm/infer/perplexity.h"
+#include "sllm/io/file.h"
+#include "sllm/quant/quant.h"
+
+namespace {
+
+int run_eval(int argc, char** argv) {
+  CLI::App app{"Evaluate a model: perplexity on a text file, KL divergence against f32"};
+  std::string model_path, text_file, quant, reference, tokenizer;
+  sllm::PerplexityOptions opt;
+  int threads = 0;
+  bool json = false;
+  app.add_option("--model,-m", model_path, "model path")->required();
+  app.add_option("--perplexity", text_file, "text file to score")->required();
+  app.add_option("--quant,-q", quant, "quantize the weights at load: q8_0, q4_0 or q4_1");
+  app.add_option("--reference", reference,
+                 "f32 model to compare with (default with --quant: the same model in f32)");
+  app.add_option("--ctx,-c", opt.ctx, "window length (default: the model's context)");
+  app.add_option("--max-tokens", opt.max_tokens, "score at most this many tokens (0: all)");
+  app.add_option("--tokenizer", tokenizer, "tokenizer for models that carry none");
+  app.add_option("--threads", threads, "threads (default: all cores)");
+  app.add_flag("--json", json, "print one JSON object");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  sllm::set_num_threads(threads);
+  sllm::LoadOptions lo;
+  lo.tokenizer = tokenizer;
+  if (!quant.empty()) lo.weight_type = sllm::parse_weight_type(quant);
+  auto model = sllm::InferenceModel::load(model_path, lo);
+  std::unique_ptr<sllm::InferenceModel> ref;
+  if (!reference.empty() || (lo.weight_type && *lo.weight_type != sllm::GGMLType::F32)) {
+    sllm::LoadOptions ro;
+    ro.tokenizer = tokenizer;
+    ro.weight_type = sllm::GGMLType::F32;
+    ref = sllm::InferenceModel::load(reference.empty() ? model_path : reference, ro);
+  }
+  const auto tok = sllm::model_tokenizer(model->files());
+  const std::vector<int32_t> ids = tok->encode(sllm::read_file(text_file), false);
+  const sllm::PerplexityResult r = sllm::evaluate_perplexity(*model, ids, opt, ref.get());
+  const std::string type = sllm::weight_type_name(model->weight_type());
+  if (json) {
+    nlohmann::json j = {{"model", model_path},        {"weights", type},
+                        {"tokens", r.scored},         {"nll", r.nll},
+                        {"perplexity", r.perplexity}, {"peak_rss_bytes", sllm::peak_rss_bytes()}};
+    if (r.has_reference) {
+      j["reference_perplexity"] = r.ref_perplexity;
+      j["perplexity_change"] = r.perplexity / r.ref_perplexity - 1;
+      j["mean_kl"] = r.mean_kl;
+      j["max_kl"] = r.max_kl;
+      j["top1_agreement"] = r.top1_agreement;
+    }
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("model %s (%s weights), %lld tokens scored\n", model_path.c_str(), type.c_str(),
+              static_cast<long long>(r.scored));
+  std::printf("perplexity %.4f (nll %.5f nats/token)\n", r.perplexity, r.nll);
+  if (r.has_reference) {
+    std::printf("f32 reference perplexity %.4f: %+.3f%%\n", r.ref_perplexity,
+                100.0 * (r.perplexity / r.ref_perplexity - 1));
+    std::printf("mean KL(f32 || model) %.6f nats (max %.4f), top-1 agreement %.2f%%\n", r.mean_kl,
+                r.max_kl, 100.0 * r.top1_agreement);
+  }
+  std::printf("peak RSS %.1f MB\n", sllm::peak_rss_bytes() / 1e6);
+  return 0;
+}
+
+sllm::cli::Registrar reg("eval", "perplexity and KL divergence against f32 (--perplexity FILE)",
+                         run_eval);
+
+}  // namespace
