@@ -3,11 +3,13 @@
 
 Each configuration runs in its own process for each implementation (clean peak RSS), with the
 same model, batch, 2 threads, AdamW (betas 0.9/0.95, weight decay 0.1 on matrices) and gradient
-clipping at 1.0. PyTorch runs twice: with the environment as given, and with
+clipping at 1.0. Besides wall tokens/s it reports CPU seconds per step (all threads): on a
+machine shared with other jobs, wall time measures the load as much as the code, CPU time much
+less so. PyTorch runs twice: with the environment as given, and with
 OPENBLAS_CORETYPE=SkylakeX (only where the CPU has AVX-512; elsewhere it would die of SIGILL).
 
 usage: /usr/bin/python3 bench/train_vs_torch.py [--bench build/bench/train_step_bench]
-           [--configs a,b,c] [--steps N] [--warmup N] [--threads 2] [--peak-gflops 460]
+           [--configs a,b,c] [--steps N] [--warmup N] [--threads 2] [--peak-gflops G]
 """
 import argparse
 import json
@@ -83,9 +85,9 @@ def torch_worker(cfg, steps, warmup, threads):
                             lr=6e-4, betas=(0.9, 0.95))
     data = torch.randint(0, cfg["vocab"], (B * T + 1,))
     x, y = data[:-1].view(B, T), data[1:].view(B, T)
-    elapsed = 0.0
+    elapsed = cpu = 0.0
     for step in range(warmup + steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = model(x, y)
         loss.backward()
@@ -93,8 +95,10 @@ def torch_worker(cfg, steps, warmup, threads):
         opt.step()
         if step >= warmup:
             elapsed += time.perf_counter() - t0
+            cpu += time.process_time() - c0
     tok_s = B * T * steps / elapsed
     print(json.dumps({"impl": "torch", "tokens_per_s": tok_s, "ms_per_step": 1e3 * elapsed / steps,
+                      "cpu_s_per_step": cpu / steps,
                       "loss": loss.item(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "params": sum(p.numel() for p in params)}))
 
@@ -125,7 +129,8 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--peak-gflops", type=float, default=460.0)
+    ap.add_argument("--peak-gflops", type=float, default=0.0,
+                    help="the machine's fp32 peak for CPU-MFU (default: measured)")
     ap.add_argument("--torch-worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_worker:
@@ -136,33 +141,48 @@ def main():
     base.pop("OPENBLAS_CORETYPE", None)
     skx = dict(base, OPENBLAS_CORETYPE="SkylakeX")
     print(f"# load average {os.getloadavg()}, {a.threads} threads, {a.steps} timed steps after {a.warmup} warm-up")
-    print("# sllm SGEMM peak here:", run([a.bench, "--peak", "--threads", str(a.threads)], base))
-    print(f"# MFU against {a.peak_gflops:.0f} GFLOP/s")
-    hdr = f"{'config':18} {'impl':22} {'tok/s':>9} {'ms/step':>9} {'MFU':>6} {'RSS MB':>8} {'loss':>7} {'sllm/x':>7}"
+    peak = run([a.bench, "--peak", "--threads", str(a.threads)], base)
+    print("# OpenBLAS SGEMM 2048^3 here:", peak)
+    # The machine's peak: one core's SGEMM rate per second of its CPU time (insensitive to the
+    # other jobs on a shared machine) times the threads, unless --peak-gflops says otherwise.
+    peak_gflops = a.peak_gflops or peak.get("sgemm_gflops_per_core_cpu_time", 0) * a.threads
+    wall_peak = peak.get("sgemm_gflops") or peak_gflops
+    print(f"# MFU: wall tokens/s against the SGEMM rate measured just now on {a.threads} threads "
+          f"({wall_peak:.0f} GFLOP/s);\n# CPU-MFU: tokens per CPU-second against one core's CPU-time peak "
+          f"({peak_gflops / a.threads:.0f} GFLOP/s, x{a.threads} = {peak_gflops:.0f} for the machine)")
+    hdr = (f"{'config':18} {'impl':16} {'tok/s':>8} {'ms/step':>8} {'MFU':>6} {'CPU-MFU':>7} {'RSS MB':>7} "
+           f"{'loss':>6} {'sllm/x':>7} {'sllm/x CPU':>10}")
     print(hdr)
     for key in a.configs.split(","):
         cfg = CONFIGS[key]
         common = ["--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads)]
         sllm_cmd = [a.bench, "--arch", "gpt2", "--vocab", str(cfg["vocab"]), "--layers", str(cfg["layers"]),
                     "--heads", str(cfg["heads"]), "--embd", str(cfg["embd"]), "--T", str(cfg["T"]), "--B",
-                    str(cfg["B"]), "--peak-gflops", str(a.peak_gflops)] + common
+                    str(cfg["B"]), "--peak-gflops", str(wall_peak)] + common
         torch_cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", key] + common
         rows = [("sllm", run(sllm_cmd, skx if has_avx512() else base)), ("torch", run(torch_cmd, base))]
         if has_avx512():
             rows.append(("torch SkylakeX", run(torch_cmd, skx)))
         else:
             rows.append(("torch SkylakeX", {"error": "skipped: no AVX-512 on this CPU (SIGILL)"}))
-        sllm_tps = rows[0][1].get("tokens_per_s")
+        ref = rows[0][1]
+        tokens = cfg["B"] * cfg["T"]
         for impl, r in rows:
             label = f"({key}) {cfg['name']}"
             if "error" in r:
-                print(f"{label:18} {impl:22} {r['error']}")
+                print(f"{label:18} {impl:16} {r['error']}")
                 continue
-            mfu = r["tokens_per_s"] * flops_per_token(cfg) / (a.peak_gflops * 1e9)
-            ratio = f"{sllm_tps / r['tokens_per_s']:.2f}x" if sllm_tps and impl != "sllm" else ""
-            print(f"{label:18} {impl:22} {r['tokens_per_s']:9.1f} {r['ms_per_step']:9.1f} {100 * mfu:5.1f}% "
-                  f"{r['peak_rss_mb']:8.0f} {r['loss']:7.3f} {ratio:>7}")
+            mfu = r["tokens_per_s"] * flops_per_token(cfg) / (wall_peak * 1e9)
+            cpu_tok_s = tokens / r["cpu_s_per_step"]
+            cpu_mfu = cpu_tok_s * flops_per_token(cfg) / (peak_gflops / a.threads * 1e9)
+            ratio = cpu_ratio = ""
+            if "tokens_per_s" in ref and impl != "sllm":
+                ratio = f"{ref['tokens_per_s'] / r['tokens_per_s']:.2f}x"
+                cpu_ratio = f"{r['cpu_s_per_step'] / ref['cpu_s_per_step']:.2f}x"
+            print(f"{label:18} {impl:16} {r['tokens_per_s']:8.1f} {r['ms_per_step']:8.1f} {100 * mfu:5.1f}% "
+                  f"{100 * cpu_mfu:6.1f}% {r['peak_rss_mb']:7.0f} {r['loss']:6.3f} {ratio:>7} {cpu_ratio:>10}")
         sys.stdout.flush()
+    print(f"# load average {os.getloadavg()}")
 
 
 if __name__ == "__main__":

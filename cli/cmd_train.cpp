@@ -45,6 +45,9 @@ int run_train(int argc, char** argv) {
   app.add_option("--n-kv-head", c.model.n_kv_head,
                  "Key/value heads (llama GQA; default: --n-head)");
   app.add_option("--n-embd", c.model.n_embd, "Model width")->capture_default_str();
+  app.add_option("--bias", c.model.bias,
+                 "gpt2: biases in the linear layers and LayerNorms (nanoGPT's --bias)")
+      ->capture_default_str();
   app.add_option("--block-size", c.model.block_size, "Context length (training sequence length)")
       ->capture_default_str();
   app.add_option("--batch-size", c.batch_size, "Sequences per micro-batch")->capture_default_str();
@@ -65,7 +68,8 @@ int run_train(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--eval-interval", c.eval_interval, "Steps between evaluations")
       ->capture_default_str();
-  app.add_option("--eval-iters", c.eval_iters, "Validation batches per evaluation")
+  app.add_option("--eval-iters", c.eval_iters,
+                 "Validation batches per evaluation (-1: the whole validation split)")
       ->capture_default_str();
   app.add_option("--val-fraction", c.val_fraction, "Last fraction of the tokens held out")
       ->capture_default_str();
@@ -84,7 +88,8 @@ int run_train(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", c.seed, "Random seed (init and data order)")->capture_default_str();
   app.add_option("--threads", c.threads, "Threads (0: all cores)")->capture_default_str();
-  app.add_option("--peak-gflops", c.peak_gflops, "The machine's fp32 GEMM peak, for MFU")
+  app.add_option("--peak-gflops", c.peak_gflops,
+                 "The machine's fp32 GEMM peak in GFLOP/s, for MFU (0: measured)")
       ->capture_default_str();
   app.add_option("--tokenizer", c.tokenizer, "char | byte | PATH of a saved tokenizer")
       ->capture_default_str();

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "adapt_test_util.h"
 #include "sllm/adapt/base_model.h"
 #include "sllm/adapt/distill.h"
 #include "sllm/adapt/finetune.h"
@@ -15,52 +16,22 @@
 #include "sllm/io/file.h"
 #include "sllm/model/model.h"
 #include "sllm/tokenizer/tokenizer.h"
-#include "test_util.h"
 
 using namespace sllm;
 
+using sllm::test::error_of;
+using sllm::test::quick_loop;
+
 namespace {
 
-const char* kText =
-    "the cat sat on the mat. the dog sat on the log. a cat and a dog sat on a mat and a log.\n";
-
 std::string corpus(int repeat) {
-  std::string s;
-  for (int i = 0; i < repeat; ++i) s += kText;
-  return s;
+  return sllm::test::adapt_corpus(repeat);
 }
 
-// A small byte-level model directory, like `sllm train` writes.
-std::string make_model(const sllm::test::TempDir& dir, const std::string& name, int layers, int embd, Arch arch,
-                       uint64_t seed) {
-  ModelConfig c;
-  c.arch = arch;
-  c.vocab_size = 257;
-  c.n_layer = layers;
-  c.n_head = 2;
-  c.n_kv_head = 2;
-  c.n_embd = embd;
-  c.block_size = 32;
-  Model m(c);
-  m.init_weights(seed);
-  ByteTokenizer tok({"<|endoftext|>"});
-  save_trainable_model(dir.file(name), m, tok);
-  return dir.file(name);
+std::string make_model(const sllm::test::TempDir& dir, const std::string& name, int layers,
+                       int embd, Arch arch, uint64_t seed) {
+  return sllm::test::make_adapt_model(dir, name, layers, embd, arch, seed);
 }
-
-LoopConfig quick_loop(int iters) {
-  LoopConfig l;
-  l.batch_size = 4;
-  l.max_iters = iters;
-  l.lr = 3e-3f;
-  l.min_lr = 3e-4f;
-  l.warmup_iters = 2;
-  l.eval_interval = iters;
-  l.eval_rows = 8;
-  return l;
-}
-
-using sllm::test::error_of;
 
 }  // namespace
 
@@ -110,7 +81,9 @@ TEST(AdaptPipeline, LoraFinetuneLearnsSavesAndMerges) {
 
   // An adapter does not load onto a different base.
   const std::string other = make_model(dir, "other", 3, 32, Arch::Llama, 2);
-  EXPECT_NE(error_of([&] { merge_adapter(other, dir.file("adapter"), dir.file("bad")); }).find("different base model"),
+  EXPECT_NE(error_of([&] {
+              merge_adapter(other, dir.file("adapter"), dir.file("bad"));
+            }).find("different base model"),
             std::string::npos);
   EXPECT_FALSE(file_exists(dir.file("bad/model.safetensors")));
 }
@@ -121,8 +94,9 @@ TEST(AdaptPipeline, FullFinetuneOnChatDataWritesAModel) {
   const std::string base = make_model(dir, "base", 1, 32, Arch::GPT2, 3);
   std::string jsonl;
   for (int i = 0; i < 20; ++i)
-    jsonl += R"({"messages":[{"role":"user","content":"say cat"},{"role":"assistant","content":"cat cat cat"}]})"
-             "\n";
+    jsonl +=
+        R"({"messages":[{"role":"user","content":"say cat"},{"role":"assistant","content":"cat cat cat"}]})"
+        "\n";
   write_file_atomic(dir.file("chat.jsonl"), jsonl);
   FinetuneConfig c;
   c.base = base;

@@ -1,9 +1,10 @@
+#include "sllm/model/config.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
-#include "sllm/model/config.h"
 
 using namespace sllm;
 
@@ -55,6 +56,26 @@ TEST(ModelConfig, JsonRoundTrip) {
   EXPECT_EQ(j["num_key_value_heads"], 2);
   ModelConfig d = ModelConfig::from_json(j);
   EXPECT_EQ(d.to_json(), j);
+}
+
+TEST(ModelConfig, Gpt2WithoutBiasesRoundTripsAndDropsTheBiasTensors) {
+  ModelConfig c;  // gpt2
+  const size_t with_bias = num_params(c);
+  EXPECT_FALSE(c.to_json().contains("bias"));  // The default stays out of config.json.
+  c.bias = false;
+  auto j = c.to_json();
+  EXPECT_EQ(j["bias"], false);
+  ModelConfig d = ModelConfig::from_json(j);
+  EXPECT_FALSE(d.has_bias());
+  EXPECT_EQ(d.to_json(), j);
+  for (const ParamSpec& s : param_specs(d))
+    EXPECT_EQ(s.name.find(".bias"), std::string::npos) << s.name;
+  // Per layer: 2 LayerNorm biases, qkv, o, up and down biases; plus the final LayerNorm's.
+  const size_t C = c.n_embd, F = c.ffn_dim();
+  EXPECT_EQ(with_bias - num_params(d), c.n_layer * (2 * C + 3 * C + C + F + C) + C);
+  nlohmann::json bad = j;
+  bad["bias"] = "no";
+  EXPECT_THROW(ModelConfig::from_json(bad), Error);
 }
 
 TEST(ModelConfig, RejectsBadFieldsByName) {

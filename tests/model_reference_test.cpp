@@ -1,6 +1,6 @@
-// sllm's Model against the PyTorch reference (tests/reference/model_ref.py), for GPT-2 and
-// Llama (GQA + untied head, and tied head), with some ignored targets. The vectors are
-// regenerated with /usr/bin/python3 (torch 1.13) whenever the script changes.
+// sllm's Model against the PyTorch reference (tests/reference/model_ref.py), for GPT-2 (with
+// and without biases) and Llama (GQA + untied head, and tied head), with some ignored targets.
+// The vectors are regenerated with /usr/bin/python3 (torch 1.13) whenever the script changes.
 //
 // The reference runs in float64 from the same float32 parameters; sllm runs in float32.
 // Tolerances (checked elementwise, |sllm - ref| <= atol + rtol * |ref|):
@@ -169,6 +169,7 @@ TEST_P(ModelVsTorch, TenAdamWStepsWithWeightDecay) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reference, ModelVsTorch,
-                         ::testing::Values("gpt2", "llama_gqa_untied", "llama_tied"));
+                         ::testing::Values("gpt2", "gpt2_nobias", "llama_gqa_untied",
+                                           "llama_tied"));
 
 }  // namespace

@@ -176,6 +176,30 @@ TEST(TrainData, RandomWindowsShiftTargetsStayInRangeAndResume) {
   EXPECT_THROW(RandomWindows(tf, {0, 5}, 1, 8, Rng(1)), Error);
 }
 
+TEST(TrainData, ConsecutiveWindowsCoverTheRangeOnceInOrder) {
+  test::TempDir dir;
+  auto tf = token_file_0_to(5000, dir.file("t.bin"));
+  // Range [1000, 1100) holds 0..99: windows of 9 tokens at stride 8 start at 0, 8, ..., 88
+  // (the last one ends at 96, the next would need 105 tokens): 12 windows, batches 5+5+2.
+  ConsecutiveWindows w(tf, {1000, 1100}, 5, 8);
+  EXPECT_EQ(w.num_windows(), 12u);
+  ASSERT_EQ(w.num_batches(), 3);
+  Batch b;
+  int window = 0;
+  for (int i = 0; i < w.num_batches(); ++i) {
+    w.batch(i, b);
+    ASSERT_EQ(b.B, i < 2 ? 5 : 2);
+    ASSERT_EQ(b.tokens.size(), static_cast<size_t>(b.B) * 8);
+    for (int r = 0; r < b.B; ++r, ++window)
+      for (int t = 0; t < 8; ++t) {
+        ASSERT_EQ(b.tokens[r * 8 + t], window * 8 + t);
+        ASSERT_EQ(b.targets[r * 8 + t], window * 8 + t + 1);
+      }
+  }
+  EXPECT_THROW(w.batch(3, b), Error);
+  EXPECT_THROW(ConsecutiveWindows(tf, {0, 8}, 1, 8), Error);
+}
+
 TEST(TrainData, CorpusErrorsNameTheProblem) {
   test::TempDir dir;
   auto expect_error = [](const std::string& path, const std::string& needle) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
+#include "sllm/infer/model.h"
 #include "sllm/io/file.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/checksum.h"
@@ -197,6 +198,47 @@ TEST(Trainer, WritesMetricsCurveSamplesAndAModelDirectory) {
   LoadedModelDir md = load_model_dir(c.out);
   EXPECT_EQ(md.model->config().to_json(), Checkpoint(c.out).model_config().to_json());
   EXPECT_EQ(md.tokenizer->kind(), "char");
+}
+
+TEST(Trainer, EvalItersMinusOneUsesTheWholeValidationSplit) {
+  test::TempDir dir;
+  TrainConfig c = tiny_config(dir, "run");
+  c.eval_iters = -1;
+  c.max_iters = 0;
+  c.quiet = true;
+  Trainer t(c);
+  const double whole = t.evaluate();
+  // The same mean by hand: every window of block_size + 1 tokens at stride block_size.
+  auto tokens = std::make_shared<const TokenFile>(c.out + "/data/tokens.bin");
+  const DataSplit split = split_tokens(tokens->size(), c.val_fraction, c.model.block_size);
+  ConsecutiveWindows w(tokens, split.val, 1, c.model.block_size);
+  Batch b;
+  double sum = 0;
+  for (int i = 0; i < w.num_batches(); ++i) {
+    w.batch(i, b);
+    sum += t.model().forward(b.tokens.data(), b.targets.data(), b.B, b.T);
+  }
+  EXPECT_NEAR(whole, sum / w.num_batches(), 1e-5);
+  c.eval_iters = -2;
+  EXPECT_THROW(c.validate(), Error);
+}
+
+TEST(Trainer, Gpt2WithoutBiasesTrainsAndTheInferenceModelAgrees) {
+  test::TempDir dir;
+  TrainConfig c = tiny_config(dir, "run");
+  c.model.bias = false;  // nanoGPT's bias=False
+  c.quiet = true;
+  train(c);
+  LoadedModelDir md = load_model_dir(c.out);
+  ASSERT_FALSE(md.model->config().has_bias());
+  const std::vector<int32_t> toks = {1, 2, 3, 4, 5};
+  md.model->forward(toks.data(), nullptr, 1, 5);
+  const int V = md.model->config().vocab_size;
+  auto inf = InferenceModel::load(c.out);
+  KVCache kv = inf->new_cache(16);
+  const std::vector<float> last = inf->forward(kv, toks);
+  ASSERT_EQ(last.size(), static_cast<size_t>(V));
+  for (int v = 0; v < V; ++v) EXPECT_NEAR(last[v], md.model->logits()[4 * V + v], 1e-4f) << v;
 }
 
 TEST(Trainer, GradientAccumulationMatchesTheLargerBatch) {
@@ -471,9 +513,11 @@ TEST(Trainer, InitFromStartsWithTheSavedWeights) {
   Trainer t(ft);
   EXPECT_EQ(t.model().config().to_json(), Checkpoint(base.out).model_config().to_json());
   LoadedModelDir saved = load_model_dir(base.out);
-  EXPECT_TRUE(std::equal(saved.model->params().begin(), saved.model->params().end(), t.model().params().begin()));
+  EXPECT_TRUE(std::equal(saved.model->params().begin(), saved.model->params().end(),
+                         t.model().params().begin()));
   t.run();
-  EXPECT_LT(metrics_of(ft.out)[0]["val_loss"].get<double>(), metrics_of(base.out)[0]["val_loss"].get<double>());
+  EXPECT_LT(metrics_of(ft.out)[0]["val_loss"].get<double>(),
+            metrics_of(base.out)[0]["val_loss"].get<double>());
   EXPECT_CONTAINS(error_of([&] {
                     TrainConfig bad = ft;
                     bad.init_from = dir.file("nothing");

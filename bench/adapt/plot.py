@@ -2,8 +2,9 @@
 """Plots validation-loss curves of several sllm finetune/distill runs into one SVG (no
 matplotlib needed). Each run's metrics.jsonl holds {"step","tokens","seconds","loss","val_loss"}.
 
-usage: plot.py OUT.svg "TITLE" X_KEY LABEL=path/metrics.jsonl [LABEL=path ...]
-X_KEY is tokens, seconds or step."""
+usage: plot.py OUT.svg "TITLE" X_KEY LABEL=path/metrics.jsonl[@OFFSET] [LABEL=path ...]
+X_KEY is tokens, seconds or step; @OFFSET shifts that run's x values (e.g. the seconds a run
+spent before training, such as building its teacher cache)."""
 import json
 import sys
 
@@ -11,12 +12,16 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 
 
 def load(path, xkey):
+    offset = 0.0
+    if "@" in path:
+        path, off = path.rsplit("@", 1)
+        offset = float(off)
     pts = []
     with open(path) as f:
         for line in f:
             r = json.loads(line)
             if r.get("val_loss") is not None:
-                pts.append((float(r[xkey]), float(r["val_loss"])))
+                pts.append((float(r[xkey]) + offset, float(r["val_loss"])))
     return pts
 
 
@@ -28,11 +33,11 @@ def main():
         runs.append((label, load(path, xkey)))
     xs = [x for _, p in runs for x, _ in p]
     ys = [y for _, p in runs for _, y in p]
-    x0, x1 = min(xs), max(xs) or 1.0
+    x0, x1 = min(0.0, min(xs)), max(xs) or 1.0
     y0, y1 = min(ys), max(ys)
     pad = (y1 - y0) * 0.05 or 0.1
     y0, y1 = y0 - pad, y1 + pad
-    W, H, L, R, T, B = 720, 440, 70, 20, 40, 50
+    W, H, L, R, T, B = 860, 460, 70, 20, 40, 50
     sx = lambda x: L + (x - x0) / ((x1 - x0) or 1) * (W - L - R)
     sy = lambda y: T + (y1 - y) / ((y1 - y0) or 1) * (H - T - B)
     s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
@@ -55,8 +60,8 @@ def main():
         for x, y in pts:
             s.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{c}"/>')
         last = f"{pts[-1][1]:.3f}" if pts else "-"
-        s.append(f'<rect x="{W - R - 250}" y="{T + 8 + 18 * k}" width="12" height="4" fill="{c}"/>')
-        s.append(f'<text x="{W - R - 232}" y="{T + 14 + 18 * k}">{label} (final {last})</text>')
+        s.append(f'<rect x="{W - R - 400}" y="{T + 8 + 18 * k}" width="12" height="4" fill="{c}"/>')
+        s.append(f'<text x="{W - R - 382}" y="{T + 14 + 18 * k}">{label} (final {last})</text>')
     s.append("</svg>")
     with open(out, "w") as f:
         f.write("\n".join(s) + "\n")

@@ -8,7 +8,6 @@
 #include "sllm/adapt/finetune.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/generate.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
 
@@ -21,8 +20,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // The teacher's top-k logits for every training row.
-TeacherCache build_teacher_cache(Model& teacher, const PackedSequences& rows, int k, const std::string& teacher_name,
-                                 const std::string& tok_fp) {
+TeacherCache build_teacher_cache(Model& teacher, const PackedSequences& rows, int k,
+                                 const std::string& teacher_name, const std::string& tok_fp) {
   TeacherCache c;
   c.vocab_size = teacher.config().vocab_size;
   c.k = k;
@@ -39,52 +38,10 @@ TeacherCache build_teacher_cache(Model& teacher, const PackedSequences& rows, in
     const int b = static_cast<int>(std::min<size_t>(B, rows.rows - r));
     teacher.forward(rows.row_inputs(r), nullptr, b, rows.T);
     const size_t off = r * rows.T * k;
-    topk_logits(teacher.logits(), b * rows.T, c.vocab_size, k, c.ids.data() + off, c.logits.data() + off);
+    topk_logits(teacher.logits(), b * rows.T, c.vocab_size, k, c.ids.data() + off,
+                c.logits.data() + off);
   }
   return c;
-}
-
-std::string synthesize_corpus(const DistillConfig& cfg, const Tokenizer& tok, size_t& n_tokens) {
-  const SyntheticOptions& s = cfg.synthetic;
-  if (s.prompts.empty()) fail("synthetic distillation needs --prompts FILE");
-  if (s.samples_per_prompt < 1 || s.max_tokens < 1) fail("synthetic distillation: samples and tokens must be >= 1");
-  std::vector<std::string> prompts;
-  {
-    std::istringstream in(read_file(s.prompts));
-    for (std::string line; std::getline(in, line);)
-      if (line.find_first_not_of(" \t\r") != std::string::npos) prompts.push_back(line);
-  }
-  if (prompts.empty()) fail("prompt file {} holds no prompts", s.prompts);
-  auto model = InferenceModel::load(cfg.teacher);
-  KVCache cache = model->new_cache(0);
-  std::string corpus;
-  n_tokens = 0;
-  uint64_t seed = s.seed;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    std::vector<int32_t> ids;
-    try {
-      ids = tok.encode(prompts[i]);
-    } catch (const Error& e) {
-      fail("{}:{}: cannot tokenize this prompt: {}", s.prompts, i + 1, e.what());
-    }
-    if (ids.empty()) continue;
-    if (static_cast<int>(ids.size()) >= model->config().block_size)
-      fail("{}:{}: the prompt ({} tokens) does not fit the teacher's context of {}", s.prompts, i + 1, ids.size(),
-           model->config().block_size);
-    for (int j = 0; j < s.samples_per_prompt; ++j) {
-      GenerateOptions g;
-      g.max_tokens = std::min(s.max_tokens, model->config().block_size - static_cast<int>(ids.size()));
-      g.sampling.temperature = s.temperature;
-      g.sampling.top_k = s.top_k;
-      g.sampling.top_p = s.top_p;
-      g.sampling.seed = seed++;
-      g.stop_at_eos = true;
-      std::string text = generate(*model, tok, ids, g, cache);
-      corpus += prompts[i] + text + "\n";
-    }
-  }
-  n_tokens = tok.encode(corpus).size();
-  return corpus;
 }
 
 }  // namespace
@@ -94,7 +51,8 @@ StudentShape StudentShape::parse(const std::string& spec) {
   std::istringstream in(spec);
   for (std::string item; std::getline(in, item, ',');) {
     const size_t eq = item.find('=');
-    if (eq == std::string::npos) fail("student shape '{}': expected key=value items, got '{}'", spec, item);
+    if (eq == std::string::npos)
+      fail("student shape '{}': expected key=value items, got '{}'", spec, item);
     const std::string key = item.substr(0, eq), val = item.substr(eq + 1);
     int v = 0;
     try {
@@ -146,28 +104,27 @@ DistillResult run_distill(const DistillConfig& cfg) {
   TrainableModel student;
   if (!cfg.student.empty()) {
     student = load_trainable_model(cfg.student);
-    check_same_tokenizer(*teacher.tokenizer, "teacher " + cfg.teacher, *student.tokenizer, "student " + cfg.student);
+    check_same_tokenizer(*teacher.tokenizer, "teacher " + cfg.teacher, *student.tokenizer,
+                         "student " + cfg.student);
     if (student.model->config().vocab_size != teacher.model->config().vocab_size)
-      fail("teacher {} and student {} have different vocabulary sizes ({} vs {})", cfg.teacher, cfg.student,
-           teacher.model->config().vocab_size, student.model->config().vocab_size);
+      fail("teacher {} and student {} have different vocabulary sizes ({} vs {})", cfg.teacher,
+           cfg.student, teacher.model->config().vocab_size, student.model->config().vocab_size);
   } else {
     student.model = std::make_unique<Model>(cfg.shape.apply(teacher.model->config()));
     student.model->init_weights(cfg.loop.seed);
     student.tokenizer = teacher.tokenizer;
   }
   const Tokenizer& tok = *teacher.tokenizer;
-  const int block = std::min(teacher.model->config().block_size, student.model->config().block_size);
+  const int block =
+      std::min(teacher.model->config().block_size, student.model->config().block_size);
   const int T = cfg.seq_len > 0 ? cfg.seq_len : block;
-  if (T > block) fail("sequence length {} exceeds the block size {} of teacher or student", T, block);
+  if (T > block)
+    fail("sequence length {} exceeds the block size {} of teacher or student", T, block);
 
   if (cfg.data.empty()) fail("distill: training data is needed (--data)");
-  PackedSequences all = load_training_rows(cfg.data, tok, cfg.chat_template, T), train, val;
-  if (cfg.val_data.empty()) {
-    split_rows(all, cfg.val_fraction, train, val);
-  } else {
-    train = std::move(all);
-    val = load_training_rows(cfg.val_data, tok, cfg.chat_template, T);
-  }
+  PackedSequences train, val;
+  load_train_val_rows(cfg.data, cfg.val_data, cfg.val_fraction, tok, cfg.chat_template, T, train,
+                      val);
   make_dirs(cfg.out);
 
   DistillResult res;
@@ -185,10 +142,12 @@ DistillResult run_distill(const DistillConfig& cfg) {
     if (file_exists(cfg.teacher_cache)) {
       cache = load_teacher_cache(cfg.teacher_cache);
       if (cache.tokenizer != fp)
-        fail("teacher cache {} was made with another tokenizer than teacher {}", cfg.teacher_cache, cfg.teacher);
+        fail("teacher cache {} was made with another tokenizer than teacher {}", cfg.teacher_cache,
+             cfg.teacher);
       if (cache.vocab_size != student.model->config().vocab_size || cache.T > block)
-        fail("teacher cache {} (vocab {}, length {}) does not fit the student (vocab {}, block {})", cfg.teacher_cache,
-             cache.vocab_size, cache.T, student.model->config().vocab_size, block);
+        fail("teacher cache {} (vocab {}, length {}) does not fit the student (vocab {}, block {})",
+             cfg.teacher_cache, cache.vocab_size, cache.T, student.model->config().vocab_size,
+             block);
     } else {
       cache = build_teacher_cache(*teacher.model, train, cfg.topk, cfg.teacher, fp);
       save_teacher_cache(cfg.teacher_cache, cache);
@@ -199,16 +158,20 @@ DistillResult run_distill(const DistillConfig& cfg) {
     learner.set_distillation(teacher.model.get(), cfg.loss);
     sampler = std::make_unique<RowSampler>(train, cfg.loop.seed);
   } else if (cfg.mode == "synthetic") {
-    const std::string corpus = synthesize_corpus(cfg, tok, res.synthetic_tokens);
-    write_file_atomic(cfg.out + "/synthetic.txt", corpus);
-    synthetic = pack_tokens(tok.encode(corpus), T);
+    const std::vector<Prompt> prompts = read_prompts(cfg.synthetic.prompts);
+    auto generator = InferenceModel::load(cfg.teacher);
+    const SyntheticCorpus corpus = synthesize_corpus(*generator, tok, prompts, cfg.synthetic);
+    res.synthetic_tokens = corpus.generated_tokens;
+    write_file_atomic(cfg.out + "/synthetic.txt", corpus.text);
+    synthetic = pack_tokens(tok.encode(corpus.text), T);
     if (synthetic.rows == 0) fail("the teacher's synthetic corpus is too short to train on");
     sampler = std::make_unique<RowSampler>(synthetic, cfg.loop.seed);
   } else {
     sampler = std::make_unique<RowSampler>(train, cfg.loop.seed);
   }
   res.teacher_seconds = cfg.mode == "logits" && cfg.teacher_cache.empty() ? 0.0 : seconds_since(t0);
-  if (cfg.mode != "logits" || !cfg.teacher_cache.empty()) teacher.model.reset();  // Free it for training.
+  if (cfg.mode != "logits" || !cfg.teacher_cache.empty())
+    teacher.model.reset();  // Free it for training.
 
   res.loop = run_adapt_loop(learner, *sampler, val, loop);
   save_trainable_model(cfg.out, *student.model, *student.tokenizer);

@@ -17,15 +17,24 @@ void DistillOptions::validate() const {
 
 namespace {
 
-// log softmax(z * inv_t) of one row, in double so long rows keep their small probabilities.
-void log_softmax_row(const float* z, int V, float inv_t, double* out) {
-  double mx = -INFINITY;
-  for (int v = 0; v < V; ++v) mx = std::max(mx, static_cast<double>(z[v]) * inv_t);
-  double s = 0;
-  for (int v = 0; v < V; ++v) s += std::exp(static_cast<double>(z[v]) * inv_t - mx);
-  const double lse = mx + std::log(s);
-  for (int v = 0; v < V; ++v) out[v] = static_cast<double>(z[v]) * inv_t - lse;
-}
+// softmax(z / tau) of one row as log-probabilities and probabilities, in double so long rows
+// keep their small probabilities. Every term below (student, dense or top-k teacher, the
+// hard-label CE at tau = 1) is built from this one helper.
+struct TemperedSoftmax {
+  std::vector<double> logp, p;
+  explicit TemperedSoftmax(int n) : logp(n), p(n) {}
+  void compute(const float* z, int n, double inv_t) {
+    double mx = -INFINITY;
+    for (int v = 0; v < n; ++v) mx = std::max(mx, z[v] * inv_t);
+    double s = 0;
+    for (int v = 0; v < n; ++v) s += std::exp(z[v] * inv_t - mx);
+    const double lse = mx + std::log(s);
+    for (int v = 0; v < n; ++v) {
+      logp[v] = z[v] * inv_t - lse;
+      p[v] = std::exp(logp[v]);
+    }
+  }
+};
 
 void check_args(const int32_t* targets, int N, int V, const DistillOptions& opt) {
   opt.validate();
@@ -34,45 +43,113 @@ void check_args(const int32_t* targets, int N, int V, const DistillOptions& opt)
     fail("distillation with alpha {} < 1 needs hard targets for the CE term", opt.alpha);
 }
 
-// Per-row work shared by the dense and top-k paths: the caller fills the teacher's log-probs
-// at temperature tau into lt (dense) or sparse (ids, lt over k entries).
-struct RowResult {
-  double kd = 0, ce = 0;
+// The teacher side of one row, given the student's tempered softmax: returns KL and, when g is
+// not null, writes w * d(tau^2 KL)/d(student logits) into g (tau^2 * d/dz = tau * d/d(z/tau)).
+// Teachers construct their scratch per thread from V.
+struct DenseTeacher {
+  const float* logits;
+  bool reverse;
+  int V;
+  TemperedSoftmax t;
+  DenseTeacher(const float* l, bool r, int v) : logits(l), reverse(r), V(v), t(v) {}
+  bool valid(int) const { return true; }
+  double kd(int i, const TemperedSoftmax& s, double inv_t, double w_tau, float* g) {
+    t.compute(logits + static_cast<size_t>(i) * V, V, inv_t);
+    double kl = 0;
+    if (!reverse) {  // KL(p_t || p_s); gradient p_s - p_t
+      for (int v = 0; v < V; ++v) kl += t.p[v] * (t.logp[v] - s.logp[v]);
+      if (g)
+        for (int v = 0; v < V; ++v) g[v] = static_cast<float>(w_tau * (s.p[v] - t.p[v]));
+    } else {  // KL(p_s || p_t); gradient p_s * (log p_s - log p_t - KL)
+      for (int v = 0; v < V; ++v) kl += s.p[v] * (s.logp[v] - t.logp[v]);
+      if (g)
+        for (int v = 0; v < V; ++v)
+          g[v] = static_cast<float>(w_tau * s.p[v] * ((s.logp[v] - t.logp[v]) - kl));
+    }
+    return kl;
+  }
 };
 
-DistillLoss reduce(const std::vector<RowResult>& rows, const int32_t* targets, int N) {
-  DistillLoss L;
-  for (int i = 0; i < N; ++i) {
-    if (targets && targets[i] < 0) continue;
-    L.kd += rows[i].kd;
-    L.ce += rows[i].ce;
-    ++L.count;
+// The teacher's k largest logits; its distribution is their tempered softmax (tail zero).
+struct TopkTeacher {
+  const int32_t* ids;
+  const float* logits;
+  int k, V;
+  TemperedSoftmax t;
+  TopkTeacher(const int32_t* i, const float* l, int k_, int v)
+      : ids(i), logits(l), k(k_), V(v), t(k_) {}
+  bool valid(int i) const {
+    const int32_t* id = ids + static_cast<size_t>(i) * k;
+    for (int j = 0; j < k; ++j)
+      if (id[j] < 0 || id[j] >= V) return false;
+    return true;
   }
-  return L;
-}
+  double kd(int i, const TemperedSoftmax& s, double inv_t, double w_tau, float* g) {
+    const int32_t* id = ids + static_cast<size_t>(i) * k;
+    t.compute(logits + static_cast<size_t>(i) * k, k, inv_t);
+    double kl = 0;
+    for (int j = 0; j < k; ++j) kl += t.p[j] * (t.logp[j] - s.logp[id[j]]);
+    if (g) {
+      for (int v = 0; v < V; ++v) g[v] = static_cast<float>(w_tau * s.p[v]);
+      for (int j = 0; j < k; ++j) g[id[j]] -= static_cast<float>(w_tau * t.p[j]);
+    }
+    return kl;
+  }
+};
 
-void finish(DistillLoss& L, const DistillOptions& opt) {
-  if (L.count > 0) {
-    L.kd /= L.count;
-    L.ce /= L.count;
+// Runs the loss over all rows (in parallel, per-row results summed in row order, so the result
+// does not depend on the thread count): alpha * tau^2 KD + (1 - alpha) CE over the positions
+// whose target is >= 0. make_teacher() builds one teacher (with its scratch) per thread.
+template <class MakeTeacher>
+DistillLoss run_rows(const float* student, const int32_t* targets, int N, int V,
+                     const DistillOptions& opt, float* dstudent, const MakeTeacher& make_teacher,
+                     const char* what) {
+  const double tau = opt.temperature, inv_t = 1.0 / opt.temperature;
+  int count = N;
+  if (targets)
+    count = static_cast<int>(std::count_if(targets, targets + N, [](int32_t y) { return y >= 0; }));
+  const double w_kd = count ? opt.alpha / count : 0.0,
+               w_ce = count ? (1.0 - opt.alpha) / count : 0.0;
+  std::vector<double> kd(N, 0.0), ce(N, 0.0);
+  bool bad = false;
+#pragma omp parallel reduction(|| : bad)
+  {
+    auto teacher = make_teacher();
+    TemperedSoftmax s(V), hard(V);
+#pragma omp for schedule(static)
+    for (int i = 0; i < N; ++i) {
+      const float* zs = student + static_cast<size_t>(i) * V;
+      float* g = dstudent ? dstudent + static_cast<size_t>(i) * V : nullptr;
+      if (g) std::fill(g, g + V, 0.0f);
+      if (targets && targets[i] < 0) continue;
+      if ((targets && targets[i] >= V) || !teacher.valid(i)) {
+        bad = true;
+        continue;
+      }
+      s.compute(zs, V, inv_t);
+      kd[i] = tau * tau * teacher.kd(i, s, inv_t, w_kd * tau, g);
+      if (!targets) continue;
+      const int32_t y = targets[i];
+      hard.compute(zs, V, 1.0);
+      ce[i] = -hard.logp[y];
+      if (g && w_ce != 0.0)
+        for (int v = 0; v < V; ++v)
+          g[v] += static_cast<float>(w_ce * (hard.p[v] - (v == y ? 1.0 : 0.0)));
+    }
+  }
+  if (bad) fail("{}: a token id or target is outside the vocabulary of {} tokens", what, V);
+  DistillLoss L;
+  L.count = count;
+  for (int i = 0; i < N; ++i) {
+    L.kd += kd[i];
+    L.ce += ce[i];
+  }
+  if (count > 0) {
+    L.kd /= count;
+    L.ce /= count;
   }
   L.total = opt.alpha * L.kd + (1.0 - opt.alpha) * L.ce;
-}
-
-int count_positions(const int32_t* targets, int N) {
-  if (!targets) return N;
-  int c = 0;
-  for (int i = 0; i < N; ++i) c += targets[i] >= 0;
-  return c;
-}
-
-// Adds the hard-label CE term of one row (y already checked): w * (softmax(z) - onehot) into g.
-double ce_row(const float* z, int V, int32_t y, double w, float* g, std::vector<double>& tmp) {
-  log_softmax_row(z, V, 1.0f, tmp.data());
-  if (g && w != 0.0)
-    for (int v = 0; v < V; ++v)
-      g[v] += static_cast<float>(w * (std::exp(tmp[v]) - (v == y ? 1.0 : 0.0)));
-  return -tmp[y];
+  return L;
 }
 
 }  // namespace
@@ -80,48 +157,9 @@ double ce_row(const float* z, int V, int32_t y, double w, float* g, std::vector<
 DistillLoss distill_loss_dense(const float* student, const float* teacher, const int32_t* targets,
                                int N, int V, const DistillOptions& opt, float* dstudent) {
   check_args(targets, N, V, opt);
-  const double tau = opt.temperature;
-  const float inv_t = 1.0f / opt.temperature;
-  const int count = count_positions(targets, N);
-  const double w_kd = count ? opt.alpha / count : 0.0,
-               w_ce = count ? (1.0 - opt.alpha) / count : 0.0;
-  std::vector<RowResult> rows(N);
-  bool bad_target = false;
-#pragma omp parallel
-  {
-    std::vector<double> ls(V), lt(V), tmp(V);
-#pragma omp for schedule(static)
-    for (int i = 0; i < N; ++i) {
-      const float* zs = student + static_cast<size_t>(i) * V;
-      float* g = dstudent ? dstudent + static_cast<size_t>(i) * V : nullptr;
-      if (g) std::fill(g, g + V, 0.0f);
-      if (targets && targets[i] < 0) continue;
-      if (targets && targets[i] >= V) {
-        bad_target = true;
-        continue;
-      }
-      log_softmax_row(zs, V, inv_t, ls.data());
-      log_softmax_row(teacher + static_cast<size_t>(i) * V, V, inv_t, lt.data());
-      double kl = 0;
-      if (!opt.reverse_kl) {
-        for (int v = 0; v < V; ++v) kl += std::exp(lt[v]) * (lt[v] - ls[v]);
-        if (g)
-          for (int v = 0; v < V; ++v)
-            g[v] = static_cast<float>(w_kd * tau * (std::exp(ls[v]) - std::exp(lt[v])));
-      } else {
-        for (int v = 0; v < V; ++v) kl += std::exp(ls[v]) * (ls[v] - lt[v]);
-        if (g)
-          for (int v = 0; v < V; ++v)
-            g[v] = static_cast<float>(w_kd * tau * std::exp(ls[v]) * ((ls[v] - lt[v]) - kl));
-      }
-      rows[i].kd = tau * tau * kl;
-      if (targets) rows[i].ce = ce_row(zs, V, targets[i], w_ce, g, tmp);
-    }
-  }
-  if (bad_target) fail("distillation loss: a target is outside the vocabulary of {} tokens", V);
-  DistillLoss L = reduce(rows, targets, N);
-  finish(L, opt);
-  return L;
+  return run_rows(
+      student, targets, N, V, opt, dstudent,
+      [&] { return DenseTeacher(teacher, opt.reverse_kl, V); }, "distillation loss");
 }
 
 DistillLoss distill_loss_topk(const float* student, const int32_t* ids, const float* tlogits, int k,
@@ -133,45 +171,9 @@ DistillLoss distill_loss_topk(const float* student, const int32_t* ids, const fl
         "reverse KL needs the teacher's full distribution; a top-k teacher cache supports forward "
         "KL only");
   if (k < 1 || k > V) fail("top-k teacher: k = {} must be in [1, {}]", k, V);
-  const double tau = opt.temperature;
-  const float inv_t = 1.0f / opt.temperature;
-  const int count = count_positions(targets, N);
-  const double w_kd = count ? opt.alpha / count : 0.0,
-               w_ce = count ? (1.0 - opt.alpha) / count : 0.0;
-  std::vector<RowResult> rows(N);
-  bool bad = false;
-#pragma omp parallel
-  {
-    std::vector<double> ls(V), lt(k), tmp(V);
-#pragma omp for schedule(static)
-    for (int i = 0; i < N; ++i) {
-      const float* zs = student + static_cast<size_t>(i) * V;
-      const int32_t* id = ids + static_cast<size_t>(i) * k;
-      float* g = dstudent ? dstudent + static_cast<size_t>(i) * V : nullptr;
-      if (g) std::fill(g, g + V, 0.0f);
-      if (targets && targets[i] < 0) continue;
-      bool row_ok = !targets || targets[i] < V;
-      for (int j = 0; j < k; ++j) row_ok = row_ok && id[j] >= 0 && id[j] < V;
-      if (!row_ok) {
-        bad = true;
-        continue;
-      }
-      log_softmax_row(zs, V, inv_t, ls.data());
-      log_softmax_row(tlogits + static_cast<size_t>(i) * k, k, inv_t, lt.data());
-      double kl = 0;
-      for (int j = 0; j < k; ++j) kl += std::exp(lt[j]) * (lt[j] - ls[id[j]]);
-      if (g) {
-        for (int v = 0; v < V; ++v) g[v] = static_cast<float>(w_kd * tau * std::exp(ls[v]));
-        for (int j = 0; j < k; ++j) g[id[j]] -= static_cast<float>(w_kd * tau * std::exp(lt[j]));
-      }
-      rows[i].kd = tau * tau * kl;
-      if (targets) rows[i].ce = ce_row(zs, V, targets[i], w_ce, g, tmp);
-    }
-  }
-  if (bad) fail("top-k teacher: a token id or target is outside the vocabulary of {} tokens", V);
-  DistillLoss L = reduce(rows, targets, N);
-  finish(L, opt);
-  return L;
+  return run_rows(
+      student, targets, N, V, opt, dstudent, [&] { return TopkTeacher(ids, tlogits, k, V); },
+      "top-k teacher");
 }
 
 void topk_logits(const float* logits, int N, int V, int k, int32_t* ids, float* vals) {

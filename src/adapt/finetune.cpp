@@ -12,13 +12,14 @@ namespace sllm {
 namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
 
-PackedSequences load_training_rows(const std::string& path, const Tokenizer& tok, const std::string& chat_template,
-                                   int T) {
+PackedSequences load_training_rows(const std::string& path, const Tokenizer& tok,
+                                   const std::string& chat_template, int T) {
   const std::string tmpl = chat_template.empty() ? "chatml" : chat_template;
   if (ends_with(path, ".jsonl")) {
     auto examples = read_sft_jsonl(path);
@@ -38,6 +39,25 @@ PackedSequences load_training_rows(const std::string& path, const Tokenizer& tok
   return p;
 }
 
+void load_train_val_rows(const std::string& data, const std::string& val_data, double val_fraction,
+                         const Tokenizer& tok, const std::string& chat_template, int T,
+                         PackedSequences& train, PackedSequences& val) {
+  PackedSequences all = load_training_rows(data, tok, chat_template, T);
+  if (val_data.empty()) {
+    split_rows(all, val_fraction, train, val);
+    if (val.rows == 0)
+      fail(
+          "dataset {} is too short to hold out validation rows: {} row(s) of {} tokens (add data "
+          "or give "
+          "--val-data)",
+          data, all.rows, T);
+  } else {
+    train = std::move(all);
+    val = load_training_rows(val_data, tok, chat_template, T);
+  }
+  if (train.rows == 0) fail("dataset {} gives no training rows", data);
+}
+
 FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   if (cfg.out.empty()) fail("finetune: an output folder is needed");
   cfg.loop.validate();
@@ -47,14 +67,9 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   if (T > model.config().block_size)
     fail("sequence length {} exceeds the base model's block size {}", T, model.config().block_size);
 
-  PackedSequences all = load_training_rows(cfg.data, *base.tokenizer, cfg.chat_template, T), train, val;
-  if (cfg.val_data.empty()) {
-    split_rows(all, cfg.val_fraction, train, val);
-  } else {
-    train = std::move(all);
-    val = load_training_rows(cfg.val_data, *base.tokenizer, cfg.chat_template, T);
-  }
-  if (train.rows == 0) fail("dataset {} gives no training rows", cfg.data);
+  PackedSequences train, val;
+  load_train_val_rows(cfg.data, cfg.val_data, cfg.val_fraction, *base.tokenizer, cfg.chat_template,
+                      T, train, val);
 
   make_dirs(cfg.out);
   std::unique_ptr<LoraAdapters> adapters;
@@ -102,8 +117,8 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   return res;
 }
 
-void merge_adapter(const std::string& base_path, const std::string& adapter_dir, const std::string& out,
-                   const std::string& tokenizer) {
+void merge_adapter(const std::string& base_path, const std::string& adapter_dir,
+                   const std::string& out, const std::string& tokenizer) {
   TrainableModel base = load_trainable_model(base_path, tokenizer);
   LoraAdapters adapters = LoraAdapters::load(adapter_dir, base.model->config());
   adapters.merge_into(base.model->specs(), base.model->params().data());

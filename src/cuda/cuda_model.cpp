@@ -193,6 +193,8 @@ CudaModel::CudaModel(const ModelConfig& cfg) : impl_(std::make_unique<Impl>()) {
   require_device();
   Impl& m = *impl_;
   cfg.validate();
+  if (cfg.arch == Arch::GPT2 && !cfg.has_bias())
+    fail("--device cuda runs gpt2 models with biases so far; --bias false runs on the CPU");
   m.cfg = cfg;
   m.llama = cfg.arch == Arch::Llama;
   m.specs = param_specs(cfg);

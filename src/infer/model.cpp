@@ -195,7 +195,7 @@ void InferenceModel::norm(const float* x, const float* w, const float* b, float*
       float var = 0;
       for (int i = 0; i < C; ++i) var += (xi[i] - mean) * (xi[i] - mean);
       const float rs = 1.0f / std::sqrt(var / C + eps);
-      for (int i = 0; i < C; ++i) o[i] = (xi[i] - mean) * rs * w[i] + b[i];
+      for (int i = 0; i < C; ++i) o[i] = (xi[i] - mean) * rs * w[i] + (b ? b[i] : 0.0f);
     } else {
       float ss = 0;
       for (int i = 0; i < C; ++i) ss += xi[i] * xi[i];
@@ -349,7 +349,8 @@ void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>
 
   for (int l = 0; l < cfg_.n_layer; ++l) {
     Layer& L = layers_[l];
-    norm(s.x.data(), L.attn_norm_w.data(), L.attn_norm_b.data(), s.xn.data(), N);
+    norm(s.x.data(), L.attn_norm_w.data(), L.attn_norm_b.empty() ? nullptr : L.attn_norm_b.data(),
+         s.xn.data(), N);
     project({{&L.q, s.q.data()}, {&L.k, s.k.data()}, {&L.v, s.v.data()}}, s.xn.data(), C);
     add_bias(s.q.data(), L.q_b, N);
     add_bias(s.k.data(), L.k_b, N);
@@ -368,7 +369,8 @@ void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>
     add_bias(s.mlp_out.data(), L.o_b, N);
     for (int64_t i = 0; i < N * C; ++i) s.x[i] += s.mlp_out[i];
 
-    norm(s.x.data(), L.mlp_norm_w.data(), L.mlp_norm_b.data(), s.xn.data(), N);
+    norm(s.x.data(), L.mlp_norm_w.data(), L.mlp_norm_b.empty() ? nullptr : L.mlp_norm_b.data(),
+         s.xn.data(), N);
     if (cfg_.arch == Arch::Llama) {
       project({{&L.gate, s.h1.data()}, {&L.up, s.h2.data()}}, s.xn.data(), C);
       for (int64_t i = 0; i < N * F; ++i) {
@@ -399,7 +401,7 @@ void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>
   s.last.resize(M * C);
   for (int64_t i = 0; i < M; ++i)
     std::memcpy(s.last.data() + i * C, s.x.data() + rows[i] * C, C * sizeof(float));
-  norm(s.last.data(), norm_w_.data(), norm_b_.data(), s.xn.data(), M);
+  norm(s.last.data(), norm_w_.data(), norm_b_.empty() ? nullptr : norm_b_.data(), s.xn.data(), M);
   logits.resize(static_cast<size_t>(M) * V);
   matmul(lm_head_, s.xn.data(), M, logits.data(), s.acts);
   for (const auto& sq : seqs) sq.cache->advance(static_cast<int>(sq.tokens.size()));

@@ -1,27 +1,75 @@
 #include "sllm/kernels/adamw.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace sllm {
 
-void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
-                  const AdamWParams& h, int64_t t, bool decay) {
+namespace {
+
+struct Coeffs {
+  float step, sqrt_bc2, b1, b2, eps, gs, keep_decay;
+};
+
+Coeffs coeffs(const AdamWParams& h, int64_t t) {
   const float bc1 =
       1.0f - static_cast<float>(std::pow(static_cast<double>(h.beta1), static_cast<double>(t)));
   const float bc2 =
       1.0f - static_cast<float>(std::pow(static_cast<double>(h.beta2), static_cast<double>(t)));
-  const float step = h.lr / bc1;
-  const float sqrt_bc2 = std::sqrt(bc2);
-  const float keep = decay ? 1.0f - h.lr * h.weight_decay : 1.0f;
-  const float b1 = h.beta1, b2 = h.beta2, eps = h.eps, gs = h.grad_scale;
-#pragma omp parallel for simd schedule(static)
+  return {h.lr / bc1,
+          std::sqrt(bc2),
+          h.beta1,
+          h.beta2,
+          h.eps,
+          h.grad_scale,
+          1.0f - h.lr * h.weight_decay};
+}
+
+// The update of one contiguous run, on the calling thread.
+void update_run(float* __restrict p, const float* __restrict g, float* __restrict m,
+                float* __restrict v, size_t n, const Coeffs& c, bool decay) {
+  const float keep = decay ? c.keep_decay : 1.0f;
+  const float b1 = c.b1, b2 = c.b2, eps = c.eps, gs = c.gs, step = c.step, sqrt_bc2 = c.sqrt_bc2;
+#pragma omp simd
   for (size_t i = 0; i < n; ++i) {
-    const float g = grads[i] * gs;
-    const float mi = b1 * m[i] + (1.0f - b1) * g;
-    const float vi = b2 * v[i] + (1.0f - b2) * g * g;
+    const float gi = g[i] * gs;
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    const float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    params[i] = params[i] * keep - step * mi / (std::sqrt(vi) / sqrt_bc2 + eps);
+    p[i] = p[i] * keep - step * mi / (std::sqrt(vi) / sqrt_bc2 + eps);
+  }
+}
+
+// Work items of at most this many floats (256 KiB per array), dealt out dynamically.
+constexpr size_t kChunk = size_t{1} << 16;
+
+}  // namespace
+
+void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
+                  const AdamWParams& h, int64_t t, bool decay) {
+  const AdamWTensor one{0, n, decay};
+  adamw_update_tensors(params, grads, m, v, {&one, 1}, h, t);
+}
+
+void adamw_update_tensors(float* params, const float* grads, float* m, float* v,
+                          std::span<const AdamWTensor> tensors, const AdamWParams& h, int64_t t) {
+  const Coeffs c = coeffs(h, t);
+  struct Work {
+    size_t begin, end;
+    bool decay;
+  };
+  std::vector<Work> work;
+  for (const AdamWTensor& s : tensors)
+    for (size_t b = 0; b < s.numel; b += kChunk)
+      work.push_back({s.offset + b, s.offset + std::min(s.numel, b + kChunk), s.decay});
+  const long nwork = static_cast<long>(work.size());
+#pragma omp parallel for schedule(dynamic, 4) if (nwork > 1)
+  for (long k = 0; k < nwork; ++k) {
+    const Work& w = work[k];
+    update_run(params + w.begin, grads + w.begin, m + w.begin, v + w.begin, w.end - w.begin, c,
+               w.decay);
   }
 }
 

@@ -38,15 +38,19 @@ void sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, i
     return;
   }
   BlasSingleThreaded single;
-  // Split the larger output dimension into one aligned slab per thread.
+  // Tiles of the larger output dimension, a few per thread, dealt out dynamically: on a shared
+  // machine a thread the OS preempts holds the others up by one tile, not by half the product.
+  // Tiles never cut K, so each output is one call's work whatever the schedule.
   const bool split_n = N >= M;
   const int extent = split_n ? N : M;
-  const int align = 16;
-  const int chunk = ((extent + nt - 1) / nt + align - 1) / align * align;
-#pragma omp parallel for schedule(static) num_threads(nt)
-  for (int t = 0; t < nt; ++t) {
+  constexpr int kAlign = 16, kMinTile = 256, kMaxTilesPerThread = 2;
+  const int per_thread = std::clamp(extent / (nt * kMinTile), 1, kMaxTilesPerThread);
+  const int chunk =
+      ((extent + nt * per_thread - 1) / (nt * per_thread) + kAlign - 1) / kAlign * kAlign;
+  const int tiles = (extent + chunk - 1) / chunk;
+#pragma omp parallel for schedule(dynamic) num_threads(nt)
+  for (int t = 0; t < tiles; ++t) {
     const int lo = t * chunk, hi = std::min(extent, lo + chunk);
-    if (lo >= hi) continue;
     if (split_n) {
       const float* b = tb ? B + static_cast<size_t>(lo) * ldb : B + lo;
       call(ta, tb, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);

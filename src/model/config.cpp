@@ -66,6 +66,7 @@ json ModelConfig::to_json() const {
   j["max_position_embeddings"] = block_size;
   if (arch == Arch::GPT2) {
     j["layer_norm_epsilon"] = norm_eps;
+    if (!bias) j["bias"] = false;
   } else {
     j["rms_norm_eps"] = norm_eps;
     j["rope_theta"] = rope_theta;
@@ -111,6 +112,12 @@ ModelConfig ModelConfig::from_json(const json& j) {
     if (!j["tie_word_embeddings"].is_boolean())
       fail("model config field 'tie_word_embeddings' must be a boolean");
     c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
+  }
+  if (j.contains("bias")) {
+    if (!j["bias"].is_boolean()) fail("model config field 'bias' must be a boolean");
+    c.bias = j["bias"].get<bool>();
+    if (c.arch != Arch::GPT2 && c.bias)
+      fail("model config field 'bias' = true: only gpt2 models have biases");
   }
   if (j.contains("qkv_bias")) {
     if (!j["qkv_bias"].is_boolean()) fail("model config field 'qkv_bias' must be a boolean");

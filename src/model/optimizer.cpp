@@ -1,5 +1,7 @@
 #include "sllm/model/optimizer.h"
 
+#include <vector>
+
 #include "sllm/common/error.h"
 #include "sllm/kernels/grad_norm.h"
 
@@ -17,9 +19,10 @@ void adamw_step(Model& model, AdamWState& state, const AdamWParams& h) {
   ++state.step;
   float* p = model.params().data();
   const float* g = model.grads().data();
-  for (const ParamSpec& s : model.specs())
-    adamw_update(p + s.offset, g + s.offset, state.m.data() + s.offset, state.v.data() + s.offset,
-                 s.numel, h, state.step, s.decay);
+  std::vector<AdamWTensor> tensors;
+  tensors.reserve(model.specs().size());
+  for (const ParamSpec& s : model.specs()) tensors.push_back({s.offset, s.numel, s.decay});
+  adamw_update_tensors(p, g, state.m.data(), state.v.data(), tensors, h, state.step);
 }
 
 float grad_norm(Model& model) {

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -185,6 +186,39 @@ void RandomWindows::next(Batch& out) {
     std::memcpy(out.tokens.data() + static_cast<size_t>(b) * T_, window_.data(),
                 sizeof(int32_t) * T_);
     std::memcpy(out.targets.data() + static_cast<size_t>(b) * T_, window_.data() + 1,
+                sizeof(int32_t) * T_);
+  }
+}
+
+ConsecutiveWindows::ConsecutiveWindows(std::shared_ptr<const TokenFile> tokens, TokenRange range,
+                                       int B, int T)
+    : tokens_(std::move(tokens)), range_(range), B_(B), T_(T) {
+  if (B < 1 || T < 1) fail("batch size {} and block size {} must be >= 1", B, T);
+  if (range.end > tokens_->size() || range.size() < static_cast<size_t>(T) + 1)
+    fail("token range [{}, {}) of {} ({} tokens) is too short for windows of {} tokens",
+         range.begin, range.end, tokens_->path(), tokens_->size(), T + 1);
+  windows_ = (range.size() - 1) / static_cast<size_t>(T);
+}
+
+int ConsecutiveWindows::num_batches() const {
+  return static_cast<int>((windows_ + static_cast<size_t>(B_) - 1) / static_cast<size_t>(B_));
+}
+
+void ConsecutiveWindows::batch(int i, Batch& out) const {
+  const size_t first = static_cast<size_t>(i) * B_;
+  if (i < 0 || first >= windows_)
+    fail("validation batch {} is out of range ({} batches)", i, num_batches());
+  out.B = static_cast<int>(std::min<size_t>(B_, windows_ - first));
+  out.T = T_;
+  const size_t BT = static_cast<size_t>(out.B) * T_;
+  out.tokens.resize(BT);
+  out.targets.resize(BT);
+  std::vector<int32_t> window(static_cast<size_t>(T_) + 1);
+  for (int b = 0; b < out.B; ++b) {
+    tokens_->read(range_.begin + (first + b) * T_, window.size(), window.data());
+    std::memcpy(out.tokens.data() + static_cast<size_t>(b) * T_, window.data(),
+                sizeof(int32_t) * T_);
+    std::memcpy(out.targets.data() + static_cast<size_t>(b) * T_, window.data() + 1,
                 sizeof(int32_t) * T_);
   }
 }

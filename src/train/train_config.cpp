@@ -132,7 +132,8 @@ void TrainConfig::validate() const {
        "must be >= 0 (0: off)");
   need(val_fraction > 0 && val_fraction < 1, "--val-fraction", val_fraction, "must be in (0, 1)");
   need(eval_interval >= 1, "--eval-interval", eval_interval, "must be >= 1");
-  need(eval_iters >= 0, "--eval-iters", eval_iters, "must be >= 0");
+  need(eval_iters >= -1, "--eval-iters", eval_iters,
+       "must be >= 0, or -1 for the whole validation split");
   need(sample_interval >= 0, "--sample-interval", sample_interval, "must be >= 0");
   need(sample_tokens >= 0, "--sample-tokens", sample_tokens, "must be >= 0");
   need(std::isfinite(sample_temperature) && sample_temperature >= 0, "--temperature",
@@ -141,8 +142,8 @@ void TrainConfig::validate() const {
   need(checkpoint_interval >= 0, "--checkpoint-interval", checkpoint_interval, "must be >= 0");
   need(keep_checkpoints >= 1, "--keep-checkpoints", keep_checkpoints, "must be >= 1");
   need(threads >= 0 && threads <= 4096, "--threads", threads, "must be in [0, 4096]");
-  need(std::isfinite(peak_gflops) && peak_gflops > 0, "--peak-gflops", peak_gflops,
-       "must be positive");
+  need(std::isfinite(peak_gflops) && peak_gflops >= 0, "--peak-gflops", peak_gflops,
+       "must be positive (or 0: measured)");
 }
 
 }  // namespace sllm

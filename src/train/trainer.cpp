@@ -10,6 +10,7 @@
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/io/file.h"
+#include "sllm/kernels/peak.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/sampling.h"
 
@@ -161,6 +162,7 @@ void Trainer::prepare_data() {
         Rng::stream(cfg_.seed, 1000 + static_cast<uint64_t>(hooks_.rank)));
     val_ = std::make_unique<RandomWindows>(tokens, split.val, cfg_.batch_size, T,
                                            Rng::stream(cfg_.seed, 1));
+    val_all_ = std::make_unique<ConsecutiveWindows>(tokens, split.val, cfg_.batch_size, T);
   }
   if (val_) val_start_ = val_->state();
 }
@@ -209,6 +211,18 @@ double Trainer::step() {
 double Trainer::evaluate() {
   if (!val_ || cfg_.eval_iters == 0) return NAN;
   const auto& eval_loss = hooks_.eval_loss ? hooks_.eval_loss : default_eval_loss;
+  if (cfg_.eval_iters < 0) {
+    if (!val_all_)
+      fail("--eval-iters {} (the whole validation split) needs the trainer's own corpus data",
+           cfg_.eval_iters);
+    // Weighted by windows: the last batch may be short.
+    double sum = 0;
+    for (int i = 0; i < val_all_->num_batches(); ++i) {
+      val_all_->batch(i, batch_);
+      sum += static_cast<double>(eval_loss(*model_, batch_)) * batch_.B;
+    }
+    return sum / static_cast<double>(val_all_->num_windows());
+  }
   val_->restore(val_start_);
   double sum = 0;
   for (int i = 0; i < cfg_.eval_iters; ++i) {
@@ -247,12 +261,16 @@ TrainResult Trainer::run() {
   run_started_ = Clock::now();
   const int start = step_, T = cfg_.model.block_size;
   const double flops_tok = flops_per_token(cfg_.model, T);
+  const double peak_gflops =
+      cfg_.peak_gflops > 0 ? cfg_.peak_gflops : measure_sgemm_peak_gflops(num_threads());
   log(fmt::format(
       "sllm train: {} {} parameters ({} layers, {} heads, {} wide, vocab {}), batch {} x {} x {} "
-      "tokens, {} steps{} -> {}",
+      "tokens, {} steps{} -> {}; MFU against {:.0f} GFLOP/s ({})",
       arch_name(cfg_.model.arch), num_params(cfg_.model), cfg_.model.n_layer, cfg_.model.n_head,
       cfg_.model.n_embd, cfg_.model.vocab_size, cfg_.batch_size, cfg_.grad_accum, T, cfg_.max_iters,
-      start > 0 ? fmt::format(", resuming at step {}", start) : "", cfg_.out));
+      start > 0 ? fmt::format(", resuming at step {}", start) : "", cfg_.out, peak_gflops,
+      cfg_.peak_gflops > 0 ? "--peak-gflops"
+                           : fmt::format("measured SGEMM peak, {} threads", num_threads())));
   const std::string title =
       fmt::format("{}: {} {} params", cfg_.out, arch_name(cfg_.model.arch), num_params(cfg_.model));
   TrainResult res;
@@ -298,7 +316,7 @@ TrainResult Trainer::run() {
     rec.elapsed_s = elapsed_before_ + run_seconds();
     res.final_loss = loss;
     if (metrics_) metrics_->append(rec);
-    const double mfu = flops_tok * rec.tokens_per_s / (cfg_.peak_gflops * 1e9);
+    const double mfu = flops_tok * rec.tokens_per_s / (peak_gflops * 1e9);
     const double eta = run_seconds() / (step_ - start) * (cfg_.max_iters - step_);
     log(
         fmt::format("step {}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | MFU "

@@ -37,6 +37,12 @@ CASES = {
                                    max_position_embeddings=8, rms_norm_eps=1e-6, rope_theta=500.0,
                                    tie_word_embeddings=True),
                        B=2, T=7),
+    # nanoGPT's bias=False: no biases in the linear layers or LayerNorms.
+    "gpt2_nobias": dict(config=dict(model_type="gpt2", vocab_size=53, num_hidden_layers=2, num_attention_heads=2,
+                                    num_key_value_heads=2, hidden_size=24, intermediate_size=96,
+                                    max_position_embeddings=12, layer_norm_epsilon=1e-5, tie_word_embeddings=True,
+                                    bias=False),
+                        B=2, T=10),
 }
 
 
@@ -46,35 +52,36 @@ def param_shapes(c):
     H, KV = c["num_attention_heads"], c["num_key_value_heads"]
     hd = C // H
     gpt2 = c["model_type"] == "gpt2"
+    bias = gpt2 and c.get("bias", True)
     out = [("tok_embeddings.weight", (V, C), False)]
     if gpt2:
         out.append(("pos_embeddings.weight", (c["max_position_embeddings"], C), False))
     for i in range(L):
         p = f"layers.{i}."
         out.append((p + "attn_norm.weight", (C,), False))
-        if gpt2:
+        if bias:
             out.append((p + "attn_norm.bias", (C,), False))
         out += [(p + "attn.q.weight", (H * hd, C), True), (p + "attn.k.weight", (KV * hd, C), True),
                 (p + "attn.v.weight", (KV * hd, C), True)]
-        if gpt2:
+        if bias:
             out += [(p + "attn.q.bias", (H * hd,), False), (p + "attn.k.bias", (KV * hd,), False),
                     (p + "attn.v.bias", (KV * hd,), False)]
         out.append((p + "attn.o.weight", (C, H * hd), True))
-        if gpt2:
+        if bias:
             out.append((p + "attn.o.bias", (C,), False))
         out.append((p + "mlp_norm.weight", (C,), False))
-        if gpt2:
+        if bias:
             out.append((p + "mlp_norm.bias", (C,), False))
         if not gpt2:
             out.append((p + "mlp.gate.weight", (Fd, C), True))
         out.append((p + "mlp.up.weight", (Fd, C), True))
-        if gpt2:
+        if bias:
             out.append((p + "mlp.up.bias", (Fd,), False))
         out.append((p + "mlp.down.weight", (C, Fd), True))
-        if gpt2:
+        if bias:
             out.append((p + "mlp.down.bias", (C,), False))
     out.append(("norm.weight", (C,), False))
-    if gpt2:
+    if bias:
         out.append(("norm.bias", (C,), False))
     if not c["tie_word_embeddings"]:
         out.append(("lm_head.weight", (V, C), True))
@@ -122,14 +129,15 @@ def forward(c, P, tokens):
     C, H, KV = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
     hd = C // H
     gpt2 = c["model_type"] == "gpt2"
+    has_bias = gpt2 and c.get("bias", True)
     eps = c["layer_norm_epsilon"] if gpt2 else c["rms_norm_eps"]
 
     def norm(x, prefix):
         if gpt2:
-            return F.layer_norm(x, (C,), P[prefix + ".weight"], P[prefix + ".bias"], eps)
+            return F.layer_norm(x, (C,), P[prefix + ".weight"], P[prefix + ".bias"] if has_bias else None, eps)
         return rmsnorm(x, P[prefix + ".weight"], eps)
 
-    def lin(x, prefix, bias=gpt2):
+    def lin(x, prefix, bias=has_bias):
         return F.linear(x, P[prefix + ".weight"], P[prefix + ".bias"] if bias else None)
 
     x = P["tok_embeddings.weight"][tokens.long()]

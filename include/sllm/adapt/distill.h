@@ -11,28 +11,21 @@
 
 #include "sllm/adapt/adapt_loop.h"
 #include "sllm/adapt/distill_loss.h"
+#include "sllm/adapt/synthetic.h"
 #include "sllm/model/config.h"
 
 namespace sllm {
 
 struct StudentShape {
-  int n_layer = 0, n_embd = 0, n_head = 0, n_kv_head = 0, intermediate_size = 0;  // 0: keep the teacher's
+  int n_layer = 0, n_embd = 0, n_head = 0, n_kv_head = 0,
+      intermediate_size = 0;  // 0: keep the teacher's
   // "layers=2,embd=128,heads=4,kv_heads=4,ffn=512" (any subset).
   static StudentShape parse(const std::string& spec);
   ModelConfig apply(const ModelConfig& teacher) const;  // Validates the result.
 };
 
-struct SyntheticOptions {
-  std::string prompts;  // Text file, one prompt per line (blank lines skipped).
-  int samples_per_prompt = 1;
-  int max_tokens = 256;
-  float temperature = 1.0f, top_p = 1.0f;
-  int top_k = 0;
-  uint64_t seed = 1;
-};
-
 struct DistillConfig {
-  std::string mode = "logits";  // logits | synthetic | ce
+  std::string mode = "logits";   // logits | synthetic | ce
   std::string teacher, student;  // student: a model path to start from, or empty with shape
   StudentShape shape;
   std::string data, val_data, out, chat_template;
@@ -48,8 +41,8 @@ struct DistillConfig {
 struct DistillResult {
   LoopResult loop;
   size_t student_params = 0, teacher_params = 0;
-  double teacher_seconds = 0;  // Building the cache or the synthetic corpus.
-  size_t synthetic_tokens = 0;
+  double teacher_seconds = 0;   // Building the cache or the synthetic corpus.
+  size_t synthetic_tokens = 0;  // Tokens the teacher generated (prompts not counted).
 };
 
 // Trains the student and writes OUT (a full sllm model directory) with metrics.jsonl and

@@ -13,13 +13,13 @@
 namespace sllm {
 
 struct FinetuneConfig {
-  std::string base;            // Model path (sllm directory, .gguf, HF directory, llama2.c .bin).
-  std::string tokenizer;       // Overrides the base's tokenizer.
-  std::string data;            // .jsonl: chat SFT / {"text"} lines; anything else: plain text.
-  std::string val_data;        // Empty: the last val_fraction of data's rows.
-  std::string out;             // Adapter folder (LoRA) or model directory (full), plus metrics.
-  std::string chat_template;   // Empty: chatml.
-  int seq_len = 0;             // 0: the base's block_size.
+  std::string base;           // Model path (sllm directory, .gguf, HF directory, llama2.c .bin).
+  std::string tokenizer;      // Overrides the base's tokenizer.
+  std::string data;           // .jsonl: chat SFT / {"text"} lines; anything else: plain text.
+  std::string val_data;       // Empty: the last val_fraction of data's rows.
+  std::string out;            // Adapter folder (LoRA) or model directory (full), plus metrics.
+  std::string chat_template;  // Empty: chatml.
+  int seq_len = 0;            // 0: the base's block_size.
   double val_fraction = 0.1;
   bool lora = false;
   LoraConfig lora_cfg;
@@ -39,8 +39,14 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg);
 
 // Training rows from a file: .jsonl through the chat template (loss on assistant tokens), any
 // other file as plain text (loss on every token). Throws naming the file (and line).
-PackedSequences load_training_rows(const std::string& path, const Tokenizer& tok, const std::string& chat_template,
-                                   int T);
+PackedSequences load_training_rows(const std::string& path, const Tokenizer& tok,
+                                   const std::string& chat_template, int T);
+
+// Training and validation rows: val_data's rows, or else the last val_fraction of data's.
+// Throws naming the file when either set would be empty (a dataset too short to split).
+void load_train_val_rows(const std::string& data, const std::string& val_data, double val_fraction,
+                         const Tokenizer& tok, const std::string& chat_template, int T,
+                         PackedSequences& train, PackedSequences& val);
 
 // Folds the adapters in adapter_dir into the base and writes a full sllm model directory.
 void merge_adapter(const std::string& base, const std::string& adapter_dir, const std::string& out,

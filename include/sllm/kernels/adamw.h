@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace sllm {
 
@@ -21,5 +22,17 @@ struct AdamWParams {
 // `decay` turns weight decay on for this tensor (matrices yes; norms, biases, embeddings no).
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
                   const AdamWParams& h, int64_t t, bool decay);
+
+// A tensor of a flat parameter arena (params, grads, m and v share the layout).
+struct AdamWTensor {
+  size_t offset = 0, numel = 0;
+  bool decay = false;
+};
+
+// adamw_update() of every listed tensor in one parallel pass over the arenas: one thread team
+// for the whole model instead of one per tensor. Elementwise, so the result does not depend on
+// the schedule or the thread count.
+void adamw_update_tensors(float* params, const float* grads, float* m, float* v,
+                          std::span<const AdamWTensor> tensors, const AdamWParams& h, int64_t t);
 
 }  // namespace sllm

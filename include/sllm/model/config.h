@@ -11,7 +11,7 @@
 namespace sllm {
 
 enum class Arch { GPT2, Llama };
-const char* arch_name(Arch a);  // "gpt2" / "llama"
+const char* arch_name(Arch a);          // "gpt2" / "llama"
 Arch parse_arch(const std::string& s);  // Throws sllm::Error on anything else.
 
 struct ModelConfig {
@@ -19,20 +19,24 @@ struct ModelConfig {
   int vocab_size = 256;
   int n_layer = 4;
   int n_head = 4;
-  int n_kv_head = 4;       // Llama GQA: divides n_head. GPT-2: always n_head.
+  int n_kv_head = 4;  // Llama GQA: divides n_head. GPT-2: always n_head.
   int n_embd = 128;
-  int intermediate_size = 0;  // MLP hidden width; 0 means the arch default (4C, or Llama's 8C/3 rounded).
-  int block_size = 64;     // max_position_embeddings: longest sequence.
+  // MLP hidden width; 0 means the arch default (4C, or Llama's 8C/3 rounded).
+  int intermediate_size = 0;
+  int block_size = 64;  // max_position_embeddings: longest sequence.
   float norm_eps = 1e-5f;
   float rope_theta = 10000.0f;
   bool tie_word_embeddings = true;
+  // GPT-2 only: biases in the linear layers and LayerNorms. nanoGPT's `bias = False` (its
+  // default) drops them all; JSON field "bias", written only when false.
+  bool bias = true;
   // Llama with biases on the q/k/v projections (Qwen2). Inference and import/export only:
   // the trainable Model refuses it.
   bool qkv_bias = false;
 
   int head_dim() const { return n_embd / n_head; }
   int ffn_dim() const;  // Resolved intermediate_size.
-  bool has_bias() const { return arch == Arch::GPT2; }
+  bool has_bias() const { return arch == Arch::GPT2 && bias; }
   bool has_qkv_bias() const { return has_bias() || qkv_bias; }  // q/k/v biases: gpt2, Qwen2.
 
   void validate() const;  // Throws sllm::Error naming the bad field.

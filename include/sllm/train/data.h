@@ -81,4 +81,20 @@ class RandomWindows final : public BatchSource {
   std::vector<int32_t> window_;
 };
 
+// Every window of T+1 tokens at stride T over a token range, in order, B windows per batch
+// (the last batch may hold fewer): a validation loss over the whole split, not a sample.
+class ConsecutiveWindows {
+ public:
+  ConsecutiveWindows(std::shared_ptr<const TokenFile> tokens, TokenRange range, int B, int T);
+  int num_batches() const;
+  size_t num_windows() const { return windows_; }
+  void batch(int i, Batch& out) const;  // Batch i of num_batches().
+
+ private:
+  std::shared_ptr<const TokenFile> tokens_;
+  TokenRange range_;
+  int B_, T_;
+  size_t windows_;
+};
+
 }  // namespace sllm

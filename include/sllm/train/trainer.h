@@ -41,7 +41,7 @@ struct TrainConfig {
   float weight_decay = 0.1f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f, grad_clip = 1.0f;
   double val_fraction = 0.1;
 
-  int eval_interval = 250, eval_iters = 20;
+  int eval_interval = 250, eval_iters = 20;      // eval_iters < 0: the whole validation split.
   int sample_interval = 0, sample_tokens = 200;  // 0: sample only at the end.
   float sample_temperature = 0.8f;
   int sample_top_k = 0;
@@ -50,8 +50,8 @@ struct TrainConfig {
   int keep_checkpoints = 2;
 
   uint64_t seed = 1337;
-  int threads = 0;             // <= 0: all cores.
-  double peak_gflops = 460.0;  // For MFU: the machine's fp32 GEMM peak.
+  int threads = 0;         // <= 0: all cores.
+  double peak_gflops = 0;  // For MFU: the machine's fp32 GEMM peak; 0: measured at start.
   bool resume = false;
   bool quiet = false;  // No progress lines on stdout.
 
@@ -94,8 +94,10 @@ class Trainer {
   TrainResult run();
 
   // The pieces, for callers that drive their own loop.
-  double step();      // One update at the current step; returns the (synced) mean loss.
-  double evaluate();  // Mean val loss over eval_iters batches, always the same batches.
+  double step();  // One update at the current step; returns the (synced) mean loss.
+  // Mean val loss over eval_iters batches, always the same batches; with eval_iters < 0, over
+  // every window of the validation split.
+  double evaluate();
   std::string sample(const std::string& prompt, int max_tokens, uint64_t seed);
   void save_checkpoint();
 
@@ -117,6 +119,7 @@ class Trainer {
   AdamWState opt_;
   AdamWParams hyper_;  // lr is set per step from the schedule.
   std::unique_ptr<BatchSource> train_, val_;
+  std::unique_ptr<ConsecutiveWindows> val_all_;  // The whole validation split (eval_iters < 0).
   nlohmann::json
       val_start_;  // Eval rewinds the val source here, so every eval sees the same batches.
   std::unique_ptr<MetricsLog> metrics_;
