@@ -1,6 +1,7 @@
 #include "sllm/serve/server.h"
 
 #include <openssl/rand.h>
+#include <sys/socket.h>
 
 #include <condition_variable>
 #include <csignal>
@@ -157,6 +158,11 @@ void Server::bind() {
     impl_->port = impl_->http.bind_to_port(o.host, o.port) ? o.port : -1;
   if (impl_->port < 0)
     fail("serve: cannot listen on {}:{} (in use, or a bad address?)", o.host, o.port);
+  // Debian's libcpp-httplib listens with a backlog of 5: a burst of clients connecting at once
+  // overflows it, the kernel drops their SYNs and they retry only after 1 s (a 1 s TTFT). A
+  // second listen() on the bound socket raises the backlog.
+  if (impl_->listen_fd >= 0 && ::listen(impl_->listen_fd, SOMAXCONN) != 0)
+    fail("serve: cannot raise the listen backlog on {}:{}", o.host, o.port);
 }
 
 int Server::port() const {
@@ -253,6 +259,10 @@ void Server::Impl::install_routes() {
   http.set_keep_alive_max_count(100);
   http.set_keep_alive_timeout(std::min(5, opt.read_timeout_s));
   http.set_tcp_nodelay(true);
+  http.set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);  // This callback replaces them otherwise.
+    listen_fd = static_cast<int>(sock);
+  });
 
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (t_over_connection_limit) {

@@ -30,6 +30,7 @@ struct Server::Impl {
   httplib::Server http;
   std::thread thread;
   int port = -1;
+  int listen_fd = -1;  // The bound socket, to raise httplib's listen backlog (see bind()).
 
   std::mutex rate_mu;
   std::map<int64_t, std::deque<Clock::time_point>>
