@@ -1,5 +1,10 @@
 #include "simd.h"
 
+// Static dispatch only (this file is built for -march=native). Highway 1.0.3 cannot otherwise
+// compile for CPUs with AVX512-FP16 (Sapphire Rapids and later): its best baseline there is
+// not among its dynamic targets, an #error.
+#define HWY_COMPILE_ONLY_STATIC 1
+
 #include <hwy/contrib/math/math-inl.h>
 #include <hwy/highway.h>
 
