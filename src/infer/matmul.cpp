@@ -1,9 +1,8 @@
 #include "sllm/infer/matmul.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 
+#include "kernels/gemm.h"
 #include "sllm/common/error.h"
 
 namespace sllm {
@@ -17,12 +16,18 @@ constexpr int64_t kRowChunk = 16;
 constexpr int64_t kGemmMinTokens = 16;
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 16;
+// From this many tokens quantized weights go through the AMX bf16 GEMM where the CPU has it:
+// one tile holds 16 tokens, and below that the int8 dot kernels waste less.
+constexpr int64_t kAmxMinTokens = 16;
+constexpr int64_t kAmxPanel = 32;  // Weight rows per AMX work item.
 }  // namespace
 
 void QuantizedActs::quantize(const float* x, int64_t rows, int64_t c) {
   if (c % kQBlock != 0) fail("quantized matmul needs a multiple of {} inputs, got {}", kQBlock, c);
   n = rows;
   cols = c;
+  use_amx = rows >= kAmxMinTokens && amx_bf16_available();
+  if (use_amx) return amx.pack(x, rows, c);
   const int64_t nb = c / kQBlock;
   blocks.resize(static_cast<size_t>(rows * nb));
 #pragma omp parallel for schedule(static) if (rows * c > kParallelMin)
@@ -32,6 +37,16 @@ void QuantizedActs::quantize(const float* x, int64_t rows, int64_t c) {
 void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y) {
   if (acts.cols != w.cols)
     fail("matmul: activations have {} columns, weight has {}", acts.cols, w.cols);
+  if (acts.use_amx) {
+    const int64_t panels = (w.rows + kAmxPanel - 1) / kAmxPanel;
+    // Dynamic: on a shared machine a preempted thread holds the others up by one panel. Each
+    // output is computed whole by one thread, so the schedule never changes a result.
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t p = 0; p < panels; ++p)
+      amx_matmul_rows(w.type, w.data, w.row_bytes(), acts.amx, y, w.rows, p * kAmxPanel,
+                      std::min(w.rows, (p + 1) * kAmxPanel));
+    return;
+  }
   const QDotFn dot = qdot_for(dot_kernels(), w.type);
   const int64_t nb = w.cols / kQBlock, n = acts.n, rows = w.rows;
   const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
@@ -59,9 +74,9 @@ void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs&
   const auto* W = reinterpret_cast<const float*>(w.data);
   const int64_t rows = w.rows, cols = w.cols;
   if (n >= kGemmMinTokens) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n),
-                static_cast<int>(rows), static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), W,
-                static_cast<int>(cols), 0.0f, y, static_cast<int>(rows));
+    detail::sgemm(false, true, static_cast<int>(n), static_cast<int>(rows), static_cast<int>(cols),
+                  1.0f, x, static_cast<int>(cols), W, static_cast<int>(cols), 0.0f, y,
+                  static_cast<int>(rows));
     return;
   }
   const FDotFn dot = dot_kernels().f32;

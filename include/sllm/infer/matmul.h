@@ -2,13 +2,16 @@
 // weight matrix for all n tokens of a step (prefill chunks and several sequences together).
 //   F32 weights: a threaded matrix-vector kernel for small n, OpenBLAS sgemm otherwise.
 //   Quantized weights: x is quantized to int8 blocks once, then each weight row is dotted with
-//   up to 4 tokens at a time (one unpack per weight block), rows split across threads.
+//   up to 4 tokens at a time (one unpack per weight block), rows split across threads; from 16
+//   tokens on a CPU with AMX-BF16, x is packed to bf16 tiles instead and multiplied by
+//   transient bf16 panels of the weights (sllm/quant/gemm_amx.h).
 // Results for a given thread count are deterministic.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "sllm/quant/dot.h"
+#include "sllm/quant/gemm_amx.h"
 
 namespace sllm {
 
@@ -24,6 +27,8 @@ struct Weight {
 // Activations quantized once and reused by every matrix that reads the same input (q, k, v).
 struct QuantizedActs {
   std::vector<ActQ8> blocks;
+  AmxActs amx;  // Used instead of blocks when use_amx.
+  bool use_amx = false;
   int64_t n = 0, cols = 0;
   void quantize(const float* x, int64_t n, int64_t cols);
 };
