@@ -229,18 +229,27 @@ bool amx_bf16_available() {
   return ok;
 }
 
-void AmxActs::pack(const float* x, int64_t rows, int64_t c) {
+void AmxActs::resize(int64_t rows, int64_t c) {
   if (!amx_bf16_available()) fail("internal: AMX packing on a CPU without AMX-BF16");
   n = rows;
   cols = c;
   groups = (rows + kTile - 1) / kTile;
   k_blocks = (c + kKBlock - 1) / kKBlock;
   tiles.resize(static_cast<size_t>(groups * k_blocks * 512));
-#pragma omp parallel for schedule(static) if (rows * c > (1 << 15))
-  for (int64_t i = 0; i < groups * k_blocks; ++i) {
+}
+
+void AmxActs::pack_tiles(const float* x, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
     const int64_t g = i / k_blocks, kb = i % k_blocks;
-    pack_tile(x, rows, c, g * kTile, kb * kKBlock, tiles.data() + i * 512);
+    pack_tile(x, n, cols, g * kTile, kb * kKBlock, tiles.data() + i * 512);
   }
+}
+
+void AmxActs::pack(const float* x, int64_t rows, int64_t c) {
+  resize(rows, c);
+  const int64_t count = tile_count();
+#pragma omp parallel for schedule(static) if (rows * c > (1 << 15))
+  for (int64_t i = 0; i < count; ++i) pack_tiles(x, i, i + 1);
 }
 
 void amx_matmul_rows(GGMLType type, const uint8_t* w, size_t row_bytes, const AmxActs& x, float* y,

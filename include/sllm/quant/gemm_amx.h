@@ -24,6 +24,10 @@ struct AmxActs {
   std::vector<uint16_t> tiles;
   int64_t n = 0, cols = 0, groups = 0, k_blocks = 0;
   void pack(const float* x, int64_t n, int64_t cols);  // Parallel over the OpenMP threads.
+  // The same in two steps, for callers that split the tiles among their own threads.
+  void resize(int64_t n, int64_t cols);
+  void pack_tiles(const float* x, int64_t begin, int64_t end);  // Tiles [begin, end).
+  int64_t tile_count() const { return groups * k_blocks; }
   const uint16_t* tile(int64_t group, int64_t kb) const {
     return tiles.data() + static_cast<size_t>(group * k_blocks + kb) * 512;
   }
