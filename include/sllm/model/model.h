@@ -13,6 +13,14 @@
 
 namespace sllm {
 
+// The precision of the matrix products (nanoGPT's --dtype). BFloat16 rounds the operands of
+// every linear layer's products, forward and backward, to bf16 and accumulates in fp32
+// (sllm/kernels/bf16.h); weights, gradients, activations, attention, norms, the loss and the
+// optimizer stay fp32.
+enum class ComputeDtype { Float32, BFloat16 };
+ComputeDtype parse_compute_dtype(const std::string& name);  // "float32" | "bfloat16"; throws.
+const char* compute_dtype_name(ComputeDtype d);
+
 class Model {
  public:
   explicit Model(const ModelConfig& cfg);  // Validates cfg; allocates params and grads.
@@ -31,6 +39,10 @@ class Model {
   float* param(const std::string& name);  // Throws sllm::Error if unknown.
   float* grad(const std::string& name);
   const ParamSpec& spec(const std::string& name) const;
+
+  // Float32 by default. Takes effect from the next forward().
+  void set_compute_dtype(ComputeDtype d) { dtype_ = d; }
+  ComputeDtype compute_dtype() const { return dtype_; }
 
   // GPT-2 initialisation: N(0, 0.02) for matrices and embeddings, N(0, 0.02/sqrt(2L)) for
   // the residual projections (attn.o, mlp.down), zeros for biases, ones for norm weights.
@@ -71,7 +83,8 @@ class Model {
   std::vector<ParamSpec> specs_;
   std::vector<float> params_, grads_;
   bool grads_zero_pending_ = false;  // zero_grad() was called and no backward() has run since.
-  std::unique_ptr<Impl> impl_;       // Activation arena and scratch, sized on first forward.
+  ComputeDtype dtype_ = ComputeDtype::Float32;
+  std::unique_ptr<Impl> impl_;  // Activation arena and scratch, sized on first forward.
   GradsReadyFn grads_ready_;
 };
 
