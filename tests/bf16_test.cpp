@@ -20,6 +20,8 @@
 
 #include "kernels/gemm_bf16.h"
 #include "sllm/io/file.h"
+#include "sllm/model/model.h"
+#include "sllm/model/optimizer.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/checksum.h"
 #include "sllm/train/trainer.h"
@@ -404,4 +406,44 @@ TEST(Bf16Training, CliWarnsWhenBf16IsEmulated) {
             std::string::npos)
       << log;
   EXPECT_NE(log.find("emulated"), std::string::npos) << log;
+}
+
+TEST(Bf16Training, AdamWWritesTheSameBf16WeightsForwardWouldConvert) {
+  ModelConfig cfg;
+  cfg.arch = Arch::GPT2;
+  cfg.vocab_size = 50;
+  cfg.n_layer = 2;
+  cfg.n_head = 2;
+  cfg.n_kv_head = 2;
+  cfg.n_embd = 32;
+  cfg.block_size = 16;
+  Model m(cfg);
+  m.init_weights(3);
+  m.set_compute_dtype(ComputeDtype::BFloat16);
+  std::vector<int32_t> tokens(2 * 16), targets(2 * 16);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    tokens[i] = static_cast<int32_t>((i * 7) % 50);
+    targets[i] = static_cast<int32_t>((i * 11 + 3) % 50);
+  }
+  AdamWState opt;
+  AdamWParams h;
+  h.lr = 1e-2f;
+  h.weight_decay = 0.1f;
+  for (int step = 0; step < 3; ++step) {
+    m.zero_grad();
+    m.forward(tokens.data(), targets.data(), 2, 16);
+    m.backward();
+    adamw_step(m, opt, h);
+  }
+  // The next forward reads the copies AdamW wrote; after params() it converts them itself.
+  const float fused = m.forward(tokens.data(), targets.data(), 2, 16);
+  std::vector<float> fused_logits(m.logits(), m.logits() + 2 * 16 * 50);
+  m.params();
+  const float converted = m.forward(tokens.data(), targets.data(), 2, 16);
+  EXPECT_EQ(fused, converted);
+  EXPECT_EQ(0, std::memcmp(fused_logits.data(), m.logits(), fused_logits.size() * sizeof(float)));
+  // And the copies do follow the updates: a stale copy would give the pre-update loss.
+  m.set_compute_dtype(ComputeDtype::Float32);
+  const float f32 = m.forward(tokens.data(), targets.data(), 2, 16);
+  EXPECT_NEAR(fused, f32, 0.02f * f32);
 }

@@ -260,13 +260,29 @@ const ParamSpec& Model::spec(const std::string& name) const {
 }
 
 float* Model::param(const std::string& name) {
+  ++params_version_;
   return params_.data() + spec(name).offset;
+}
+
+bf16* Model::bf16_weight_copy(const ParamSpec& s) {
+  if (dtype_ != ComputeDtype::BFloat16) return nullptr;
+  Impl& m = *impl_;
+  bool read_by_products = false;
+  size_t end = 0;
+  for (const Impl::Slice& w : m.gemm_weights) {
+    read_by_products |= w.begin <= s.offset && s.offset + s.numel <= w.end;
+    end = std::max(end, w.end);
+  }
+  if (!read_by_products) return nullptr;
+  if (m.w16.size() < end) m.w16.resize(end);
+  return m.w16.data() + s.offset;
 }
 float* Model::grad(const std::string& name) {
   return grads_.data() + spec(name).offset;
 }
 
 void Model::init_weights(uint64_t seed) {
+  ++params_version_;
   // Every tensor is cut into fixed chunks, each with its own generator seeded from (seed,
   // tensor, chunk): the values do not depend on the thread count, and the work is parallel.
   constexpr size_t kChunk = size_t{1} << 16;
@@ -448,8 +464,11 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   m.forward_bf16 = bf;
   if (bf) {
     layout_bf16(m, c, B, T);
-    for (const Impl::Slice& w : m.gemm_weights)
-      to_bf16(m.w16.data() + w.begin, params_.data() + w.begin, w.end - w.begin);
+    if (bf16_weights_version_ != params_version_) {
+      for (const Impl::Slice& w : m.gemm_weights)
+        to_bf16(m.w16.data() + w.begin, params_.data() + w.begin, w.end - w.begin);
+      bf16_weights_version_ = params_version_;
+    }
   }
   // out [N, OUT] = in [N, IN] W^T + b; in bf16 through in16, which backward reads again.
   const auto linear = [&](float* out, const float* in, bf16* in16, const float* w, const float* b,
