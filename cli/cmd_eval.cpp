@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "model_flags.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/infer/model_tokenizer.h"
@@ -16,45 +17,41 @@ namespace {
 
 int run_eval(int argc, char** argv) {
   CLI::App app{"Evaluate a model: perplexity on a text file, KL divergence against f32"};
-  std::string model_path, text_file, quant, reference, tokenizer;
+  sllm::cli::ModelFlags m;
+  std::string text_file, reference;
   sllm::PerplexityOptions opt;
-  int threads = 0;
   bool json = false;
-  app.add_option("--model,-m", model_path, "model path")->required();
+  m.add_to(app, "quantize the weights at load: q8_0, q4_0 or q4_1");
   app.add_option("--perplexity", text_file, "text file to score")->required();
-  app.add_option("--quant,-q", quant, "quantize the weights at load: q8_0, q4_0 or q4_1");
   app.add_option("--reference", reference,
                  "f32 model to compare with (default with --quant: the same model in f32)");
   app.add_option("--ctx,-c", opt.ctx, "window length (default: the model's context)");
   app.add_option("--max-tokens", opt.max_tokens, "score at most this many tokens (0: all)");
-  app.add_option("--tokenizer", tokenizer, "tokenizer for models that carry none");
-  app.add_option("--threads", threads, "threads (default: all cores)");
   app.add_flag("--json", json, "print one JSON object");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  sllm::set_num_threads(threads);
-  sllm::LoadOptions lo;
-  lo.tokenizer = tokenizer;
-  if (!quant.empty()) lo.weight_type = sllm::parse_weight_type(quant);
-  auto model = sllm::InferenceModel::load(model_path, lo);
+  auto model = m.load();
   std::unique_ptr<sllm::InferenceModel> ref;
+  const sllm::LoadOptions lo = m.load_options();
   if (!reference.empty() || (lo.weight_type && *lo.weight_type != sllm::GGMLType::F32)) {
-    sllm::LoadOptions ro;
-    ro.tokenizer = tokenizer;
+    sllm::LoadOptions ro = lo;
     ro.weight_type = sllm::GGMLType::F32;
-    ref = sllm::InferenceModel::load(reference.empty() ? model_path : reference, ro);
+    ref = sllm::InferenceModel::load(reference.empty() ? m.path : reference, ro);
   }
   const auto tok = sllm::model_tokenizer(model->files());
   const std::vector<int32_t> ids = tok->encode(sllm::read_file(text_file), false);
   const sllm::PerplexityResult r = sllm::evaluate_perplexity(*model, ids, opt, ref.get());
   const std::string type = sllm::weight_type_name(model->weight_type());
   if (json) {
-    nlohmann::json j = {{"model", model_path},        {"weights", type},
-                        {"tokens", r.scored},         {"nll", r.nll},
-                        {"perplexity", r.perplexity}, {"peak_rss_bytes", sllm::peak_rss_bytes()}};
+    nlohmann::json j = {{"model", m.path},
+                        {"weights", type},
+                        {"tokens", r.scored},
+                        {"nll", r.nll},
+                        {"perplexity", r.perplexity},
+                        {"peak_rss_bytes", sllm::peak_rss_bytes()}};
     if (r.has_reference) {
       j["reference_perplexity"] = r.ref_perplexity;
       j["perplexity_change"] = r.perplexity / r.ref_perplexity - 1;
@@ -65,7 +62,7 @@ int run_eval(int argc, char** argv) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("model %s (%s weights), %lld tokens scored\n", model_path.c_str(), type.c_str(),
+  std::printf("model %s (%s weights), %lld tokens scored\n", m.path.c_str(), type.c_str(),
               static_cast<long long>(r.scored));
   std::printf("perplexity %.4f (nll %.5f nats/token)\n", r.perplexity, r.nll);
   if (r.has_reference) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "model_flags.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/infer/chat.h"
@@ -34,13 +35,14 @@ std::map<int32_t, float> parse_logit_bias(const std::vector<std::string>& items)
 int run_generate(int argc, char** argv) {
   CLI::App app{
       "Generate text from a model (sllm directory, .gguf, HF safetensors folder, llama2.c .bin)"};
-  std::string model_path, prompt, tokenizer, system, template_name, quant, schema_file;
+  sllm::cli::ModelFlags m;
+  std::string prompt, system, template_name, schema_file;
   std::vector<std::string> stops, biases;
-  int ctx = 0, threads = 0;
+  int ctx = 0;
   bool chat = false, json_mode = false, ignore_eos = false;
   sllm::GenerateOptions opt;
   sllm::SamplingParams& sp = opt.sampling;
-  app.add_option("--model,-m", model_path, "model path")->required();
+  m.add_to(app, "store weights as f32, q8_0, q4_0 or q4_1 at load");
   app.add_option("--prompt,-p", prompt, "prompt text (with --chat: the user message)");
   app.add_option("--max-tokens,-n", opt.max_tokens, "tokens to generate")->capture_default_str();
   app.add_option("--temperature,-t", sp.temperature, "0 = greedy")->capture_default_str();
@@ -67,19 +69,12 @@ int run_generate(int argc, char** argv) {
                  "chat template: chatml, llama2, llama3 (default: detected)");
   app.add_flag("--json", json_mode, "constrain the output to one JSON value");
   app.add_option("--schema", schema_file, "constrain the output to this JSON schema (file)");
-  app.add_option("--quant,-q", quant, "store weights as f32, q8_0, q4_0 or q4_1 at load");
-  app.add_option("--tokenizer", tokenizer, "tokenizer file (llama2.c tokenizer.bin, .sllmtok)");
-  app.add_option("--threads", threads, "threads (default: all cores)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  sllm::set_num_threads(threads);
-  sllm::LoadOptions lo;
-  if (!quant.empty()) lo.weight_type = sllm::parse_weight_type(quant);
-  lo.tokenizer = tokenizer;
-  auto model = sllm::InferenceModel::load(model_path, lo);
+  auto model = m.load();
   auto tok = sllm::model_tokenizer(model->files());
   sp.logit_bias = parse_logit_bias(biases);
   opt.stop = stops;

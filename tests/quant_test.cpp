@@ -85,42 +85,86 @@ TEST(Quant, Q8_0MatchesGgmlBlockLayout) {
   EXPECT_EQ(c.qs[0] >> 4, 8);        // x[16] = 0 -> 8
 }
 
-// Every kernel equals the float dot of the dequantized operands (up to float rounding).
+// Every kernel equals the float dot of the dequantized operands (up to float rounding), for an
+// even and an odd number of blocks (the SIMD kernels pair blocks) and f32 lengths that are not
+// a multiple of the vector width (attention dots head_dim floats).
 TEST(QuantDot, KernelsMatchDequantizedMathOnEveryIsa) {
-  const int64_t n = 32 * 24;
-  auto w = randn(n, 2), a0 = randn(4 * n, 3, 2.0f);
-  std::vector<ActQ8> acts(4 * n / 32);
-  for (int k = 0; k < 4; ++k) quantize_activations(a0.data() + k * n, acts.data() + k * n / 32, n);
-  std::vector<float> adq(4 * n);
-  for (size_t b = 0; b < acts.size(); ++b) {
-    for (int j = 0; j < 32; ++j) adq[b * 32 + j] = acts[b].d * acts[b].qs[j];
-  }
-  for (const DotKernels* k : {&portable_dot_kernels(), &dot_kernels()}) {
-    for (GGMLType t : {GGMLType::Q8_0, GGMLType::Q4_0, GGMLType::Q4_1}) {
-      std::vector<uint8_t> q(ggml_row_size(t, n));
-      quantize_row(t, w.data(), q.data(), n);
-      std::vector<float> wdq(n);
-      dequantize_row(t, q.data(), wdq.data(), n);
-      for (int na = 1; na <= 4; ++na) {
-        float out[4];
-        qdot_for(*k, t)(q.data(), acts.data(), n / 32, na, n / 32, out);
-        for (int j = 0; j < na; ++j) {
-          double ref = 0, mag = 0;
-          for (int64_t i = 0; i < n; ++i) {
-            ref += static_cast<double>(wdq[i]) * adq[j * n + i];
-            mag += std::fabs(static_cast<double>(wdq[i]) * adq[j * n + i]);
+  ASSERT_GE(supported_dot_kernels().size(), 1u);
+  EXPECT_STREQ(supported_dot_kernels().front()->isa, "portable");
+  for (const int64_t n : {32 * 24, 32 * 9}) {
+    auto w = randn(n, 2), a0 = randn(4 * n, 3, 2.0f);
+    std::vector<ActQ8> acts(4 * n / 32);
+    for (int k = 0; k < 4; ++k)
+      quantize_activations(a0.data() + k * n, acts.data() + k * n / 32, n);
+    std::vector<float> adq(4 * n);
+    for (size_t b = 0; b < acts.size(); ++b) {
+      int sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        adq[b * 32 + j] = acts[b].d * acts[b].qs[j];
+        sum += acts[b].qs[j];
+      }
+      ASSERT_EQ(acts[b].sum, sum);
+    }
+    for (const DotKernels* k : supported_dot_kernels()) {
+      for (GGMLType t : {GGMLType::Q8_0, GGMLType::Q4_0, GGMLType::Q4_1}) {
+        std::vector<uint8_t> q(ggml_row_size(t, n));
+        quantize_row(t, w.data(), q.data(), n);
+        std::vector<float> wdq(n);
+        dequantize_row(t, q.data(), wdq.data(), n);
+        for (int na = 1; na <= 4; ++na) {
+          float out[4];
+          qdot_for(*k, t)(q.data(), acts.data(), n / 32, na, n / 32, out);
+          for (int j = 0; j < na; ++j) {
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < n; ++i) {
+              ref += static_cast<double>(wdq[i]) * adq[j * n + i];
+              mag += std::fabs(static_cast<double>(wdq[i]) * adq[j * n + i]);
+            }
+            EXPECT_NEAR(out[j], ref, 1e-5 * mag)
+                << k->isa << " " << ggml_type_name(t) << " na=" << na << " n=" << n;
           }
-          EXPECT_NEAR(out[j], ref, 1e-5 * mag)
-              << k->isa << " " << ggml_type_name(t) << " na=" << na;
+        }
+      }
+      for (const int64_t m : {n, int64_t{48}, int64_t{100}, int64_t{7}}) {
+        float out[3];
+        k->f32(w.data(), a0.data(), n, 3, m, out);
+        for (int j = 0; j < 3; ++j) {
+          double ref = 0;
+          for (int64_t i = 0; i < m; ++i) ref += static_cast<double>(w[i]) * a0[j * n + i];
+          EXPECT_NEAR(out[j], ref, 1e-3) << k->isa << " m=" << m;
         }
       }
     }
-    float out[3];
-    k->f32(w.data(), a0.data(), n, 3, n, out);
-    for (int j = 0; j < 3; ++j) {
-      double ref = 0;
-      for (int64_t i = 0; i < n; ++i) ref += static_cast<double>(w[i]) * a0[j * n + i];
-      EXPECT_NEAR(out[j], ref, 1e-3) << k->isa;
+  }
+}
+
+// Weight codes at the ends of their range (-128 is a valid Q8_0 code in files from other tools;
+// 0 and 15 for the nibbles) against activations at +-127.
+TEST(QuantDot, ExtremeCodesMatchPortableOnEveryIsa) {
+  const int64_t nb = 3, n = nb * 32;
+  std::vector<ActQ8> acts(nb);
+  std::vector<float> x(n);
+  for (int64_t i = 0; i < n; ++i) x[i] = (i % 3 == 0) ? -1.0f : 1.0f;
+  quantize_activations(x.data(), acts.data(), n);
+  std::vector<BlockQ8_0> q8(nb);
+  std::vector<BlockQ4_0> q4(nb);
+  std::vector<BlockQ4_1> q41(nb);
+  for (int64_t b = 0; b < nb; ++b) {
+    q8[b].d = q4[b].d = q41[b].d = q41[b].m = 0x3c00;  // 1.0
+    for (int j = 0; j < 32; ++j) q8[b].qs[j] = static_cast<int8_t>(j % 2 ? -128 : 127);
+    for (int j = 0; j < 16; ++j)
+      q4[b].qs[j] = q41[b].qs[j] = static_cast<uint8_t>(j % 2 ? 0xf0 : 0x0f);
+  }
+  const void* rows[] = {q8.data(), q4.data(), q41.data()};
+  const GGMLType types[] = {GGMLType::Q8_0, GGMLType::Q4_0, GGMLType::Q4_1};
+  for (int t = 0; t < 3; ++t) {
+    float ref;
+    qdot_for(portable_dot_kernels(), types[t])(rows[t], acts.data(), nb, 1, nb, &ref);
+    for (const DotKernels* k : supported_dot_kernels()) {
+      float out;
+      qdot_for(*k, types[t])(rows[t], acts.data(), nb, 1, nb, &out);
+      EXPECT_NEAR(out, ref, 1e-4 * std::fabs(ref) + 1e-3)
+          << k->isa << " " << ggml_type_name(types[t]);
     }
   }
 }

@@ -63,6 +63,9 @@ checks.append(("logit distillation beats scratch at the same wall time (teacher 
                f"{kd:.4f} vs {wall:.4f} (best {wall_best:.4f}): scratch ran {result['scratch_wall']['steps']} steps in "
                f"{result['scratch_wall']['train_seconds']:.1f} s, kd {result['kd']['steps']} steps in "
                f"{result['kd']['train_seconds']:.1f} s + {result['kd']['teacher_seconds']:.1f} s cache = {kd_wall:.1f} s"))
+checks.append(("the same-wall-time scratch run got at least 90% of kd's wall time",
+               result["scratch_wall"]["train_seconds"] >= 0.9 * kd_wall,
+               f"{result['scratch_wall']['train_seconds']:.1f} s of {kd_wall:.1f} s"))
 checks.append(("synthetic-data distillation beats scratch at equal student compute",
                syn < scratch, f"{syn:.4f} vs {scratch:.4f} ({syn - scratch:+.4f}), both {result['synthetic']['steps']} steps "
                f"x the same batch; the teacher generated {result['synthetic']['synthetic_tokens']} tokens in "

@@ -9,75 +9,114 @@
 namespace sllm {
 
 namespace {
-// Rows per work item: enough that a chunk's weights stay in L1/L2 while every token of the
-// step streams past them.
+// Fewest rows per work item for the dot kernels: enough that a chunk's weights stay in L1/L2
+// while every token of the step streams past them.
 constexpr int64_t kRowChunk = 16;
 // Below this many tokens the matrix-vector kernel beats sgemm, which repacks the whole weight
 // matrix on every call (measured on the stories15M shape: a batch of 8 decodes is ~1.3x faster).
 constexpr int64_t kGemmMinTokens = 16;
-// Below this many multiply-adds a parallel region costs more than it saves.
-constexpr int64_t kParallelMin = 1 << 16;
-}  // namespace
+constexpr int64_t kGemmRowChunk = 128;  // Weight rows per sgemm call.
+// From this many tokens quantized weights go through the AMX bf16 GEMM where the CPU has it:
+// one tile holds 16 tokens, and below that the int8 dot kernels waste less.
+constexpr int64_t kAmxMinTokens = 16;
+constexpr int64_t kAmxPanel = 32;  // Weight rows per AMX work item.
 
-void QuantizedActs::quantize(const float* x, int64_t rows, int64_t c) {
-  if (c % kQBlock != 0) fail("quantized matmul needs a multiple of {} inputs, got {}", kQBlock, c);
-  n = rows;
-  cols = c;
-  const int64_t nb = c / kQBlock;
-  blocks.resize(static_cast<size_t>(rows * nb));
-#pragma omp parallel for schedule(static) if (rows * c > kParallelMin)
-  for (int64_t t = 0; t < rows; ++t) quantize_activations(x + t * c, blocks.data() + t * nb, c);
+// Rows per chunk for the dot kernels: about 8 chunks per thread, so a thread the OS parks
+// leaves a small share to the others, without paying a shared counter for every 16 rows of a
+// 32000-row classifier. (Each row is one dot whatever the chunking: the bits do not change.)
+int64_t dot_chunk(int64_t rows, const Team& team) {
+  const int64_t per = (rows + 8 * team.size() - 1) / (8 * team.size());
+  return std::max(kRowChunk, (per + kRowChunk - 1) / kRowChunk * kRowChunk);
 }
 
-void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y) {
-  if (acts.cols != w.cols)
-    fail("matmul: activations have {} columns, weight has {}", acts.cols, w.cols);
-  const QDotFn dot = qdot_for(dot_kernels(), w.type);
-  const int64_t nb = w.cols / kQBlock, n = acts.n, rows = w.rows;
-  const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
-#pragma omp parallel for schedule(static) if (n * rows * w.cols > kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t r0 = c * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
-    float out[4];
-    for (int64_t t = 0; t < n; t += 4) {
-      const int na = static_cast<int>(std::min<int64_t>(4, n - t));
-      for (int64_t r = r0; r < r1; ++r) {
-        dot(w.row(r), acts.blocks.data() + t * nb, static_cast<size_t>(nb), na, nb, out);
-        for (int k = 0; k < na; ++k) y[(t + k) * rows + r] = out[k];
-      }
+// Rows [r0, r1) of y = x W^T with a dot kernel taking up to 4 tokens per weight row.
+template <class Dot, class Row, class Act>
+void dot_rows(Dot dot, Row row, Act act, int64_t n, int64_t rows, int64_t r0, int64_t r1,
+              float* y) {
+  float out[4];
+  for (int64_t t = 0; t < n; t += 4) {
+    const int na = static_cast<int>(std::min<int64_t>(4, n - t));
+    for (int64_t r = r0; r < r1; ++r) {
+      dot(row(r), act(t), na, out);
+      for (int k = 0; k < na; ++k) y[(t + k) * rows + r] = out[k];
     }
   }
 }
+}  // namespace
 
-void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs& scratch) {
+void QuantizedActs::quantize(const float* x, int64_t rows, int64_t c, Team& team) {
+  if (c % kQBlock != 0) fail("quantized matmul needs a multiple of {} inputs, got {}", kQBlock, c);
+  const bool amx_step = rows >= kAmxMinTokens && amx_bf16_available();
+  const int64_t nb = c / kQBlock;
+  team.single([&] {
+    n = rows;
+    cols = c;
+    use_amx = amx_step;
+    if (use_amx)
+      amx.resize(rows, c);
+    else
+      blocks.resize(static_cast<size_t>(rows * nb));
+  });
+  if (amx_step) {
+    team.parallel_for(amx.groups * amx.k_blocks, 4,
+                      [&](int64_t b, int64_t e) { amx.pack_tiles(x, b, e); });
+    return;
+  }
+  team.parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) quantize_activations(x + t * c, blocks.data() + t * nb, c);
+  });
+}
+
+void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y, Team& team) {
+  if (acts.cols != w.cols)
+    fail("matmul: activations have {} columns, weight has {}", acts.cols, w.cols);
+  const int64_t rows = w.rows;
+  if (acts.use_amx) {
+    const int64_t panels = (rows + kAmxPanel - 1) / kAmxPanel;
+    team.parallel_for(panels, 1, [&](int64_t b, int64_t e) {
+      amx_matmul_rows(w.type, w.data, w.row_bytes(), acts.amx, y, rows, b * kAmxPanel,
+                      std::min(rows, e * kAmxPanel));
+    });
+    return;
+  }
+  const QDotFn dot = qdot_for(dot_kernels(), w.type);
+  const int64_t nb = w.cols / kQBlock;
+  const ActQ8* a = acts.blocks.data();
+  team.parallel_for(rows, dot_chunk(rows, team), [&](int64_t r0, int64_t r1) {
+    dot_rows([&](const uint8_t* wr, const ActQ8* x, int na,
+                 float* out) { dot(wr, x, static_cast<size_t>(nb), na, nb, out); },
+             [&](int64_t r) { return w.row(r); }, [&](int64_t t) { return a + t * nb; }, acts.n,
+             rows, r0, r1, y);
+  });
+}
+
+void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs& scratch,
+            Team& team) {
   if (is_quantized(w.type)) {
-    scratch.quantize(x, n, w.cols);
-    return matmul_quantized(w, scratch, y);
+    scratch.quantize(x, n, w.cols, team);
+    return matmul_quantized(w, scratch, y, team);
   }
   if (w.type != GGMLType::F32)
     fail("matmul: {} weights must be converted at load", ggml_type_name(w.type));
   const auto* W = reinterpret_cast<const float*>(w.data);
   const int64_t rows = w.rows, cols = w.cols;
   if (n >= kGemmMinTokens) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n),
-                static_cast<int>(rows), static_cast<int>(cols), 1.0f, x, static_cast<int>(cols), W,
-                static_cast<int>(cols), 0.0f, y, static_cast<int>(rows));
+    // Single-threaded OpenBLAS (forward_batch sets it so) on slices of weight rows.
+    team.parallel_for(rows, kGemmRowChunk, [&](int64_t r0, int64_t r1) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n),
+                  static_cast<int>(r1 - r0), static_cast<int>(cols), 1.0f, x,
+                  static_cast<int>(cols), W + r0 * cols, static_cast<int>(cols), 0.0f, y + r0,
+                  static_cast<int>(rows));
+    });
     return;
   }
   const FDotFn dot = dot_kernels().f32;
-  const int64_t chunks = (rows + kRowChunk - 1) / kRowChunk;
-#pragma omp parallel for schedule(static) if (n * rows * w.cols > kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t r0 = c * kRowChunk, r1 = std::min(rows, r0 + kRowChunk);
-    float out[4];
-    for (int64_t t = 0; t < n; t += 4) {
-      const int na = static_cast<int>(std::min<int64_t>(4, n - t));
-      for (int64_t r = r0; r < r1; ++r) {
-        dot(W + r * cols, x + t * cols, static_cast<size_t>(cols), na, cols, out);
-        for (int k = 0; k < na; ++k) y[(t + k) * rows + r] = out[k];
-      }
-    }
-  }
+  team.parallel_for(rows, dot_chunk(rows, team), [&](int64_t r0, int64_t r1) {
+    dot_rows([&](const float* wr, const float* xt, int na,
+                 float* out) { dot(wr, xt, static_cast<size_t>(cols), na, cols, out); },
+             [&](int64_t r) { return W + r * cols; }, [&](int64_t t) { return x + t * cols; }, n,
+             rows, r0, r1, y);
+  });
 }
 
 }  // namespace sllm

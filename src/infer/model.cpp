@@ -1,5 +1,6 @@
 #include "sllm/infer/model.h"
 
+#include <omp.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "kernels/gemm.h"
 #include "sllm/common/error.h"
 #include "sllm/quant/quant.h"
 
@@ -33,7 +35,9 @@ void KVCache::truncate(int n) {
 
 struct InferenceModel::Scratch {
   std::vector<float> x, xn, q, k, v, att, h1, h2, last, mlp_out;
+  float* logits = nullptr;  // Where forward_layers writes the classifier output.
   QuantizedActs acts;
+  std::unique_ptr<TeamState> team;  // Helper threads, kept across steps.
 };
 
 namespace {
@@ -179,38 +183,39 @@ KVCache InferenceModel::new_cache(int ctx) const {
 
 // ---- Forward ----
 
-void InferenceModel::norm(const float* x, const float* w, const float* b, float* out,
-                          int64_t n) const {
+void InferenceModel::norm(const float* x, const float* w, const float* b, float* out, int64_t n,
+                          Team& team) const {
   const int C = cfg_.n_embd;
   const float eps = cfg_.norm_eps;
   const bool layer_norm = cfg_.arch == Arch::GPT2;
-#pragma omp parallel for schedule(static) if (n * C > (1 << 14))
-  for (int64_t t = 0; t < n; ++t) {
-    const float* xi = x + t * C;
-    float* o = out + t * C;
-    if (layer_norm) {
-      float mean = 0;
-      for (int i = 0; i < C; ++i) mean += xi[i];
-      mean /= C;
-      float var = 0;
-      for (int i = 0; i < C; ++i) var += (xi[i] - mean) * (xi[i] - mean);
-      const float rs = 1.0f / std::sqrt(var / C + eps);
-      for (int i = 0; i < C; ++i) o[i] = (xi[i] - mean) * rs * w[i] + (b ? b[i] : 0.0f);
-    } else {
-      float ss = 0;
-      for (int i = 0; i < C; ++i) ss += xi[i] * xi[i];
-      const float rs = 1.0f / std::sqrt(ss / C + eps);
-      for (int i = 0; i < C; ++i) o[i] = xi[i] * rs * w[i];
+  team.parallel_for(n, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* xi = x + t * C;
+      float* o = out + t * C;
+      if (layer_norm) {
+        float mean = 0;
+        for (int i = 0; i < C; ++i) mean += xi[i];
+        mean /= C;
+        float var = 0;
+        for (int i = 0; i < C; ++i) var += (xi[i] - mean) * (xi[i] - mean);
+        const float rs = 1.0f / std::sqrt(var / C + eps);
+        for (int i = 0; i < C; ++i) o[i] = (xi[i] - mean) * rs * w[i] + (b ? b[i] : 0.0f);
+      } else {
+        float ss = 0;
+        for (int i = 0; i < C; ++i) ss += xi[i] * xi[i];
+        const float rs = 1.0f / std::sqrt(ss / C + eps);
+        for (int i = 0; i < C; ++i) o[i] = xi[i] * rs * w[i];
+      }
     }
-  }
+  });
 }
 
 namespace {
 
-void add_bias(float* y, const std::vector<float>& b, int64_t n) {
+void add_bias(float* y, const std::vector<float>& b, int64_t t0, int64_t t1) {
   if (b.empty()) return;
   const size_t m = b.size();
-  for (int64_t t = 0; t < n; ++t)
+  for (int64_t t = t0; t < t1; ++t)
     for (size_t i = 0; i < m; ++i) y[t * m + i] += b[i];
 }
 
@@ -231,22 +236,19 @@ void rope(float* v, int heads, int hd, int pos, const std::vector<float>& inv_fr
 }  // namespace
 
 void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::vector<int>& seq_of,
-                               const std::vector<int>& pos_of) {
+                               const std::vector<int>& pos_of, Team& team) {
   const int H = cfg_.n_head, hd = cfg_.head_dim(), group = cfg_.n_head / cfg_.n_kv_head;
-  const int Q = H * hd, KV = cfg_.n_kv_head * hd;
+  const int Q = H * hd;
   const int64_t N = static_cast<int64_t>(seq_of.size());
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const FDotFn dot = dot_kernels().f32;
-  int max_ctx = 0;
-  for (const auto& s : seqs) max_ctx = std::max(max_ctx, s.cache->capacity());
   Scratch& s = *s_;
-  int64_t work = 0;
-  for (int64_t t = 0; t < N; ++t) work += static_cast<int64_t>(pos_of[t] + 1) * Q;
-#pragma omp parallel if (work > (1 << 15))
-  {
-    std::vector<float> sc(static_cast<size_t>(max_ctx));
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < N * H; ++item) {
+  int max_ctx = 0;
+  for (const auto& sq : seqs) max_ctx = std::max(max_ctx, sq.cache->capacity());
+  team.parallel_for(N * H, 1, [&](int64_t i0, int64_t i1) {
+    thread_local std::vector<float> sc;  // Scores of one (token, head): whichever thread runs it.
+    if (sc.size() < static_cast<size_t>(max_ctx)) sc.resize(static_cast<size_t>(max_ctx));
+    for (int64_t item = i0; item < i1; ++item) {
       const int64_t t = item / H;
       const int h = static_cast<int>(item % H);
       KVCache& cache = *seqs[seq_of[t]].cache;
@@ -273,8 +275,7 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
         for (int i = 0; i < hd; ++i) out[i] += a * v[i];
       }
     }
-  }
-  (void)KV;
+  });
 }
 
 void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>& logits,
@@ -306,6 +307,18 @@ void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>
     last_of.push_back(static_cast<int>(seq_of.size()) - 1);
   }
   const int64_t N = static_cast<int64_t>(seq_of.size());
+  // The positions whose logits are wanted.
+  std::vector<int> rows;
+  if (all_positions) {
+    for (int64_t t = 0; t < N; ++t) rows.push_back(static_cast<int>(t));
+  } else {
+    rows = last_of;
+  }
+  const int64_t M = static_cast<int64_t>(rows.size());
+  // Threads: as many as asked for, but no more than the step has work for (a 1-token step of a
+  // tiny model is faster alone than split).
+  const int64_t flops = N * static_cast<int64_t>(weight_bytes());
+  const int threads = flops < (1 << 18) ? 1 : std::max(1, omp_get_max_threads());
   Scratch& s = *s_;
   s.x.resize(N * C);
   s.xn.resize(N * C);
@@ -316,95 +329,124 @@ void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>
   s.h1.resize(N * F);
   s.h2.resize(N * F);
   s.mlp_out.resize(N * C);
+  s.last.resize(M * C);
+  logits.resize(static_cast<size_t>(M) * V);
+  s.logits = logits.data();
+  std::vector<int32_t> tok_of;
+  for (const auto& sq : seqs) tok_of.insert(tok_of.end(), sq.tokens.begin(), sq.tokens.end());
+
+  // One team for the whole step (team.h says why), OpenBLAS single-threaded inside it.
+  if (!s.team || s.team->threads() != std::max(1, omp_get_max_threads()))
+    s.team = std::make_unique<TeamState>(std::max(1, omp_get_max_threads()));
+  {
+    detail::BlasSingleThreaded blas_single;
+    Team team(*s.team, threads == 1);
+    forward_layers(seqs, tok_of, seq_of, pos_of, rows, team);
+  }
+  for (const auto& sq : seqs) sq.cache->advance(static_cast<int>(sq.tokens.size()));
+}
+
+void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector<int32_t>& tok_of,
+                                    const std::vector<int>& seq_of, const std::vector<int>& pos_of,
+                                    const std::vector<int>& rows, Team& team) {
+  const int C = cfg_.n_embd, F = cfg_.ffn_dim(), hd = cfg_.head_dim();
+  const int Q = cfg_.n_head * hd, KV = cfg_.n_kv_head * hd;
+  const int64_t N = static_cast<int64_t>(seq_of.size()), M = static_cast<int64_t>(rows.size());
+  Scratch& s = *s_;
+  const bool llama = cfg_.arch == Arch::Llama;
 
   // Embeddings.
-  {
-    int64_t t = 0;
-    for (const auto& sq : seqs)
-      for (int32_t id : sq.tokens) {
-        dequantize_row(tok_emb_.type, tok_emb_.row(id), s.x.data() + t * C, C);
-        if (!pos_emb_.empty()) {
-          const float* pe = pos_emb_.data() + static_cast<size_t>(pos_of[t]) * C;
-          for (int i = 0; i < C; ++i) s.x[t * C + i] += pe[i];
-        }
-        ++t;
+  team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int32_t id = tok_of[t];
+      dequantize_row(tok_emb_.type, tok_emb_.row(id), s.x.data() + t * C, C);
+      if (!pos_emb_.empty()) {
+        const float* pe = pos_emb_.data() + static_cast<size_t>(pos_of[t]) * C;
+        for (int i = 0; i < C; ++i) s.x[t * C + i] += pe[i];
       }
-  }
+    }
+  });
 
-  // Multiplies the normalised input xn by several weights, quantizing it once for all of them.
+  // Multiplies the normalised input by several weights, quantizing it once for all of them.
   auto project = [&](std::initializer_list<std::pair<const Weight*, float*>> outs, const float* in,
                      int64_t cols) {
     bool quantized = false;
     for (const auto& [w, y] : outs) {
       if (is_quantized(w->type)) {
-        if (!quantized) s.acts.quantize(in, N, cols);
+        if (!quantized) s.acts.quantize(in, N, cols, team);
         quantized = true;
-        matmul_quantized(*w, s.acts, y);
+        matmul_quantized(*w, s.acts, y, team);
       } else {
-        matmul(*w, in, N, y, s.acts);
+        matmul(*w, in, N, y, s.acts, team);
         quantized = false;  // matmul may not have touched acts; be safe.
       }
     }
+  };
+  // y += r (the residual), token by token.
+  auto residual = [&](float* y, const float* r, const std::vector<float>& bias) {
+    team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        for (int i = 0; i < C; ++i) y[t * C + i] += r[t * C + i] + (bias.empty() ? 0.0f : bias[i]);
+      }
+    });
   };
 
   for (int l = 0; l < cfg_.n_layer; ++l) {
     Layer& L = layers_[l];
     norm(s.x.data(), L.attn_norm_w.data(), L.attn_norm_b.empty() ? nullptr : L.attn_norm_b.data(),
-         s.xn.data(), N);
+         s.xn.data(), N, team);
     project({{&L.q, s.q.data()}, {&L.k, s.k.data()}, {&L.v, s.v.data()}}, s.xn.data(), C);
-    add_bias(s.q.data(), L.q_b, N);
-    add_bias(s.k.data(), L.k_b, N);
-    add_bias(s.v.data(), L.v_b, N);
-    for (int64_t t = 0; t < N; ++t) {
-      if (cfg_.arch == Arch::Llama) {
-        rope(s.q.data() + t * Q, cfg_.n_head, hd, pos_of[t], inv_freq_);
-        rope(s.k.data() + t * KV, cfg_.n_kv_head, hd, pos_of[t], inv_freq_);
+    team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
+      add_bias(s.q.data(), L.q_b, t0, t1);
+      add_bias(s.k.data(), L.k_b, t0, t1);
+      add_bias(s.v.data(), L.v_b, t0, t1);
+      for (int64_t t = t0; t < t1; ++t) {
+        if (llama) {
+          rope(s.q.data() + t * Q, cfg_.n_head, hd, pos_of[t], inv_freq_);
+          rope(s.k.data() + t * KV, cfg_.n_kv_head, hd, pos_of[t], inv_freq_);
+        }
+        KVCache& cache = *seqs[seq_of[t]].cache;
+        std::memcpy(cache.k(l, pos_of[t]), s.k.data() + t * KV, KV * sizeof(float));
+        std::memcpy(cache.v(l, pos_of[t]), s.v.data() + t * KV, KV * sizeof(float));
       }
-      KVCache& cache = *seqs[seq_of[t]].cache;
-      std::memcpy(cache.k(l, pos_of[t]), s.k.data() + t * KV, KV * sizeof(float));
-      std::memcpy(cache.v(l, pos_of[t]), s.v.data() + t * KV, KV * sizeof(float));
-    }
-    attention(seqs, l, seq_of, pos_of);
+    });
+    attention(seqs, l, seq_of, pos_of, team);
     project({{&L.o, s.mlp_out.data()}}, s.att.data(), Q);
-    add_bias(s.mlp_out.data(), L.o_b, N);
-    for (int64_t i = 0; i < N * C; ++i) s.x[i] += s.mlp_out[i];
+    residual(s.x.data(), s.mlp_out.data(), L.o_b);
 
     norm(s.x.data(), L.mlp_norm_w.data(), L.mlp_norm_b.empty() ? nullptr : L.mlp_norm_b.data(),
-         s.xn.data(), N);
-    if (cfg_.arch == Arch::Llama) {
+         s.xn.data(), N, team);
+    if (llama) {
       project({{&L.gate, s.h1.data()}, {&L.up, s.h2.data()}}, s.xn.data(), C);
-      for (int64_t i = 0; i < N * F; ++i) {
-        const float g = s.h1[i];
-        s.h1[i] = g / (1.0f + std::exp(-g)) * s.h2[i];
-      }
+      team.parallel_for(N * F, 1024, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const float g = s.h1[i];
+          s.h1[i] = g / (1.0f + std::exp(-g)) * s.h2[i];
+        }
+      });
     } else {
       project({{&L.up, s.h1.data()}}, s.xn.data(), C);
-      add_bias(s.h1.data(), L.up_b, N);
-      for (int64_t i = 0; i < N * F; ++i) {
-        const float x = s.h1[i];
-        s.h1[i] = 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-      }
+      team.parallel_for(N, 1, [&](int64_t t0, int64_t t1) {
+        add_bias(s.h1.data(), L.up_b, t0, t1);
+        for (int64_t i = t0 * F; i < t1 * F; ++i) {
+          const float x = s.h1[i];
+          s.h1[i] =
+              0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+        }
+      });
     }
     project({{&L.down, s.mlp_out.data()}}, s.h1.data(), F);
-    add_bias(s.mlp_out.data(), L.down_b, N);
-    for (int64_t i = 0; i < N * C; ++i) s.x[i] += s.mlp_out[i];
+    residual(s.x.data(), s.mlp_out.data(), L.down_b);
   }
 
   // Final norm and classifier, only for the positions whose logits are wanted.
-  std::vector<int> rows;
-  if (all_positions) {
-    for (int64_t t = 0; t < N; ++t) rows.push_back(static_cast<int>(t));
-  } else {
-    rows = last_of;
-  }
-  const int64_t M = static_cast<int64_t>(rows.size());
-  s.last.resize(M * C);
-  for (int64_t i = 0; i < M; ++i)
-    std::memcpy(s.last.data() + i * C, s.x.data() + rows[i] * C, C * sizeof(float));
-  norm(s.last.data(), norm_w_.data(), norm_b_.empty() ? nullptr : norm_b_.data(), s.xn.data(), M);
-  logits.resize(static_cast<size_t>(M) * V);
-  matmul(lm_head_, s.xn.data(), M, logits.data(), s.acts);
-  for (const auto& sq : seqs) sq.cache->advance(static_cast<int>(sq.tokens.size()));
+  team.parallel_for(M, 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      std::memcpy(s.last.data() + i * C, s.x.data() + rows[i] * C, C * sizeof(float));
+  });
+  norm(s.last.data(), norm_w_.data(), norm_b_.empty() ? nullptr : norm_b_.data(), s.xn.data(), M,
+       team);
+  matmul(lm_head_, s.xn.data(), M, s.logits, s.acts, team);
 }
 
 std::vector<float> InferenceModel::forward(KVCache& cache, std::span<const int32_t> tokens) {

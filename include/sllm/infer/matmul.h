@@ -2,13 +2,18 @@
 // weight matrix for all n tokens of a step (prefill chunks and several sequences together).
 //   F32 weights: a threaded matrix-vector kernel for small n, OpenBLAS sgemm otherwise.
 //   Quantized weights: x is quantized to int8 blocks once, then each weight row is dotted with
-//   up to 4 tokens at a time (one unpack per weight block), rows split across threads.
-// Results for a given thread count are deterministic.
+//   up to 4 tokens at a time (one unpack per weight block), rows split across threads; from 16
+//   tokens on a CPU with AMX-BF16, x is packed to bf16 tiles instead and multiplied by
+//   transient bf16 panels of the weights (sllm/quant/gemm_amx.h).
+// Every thread of `team` calls these together (see team.h); results do not depend on the
+// thread count.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "sllm/infer/team.h"
 #include "sllm/quant/dot.h"
+#include "sllm/quant/gemm_amx.h"
 
 namespace sllm {
 
@@ -24,12 +29,15 @@ struct Weight {
 // Activations quantized once and reused by every matrix that reads the same input (q, k, v).
 struct QuantizedActs {
   std::vector<ActQ8> blocks;
+  AmxActs amx;  // Used instead of blocks when use_amx.
+  bool use_amx = false;
   int64_t n = 0, cols = 0;
-  void quantize(const float* x, int64_t n, int64_t cols);
+  void quantize(const float* x, int64_t n, int64_t cols, Team& team);
 };
 
-void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs& scratch);
+void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs& scratch,
+            Team& team);
 // For quantized weights whose input is already in `acts` (acts.cols == w.cols).
-void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y);
+void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y, Team& team);
 
 }  // namespace sllm

@@ -96,9 +96,14 @@ class InferenceModel {
 
   Weight matrix(const std::string& name, std::optional<GGMLType> to);
   std::vector<float> vec(const std::string& name);
-  void norm(const float* x, const float* w, const float* b, float* out, int64_t n) const;
+  void norm(const float* x, const float* w, const float* b, float* out, int64_t n,
+            Team& team) const;
   void attention(std::span<const Seq> seqs, int layer, const std::vector<int>& seq_of,
-                 const std::vector<int>& pos_of);
+                 const std::vector<int>& pos_of, Team& team);
+  // The body of forward_batch, run by every thread of the step's team.
+  void forward_layers(std::span<const Seq> seqs, const std::vector<int32_t>& tok_of,
+                      const std::vector<int>& seq_of, const std::vector<int>& pos_of,
+                      const std::vector<int>& rows, Team& team);
 };
 
 }  // namespace sllm

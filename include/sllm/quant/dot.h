@@ -4,19 +4,22 @@
 //
 // Each kernel dots one weight row with `na` (1 to 4) activation rows at once, so a weight
 // block is loaded and unpacked once for several tokens during prefill.
-// Implementations: AVX2 (+FMA, F16C) and portable C++, picked at startup from the CPU
-// (SLLM_ISA=portable forces the portable one, for testing).
+// Implementations: AVX-512 VNNI, AVX2 (+FMA, F16C) and portable C++, the best the CPU has
+// picked at startup. SLLM_ISA=avx2 or SLLM_ISA=portable forces a lower one (to test the
+// fallbacks on a CPU that has more; a level the CPU lacks is reported and ignored).
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "sllm/quant/quant.h"
 
 namespace sllm {
 
 struct ActQ8 {
-  float d;  // Scale: value = d * qs[j].
-  float s;  // d * sum(qs): lets Q4_1's per-block minimum be applied once per block.
+  float d;      // Scale: value = d * qs[j].
+  float s;      // d * sum(qs): lets Q4_1's per-block minimum be applied once per block.
+  int32_t sum;  // sum(qs): takes out the offset of kernels that dot unsigned weight codes.
   int8_t qs[kQBlock];
 };
 
@@ -31,12 +34,13 @@ using FDotFn = void (*)(const float* w, const float* a, size_t a_stride, int na,
                         float* out);
 
 struct DotKernels {
-  const char* isa;  // "avx2" or "portable"
+  const char* isa;  // "avx512", "avx2" or "portable"
   QDotFn q8_0, q4_0, q4_1;
   FDotFn f32;
 };
 const DotKernels& dot_kernels();  // The best for this CPU (or SLLM_ISA).
 const DotKernels& portable_dot_kernels();
-QDotFn qdot_for(const DotKernels& k, GGMLType t);  // Throws for non-quantized types.
+std::vector<const DotKernels*> supported_dot_kernels();  // Portable first, best last.
+QDotFn qdot_for(const DotKernels& k, GGMLType t);        // Throws for non-quantized types.
 
 }  // namespace sllm

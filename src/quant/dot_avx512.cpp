@@ -1,0 +1,163 @@
+// AVX-512 VNNI dot kernels. vpdpbusd multiplies unsigned by signed bytes, so weight codes are
+// made unsigned (Q4 nibbles already are; Q8_0 bytes get +128 by flipping the top bit) and the
+// offset that adds, offset * sum(activations), is taken back out exactly in int32 by seeding the
+// accumulator with -offset * sum. One block (32 weights) per 256-bit operation, two blocks in
+// flight per token so the float accumulation chains overlap.
+#include <immintrin.h>
+
+#include "dot_isa.h"
+#include "sllm/quant/quant.h"
+
+namespace sllm::detail {
+
+namespace {
+
+#define SLLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+SLLM_AVX512 inline float hsum(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
+}
+
+SLLM_AVX512 inline __m256i load256(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// The 32 codes of a 4-bit block in activation order: byte j's low nibble is weight j, its high
+// nibble weight j + 16.
+SLLM_AVX512 inline __m256i nibbles(const uint8_t* qs) {
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0f));
+}
+
+// An int32 vector whose lanes sum to v (only lane 0 is set): the block's offset correction.
+SLLM_AVX512 inline __m256i lane0(int32_t v) {
+  return _mm256_zextsi128_si256(_mm_cvtsi32_si128(v));
+}
+
+// Block types: unsigned codes, the code offset (0 when none), the weight scale and, for Q4_1,
+// the minimum.
+struct Q8_0V {
+  using Block = BlockQ8_0;
+  static constexpr int kOffset = 128;
+  static constexpr bool has_min = false;
+  SLLM_AVX512 static __m256i codes(const Block& b) {
+    return _mm256_xor_si256(load256(b.qs), _mm256_set1_epi8(static_cast<char>(0x80)));
+  }
+  static float min(const Block&) { return 0; }
+};
+
+struct Q4_0V {
+  using Block = BlockQ4_0;
+  static constexpr int kOffset = 8;
+  static constexpr bool has_min = false;
+  SLLM_AVX512 static __m256i codes(const Block& b) { return nibbles(b.qs); }
+  static float min(const Block&) { return 0; }
+};
+
+struct Q4_1V {
+  using Block = BlockQ4_1;
+  static constexpr int kOffset = 0;
+  static constexpr bool has_min = true;
+  SLLM_AVX512 static __m256i codes(const Block& b) { return nibbles(b.qs); }
+  SLLM_AVX512 static float min(const Block& b) { return _cvtsh_ss(b.m); }
+};
+
+// acc += (w . x) * dw * dx for one block, in the block's 8 int32 lanes.
+template <class T>
+SLLM_AVX512 inline __m256 block_fma(__m256i codes, float dw, const ActQ8& x, __m256 acc) {
+  const __m256i seed = T::kOffset ? lane0(-T::kOffset * x.sum) : _mm256_setzero_si256();
+  const __m256i dp = _mm256_dpbusd_epi32(seed, codes, load256(x.qs));
+  return _mm256_fmadd_ps(_mm256_set1_ps(dw * x.d), _mm256_cvtepi32_ps(dp), acc);
+}
+
+template <class T, int NA>
+SLLM_AVX512 void qdot_vnni_n(const typename T::Block* w, const ActQ8* a, size_t as, int64_t nb,
+                             float* out) {
+  __m256 acc0[NA], acc1[NA];
+  float mins[NA] = {};
+  for (int k = 0; k < NA; ++k) acc0[k] = acc1[k] = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i c0 = T::codes(w[b]), c1 = T::codes(w[b + 1]);
+    const float d0 = _cvtsh_ss(w[b].d), d1 = _cvtsh_ss(w[b + 1].d);
+    for (int k = 0; k < NA; ++k) {
+      const ActQ8* x = a + k * as + b;
+      acc0[k] = block_fma<T>(c0, d0, x[0], acc0[k]);
+      acc1[k] = block_fma<T>(c1, d1, x[1], acc1[k]);
+      if constexpr (T::has_min) mins[k] += T::min(w[b]) * x[0].s + T::min(w[b + 1]) * x[1].s;
+    }
+  }
+  if (b < nb) {
+    const __m256i c0 = T::codes(w[b]);
+    const float d0 = _cvtsh_ss(w[b].d);
+    for (int k = 0; k < NA; ++k) {
+      const ActQ8& x = a[k * as + b];
+      acc0[k] = block_fma<T>(c0, d0, x, acc0[k]);
+      if constexpr (T::has_min) mins[k] += T::min(w[b]) * x.s;
+    }
+  }
+  for (int k = 0; k < NA; ++k) out[k] = hsum(_mm256_add_ps(acc0[k], acc1[k])) + mins[k];
+}
+
+template <int NA>
+SLLM_AVX512 void f32_avx512_n(const float* w, const float* a, size_t as, int64_t n, float* out) {
+  __m512 acc0[NA], acc1[NA];
+  for (int k = 0; k < NA; ++k) acc0[k] = acc1[k] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(w + i + 16);
+    for (int k = 0; k < NA; ++k) {
+      acc0[k] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(a + k * as + i), acc0[k]);
+      acc1[k] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(a + k * as + i + 16), acc1[k]);
+    }
+  }
+  for (; i < n; i += 16) {  // Masked tail: the last 1..31 floats, 16 at a time.
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __m512 w0 = _mm512_maskz_loadu_ps(m, w + i);
+    for (int k = 0; k < NA; ++k)
+      acc0[k] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, a + k * as + i), acc0[k]);
+  }
+  for (int k = 0; k < NA; ++k) out[k] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[k], acc1[k]));
+}
+
+template <int NA>
+void q8_0_n(const BlockQ8_0* w, const ActQ8* a, size_t as, int64_t nb, float* out) {
+  qdot_vnni_n<Q8_0V, NA>(w, a, as, nb, out);
+}
+template <int NA>
+void q4_0_n(const BlockQ4_0* w, const ActQ8* a, size_t as, int64_t nb, float* out) {
+  qdot_vnni_n<Q4_0V, NA>(w, a, as, nb, out);
+}
+template <int NA>
+void q4_1_n(const BlockQ4_1* w, const ActQ8* a, size_t as, int64_t nb, float* out) {
+  qdot_vnni_n<Q4_1V, NA>(w, a, as, nb, out);
+}
+
+void q8_0_avx512(const void* w, const ActQ8* a, size_t as, int na, int64_t nb, float* out) {
+  SLLM_DISPATCH_NA(q8_0_n, const BlockQ8_0*, a, as, nb, out)
+}
+void q4_0_avx512(const void* w, const ActQ8* a, size_t as, int na, int64_t nb, float* out) {
+  SLLM_DISPATCH_NA(q4_0_n, const BlockQ4_0*, a, as, nb, out)
+}
+void q4_1_avx512(const void* w, const ActQ8* a, size_t as, int na, int64_t nb, float* out) {
+  SLLM_DISPATCH_NA(q4_1_n, const BlockQ4_1*, a, as, nb, out)
+}
+void f32_avx512(const float* w, const float* a, size_t as, int na, int64_t n, float* out) {
+  SLLM_DISPATCH_NA(f32_avx512_n, const float*, a, as, n, out)
+}
+
+}  // namespace
+
+const DotKernels kDotAvx512{"avx512", q8_0_avx512, q4_0_avx512, q4_1_avx512, f32_avx512};
+
+bool cpu_has_avx512_vnni() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+         __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+
+}  // namespace sllm::detail

@@ -1,0 +1,27 @@
+// The per-ISA dot kernel tables behind dot_kernels(). Each lives in its own file, compiled
+// for the baseline target with __attribute__((target(...))) on its functions, so one binary
+// carries every path and picks at run time from what the CPU reports.
+#pragma once
+#include "sllm/quant/dot.h"
+
+// Dispatch on na at run time to the unrolled template instances.
+#define SLLM_DISPATCH_NA(fn, W, ...)                \
+  switch (na) {                                     \
+    case 1:                                         \
+      return fn<1>(static_cast<W>(w), __VA_ARGS__); \
+    case 2:                                         \
+      return fn<2>(static_cast<W>(w), __VA_ARGS__); \
+    case 3:                                         \
+      return fn<3>(static_cast<W>(w), __VA_ARGS__); \
+    default:                                        \
+      return fn<4>(static_cast<W>(w), __VA_ARGS__); \
+  }
+
+namespace sllm::detail {
+
+extern const DotKernels kDotAvx2;    // AVX2 + FMA + F16C
+extern const DotKernels kDotAvx512;  // AVX-512 F/BW/VL + VNNI (+ FMA, F16C)
+bool cpu_has_avx2();
+bool cpu_has_avx512_vnni();
+
+}  // namespace sllm::detail
