@@ -4,6 +4,7 @@
 //
 //   train_step_bench --arch gpt2 --vocab 50304 --layers 12 --heads 12 --embd 768 --T 64 --B 4
 //   train_step_bench --peak   (measures this machine's fp32 SGEMM GFLOP/s)
+//   train_step_bench ... --dtype bfloat16   (bf16 matrix products, fp32 accumulation)
 #include <cblas.h>
 
 #include <CLI/CLI.hpp>
@@ -58,7 +59,7 @@ Peak sgemm_peak(int n) {
 
 int main(int argc, char** argv) {
   CLI::App app{"time sllm training steps"};
-  std::string arch = "gpt2";
+  std::string arch = "gpt2", dtype = "float32";
   int vocab = 65, layers = 4, heads = 4, kv_heads = 0, embd = 128, T = 64, B = 12, steps = 5,
       warmup = 2, threads = 2;
   double peak = 460.0;
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps);
   app.add_option("--warmup", warmup);
   app.add_option("--threads", threads);
+  app.add_option("--dtype", dtype, "float32 | bfloat16 (the matrix products)");
   app.add_option("--peak-gflops", peak, "the fp32 peak that MFU is measured against");
   app.add_flag("--peak", measure_peak, "only measure SGEMM GFLOP/s");
   CLI11_PARSE(app, argc, argv);
@@ -102,6 +104,7 @@ int main(int argc, char** argv) {
   cfg.tie_word_embeddings = true;
   sllm::Model model(cfg);
   model.init_weights(1337);
+  model.set_compute_dtype(sllm::parse_compute_dtype(dtype));
   sllm::AdamWState opt;
   sllm::AdamWParams hp;
   hp.lr = 6e-4f;
@@ -132,6 +135,7 @@ int main(int argc, char** argv) {
   const double tok_s = static_cast<double>(B) * T * steps / elapsed;
   const double mfu = tok_s * sllm::flops_per_token(cfg, T) / (peak * 1e9);
   nlohmann::json out{{"impl", "sllm"},
+                     {"dtype", dtype},
                      {"tokens_per_s", tok_s},
                      {"ms_per_step", 1e3 * elapsed / steps},
                      {"cpu_s_per_step", cpu / steps},

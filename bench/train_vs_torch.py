@@ -5,11 +5,17 @@ Each configuration runs in its own process for each implementation (clean peak R
 same model, batch, 2 threads, AdamW (betas 0.9/0.95, weight decay 0.1 on matrices) and gradient
 clipping at 1.0. Besides wall tokens/s it reports CPU seconds per step (all threads): on a
 machine shared with other jobs, wall time measures the load as much as the code, CPU time much
-less so. PyTorch runs twice: with the environment as given, and with
-OPENBLAS_CORETYPE=SkylakeX (only where the CPU has AVX-512; elsewhere it would die of SIGILL).
+less so. sllm runs in float32 and with --dtype bfloat16 (bf16 operands for the matrix products,
+fp32 accumulation, fp32 master weights and AdamW). PyTorch runs in float32 with the environment
+as given and with OPENBLAS_CORETYPE=SkylakeX (only where the CPU has AVX-512; elsewhere it would
+die of SIGILL), and under torch.autocast("cpu", dtype=torch.bfloat16), its own mixed precision.
+Ratios compare each sllm row with each PyTorch row (tokens/s, and CPU seconds per step); the
+targets are checked at the end: sllm's best >= 2x every PyTorch row on every config, MFU >= 50%
+of the measured fp32 SGEMM peak on (a), peak RSS on (a) no higher than PyTorch's.
 
 usage: /usr/bin/python3 bench/train_vs_torch.py [--bench build/bench/train_step_bench]
            [--configs a,b,c] [--steps N] [--warmup N] [--threads 2] [--peak-gflops G]
+           [--dtypes float32,bfloat16]
 """
 import argparse
 import json
@@ -27,7 +33,7 @@ CONFIGS = {
 }
 
 
-def torch_worker(cfg, steps, warmup, threads):
+def torch_worker(cfg, steps, warmup, threads, autocast_bf16):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -89,7 +95,8 @@ def torch_worker(cfg, steps, warmup, threads):
     for step in range(warmup + steps):
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
-        loss = model(x, y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
+            loss = model(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -122,6 +129,28 @@ def has_avx512():
         return any(line.startswith("flags") and " avx512f" in line for line in f)
 
 
+def report_targets(results, wall_peak):
+    """The issue's targets, from sllm's fastest dtype on each config."""
+    for key, (sllm_rows, torch_rows) in results.items():
+        ok_sllm = [(n, r) for n, r in sllm_rows if "tokens_per_s" in r]
+        ok_torch = [(n, r) for n, r in torch_rows if "tokens_per_s" in r]
+        if not ok_sllm or not ok_torch:
+            continue
+        name, best = max(ok_sllm, key=lambda nr: nr[1]["tokens_per_s"])
+        worst = min(best["tokens_per_s"] / r["tokens_per_s"] for _, r in ok_torch)
+        fastest_torch = max(ok_torch, key=lambda nr: nr[1]["tokens_per_s"])[0]
+        print(f"# target ({key}) >= 2x PyTorch: {name} is {worst:.2f}x the fastest PyTorch row ({fastest_torch}): "
+              f"{'met' if worst >= 2 else 'NOT met'}")
+        if key == "a":
+            mfu = best["tokens_per_s"] * flops_per_token(CONFIGS[key]) / (wall_peak * 1e9)
+            print(f"# target (a) MFU >= 50% of the fp32 SGEMM peak ({wall_peak:.0f} GFLOP/s): {name} {100 * mfu:.0f}%: "
+                  f"{'met' if mfu >= 0.5 else 'NOT met'}")
+            rss = max(r["peak_rss_mb"] for _, r in ok_sllm)
+            torch_rss = min(r["peak_rss_mb"] for _, r in ok_torch)
+            print(f"# target (a) peak RSS <= PyTorch's: sllm {rss:.0f} MB (largest dtype) vs PyTorch {torch_rss:.0f} MB "
+                  f"(smallest): {'met' if rss <= torch_rss else 'NOT met'}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", default="build/bench/train_step_bench")
@@ -131,10 +160,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--peak-gflops", type=float, default=0.0,
                     help="the machine's fp32 peak for CPU-MFU (default: measured)")
+    ap.add_argument("--dtypes", default="float32,bfloat16", help="sllm's --dtype values to run")
     ap.add_argument("--torch-worker", help=argparse.SUPPRESS)
+    ap.add_argument("--torch-autocast-bf16", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_worker:
-        torch_worker(CONFIGS[a.torch_worker], a.steps, a.warmup, a.threads)
+        torch_worker(CONFIGS[a.torch_worker], a.steps, a.warmup, a.threads, a.torch_autocast_bf16)
         return
 
     base = dict(os.environ)
@@ -150,9 +181,12 @@ def main():
     print(f"# MFU: wall tokens/s against the SGEMM rate measured just now on {a.threads} threads "
           f"({wall_peak:.0f} GFLOP/s);\n# CPU-MFU: tokens per CPU-second against one core's CPU-time peak "
           f"({peak_gflops / a.threads:.0f} GFLOP/s, x{a.threads} = {peak_gflops:.0f} for the machine)")
-    hdr = (f"{'config':18} {'impl':16} {'tok/s':>8} {'ms/step':>8} {'MFU':>6} {'CPU-MFU':>7} {'RSS MB':>7} "
-           f"{'loss':>6} {'sllm/x':>7} {'sllm/x CPU':>10}")
+    dtypes = a.dtypes.split(",")
+    short = {"float32": "fp32", "bfloat16": "bf16"}
+    hdr = (f"{'config':20} {'impl':18} {'tok/s':>8} {'ms/step':>8} {'CPU s':>6} {'MFU':>6} {'CPU-MFU':>7} "
+           f"{'RSS MB':>7} {'loss':>6}" + "".join(f" {'sllm ' + short.get(d, d) + '/x':>12}" for d in dtypes))
     print(hdr)
+    results = {}
     for key in a.configs.split(","):
         cfg = CONFIGS[key]
         common = ["--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads)]
@@ -160,28 +194,34 @@ def main():
                     "--heads", str(cfg["heads"]), "--embd", str(cfg["embd"]), "--T", str(cfg["T"]), "--B",
                     str(cfg["B"]), "--peak-gflops", str(wall_peak)] + common
         torch_cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", key] + common
-        rows = [("sllm", run(sllm_cmd, skx if has_avx512() else base)), ("torch", run(torch_cmd, base))]
+        sllm_env = skx if has_avx512() else base
+        sllm_rows = [(f"sllm {d}", run(sllm_cmd + ["--dtype", d], sllm_env)) for d in dtypes]
+        torch_rows = [("torch fp32", run(torch_cmd, base))]
         if has_avx512():
-            rows.append(("torch SkylakeX", run(torch_cmd, skx)))
+            torch_rows.append(("torch fp32 SkylakeX", run(torch_cmd, skx)))
         else:
-            rows.append(("torch SkylakeX", {"error": "skipped: no AVX-512 on this CPU (SIGILL)"}))
-        ref = rows[0][1]
+            torch_rows.append(("torch fp32 SkylakeX", {"error": "skipped: no AVX-512 on this CPU (SIGILL)"}))
+        torch_rows.append(("torch bf16 autocast", run(torch_cmd + ["--torch-autocast-bf16"], base)))
+        results[key] = (sllm_rows, torch_rows)
         tokens = cfg["B"] * cfg["T"]
-        for impl, r in rows:
-            label = f"({key}) {cfg['name']}"
+        label = f"({key}) {cfg['name']}"
+        for impl, r in sllm_rows + torch_rows:
             if "error" in r:
-                print(f"{label:18} {impl:16} {r['error']}")
+                print(f"{label:20} {impl:18} {r['error']}")
                 continue
             mfu = r["tokens_per_s"] * flops_per_token(cfg) / (wall_peak * 1e9)
             cpu_tok_s = tokens / r["cpu_s_per_step"]
             cpu_mfu = cpu_tok_s * flops_per_token(cfg) / (peak_gflops / a.threads * 1e9)
-            ratio = cpu_ratio = ""
-            if "tokens_per_s" in ref and impl != "sllm":
-                ratio = f"{ref['tokens_per_s'] / r['tokens_per_s']:.2f}x"
-                cpu_ratio = f"{r['cpu_s_per_step'] / ref['cpu_s_per_step']:.2f}x"
-            print(f"{label:18} {impl:16} {r['tokens_per_s']:8.1f} {r['ms_per_step']:8.1f} {100 * mfu:5.1f}% "
-                  f"{100 * cpu_mfu:6.1f}% {r['peak_rss_mb']:7.0f} {r['loss']:6.3f} {ratio:>7} {cpu_ratio:>10}")
+            ratios = ""
+            if impl.startswith("torch"):
+                for _, s_r in sllm_rows:
+                    ratios += (f" {s_r['tokens_per_s'] / r['tokens_per_s']:5.2f}x/{r['cpu_s_per_step'] / s_r['cpu_s_per_step']:4.2f}x"
+                               if "tokens_per_s" in s_r else f" {'':>12}")
+            print(f"{label:20} {impl:18} {r['tokens_per_s']:8.1f} {r['ms_per_step']:8.1f} {r['cpu_s_per_step']:6.3f} "
+                  f"{100 * mfu:5.1f}% {100 * cpu_mfu:6.1f}% {r['peak_rss_mb']:7.0f} {r['loss']:6.3f}{ratios}")
         sys.stdout.flush()
+    print("# ratios: sllm tokens/s over the row's (wall) / the row's CPU seconds per step over sllm's")
+    report_targets(results, wall_peak)
     print(f"# load average {os.getloadavg()}")
 
 

@@ -88,6 +88,11 @@ int run_train(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", c.seed, "Random seed (init and data order)")->capture_default_str();
   app.add_option("--threads", c.threads, "Threads (0: all cores)")->capture_default_str();
+  app.add_option("--dtype", c.dtype,
+                 "Matrix products: float32, or bfloat16 (bf16 operands, fp32 accumulation, "
+                 "fp32 master weights and AdamW; AMX / AVX512-BF16 through oneDNN)")
+      ->check(CLI::IsMember({"float32", "bfloat16"}))
+      ->capture_default_str();
   app.add_option("--peak-gflops", c.peak_gflops,
                  "The machine's fp32 GEMM peak in GFLOP/s, for MFU (0: measured)")
       ->capture_default_str();

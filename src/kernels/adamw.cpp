@@ -45,6 +45,17 @@ void update_run(float* __restrict p, const float* __restrict g, float* __restric
 // Work items of at most this many floats (256 KiB per array), dealt out dynamically.
 constexpr size_t kChunk = size_t{1} << 16;
 
+// The update, and the bf16 copy of each updated block while it is still in L1.
+void update_run_with_copy(float* p, const float* g, float* m, float* v, bf16* copy, size_t n,
+                          const Coeffs& c, bool decay) {
+  constexpr size_t kBlock = 1024;
+  for (size_t b = 0; b < n; b += kBlock) {
+    const size_t len = std::min(kBlock, n - b);
+    update_run(p + b, g + b, m + b, v + b, len, c, decay);
+    to_bf16(copy + b, p + b, len);
+  }
+}
+
 }  // namespace
 
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t n,
@@ -59,17 +70,23 @@ void adamw_update_tensors(float* params, const float* grads, float* m, float* v,
   struct Work {
     size_t begin, end;
     bool decay;
+    bf16* copy;  // At begin.
   };
   std::vector<Work> work;
   for (const AdamWTensor& s : tensors)
     for (size_t b = 0; b < s.numel; b += kChunk)
-      work.push_back({s.offset + b, s.offset + std::min(s.numel, b + kChunk), s.decay});
+      work.push_back({s.offset + b, s.offset + std::min(s.numel, b + kChunk), s.decay,
+                      s.bf16_copy ? s.bf16_copy + b : nullptr});
   const long nwork = static_cast<long>(work.size());
 #pragma omp parallel for schedule(dynamic, 4) if (nwork > 1)
   for (long k = 0; k < nwork; ++k) {
     const Work& w = work[k];
-    update_run(params + w.begin, grads + w.begin, m + w.begin, v + w.begin, w.end - w.begin, c,
-               w.decay);
+    if (w.copy)
+      update_run_with_copy(params + w.begin, grads + w.begin, m + w.begin, v + w.begin, w.copy,
+                           w.end - w.begin, c, w.decay);
+    else
+      update_run(params + w.begin, grads + w.begin, m + w.begin, v + w.begin, w.end - w.begin, c,
+                 w.decay);
   }
 }
 

@@ -3,12 +3,12 @@
 #include <cstddef>
 
 #include "gemm.h"
+#include "gemm_bf16.h"
 
 namespace sllm {
 
-void linear_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IN,
-                    int OUT) {
-  detail::sgemm(false, true, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
+namespace {
+void add_bias(float* out, const float* bias, int N, int OUT) {
   if (!bias) return;
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
@@ -17,15 +17,7 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
   }
 }
 
-void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                     const float* w, int N, int IN, int OUT, bool accumulate_dinp,
-                     bool accumulate_dw) {
-  if (dinp) {
-    detail::sgemm(false, false, N, IN, OUT, 1.0f, dout, OUT, w, IN, accumulate_dinp ? 1.0f : 0.0f,
-                  dinp, IN);
-  }
-  detail::sgemm(true, false, OUT, IN, N, 1.0f, dout, OUT, inp, IN, accumulate_dw ? 1.0f : 0.0f, dw,
-                IN);
+void bias_backward(float* dbias, const float* dout, int N, int OUT) {
   if (!dbias) return;
   // Column blocks, rows in order: deterministic without per-thread partial sums.
   constexpr int kBlock = 64;
@@ -38,6 +30,43 @@ void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, co
       for (int j = j0; j < j1; ++j) dbias[j] += g[j];
     }
   }
+}
+}  // namespace
+
+void linear_forward(float* out, const float* inp, const float* w, const float* bias, int N, int IN,
+                    int OUT) {
+  detail::sgemm(false, true, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
+  add_bias(out, bias, N, OUT);
+}
+
+void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                     const float* w, int N, int IN, int OUT, bool accumulate_dinp,
+                     bool accumulate_dw) {
+  if (dinp) {
+    detail::sgemm(false, false, N, IN, OUT, 1.0f, dout, OUT, w, IN, accumulate_dinp ? 1.0f : 0.0f,
+                  dinp, IN);
+  }
+  detail::sgemm(true, false, OUT, IN, N, 1.0f, dout, OUT, inp, IN, accumulate_dw ? 1.0f : 0.0f, dw,
+                IN);
+  bias_backward(dbias, dout, N, OUT);
+}
+
+void linear_forward_bf16(float* out, const bf16* inp16, const bf16* w16, const float* bias, int N,
+                         int IN, int OUT) {
+  detail::bf16_gemm(false, true, N, OUT, IN, 1.0f, inp16, IN, w16, IN, 0.0f, out, OUT);
+  add_bias(out, bias, N, OUT);
+}
+
+void linear_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout,
+                          const bf16* dout16, const bf16* inp16, const bf16* w16, int N, int IN,
+                          int OUT, bool accumulate_dinp, bool accumulate_dw) {
+  if (dinp) {
+    detail::bf16_gemm(false, false, N, IN, OUT, 1.0f, dout16, OUT, w16, IN,
+                      accumulate_dinp ? 1.0f : 0.0f, dinp, IN);
+  }
+  detail::bf16_gemm(true, false, OUT, IN, N, 1.0f, dout16, OUT, inp16, IN,
+                    accumulate_dw ? 1.0f : 0.0f, dw, IN);
+  bias_backward(dbias, dout, N, OUT);
 }
 
 }  // namespace sllm

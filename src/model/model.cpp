@@ -10,6 +10,7 @@
 #include "sllm/common/error.h"
 #include "sllm/kernels/activation.h"
 #include "sllm/kernels/attention.h"
+#include "sllm/kernels/bf16.h"
 #include "sllm/kernels/cross_entropy.h"
 #include "sllm/kernels/embedding.h"
 #include "sllm/kernels/linear.h"
@@ -41,6 +42,11 @@ struct LayerActs {
       *out;
 };
 
+// With bf16 compute, the bf16 copies of the linear layers' inputs (for their weight gradients).
+struct LayerActs16 {
+  bf16 *norm1, *atty, *norm2, *hact;
+};
+
 }  // namespace
 
 struct Model::Impl {
@@ -64,6 +70,17 @@ struct Model::Impl {
   std::vector<int32_t> tokens, targets;
   int n_valid = 0;
   bool have_logits = false, backward_ready = false;
+
+  // bf16 compute. w16 has the parameter arena's layout but holds only the slices the products
+  // read (gemm_weights), converted at each forward; acts16 the inputs of the linear layers;
+  // dout16 the output gradient of the layer being differentiated.
+  const float* params_base = nullptr;
+  std::vector<Slice> gemm_weights;
+  std::vector<bf16> w16, acts16, dout16;
+  std::vector<LayerActs16> layer16;
+  bf16* normf16 = nullptr;
+  bool forward_bf16 = false;  // The last forward ran in bf16; its backward does too.
+  const bf16* w16_of(const float* w) const { return w16.data() + (w - params_base); }
 };
 
 namespace {
@@ -158,8 +175,11 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 // The arena holds the embeddings, then each layer's tensors, then the final norm and head
 // (param_specs); backward finishes them in the reverse order, a tied embedding last of all.
-std::vector<Model::Impl::Slice> backward_slices(const ModelConfig& c, const std::vector<ParamSpec>& specs) {
-  const auto starts_with = [](const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; };
+std::vector<Model::Impl::Slice> backward_slices(const ModelConfig& c,
+                                                const std::vector<ParamSpec>& specs) {
+  const auto starts_with = [](const std::string& s, const std::string& p) {
+    return s.rfind(p, 0) == 0;
+  };
   std::vector<size_t> layer_begin(c.n_layer + 1, SIZE_MAX);
   size_t head_begin = SIZE_MAX;
   for (const ParamSpec& s : specs) {
@@ -178,7 +198,34 @@ std::vector<Model::Impl::Slice> backward_slices(const ModelConfig& c, const std:
   return out;
 }
 
+// The weight matrices the linear layers multiply by: every matrix but the embeddings, and the
+// token embedding too when the LM head is tied to it.
+std::vector<Model::Impl::Slice> gemm_weight_slices(const ModelConfig& c,
+                                                   const std::vector<ParamSpec>& specs) {
+  std::vector<Model::Impl::Slice> out;
+  for (const ParamSpec& s : specs) {
+    const bool tok = s.name == "tok_embeddings.weight", pos = s.name == "pos_embeddings.weight";
+    if (s.shape.size() == 2 && !pos && (!tok || c.tie_word_embeddings))
+      out.push_back({s.offset, s.offset + s.numel});
+  }
+  return out;
+}
+
 }  // namespace
+
+ComputeDtype parse_compute_dtype(const std::string& name) {
+  if (name == "float32") return ComputeDtype::Float32;
+  if (name == "bfloat16") return ComputeDtype::BFloat16;
+  if (name == "float16")
+    fail(
+        "--dtype float16 is not supported (CPUs have no fp16 training path here): use float32 "
+        "or bfloat16");
+  fail("unknown --dtype '{}': use float32 or bfloat16", name);
+}
+
+const char* compute_dtype_name(ComputeDtype d) {
+  return d == ComputeDtype::BFloat16 ? "bfloat16" : "float32";
+}
 
 Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()) {
   cfg_.validate();
@@ -192,6 +239,8 @@ Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()
   impl_->p = map_tensors(cfg_, specs_, impl_->index, params_.data());
   impl_->g = map_tensors(cfg_, specs_, impl_->index, grads_.data());
   impl_->ready_order = backward_slices(cfg_, specs_);
+  impl_->params_base = params_.data();
+  impl_->gemm_weights = gemm_weight_slices(cfg_, specs_);
   if (cfg_.arch == Arch::Llama) {
     const size_t half = static_cast<size_t>(cfg_.head_dim()) / 2;
     impl_->rope_cos.resize(static_cast<size_t>(cfg_.block_size) * half);
@@ -211,13 +260,29 @@ const ParamSpec& Model::spec(const std::string& name) const {
 }
 
 float* Model::param(const std::string& name) {
+  ++params_version_;
   return params_.data() + spec(name).offset;
+}
+
+bf16* Model::bf16_weight_copy(const ParamSpec& s) {
+  if (dtype_ != ComputeDtype::BFloat16) return nullptr;
+  Impl& m = *impl_;
+  bool read_by_products = false;
+  size_t end = 0;
+  for (const Impl::Slice& w : m.gemm_weights) {
+    read_by_products |= w.begin <= s.offset && s.offset + s.numel <= w.end;
+    end = std::max(end, w.end);
+  }
+  if (!read_by_products) return nullptr;
+  if (m.w16.size() < end) m.w16.resize(end);
+  return m.w16.data() + s.offset;
 }
 float* Model::grad(const std::string& name) {
   return grads_.data() + spec(name).offset;
 }
 
 void Model::init_weights(uint64_t seed) {
+  ++params_version_;
   // Every tensor is cut into fixed chunks, each with its own generator seeded from (seed,
   // tensor, chunk): the values do not depend on the thread count, and the work is parallel.
   constexpr size_t kChunk = size_t{1} << 16;
@@ -261,6 +326,41 @@ const float* Model::logits() const {
 }
 
 namespace {
+
+// The bf16 buffers of bf16 compute for [B, T]; grow when needed, never shrink.
+void layout_bf16(Model::Impl& m, const ModelConfig& c, int B, int T) {
+  const size_t N = static_cast<size_t>(B) * T, C = c.n_embd, F = c.ffn_dim(), V = c.vocab_size;
+  const size_t Q = static_cast<size_t>(c.n_head) * c.head_dim();
+  const size_t S = static_cast<size_t>(c.n_head + 2 * c.n_kv_head) * c.head_dim();
+  const size_t Fx = c.arch == Arch::Llama ? 2 * F : F;
+  size_t w_end = 0;
+  for (const Model::Impl::Slice& w : m.gemm_weights) w_end = std::max(w_end, w.end);
+  if (m.w16.size() < w_end) m.w16.resize(w_end);
+  const size_t acts = N * (2 * C + Q + F) * c.n_layer + N * C;
+  if (m.acts16.size() < acts) {
+    m.acts16 = std::vector<bf16>();
+    m.acts16.resize(acts);
+  }
+  const size_t dout = N * std::max({V, Fx, S, C});
+  if (m.dout16.size() < dout) {
+    m.dout16 = std::vector<bf16>();
+    m.dout16.resize(dout);
+  }
+  bf16* p = m.acts16.data();
+  auto take = [&](size_t n) {
+    bf16* r = p;
+    p += n;
+    return r;
+  };
+  m.layer16.resize(c.n_layer);
+  for (auto& a : m.layer16) {
+    a.norm1 = take(N * C);
+    a.atty = take(N * Q);
+    a.norm2 = take(N * C);
+    a.hact = take(N * F);
+  }
+  m.normf16 = take(N * C);
+}
 
 // Lays out the activation arena for [B, T]; grows it when needed, never shrinks.
 void layout_activations(Model::Impl& m, const ModelConfig& c, int B, int T) {
@@ -360,6 +460,23 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   m.have_logits = m.backward_ready = false;
   layout_activations(m, c, B, T);
   m.tokens.assign(tokens, tokens + N);
+  const bool bf = dtype_ == ComputeDtype::BFloat16;
+  m.forward_bf16 = bf;
+  if (bf) {
+    layout_bf16(m, c, B, T);
+    if (bf16_weights_version_ != params_version_) {
+      for (const Impl::Slice& w : m.gemm_weights)
+        to_bf16(m.w16.data() + w.begin, params_.data() + w.begin, w.end - w.begin);
+      bf16_weights_version_ = params_version_;
+    }
+  }
+  // out [N, OUT] = in [N, IN] W^T + b; in bf16 through in16, which backward reads again.
+  const auto linear = [&](float* out, const float* in, bf16* in16, const float* w, const float* b,
+                          int IN, int OUT) {
+    if (!bf) return linear_forward(out, in, w, b, N, IN, OUT);
+    to_bf16(in16, in, static_cast<size_t>(N) * IN);
+    linear_forward_bf16(out, in16, m.w16_of(w), b, N, IN, OUT);
+  };
 
   const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
   const int Q = H * hd, S = (H + 2 * KV) * hd;
@@ -373,24 +490,25 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   for (int l = 0; l < c.n_layer; ++l) {
     const LayerTensors& w = m.p.layers[l];
     LayerActs& a = m.layer[l];
+    const LayerActs16 a16 = bf ? m.layer16[l] : LayerActs16{};
     norm_forward(c, a.norm1, a.mean1, a.rstd1, x, w.norm1_w, w.norm1_b, N);
-    linear_forward(a.qkv, a.norm1, w.qkv_w, w.qkv_b, N, C, S);
+    linear(a.qkv, a.norm1, a16.norm1, w.qkv_w, w.qkv_b, C, S);
     if (llama) rope_forward(a.qkv, m.rope_cos.data(), m.rope_sin.data(), B, T, H + KV, hd, S);
     attention_forward(a.atty, a.probs, a.qkv, shape);
-    linear_forward(a.res1, a.atty, w.o_w, w.o_b, N, Q, C);
+    linear(a.res1, a.atty, a16.atty, w.o_w, w.o_b, Q, C);
     residual_forward(a.res1, a.res1, x, NC);
     norm_forward(c, a.norm2, a.mean2, a.rstd2, a.res1, w.norm2_w, w.norm2_b, N);
-    linear_forward(a.hpre, a.norm2, w.up_w, w.up_b, N, C, Fx);
+    linear(a.hpre, a.norm2, a16.norm2, w.up_w, w.up_b, C, Fx);
     if (llama)
       swiglu_forward(a.hact, a.hpre, N, F);
     else
       gelu_forward(a.hact, a.hpre, static_cast<size_t>(N) * F);
-    linear_forward(a.out, a.hact, w.down_w, w.down_b, N, F, C);
+    linear(a.out, a.hact, a16.hact, w.down_w, w.down_b, F, C);
     residual_forward(a.out, a.out, a.res1, NC);
     x = a.out;
   }
   norm_forward(c, m.normf, m.meanf, m.rstdf, x, m.p.normf_w, m.p.normf_b, N);
-  linear_forward(m.logits, m.normf, m.p.lm_w, nullptr, N, C, c.vocab_size);
+  linear(m.logits, m.normf, m.normf16, m.p.lm_w, nullptr, C, c.vocab_size);
   m.have_logits = true;
   if (!targets) return std::numeric_limits<float>::quiet_NaN();
   m.targets.assign(targets, targets + N);
@@ -416,9 +534,17 @@ void backward_from_dlogits(Model::Impl& m, const ModelConfig& c, bool acc, float
   const bool llama = c.arch == Arch::Llama;
   const int Fx = llama ? 2 * F : F;
   const AttentionShape shape{B, T, H, KV, hd};
+  const bool bf = m.forward_bf16;
+  // dinp = dout W, dW (+)= dout^T in, db += column sums of dout; in bf16 from in16.
+  const auto linear_back = [&](float* dinp, float* dw, float* db, const float* dout,
+                               const float* in, const bf16* in16, const float* w, int IN, int OUT) {
+    if (!bf) return linear_backward(dinp, dw, db, dout, in, w, N, IN, OUT, false, acc);
+    to_bf16(m.dout16.data(), dout, static_cast<size_t>(N) * OUT);
+    linear_backward_bf16(dinp, dw, db, dout, m.dout16.data(), in16, m.w16_of(w), N, IN, OUT, false,
+                         acc);
+  };
 
-  linear_backward(m.dnorm, m.g.lm_w, nullptr, m.logits, m.normf, m.p.lm_w, N, C, c.vocab_size,
-                  false, acc);
+  linear_back(m.dnorm, m.g.lm_w, nullptr, m.logits, m.normf, m.normf16, m.p.lm_w, C, c.vocab_size);
   std::memset(m.dres, 0, sizeof(float) * N * C);
   const float* x_last = c.n_layer ? m.layer.back().out : m.resid0;
   norm_backward(c, m.dres, m.g.normf_w, m.g.normf_b, m.dnorm, x_last, m.p.normf_w, m.meanf, m.rstdf,
@@ -428,20 +554,21 @@ void backward_from_dlogits(Model::Impl& m, const ModelConfig& c, bool acc, float
     const LayerTensors& w = m.p.layers[l];
     const LayerTensors& gw = m.g.layers[l];
     const LayerActs& a = m.layer[l];
+    const LayerActs16 a16 = bf ? m.layer16[l] : LayerActs16{};
     const float* x = l ? m.layer[l - 1].out : m.resid0;
     // dres holds d(loss)/d(layer output); the residual passes it straight through.
-    linear_backward(m.dhact, gw.down_w, gw.down_b, m.dres, a.hact, w.down_w, N, F, C, false, acc);
+    linear_back(m.dhact, gw.down_w, gw.down_b, m.dres, a.hact, a16.hact, w.down_w, F, C);
     if (llama)
       swiglu_backward(m.dhpre, a.hpre, m.dhact, N, F);
     else
       gelu_backward(m.dhpre, a.hpre, m.dhact, static_cast<size_t>(N) * F);
-    linear_backward(m.dnorm, gw.up_w, gw.up_b, m.dhpre, a.norm2, w.up_w, N, C, Fx, false, acc);
+    linear_back(m.dnorm, gw.up_w, gw.up_b, m.dhpre, a.norm2, a16.norm2, w.up_w, C, Fx);
     norm_backward(c, m.dres, gw.norm2_w, gw.norm2_b, m.dnorm, a.res1, w.norm2_w, a.mean2, a.rstd2,
                   N);
-    linear_backward(m.datty, gw.o_w, gw.o_b, m.dres, a.atty, w.o_w, N, Q, C, false, acc);
+    linear_back(m.datty, gw.o_w, gw.o_b, m.dres, a.atty, a16.atty, w.o_w, Q, C);
     attention_backward(m.dqkv, m.datty, a.qkv, a.probs, shape);
     if (llama) rope_backward(m.dqkv, m.rope_cos.data(), m.rope_sin.data(), B, T, H + KV, hd, S);
-    linear_backward(m.dnorm, gw.qkv_w, gw.qkv_b, m.dqkv, a.norm1, w.qkv_w, N, C, S, false, acc);
+    linear_back(m.dnorm, gw.qkv_w, gw.qkv_b, m.dqkv, a.norm1, a16.norm1, w.qkv_w, C, S);
     norm_backward(c, m.dres, gw.norm1_w, gw.norm1_b, m.dnorm, x, w.norm1_w, a.mean1, a.rstd1, N);
     slice_done();
   }

@@ -21,8 +21,10 @@ void adamw_step(Model& model, AdamWState& state, const AdamWParams& h) {
   const float* g = model.grads().data();
   std::vector<AdamWTensor> tensors;
   tensors.reserve(model.specs().size());
-  for (const ParamSpec& s : model.specs()) tensors.push_back({s.offset, s.numel, s.decay});
+  for (const ParamSpec& s : model.specs())
+    tensors.push_back({s.offset, s.numel, s.decay, model.bf16_weight_copy(s)});
   adamw_update_tensors(p, g, state.m.data(), state.v.data(), tensors, h, state.step);
+  model.bf16_weight_copies_written();
 }
 
 float grad_norm(Model& model) {

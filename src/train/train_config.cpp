@@ -49,6 +49,7 @@ json TrainConfig::to_json() const {
           {"keep_checkpoints", keep_checkpoints},
           {"seed", seed},
           {"threads", threads},
+          {"dtype", dtype},
           {"peak_gflops", peak_gflops}};
 }
 
@@ -103,6 +104,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   read_field(j, "keep_checkpoints", c.keep_checkpoints);
   read_field(j, "seed", c.seed);
   read_field(j, "threads", c.threads);
+  read_field(j, "dtype", c.dtype);
   read_field(j, "peak_gflops", c.peak_gflops);
   c.validate();
   return c;
@@ -142,6 +144,9 @@ void TrainConfig::validate() const {
   need(checkpoint_interval >= 0, "--checkpoint-interval", checkpoint_interval, "must be >= 0");
   need(keep_checkpoints >= 1, "--keep-checkpoints", keep_checkpoints, "must be >= 1");
   need(threads >= 0 && threads <= 4096, "--threads", threads, "must be in [0, 4096]");
+  if (dtype != "float32" && dtype != "bfloat16")
+    fail("invalid training setting --dtype {}: use float32 or bfloat16{}", dtype,
+         dtype == "float16" ? " (there is no fp16 training path on CPU)" : "");
   need(std::isfinite(peak_gflops) && peak_gflops >= 0, "--peak-gflops", peak_gflops,
        "must be positive (or 0: measured)");
 }

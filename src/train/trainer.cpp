@@ -10,6 +10,7 @@
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/io/file.h"
+#include "sllm/kernels/bf16.h"
 #include "sllm/kernels/peak.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/sampling.h"
@@ -116,6 +117,13 @@ Trainer::Trainer(TrainConfig cfg, TrainHooks hooks)
 
   check_training_memory(cfg_.model, cfg_.batch_size, cfg_.model.block_size);
   model_ = std::make_unique<Model>(cfg_.model);
+  model_->set_compute_dtype(parse_compute_dtype(cfg_.dtype));
+  if (model_->compute_dtype() == ComputeDtype::BFloat16 && !bf16_matmul_support().fast && writer)
+    std::fprintf(stderr,
+                 "sllm train: warning: --dtype bfloat16 without a native bf16 matrix kernel on "
+                 "this CPU: %s. The arithmetic is the same, but it is slower than --dtype "
+                 "float32.\n",
+                 bf16_matmul_support().implementation.c_str());
   hyper_ = AdamWParams{cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay};
   sched_ = LrSchedule{cfg_.lr, cfg_.min_lr, cfg_.warmup_iters, cfg_.lr_decay_iters};
 
@@ -265,10 +273,14 @@ TrainResult Trainer::run() {
       cfg_.peak_gflops > 0 ? cfg_.peak_gflops : measure_sgemm_peak_gflops(num_threads());
   log(fmt::format(
       "sllm train: {} {} parameters ({} layers, {} heads, {} wide, vocab {}), batch {} x {} x {} "
-      "tokens, {} steps{} -> {}; MFU against {:.0f} GFLOP/s ({})",
+      "tokens, {} steps{}, {} -> {}; MFU against {:.0f} GFLOP/s ({})",
       arch_name(cfg_.model.arch), num_params(cfg_.model), cfg_.model.n_layer, cfg_.model.n_head,
       cfg_.model.n_embd, cfg_.model.vocab_size, cfg_.batch_size, cfg_.grad_accum, T, cfg_.max_iters,
-      start > 0 ? fmt::format(", resuming at step {}", start) : "", cfg_.out, peak_gflops,
+      start > 0 ? fmt::format(", resuming at step {}", start) : "",
+      cfg_.dtype == "bfloat16"
+          ? "bfloat16 matrix products (" + bf16_matmul_support().implementation + ")"
+          : std::string("float32"),
+      cfg_.out, peak_gflops,
       cfg_.peak_gflops > 0 ? "--peak-gflops"
                            : fmt::format("measured SGEMM peak, {} threads", num_threads())));
   const std::string title =

@@ -9,6 +9,14 @@ losses of 10 AdamW steps (decoupled weight decay 0.1 on matrices only) on the sa
 The reference runs in float64 from float32 starting values, so the vectors are as exact as the
 math; sllm (float32) is compared against them within a stated tolerance.
 
+The NAME_bf16 cases repeat a case (same parameters and batch) with sllm's --dtype bfloat16
+arithmetic: every linear layer's product (the LM head included) reads its input, its weight
+and, backward, its output gradient rounded to bfloat16 (round to nearest even); bias gradients
+sum the unrounded output gradient; everything else is unchanged. These run in float32, not
+float64: rounding to bf16 is discontinuous, and a float64 value a hair from sllm's float32 one
+lands on the other side of a rounding boundary often enough to move a logit by 1%; from float32
+values both sides round (nearly always) the same numbers.
+
 usage: /usr/bin/python3 tests/reference/model_ref.py OUT_DIR
 """
 import json
@@ -19,6 +27,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
+BF16_CASES = ("gpt2", "llama_gqa_untied")
 ADAMW = dict(lr=1e-2, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
 STEPS = 10
 
@@ -113,18 +122,44 @@ def rope_tables(T, hd, theta):
 def rope(x, cos, sin):
     """x [B, T, nh, hd]; rotates interleaved pairs (2i, 2i+1)."""
     x0, x1 = x[..., 0::2], x[..., 1::2]
-    c, s = cos[None, :, None, :], sin[None, :, None, :]
+    c, s = cos[None, :, None, :].to(x.dtype), sin[None, :, None, :].to(x.dtype)
     out = torch.empty_like(x)
     out[..., 0::2] = x0 * c - x1 * s
     out[..., 1::2] = x0 * s + x1 * c
     return out
 
 
+def bf16(t):
+    """t rounded to bfloat16 and back, in t's dtype."""
+    return t.to(torch.bfloat16).to(t.dtype)
+
+
+class Bf16Product(torch.autograd.Function):
+    """x [..., IN] @ w[OUT, IN]^T with bf16-rounded operands, and the same rounding backward."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        xb, wb = bf16(x.reshape(-1, x.shape[-1])), bf16(w)
+        ctx.save_for_backward(xb, wb)
+        ctx.shape = x.shape
+        return (xb @ wb.t()).reshape(*x.shape[:-1], w.shape[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        xb, wb = ctx.saved_tensors
+        gb = bf16(g.reshape(-1, g.shape[-1]))
+        return (gb @ wb).reshape(ctx.shape), gb.t() @ xb
+
+
+def product(x, w, bf16_mode):
+    return Bf16Product.apply(x, w) if bf16_mode else x @ w.t()
+
+
 def rmsnorm(x, w, eps):
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
 
 
-def forward(c, P, tokens):
+def forward(c, P, tokens, bf16_mode=False):
     B, T = tokens.shape
     C, H, KV = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
     hd = C // H
@@ -138,7 +173,8 @@ def forward(c, P, tokens):
         return rmsnorm(x, P[prefix + ".weight"], eps)
 
     def lin(x, prefix, bias=has_bias):
-        return F.linear(x, P[prefix + ".weight"], P[prefix + ".bias"] if bias else None)
+        y = product(x, P[prefix + ".weight"], bf16_mode)
+        return y + P[prefix + ".bias"] if bias else y
 
     x = P["tok_embeddings.weight"][tokens.long()]
     if gpt2:
@@ -170,7 +206,7 @@ def forward(c, P, tokens):
         x = x + lin(h, p + "mlp.down")
     x = norm(x, "norm")
     head = P["tok_embeddings.weight"] if c["tie_word_embeddings"] else P["lm_head.weight"]
-    return x @ head.t()
+    return product(x, head, bf16_mode)
 
 
 def loss_fn(logits, targets):
@@ -193,7 +229,7 @@ def write_safetensors(path, tensors, metadata):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def make_case(name, case, seed):
+def make_case(name, case, seed, bf16_mode=False):
     c, B, T = case["config"], case["B"], case["T"]
     gen = torch.Generator().manual_seed(seed)
     tokens = torch.randint(0, c["vocab_size"], (B, T), generator=gen, dtype=torch.int32)
@@ -202,8 +238,9 @@ def make_case(name, case, seed):
     targets[-1, -1] = -1
     params32 = init_params(c, gen)
 
-    P = {k: v.double().requires_grad_(True) for k, v in params32.items()}
-    logits = forward(c, P, tokens)
+    dtype = torch.float32 if bf16_mode else torch.float64
+    P = {k: v.to(dtype, copy=True).requires_grad_(True) for k, v in params32.items()}
+    logits = forward(c, P, tokens, bf16_mode)
     loss = loss_fn(logits, targets)
     loss.backward()
     grad_norm = torch.sqrt(sum((p.grad ** 2).sum() for p in P.values()))
@@ -216,14 +253,14 @@ def make_case(name, case, seed):
         out["grad." + k] = v.grad.float()
 
     decay = {n: d for n, _, d in param_shapes(c)}
-    Q = {k: v.double().requires_grad_(True) for k, v in params32.items()}
+    Q = {k: v.to(dtype, copy=True).requires_grad_(True) for k, v in params32.items()}
     groups = [{"params": [Q[n] for n in Q if decay[n]], "weight_decay": ADAMW["weight_decay"]},
               {"params": [Q[n] for n in Q if not decay[n]], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=ADAMW["lr"], betas=ADAMW["betas"], eps=ADAMW["eps"])
     losses = []
     for _ in range(STEPS):
         opt.zero_grad()
-        l = loss_fn(forward(c, Q, tokens), targets)
+        l = loss_fn(forward(c, Q, tokens, bf16_mode), targets)
         l.backward()
         opt.step()
         losses.append(l.item())
@@ -241,6 +278,8 @@ def main():
     torch.set_num_threads(1)
     for seed, (name, case) in enumerate(CASES.items()):
         make_case(name, case, 1234 + seed)
+        if name in BF16_CASES:
+            make_case(name + "_bf16", case, 1234 + seed, bf16_mode=True)
 
 
 if __name__ == "__main__":

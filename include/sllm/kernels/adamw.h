@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <span>
 
+#include "sllm/kernels/bf16.h"
+
 namespace sllm {
 
 struct AdamWParams {
@@ -27,6 +29,7 @@ void adamw_update(float* params, const float* grads, float* m, float* v, size_t 
 struct AdamWTensor {
   size_t offset = 0, numel = 0;
   bool decay = false;
+  bf16* bf16_copy = nullptr;  // When set, also receives bf16(updated params), in the same pass.
 };
 
 // adamw_update() of every listed tensor in one parallel pass over the arenas: one thread team

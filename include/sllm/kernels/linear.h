@@ -1,6 +1,7 @@
 // Fully connected layer y = x W^T + b with W stored [OUT, IN] row-major (torch.nn.Linear).
 // The matrix products go to OpenBLAS (cblas_sgemm); bias work is OpenMP-parallel by column.
 #pragma once
+#include "sllm/kernels/bf16.h"
 
 namespace sllm {
 
@@ -14,5 +15,15 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
 void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                      const float* w, int N, int IN, int OUT, bool accumulate_dinp = false,
                      bool accumulate_dw = true);
+
+// The same layer in mixed precision (sllm/kernels/bf16.h): the products read bf16 copies of
+// the input, weight and output gradient and accumulate in fp32; outputs, gradients and the
+// bias stay fp32. dout16 is dout rounded to bf16 (the bias gradient sums the fp32 dout).
+// Call these outside OpenMP parallel regions.
+void linear_forward_bf16(float* out, const bf16* inp16, const bf16* w16, const float* bias, int N,
+                         int IN, int OUT);
+void linear_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout,
+                          const bf16* dout16, const bf16* inp16, const bf16* w16, int N, int IN,
+                          int OUT, bool accumulate_dinp = false, bool accumulate_dw = true);
 
 }  // namespace sllm

@@ -9,9 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "sllm/kernels/bf16.h"
 #include "sllm/model/config.h"
 
 namespace sllm {
+
+// The precision of the matrix products (nanoGPT's --dtype). BFloat16 rounds the operands of
+// every linear layer's products, forward and backward, to bf16 and accumulates in fp32
+// (sllm/kernels/bf16.h); weights, gradients, activations, attention, norms, the loss and the
+// optimizer stay fp32.
+enum class ComputeDtype { Float32, BFloat16 };
+ComputeDtype parse_compute_dtype(const std::string& name);  // "float32" | "bfloat16"; throws.
+const char* compute_dtype_name(ComputeDtype d);
 
 class Model {
  public:
@@ -22,7 +31,12 @@ class Model {
 
   const ModelConfig& config() const { return cfg_; }
   const std::vector<ParamSpec>& specs() const { return specs_; }
-  std::span<float> params() { return {params_.data(), params_.size()}; }
+  // The mutable accessors count as writes: bf16 compute converts the weights again before the
+  // next forward() (so get the pointer again after a forward() to write through it).
+  std::span<float> params() {
+    ++params_version_;
+    return {params_.data(), params_.size()};
+  }
   std::span<const float> params() const { return {params_.data(), params_.size()}; }
   std::span<float> grads() {
     materialize_zero_grads();
@@ -31,6 +45,22 @@ class Model {
   float* param(const std::string& name);  // Throws sllm::Error if unknown.
   float* grad(const std::string& name);
   const ParamSpec& spec(const std::string& name) const;
+
+  // Float32 by default. Takes effect from the next forward().
+  void set_compute_dtype(ComputeDtype d) {
+    dtype_ = d;
+    bf16_weights_version_ = 0;
+  }
+  ComputeDtype compute_dtype() const { return dtype_; }
+  // With bf16 compute, forward() multiplies by bf16 copies of the weight matrices, converted
+  // when the parameters may have changed. An optimizer that rewrites the parameters can write
+  // the copies in the same pass: bf16_weight_copy(s) is where parameter s's copy lives (null
+  // when no product reads s, or in float32), and bf16_weight_copies_written() then says that
+  // every copy matches the parameters.
+  bf16* bf16_weight_copy(const ParamSpec& s);
+  void bf16_weight_copies_written() {
+    if (dtype_ == ComputeDtype::BFloat16) bf16_weights_version_ = params_version_;
+  }
 
   // GPT-2 initialisation: N(0, 0.02) for matrices and embeddings, N(0, 0.02/sqrt(2L)) for
   // the residual projections (attn.o, mlp.down), zeros for biases, ones for norm weights.
@@ -71,7 +101,9 @@ class Model {
   std::vector<ParamSpec> specs_;
   std::vector<float> params_, grads_;
   bool grads_zero_pending_ = false;  // zero_grad() was called and no backward() has run since.
-  std::unique_ptr<Impl> impl_;       // Activation arena and scratch, sized on first forward.
+  ComputeDtype dtype_ = ComputeDtype::Float32;
+  uint64_t params_version_ = 1, bf16_weights_version_ = 0;  // Equal: the bf16 copies are current.
+  std::unique_ptr<Impl> impl_;  // Activation arena and scratch, sized on first forward.
   GradsReadyFn grads_ready_;
 };
 

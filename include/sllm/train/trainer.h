@@ -50,7 +50,11 @@ struct TrainConfig {
   int keep_checkpoints = 2;
 
   uint64_t seed = 1337;
-  int threads = 0;         // <= 0: all cores.
+  int threads = 0;  // <= 0: all cores.
+  // The matrix products: "float32", or "bfloat16" (bf16 operands, fp32 accumulation; fp32
+  // master weights and optimizer). Where oneDNN has no native bf16 kernel for the CPU, bfloat16
+  // runs emulated (same arithmetic, slower than float32) and the trainer warns.
+  std::string dtype = "float32";
   double peak_gflops = 0;  // For MFU: the machine's fp32 GEMM peak; 0: measured at start.
   bool resume = false;
   bool quiet = false;  // No progress lines on stdout.
