@@ -1,4 +1,5 @@
 // AVX2 dot kernels (also the fallback on AVX-512 CPUs without VNNI).
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include "dot_isa.h"
@@ -125,10 +126,14 @@ void f32_avx2(const float* w, const float* a, size_t as, int na, int64_t n, floa
 
 const DotKernels kDotAvx2{"avx2", q8_0_avx2, q4_0_avx2, q4_1_avx2, f32_avx2};
 
+bool cpu_has_f16c() {  // Clang's __builtin_cpu_supports does not know "f16c".
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
 bool cpu_has_avx2() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 }
 
 }  // namespace sllm::detail

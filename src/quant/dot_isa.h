@@ -21,6 +21,7 @@ namespace sllm::detail {
 
 extern const DotKernels kDotAvx2;    // AVX2 + FMA + F16C
 extern const DotKernels kDotAvx512;  // AVX-512 F/BW/VL + VNNI (+ FMA, F16C)
+bool cpu_has_f16c();
 bool cpu_has_avx2();
 bool cpu_has_avx512_vnni();
 

@@ -56,14 +56,24 @@ SLLM_AMX void configure_tiles() {
 
 // In-register transpose of a 16 x 16 matrix of 32-bit elements: at distance d (8, 4, 2, 1) the
 // off-diagonal d x d blocks of every 2d x 2d block swap, which together swap row and column.
-SLLM_AMX void transpose16(__m512i r[16]) {
-  for (int d = 8; d >= 1; d /= 2) {
-    alignas(64) int32_t lo[16], hi[16];
-    for (int j = 0; j < 16; ++j) {
-      lo[j] = (j & d) ? 16 + j - d : j;
-      hi[j] = (j & d) ? 16 + j : j + d;
-    }
-    const __m512i ilo = _mm512_load_si512(lo), ihi = _mm512_load_si512(hi);
+// Stage s (d = 8 >> s) takes row i's element j from row i + d when bit d of j is set (kLo), and
+// row i + d's element j from row i when it is clear (kHi); permutex2var indices >= 16 pick the
+// second operand.
+alignas(64) constexpr int32_t kLo[4][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+    {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
+    {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
+    {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}};
+alignas(64) constexpr int32_t kHi[4][16] = {
+    {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
+    {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31},
+    {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31},
+    {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}};
+
+SLLM_AMX inline void transpose16(__m512i r[16]) {
+  for (int stage = 0; stage < 4; ++stage) {
+    const int d = 8 >> stage;
+    const __m512i ilo = _mm512_load_si512(kLo[stage]), ihi = _mm512_load_si512(kHi[stage]);
     for (int i = 0; i < 16; ++i) {
       if (i & d) continue;
       const __m512i a = r[i], b = r[i + d];
