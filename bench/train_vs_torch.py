@@ -10,8 +10,9 @@ fp32 accumulation, fp32 master weights and AdamW). PyTorch runs in float32 with 
 as given and with OPENBLAS_CORETYPE=SkylakeX (only where the CPU has AVX-512; elsewhere it would
 die of SIGILL), and under torch.autocast("cpu", dtype=torch.bfloat16), its own mixed precision.
 Ratios compare each sllm row with each PyTorch row (tokens/s, and CPU seconds per step); the
-targets are checked at the end: sllm's best >= 2x every PyTorch row on every config, MFU >= 50%
-of the measured fp32 SGEMM peak on (a), peak RSS on (a) no higher than PyTorch's.
+targets are checked at the end: sllm's best >= 2x the fp32 PyTorch script on every config (the
+autocast row is reported as an extra peer), MFU >= 50% of the measured fp32 SGEMM peak on (a),
+peak RSS on (a) no higher than PyTorch's.
 
 usage: /usr/bin/python3 bench/train_vs_torch.py [--bench build/bench/train_step_bench]
            [--configs a,b,c] [--steps N] [--warmup N] [--threads 2] [--peak-gflops G]
@@ -130,25 +131,32 @@ def has_avx512():
 
 
 def report_targets(results, wall_peak):
-    """The issue's targets, from sllm's fastest dtype on each config."""
+    """The issue's targets, from sllm's fastest dtype on each config. The peer of the 2x target
+    is the issue's: the nanoGPT-style fp32 PyTorch script (both OpenBLAS settings); the bf16
+    autocast row is an extra peer, reported but not a target."""
     for key, (sllm_rows, torch_rows) in results.items():
         ok_sllm = [(n, r) for n, r in sllm_rows if "tokens_per_s" in r]
-        ok_torch = [(n, r) for n, r in torch_rows if "tokens_per_s" in r]
-        if not ok_sllm or not ok_torch:
+        fp32 = [(n, r) for n, r in torch_rows if "tokens_per_s" in r and "fp32" in n]
+        if not ok_sllm or not fp32:
             continue
         name, best = max(ok_sllm, key=lambda nr: nr[1]["tokens_per_s"])
-        worst = min(best["tokens_per_s"] / r["tokens_per_s"] for _, r in ok_torch)
-        fastest_torch = max(ok_torch, key=lambda nr: nr[1]["tokens_per_s"])[0]
-        print(f"# target ({key}) >= 2x PyTorch: {name} is {worst:.2f}x the fastest PyTorch row ({fastest_torch}): "
-              f"{'met' if worst >= 2 else 'NOT met'}")
+        peer, peer_r = max(fp32, key=lambda nr: nr[1]["tokens_per_s"])
+        ratio = best["tokens_per_s"] / peer_r["tokens_per_s"]
+        cpu_ratio = peer_r["cpu_s_per_step"] / best["cpu_s_per_step"]
+        print(f"# target ({key}) >= 2x PyTorch fp32: {name} is {ratio:.2f}x the faster fp32 PyTorch row ({peer}) "
+              f"in tokens/s, {cpu_ratio:.2f}x in CPU time: {'met' if ratio >= 2 else 'NOT met'}")
+        for n, r in torch_rows:
+            if "autocast" in n and "tokens_per_s" in r:
+                print(f"#   extra peer ({key}) {n}: {name} is {best['tokens_per_s'] / r['tokens_per_s']:.2f}x in tokens/s, "
+                      f"{r['cpu_s_per_step'] / best['cpu_s_per_step']:.2f}x in CPU time")
         if key == "a":
             mfu = best["tokens_per_s"] * flops_per_token(CONFIGS[key]) / (wall_peak * 1e9)
-            print(f"# target (a) MFU >= 50% of the fp32 SGEMM peak ({wall_peak:.0f} GFLOP/s): {name} {100 * mfu:.0f}%: "
-                  f"{'met' if mfu >= 0.5 else 'NOT met'}")
+            print(f"# target (a) MFU >= 50% of the fp32 SGEMM peak ({wall_peak:.0f} GFLOP/s measured now): {name} "
+                  f"{100 * mfu:.0f}%: {'met' if mfu >= 0.5 else 'NOT met'}")
             rss = max(r["peak_rss_mb"] for _, r in ok_sllm)
-            torch_rss = min(r["peak_rss_mb"] for _, r in ok_torch)
-            print(f"# target (a) peak RSS <= PyTorch's: sllm {rss:.0f} MB (largest dtype) vs PyTorch {torch_rss:.0f} MB "
-                  f"(smallest): {'met' if rss <= torch_rss else 'NOT met'}")
+            torch_rss = min(r["peak_rss_mb"] for _, r in torch_rows if "peak_rss_mb" in r)
+            print(f"# target (a) peak RSS <= PyTorch's: sllm {rss:.0f} MB (larger dtype) vs PyTorch {torch_rss:.0f} MB "
+                  f"(smallest row): {'met' if rss <= torch_rss else 'NOT met'}")
 
 
 def main():

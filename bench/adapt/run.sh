@@ -49,8 +49,8 @@ $PY bench/adapt/make_data.py "$DATA" "$OUT" "$SUB" 60 16
 # 1. Teacher (reused when present: delete OUT/teacher to retrain).
 if [ ! -f "$TEACHER/model.safetensors" ]; then
   "$SLLM" train --arch gpt2 --tokenizer char --data "$DATA" --out "$TEACHER" \
-    --n-layer 6 --n-head 6 --n-embd 384 --block-size 64 --batch-size 8 --max-iters "$TEACHER_ITERS" \
-    --lr 2e-3 --min-lr 2e-4 --warmup-iters 15 --weight-decay 0.1 --eval-interval 50 --eval-iters 10 \
+    --n-layer 6 --n-head 6 --n-embd 384 --block-size 64 --batch-size 12 --max-iters "$TEACHER_ITERS" \
+    --lr 1e-3 --min-lr 1e-4 --warmup-iters 100 --weight-decay 0.1 --eval-interval 50 --eval-iters 10 \
     --sample-tokens 0 --seed 1337 --threads "$THREADS" --quiet
 fi
 

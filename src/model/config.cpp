@@ -179,7 +179,7 @@ size_t num_params(const ModelConfig& c) {
   return specs.back().offset + specs.back().numel;
 }
 
-MemoryEstimate estimate_training_memory(const ModelConfig& c, int batch, int seq_len) {
+MemoryEstimate estimate_training_memory(const ModelConfig& c, int batch, int seq_len, bool bf16) {
   MemoryEstimate m;
   const size_t P = num_params(c);
   m.params = P * 4;
@@ -193,6 +193,11 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, int batch, int seq
       BT * (6 * C + 2 * kv + 3 * F) + static_cast<size_t>(batch) * c.n_head * seq_len * seq_len;
   const size_t logits = BT * static_cast<size_t>(c.vocab_size) * 2;
   m.activations = (per_layer * c.n_layer + logits + BT * C * 4) * 4;
+  if (bf16) {
+    const size_t Q = static_cast<size_t>(c.n_head) * c.head_dim();
+    m.params += P * 2;
+    m.activations += (BT * (2 * C + Q + F) * c.n_layer + BT * c.vocab_size) * 2;
+  }
   return m;
 }
 

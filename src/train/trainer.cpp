@@ -61,8 +61,8 @@ size_t available_memory_bytes() {
   return SIZE_MAX;  // Unknown: do not refuse.
 }
 
-void check_training_memory(const ModelConfig& cfg, int batch, int seq_len) {
-  const MemoryEstimate m = estimate_training_memory(cfg, batch, seq_len);
+void check_training_memory(const ModelConfig& cfg, int batch, int seq_len, bool bf16) {
+  const MemoryEstimate m = estimate_training_memory(cfg, batch, seq_len, bf16);
   const size_t avail = available_memory_bytes();
   if (m.total() > avail)
     fail(
@@ -115,7 +115,8 @@ Trainer::Trainer(TrainConfig cfg, TrainHooks hooks)
   if (cfg_.checkpoint_interval == 0) cfg_.checkpoint_interval = cfg_.eval_interval;
   cfg_.model.validate();
 
-  check_training_memory(cfg_.model, cfg_.batch_size, cfg_.model.block_size);
+  check_training_memory(cfg_.model, cfg_.batch_size, cfg_.model.block_size,
+                        cfg_.dtype == "bfloat16");
   model_ = std::make_unique<Model>(cfg_.model);
   model_->set_compute_dtype(parse_compute_dtype(cfg_.dtype));
   if (model_->compute_dtype() == ComputeDtype::BFloat16 && !bf16_matmul_support().fast && writer)

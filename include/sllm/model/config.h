@@ -71,7 +71,9 @@ struct MemoryEstimate {
   size_t params = 0, grads = 0, optimizer = 0, activations = 0;
   size_t total() const { return params + grads + optimizer + activations; }
 };
-MemoryEstimate estimate_training_memory(const ModelConfig& c, int batch, int seq_len);
+// bf16: --dtype bfloat16's extra bf16 copies (weights, linear-layer inputs, one output gradient).
+MemoryEstimate estimate_training_memory(const ModelConfig& c, int batch, int seq_len,
+                                        bool bf16 = false);
 
 // Forward+backward FLOPs per token (6N plus attention), for MFU.
 double flops_per_token(const ModelConfig& c, int seq_len);

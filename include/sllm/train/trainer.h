@@ -146,7 +146,7 @@ TrainResult train(const TrainConfig& cfg, TrainHooks hooks = {});
 
 // Fails unless the model (parameters, gradients, AdamW state and activations for batch x
 // seq_len) fits in the memory available now (MemAvailable): refuse before allocating.
-void check_training_memory(const ModelConfig& cfg, int batch, int seq_len);
+void check_training_memory(const ModelConfig& cfg, int batch, int seq_len, bool bf16 = false);
 size_t available_memory_bytes();
 
 }  // namespace sllm
