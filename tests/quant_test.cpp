@@ -124,6 +124,23 @@ TEST(QuantDot, KernelsMatchDequantizedMathOnEveryIsa) {
                 << k->isa << " " << ggml_type_name(t) << " na=" << na << " n=" << n;
           }
         }
+        // The 4-row kernel: rows r..r+3 of a 5-row matrix (row r = this w shifted by r), token 0.
+        std::vector<uint8_t> q5(5 * q.size());
+        std::vector<float> ref5(5);
+        for (int r = 0; r < 5; ++r) {
+          std::vector<float> wr(n);
+          for (int64_t i = 0; i < n; ++i) wr[i] = w[(i + 7 * r) % n];
+          quantize_row(t, wr.data(), q5.data() + r * q.size(), n);
+          qdot_for(portable_dot_kernels(), t)(q5.data() + r * q.size(), acts.data(), 0, 1, n / 32,
+                                              &ref5[r]);
+        }
+        for (int r0 = 0; r0 <= 1; ++r0) {
+          float out4[4];
+          qdot4_for(*k, t)(q5.data() + r0 * q.size(), q.size(), acts.data(), n / 32, out4);
+          for (int r = 0; r < 4; ++r)
+            EXPECT_NEAR(out4[r], ref5[r0 + r], 1e-5 * std::fabs(ref5[r0 + r]) + 1e-3)
+                << k->isa << " " << ggml_type_name(t) << " x4 row " << r0 + r << " n=" << n;
+        }
       }
       for (const int64_t m : {n, int64_t{48}, int64_t{100}, int64_t{7}}) {
         float out[3];

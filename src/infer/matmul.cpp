@@ -82,6 +82,16 @@ void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y, Team
   const QDotFn dot = qdot_for(dot_kernels(), w.type);
   const int64_t nb = w.cols / kQBlock;
   const ActQ8* a = acts.blocks.data();
+  if (acts.n == 1) {  // Decode: four weight rows at a time.
+    const QDot4Fn dot4 = qdot4_for(dot_kernels(), w.type);
+    const size_t rb = w.row_bytes();
+    team.parallel_for(rows, dot_chunk(rows, team), [&](int64_t r0, int64_t r1) {
+      int64_t r = r0;
+      for (; r + 4 <= r1; r += 4) dot4(w.row(r), rb, a, nb, y + r);
+      for (; r < r1; ++r) dot(w.row(r), a, static_cast<size_t>(nb), 1, nb, y + r);
+    });
+    return;
+  }
   team.parallel_for(rows, dot_chunk(rows, team), [&](int64_t r0, int64_t r1) {
     dot_rows([&](const uint8_t* wr, const ActQ8* x, int na,
                  float* out) { dot(wr, x, static_cast<size_t>(nb), na, nb, out); },

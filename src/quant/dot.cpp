@@ -96,8 +96,14 @@ void f32_portable(const float* w, const float* a, size_t as, int na, int64_t n, 
   }
 }
 
-constexpr DotKernels kPortable{"portable", qdot_portable<Q8_0Block>, qdot_portable<Q4_0Block>,
-                               qdot_portable<Q4_1Block>, f32_portable};
+constexpr DotKernels kPortable{"portable",
+                               qdot_portable<Q8_0Block>,
+                               qdot_portable<Q4_0Block>,
+                               qdot_portable<Q4_1Block>,
+                               f32_portable,
+                               detail::rows4_by_one<qdot_portable<Q8_0Block>>,
+                               detail::rows4_by_one<qdot_portable<Q4_0Block>>,
+                               detail::rows4_by_one<qdot_portable<Q4_1Block>>};
 
 }  // namespace
 
@@ -126,6 +132,19 @@ const DotKernels& dot_kernels() {
 
 const DotKernels& portable_dot_kernels() {
   return kPortable;
+}
+
+QDot4Fn qdot4_for(const DotKernels& k, GGMLType t) {
+  switch (t) {
+    case GGMLType::Q8_0:
+      return k.q8_0_x4;
+    case GGMLType::Q4_0:
+      return k.q4_0_x4;
+    case GGMLType::Q4_1:
+      return k.q4_1_x4;
+    default:
+      fail("no quantized dot kernel for {}", ggml_type_name(t));
+  }
 }
 
 QDotFn qdot_for(const DotKernels& k, GGMLType t) {

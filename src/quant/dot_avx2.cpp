@@ -124,7 +124,14 @@ void f32_avx2(const float* w, const float* a, size_t as, int na, int64_t n, floa
 
 }  // namespace
 
-const DotKernels kDotAvx2{"avx2", q8_0_avx2, q4_0_avx2, q4_1_avx2, f32_avx2};
+const DotKernels kDotAvx2{"avx2",
+                          q8_0_avx2,
+                          q4_0_avx2,
+                          q4_1_avx2,
+                          f32_avx2,
+                          rows4_by_one<q8_0_avx2>,
+                          rows4_by_one<q4_0_avx2>,
+                          rows4_by_one<q4_1_avx2>};
 
 bool cpu_has_f16c() {  // Clang's __builtin_cpu_supports does not know "f16c".
   unsigned a, b, c, d;

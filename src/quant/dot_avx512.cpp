@@ -102,6 +102,32 @@ SLLM_AVX512 void qdot_vnni_n(const typename T::Block* w, const ActQ8* a, size_t 
   for (int k = 0; k < NA; ++k) out[k] = hsum(_mm256_add_ps(acc0[k], acc1[k])) + mins[k];
 }
 
+// Four weight rows, one token: the activation block and its offset seed are loaded once for
+// all four rows, and the four accumulation chains are independent.
+template <class T>
+SLLM_AVX512 void qdot_vnni_x4(const void* wv, size_t row_bytes, const ActQ8* a, int64_t nb,
+                              float* out) {
+  const auto* base = static_cast<const uint8_t*>(wv);
+  const typename T::Block* w[4];
+  for (int r = 0; r < 4; ++r)
+    w[r] = reinterpret_cast<const typename T::Block*>(base + r * row_bytes);
+  __m256 acc[4];
+  float mins[4] = {};
+  for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const ActQ8& x = a[b];
+    const __m256i xq = load256(x.qs);
+    const __m256i seed = T::kOffset ? lane0(-T::kOffset * x.sum) : _mm256_setzero_si256();
+    for (int r = 0; r < 4; ++r) {
+      const __m256i dp = _mm256_dpbusd_epi32(seed, T::codes(w[r][b]), xq);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[r][b].d) * x.d), _mm256_cvtepi32_ps(dp),
+                               acc[r]);
+      if constexpr (T::has_min) mins[r] += T::min(w[r][b]) * x.s;
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]) + mins[r];
+}
+
 template <int NA>
 SLLM_AVX512 void f32_avx512_n(const float* w, const float* a, size_t as, int64_t n, float* out) {
   __m512 acc0[NA], acc1[NA];
@@ -151,7 +177,9 @@ void f32_avx512(const float* w, const float* a, size_t as, int na, int64_t n, fl
 
 }  // namespace
 
-const DotKernels kDotAvx512{"avx512", q8_0_avx512, q4_0_avx512, q4_1_avx512, f32_avx512};
+const DotKernels kDotAvx512{
+    "avx512",   q8_0_avx512,         q4_0_avx512,         q4_1_avx512,
+    f32_avx512, qdot_vnni_x4<Q8_0V>, qdot_vnni_x4<Q4_0V>, qdot_vnni_x4<Q4_1V>};
 
 bool cpu_has_avx512_vnni() {
   __builtin_cpu_init();

@@ -19,6 +19,13 @@
 
 namespace sllm::detail {
 
+// A QDot4Fn from a QDotFn: four one-row calls (for the ISAs without a 4-row kernel).
+template <QDotFn F>
+void rows4_by_one(const void* w, size_t row_bytes, const ActQ8* a, int64_t nb, float* out) {
+  for (int r = 0; r < 4; ++r)
+    F(static_cast<const uint8_t*>(w) + r * row_bytes, a, 0, 1, nb, out + r);
+}
+
 extern const DotKernels kDotAvx2;    // AVX2 + FMA + F16C
 extern const DotKernels kDotAvx512;  // AVX-512 F/BW/VL + VNNI (+ FMA, F16C)
 bool cpu_has_f16c();

@@ -33,14 +33,20 @@ using QDotFn = void (*)(const void* w, const ActQ8* a, size_t a_stride, int na, 
 using FDotFn = void (*)(const float* w, const float* a, size_t a_stride, int na, int64_t n,
                         float* out);
 
+// out[r] = dot(weight row r, one activation row a) for the 4 consecutive weight rows at w,
+// row_bytes apart: decode's shape, where 4 independent rows keep more loads in flight.
+using QDot4Fn = void (*)(const void* w, size_t row_bytes, const ActQ8* a, int64_t nb, float* out);
+
 struct DotKernels {
   const char* isa;  // "avx512", "avx2" or "portable"
   QDotFn q8_0, q4_0, q4_1;
   FDotFn f32;
+  QDot4Fn q8_0_x4, q4_0_x4, q4_1_x4;
 };
 const DotKernels& dot_kernels();  // The best for this CPU (or SLLM_ISA).
 const DotKernels& portable_dot_kernels();
 std::vector<const DotKernels*> supported_dot_kernels();  // Portable first, best last.
 QDotFn qdot_for(const DotKernels& k, GGMLType t);        // Throws for non-quantized types.
+QDot4Fn qdot4_for(const DotKernels& k, GGMLType t);      // The same, for the 4-row kernels.
 
 }  // namespace sllm
