@@ -106,6 +106,16 @@ struct Case {
         B(std::stoi(file.metadata().at("B"))),
         T(std::stoi(file.metadata().at("T"))) {}
   float meta(const char* key) const { return std::stof(file.metadata().at(key)); }
+  // The optimizer settings the reference script stepped with.
+  AdamWParams adamw() const {
+    AdamWParams h;
+    h.lr = meta("lr");
+    h.beta1 = meta("beta1");
+    h.beta2 = meta("beta2");
+    h.eps = meta("eps");
+    h.weight_decay = meta("weight_decay");
+    return h;
+  }
 
   void load_params(Model& m) const {
     for (const ParamSpec& s : m.specs()) {
@@ -150,12 +160,7 @@ TEST_P(ModelVsTorch, TenAdamWStepsWithWeightDecay) {
   c.load_params(m);
   const int32_t* tokens = i32(c.file.get("tokens"));
   const int32_t* targets = i32(c.file.get("targets"));
-  AdamWParams h;
-  h.lr = c.meta("lr");
-  h.beta1 = c.meta("beta1");
-  h.beta2 = c.meta("beta2");
-  h.eps = c.meta("eps");
-  h.weight_decay = c.meta("weight_decay");
+  const AdamWParams h = c.adamw();
   AdamWState state;
   auto ref = f32(c.file.get("step_losses"));
   for (size_t step = 0; step < ref.size(); ++step) {
@@ -239,12 +244,7 @@ TEST_P(ModelBf16VsTorch, TenAdamWStepsStayWithTheReferenceAndCloseToFloat32) {
   m.set_compute_dtype(ComputeDtype::BFloat16);
   const int32_t* tokens = i32(c.file.get("tokens"));
   const int32_t* targets = i32(c.file.get("targets"));
-  AdamWParams h;
-  h.lr = c.meta("lr");
-  h.beta1 = c.meta("beta1");
-  h.beta2 = c.meta("beta2");
-  h.eps = c.meta("eps");
-  h.weight_decay = c.meta("weight_decay");
+  const AdamWParams h = c.adamw();
   AdamWState state;
   auto ref = f32(c.file.get("step_losses")), ref32 = f32(exact.file.get("step_losses"));
   for (size_t step = 0; step < ref.size(); ++step) {
