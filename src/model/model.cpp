@@ -327,6 +327,16 @@ const float* Model::logits() const {
 
 namespace {
 
+// Grows v to at least n elements, freeing the old buffer first: the arenas are rewritten by
+// every forward, so their contents are dead, and a plain resize would copy them while both
+// buffers are alive (a higher peak).
+template <class T>
+void grow_discarding(std::vector<T>& v, size_t n) {
+  if (v.size() >= n) return;
+  v = std::vector<T>();
+  v.resize(n);
+}
+
 // The bf16 buffers of bf16 compute for [B, T]; grow when needed, never shrink.
 void layout_bf16(Model::Impl& m, const ModelConfig& c, int B, int T) {
   const size_t N = static_cast<size_t>(B) * T, C = c.n_embd, F = c.ffn_dim(), V = c.vocab_size;
@@ -337,15 +347,9 @@ void layout_bf16(Model::Impl& m, const ModelConfig& c, int B, int T) {
   for (const Model::Impl::Slice& w : m.gemm_weights) w_end = std::max(w_end, w.end);
   if (m.w16.size() < w_end) m.w16.resize(w_end);
   const size_t acts = N * (2 * C + Q + F) * c.n_layer + N * C;
-  if (m.acts16.size() < acts) {
-    m.acts16 = std::vector<bf16>();
-    m.acts16.resize(acts);
-  }
+  grow_discarding(m.acts16, acts);
   const size_t dout = N * std::max({V, Fx, S, C});
-  if (m.dout16.size() < dout) {
-    m.dout16 = std::vector<bf16>();
-    m.dout16.resize(dout);
-  }
+  grow_discarding(m.dout16, dout);
   bf16* p = m.acts16.data();
   auto take = [&](size_t n) {
     bf16* r = p;
@@ -371,14 +375,8 @@ void layout_activations(Model::Impl& m, const ModelConfig& c, int B, int T) {
       N * (C + 2 + S + Q + C + C + 2 + Fx + F + C) + static_cast<size_t>(B) * H * T * T;
   const size_t total = N * C + per_layer * c.n_layer + N * (C + 2) + N * V + N;
   const size_t scratch = N * (2 * C + S + Q + F + (c.arch == Arch::Llama ? Fx : 0));
-  if (m.acts.size() < total) {
-    m.acts = std::vector<float>();
-    m.acts.resize(total);
-  }
-  if (m.scratch.size() < scratch) {
-    m.scratch = std::vector<float>();
-    m.scratch.resize(scratch);
-  }
+  grow_discarding(m.acts, total);
+  grow_discarding(m.scratch, scratch);
   float* p = m.acts.data();
   auto take = [&](size_t n) {
     float* r = p;
