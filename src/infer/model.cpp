@@ -11,6 +11,7 @@
 #include <set>
 
 #include "sllm/common/error.h"
+#include "sllm/kernels/attention.h"
 #include "sllm/quant/quant.h"
 
 extern "C" int openblas_get_num_threads(void);
@@ -258,7 +259,6 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
   const int Q = H * hd;
   const int64_t N = static_cast<int64_t>(seq_of.size());
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const FDotFn dot = dot_kernels().f32;
   Scratch& s = *s_;
   int max_ctx = 0;
   for (const auto& sq : seqs) max_ctx = std::max(max_ctx, sq.cache->capacity());
@@ -272,25 +272,9 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
       const int p = pos_of[t];
       const float* q = s.q.data() + t * Q + h * hd;
       const int kvh = h / group;
-      float mx = -INFINITY;
-      for (int j = 0; j <= p; ++j) {
-        float d;
-        dot(cache.k(layer, j) + kvh * hd, q, 0, 1, hd, &d);
-        sc[j] = d * scale;
-        mx = std::max(mx, sc[j]);
-      }
-      float sum = 0;
-      for (int j = 0; j <= p; ++j) {
-        sc[j] = std::exp(sc[j] - mx);
-        sum += sc[j];
-      }
-      float* out = s.att.data() + t * Q + h * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int j = 0; j <= p; ++j) {
-        const float a = sc[j] / sum;
-        const float* v = cache.v(layer, j) + kvh * hd;
-        for (int i = 0; i < hd; ++i) out[i] += a * v[i];
-      }
+      attention_one_query(s.att.data() + t * Q + h * hd, sc.data(), q, cache.k(layer, 0) + kvh * hd,
+                          cache.v(layer, 0) + kvh * hd, static_cast<size_t>(cache.kv_dim()), p + 1,
+                          hd, scale);
     }
   });
 }

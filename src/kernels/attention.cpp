@@ -114,4 +114,10 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
   }
 }
 
+void attention_one_query(float* out, float* scores, const float* q, const float* k, const float* v,
+                         size_t stride, int n, int hd, float scale) {
+  simd::attend(out, scores, q, k, v, stride, static_cast<size_t>(n), static_cast<size_t>(hd),
+               scale);
+}
+
 }  // namespace sllm

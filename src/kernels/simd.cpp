@@ -103,6 +103,58 @@ void exp_shifted_scaled(float* out, const float* x, size_t n, float shift, float
   });
 }
 
+void attend(float* out, float* scores, const float* q, const float* k, const float* v,
+            size_t stride, size_t n, size_t hd, float scale) {
+  const D d;
+  const size_t N = hn::Lanes(d);
+  // A head is at most a few hundred floats: q and the output row stay in registers when hd
+  // is a multiple of the vector width (64 = 4 AVX-512 vectors), else take the padded path.
+  if (hd % N == 0 && hd <= 16 * N) {
+    V qv[16], acc[16];
+    const size_t nv = hd / N;
+    for (size_t i = 0; i < nv; ++i) qv[i] = hn::LoadU(d, q + i * N);
+    float mx = -std::numeric_limits<float>::infinity();
+    for (size_t j = 0; j < n; ++j) {
+      const float* kj = k + j * stride;
+      V s0 = hn::Mul(qv[0], hn::LoadU(d, kj)), s1 = hn::Zero(d);
+      for (size_t i = 1; i < nv; ++i) {
+        if (i % 2)
+          s1 = hn::MulAdd(qv[i], hn::LoadU(d, kj + i * N), s1);
+        else
+          s0 = hn::MulAdd(qv[i], hn::LoadU(d, kj + i * N), s0);
+      }
+      scores[j] = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1))) * scale;
+      mx = std::max(mx, scores[j]);
+    }
+    const float inv = 1.0f / exp_shifted(scores, scores, n, mx);
+    for (size_t i = 0; i < nv; ++i) acc[i] = hn::Zero(d);
+    for (size_t j = 0; j < n; ++j) {
+      const V a = hn::Set(d, scores[j] * inv);
+      const float* vj = v + j * stride;
+      for (size_t i = 0; i < nv; ++i) acc[i] = hn::MulAdd(a, hn::LoadU(d, vj + i * N), acc[i]);
+    }
+    for (size_t i = 0; i < nv; ++i) hn::StoreU(acc[i], d, out + i * N);
+    return;
+  }
+  float mx = -std::numeric_limits<float>::infinity();
+  for (size_t j = 0; j < n; ++j) {
+    const float* kj = k + j * stride;
+    V s = hn::Zero(d);
+    for_vectors(hd, [&](size_t i, size_t c) { s = hn::MulAdd(load(q, i, c), load(kj, i, c), s); });
+    scores[j] = hn::GetLane(hn::SumOfLanes(d, s)) * scale;
+    mx = std::max(mx, scores[j]);
+  }
+  const float inv = 1.0f / exp_shifted(scores, scores, n, mx);
+  std::fill(out, out + hd, 0.0f);
+  for (size_t j = 0; j < n; ++j) {
+    const V a = hn::Set(d, scores[j] * inv);
+    const float* vj = v + j * stride;
+    for_vectors(hd, [&](size_t i, size_t c) {
+      store(hn::MulAdd(a, load(vj, i, c), load(out, i, c)), out, i, c);
+    });
+  }
+}
+
 void gelu(float* out, const float* x, size_t n) {
   const D d;
   const V half = hn::Set(d, 0.5f), one = hn::Set(d, 1.0f), k = hn::Set(d, kGeluScale),

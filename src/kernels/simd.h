@@ -13,6 +13,12 @@ float sum_exp_shifted(const float* x, size_t n, float shift);
 // out[i] = exp(x[i] - shift) * scale. out may alias x.
 void exp_shifted_scaled(float* out, const float* x, size_t n, float shift, float scale);
 
+// One query against n cached keys and values (row j at k + j * stride, v + j * stride, hd
+// floats each): out = softmax(scale * q . k_j) . v_j, with the max subtracted. scores holds
+// n floats of scratch.
+void attend(float* out, float* scores, const float* q, const float* k, const float* v,
+            size_t stride, size_t n, size_t hd, float scale);
+
 // GELU with the tanh approximation, and its backward (dinp may alias dout).
 void gelu(float* out, const float* x, size_t n);
 void gelu_backward(float* dinp, const float* x, const float* dout, size_t n);

@@ -25,7 +25,8 @@ class KVCache {
   KVCache() = default;
   KVCache(const ModelConfig& c, int capacity);
   int capacity() const { return capacity_; }
-  int size() const { return size_; }  // Positions filled (= the next token's position).
+  int kv_dim() const { return kv_dim_; }  // Floats per position per layer, in k and v.
+  int size() const { return size_; }      // Positions filled (= the next token's position).
   void clear() { size_ = 0; }
   void truncate(int n);  // Keeps the first n positions (prefix reuse); n <= size().
   size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }

@@ -3,6 +3,7 @@
 // h reads key/value head h / (H / KV). Scores use a max-subtracted (stable) softmax with
 // scale 1/sqrt(hd). Parallel over (b, head); deterministic.
 #pragma once
+#include <cstddef>
 
 namespace sllm {
 
@@ -17,5 +18,11 @@ void attention_forward(float* out, float* probs, const float* qkv, const Attenti
 // dqkv [N, (H+2KV)*hd] is overwritten with the gradient of the fused qkv buffer.
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
                         const AttentionShape& s);
+
+// Decode-time attention of one query head over n cached positions: key j at k + j * stride,
+// value j at v + j * stride (hd floats each). out [hd] = softmax(scale * q . k_j) . v_j.
+// scores is n floats of scratch.
+void attention_one_query(float* out, float* scores, const float* q, const float* k, const float* v,
+                         size_t stride, int n, int hd, float scale);
 
 }  // namespace sllm
