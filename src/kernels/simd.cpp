@@ -114,8 +114,13 @@ void attend(float* out, float* scores, const float* q, const float* k, const flo
     const size_t nv = hd / N;
     for (size_t i = 0; i < nv; ++i) qv[i] = hn::LoadU(d, q + i * N);
     float mx = -std::numeric_limits<float>::infinity();
+    // The rows of one head are `stride` apart, too far for the hardware prefetcher to follow
+    // across pages: fetch the rows kAhead positions on by hand.
+    constexpr size_t kAhead = 8;
+    const size_t line_floats = 64 / sizeof(float);
     for (size_t j = 0; j < n; ++j) {
       const float* kj = k + j * stride;
+      for (size_t i = 0; i < hd; i += line_floats) __builtin_prefetch(kj + kAhead * stride + i);
       V s0 = hn::Mul(qv[0], hn::LoadU(d, kj)), s1 = hn::Zero(d);
       for (size_t i = 1; i < nv; ++i) {
         if (i % 2)
@@ -131,6 +136,7 @@ void attend(float* out, float* scores, const float* q, const float* k, const flo
     for (size_t j = 0; j < n; ++j) {
       const V a = hn::Set(d, scores[j] * inv);
       const float* vj = v + j * stride;
+      for (size_t i = 0; i < hd; i += line_floats) __builtin_prefetch(vj + kAhead * stride + i);
       for (size_t i = 0; i < nv; ++i) acc[i] = hn::MulAdd(a, hn::LoadU(d, vj + i * N), acc[i]);
     }
     for (size_t i = 0; i < nv; ++i) hn::StoreU(acc[i], d, out + i * N);
