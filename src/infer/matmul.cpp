@@ -3,8 +3,10 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "sllm/common/error.h"
+#include "sllm/quant/packed.h"
 
 namespace sllm {
 
@@ -44,6 +46,23 @@ void dot_rows(Dot dot, Row row, Act act, int64_t n, int64_t rows, int64_t r0, in
 }
 }  // namespace
 
+void Weight::copy_row(int64_t r, uint8_t* dst) const {
+  if (packed)
+    unpack_row(type, data, cols, r, dst);
+  else
+    std::memcpy(dst, row(r), row_bytes());
+}
+
+bool pack_for_kernels(Weight& w, std::vector<uint8_t>& storage) {
+  if (w.packed || !packable(w.type, w.rows, w.cols) || !qdot16_for(dot_kernels(), w.type))
+    return false;
+  storage.resize(w.nbytes());
+  pack_rows(w.type, w.data, w.rows, w.cols, storage.data());
+  w.data = storage.data();
+  w.packed = true;
+  return true;
+}
+
 void QuantizedActs::quantize(const float* x, int64_t rows, int64_t c, Team& team) {
   if (c % kQBlock != 0) fail("quantized matmul needs a multiple of {} inputs, got {}", kQBlock, c);
   const bool amx_step = rows >= kAmxMinTokens && amx_bf16_available();
@@ -75,13 +94,27 @@ void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y, Team
     const int64_t panels = (rows + kAmxPanel - 1) / kAmxPanel;
     team.parallel_for(panels, 1, [&](int64_t b, int64_t e) {
       amx_matmul_rows(w.type, w.data, w.row_bytes(), acts.amx, y, rows, b * kAmxPanel,
-                      std::min(rows, e * kAmxPanel));
+                      std::min(rows, e * kAmxPanel), w.packed);
+    });
+    return;
+  }
+  const int64_t nb = w.cols / kQBlock;
+  const ActQ8* a = acts.blocks.data();
+  if (w.packed) {  // 16 rows per call, up to 4 tokens each; a group stays in cache for all.
+    const QDot16Fn dot16 = qdot16_for(dot_kernels(), w.type);
+    if (!dot16) fail("internal: packed {} weights without a packed kernel", ggml_type_name(w.type));
+    const size_t group_bytes = kPackRows * w.row_bytes();
+    const int64_t groups = rows / kPackRows;
+    team.parallel_for(groups, dot_chunk(rows, team) / kPackRows, [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g)
+        for (int64_t t = 0; t < acts.n; t += 4)
+          dot16(w.data + g * group_bytes, a + t * nb, static_cast<size_t>(nb),
+                static_cast<int>(std::min<int64_t>(4, acts.n - t)), nb,
+                y + t * rows + g * kPackRows, static_cast<size_t>(rows));
     });
     return;
   }
   const QDotFn dot = qdot_for(dot_kernels(), w.type);
-  const int64_t nb = w.cols / kQBlock;
-  const ActQ8* a = acts.blocks.data();
   if (acts.n == 1) {  // Decode: four weight rows at a time.
     const QDot4Fn dot4 = qdot4_for(dot_kernels(), w.type);
     const size_t rb = w.row_bytes();

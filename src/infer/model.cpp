@@ -90,6 +90,11 @@ Weight InferenceModel::matrix(const std::string& name, std::optional<GGMLType> t
   w.type = target;
   if (t.type == target) {
     w.data = t.data;
+    std::vector<uint8_t> packed;
+    if (pack_for_kernels(w, packed)) {
+      release_pages(t.data, t.nbytes);
+      w.data = files_.own(std::move(packed));
+    }
     return w;
   }
   std::vector<uint8_t> buf(w.nbytes());
@@ -115,7 +120,9 @@ Weight InferenceModel::matrix(const std::string& name, std::optional<GGMLType> t
   }
   if (bad) fail("{}: tensor '{}': {}", files_.source, name, why);
   release_pages(t.data, t.nbytes);
-  w.data = files_.own(std::move(buf));
+  w.data = buf.data();
+  std::vector<uint8_t> packed;
+  w.data = files_.own(pack_for_kernels(w, packed) ? std::move(packed) : std::move(buf));
   return w;
 }
 
@@ -360,7 +367,14 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
   team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int32_t id = tok_of[t];
-      dequantize_row(tok_emb_.type, tok_emb_.row(id), s.x.data() + t * C, C);
+      if (tok_emb_.packed) {  // Tied to a packed LM head: the row back in ggml layout first.
+        thread_local std::vector<uint8_t> row;
+        row.resize(tok_emb_.row_bytes());
+        tok_emb_.copy_row(id, row.data());
+        dequantize_row(tok_emb_.type, row.data(), s.x.data() + t * C, C);
+      } else {
+        dequantize_row(tok_emb_.type, tok_emb_.row(id), s.x.data() + t * C, C);
+      }
       if (!pos_emb_.empty()) {
         const float* pe = pos_emb_.data() + static_cast<size_t>(pos_of[t]) * C;
         for (int i = 0; i < C; ++i) s.x[t * C + i] += pe[i];

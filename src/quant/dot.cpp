@@ -103,7 +103,10 @@ constexpr DotKernels kPortable{"portable",
                                f32_portable,
                                detail::rows4_by_one<qdot_portable<Q8_0Block>>,
                                detail::rows4_by_one<qdot_portable<Q4_0Block>>,
-                               detail::rows4_by_one<qdot_portable<Q4_1Block>>};
+                               detail::rows4_by_one<qdot_portable<Q4_1Block>>,
+                               nullptr,
+                               nullptr,
+                               nullptr};
 
 }  // namespace
 
@@ -142,6 +145,19 @@ QDot4Fn qdot4_for(const DotKernels& k, GGMLType t) {
       return k.q4_0_x4;
     case GGMLType::Q4_1:
       return k.q4_1_x4;
+    default:
+      fail("no quantized dot kernel for {}", ggml_type_name(t));
+  }
+}
+
+QDot16Fn qdot16_for(const DotKernels& k, GGMLType t) {
+  switch (t) {
+    case GGMLType::Q8_0:
+      return k.q8_0_x16;
+    case GGMLType::Q4_0:
+      return k.q4_0_x16;
+    case GGMLType::Q4_1:
+      return k.q4_1_x16;
     default:
       fail("no quantized dot kernel for {}", ggml_type_name(t));
   }

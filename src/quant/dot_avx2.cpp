@@ -131,7 +131,10 @@ const DotKernels kDotAvx2{"avx2",
                           f32_avx2,
                           rows4_by_one<q8_0_avx2>,
                           rows4_by_one<q4_0_avx2>,
-                          rows4_by_one<q4_1_avx2>};
+                          rows4_by_one<q4_1_avx2>,
+                          nullptr,
+                          nullptr,
+                          nullptr};
 
 bool cpu_has_f16c() {  // Clang's __builtin_cpu_supports does not know "f16c".
   unsigned a, b, c, d;

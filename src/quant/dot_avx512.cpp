@@ -5,6 +5,8 @@
 // flight per token so the float accumulation chains overlap.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "dot_isa.h"
 #include "sllm/quant/quant.h"
 
@@ -136,6 +138,107 @@ SLLM_AVX512 void qdot_vnni_x4(const void* wv, size_t row_bytes, const ActQ8* a, 
   for (int r = 0; r < 4; ++r) out[r] = hsum(acc[r]) + mins[r];
 }
 
+// ---- Packed rows (sllm/quant/packed.h): 16 rows per vector, per-block work per 16 rows. ----
+
+// Codes and scales of one super block. chunk(c) is the 64-byte vector for codes 4c..4c+3 of
+// the 16 rows (c < 8), as unsigned bytes.
+struct Q8_0P {
+  static constexpr int kOffset = 128, kScales = 32;
+  static constexpr size_t kBytes = 16 * sizeof(BlockQ8_0);
+  static constexpr bool has_min = false;
+  struct Codes {
+    __m512i c[8];
+  };
+  SLLM_AVX512 static Codes codes(const uint8_t* sb) {
+    Codes k;
+    for (int c = 0; c < 8; ++c) k.c[c] = _mm512_loadu_si512(sb + kScales + 64 * c);
+    return k;
+  }
+};
+
+template <int kScalesBytes, int kOff, bool kMin, size_t kBlockBytes>
+struct Q4P {
+  static constexpr int kOffset = kOff, kScales = kScalesBytes;
+  static constexpr size_t kBytes = kBlockBytes;
+  static constexpr bool has_min = kMin;
+  struct Codes {
+    __m512i c[8];
+  };
+  SLLM_AVX512 static Codes codes(const uint8_t* sb) {
+    Codes k;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (int c = 0; c < 4; ++c) {
+      const __m512i t = _mm512_loadu_si512(sb + kScales + 64 * c);
+      k.c[c] = _mm512_and_si512(t, low4);
+      k.c[c + 4] = _mm512_and_si512(_mm512_srli_epi16(t, 4), low4);
+    }
+    return k;
+  }
+};
+using Q4_0P = Q4P<32, 8, false, 16 * sizeof(BlockQ4_0)>;
+using Q4_1P = Q4P<64, 0, true, 16 * sizeof(BlockQ4_1)>;
+
+// The 4 activation codes at qs[4c..4c+3] in every 32-bit lane.
+SLLM_AVX512 inline __m512i act4(const ActQ8& x, int c) {
+  int32_t v;
+  std::memcpy(&v, x.qs + 4 * c, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Bytes ahead of the current super block that each block step prefetches: about 16 blocks'
+// worth, far enough for DRAM latency at decode's rate.
+template <class P>
+constexpr size_t kPackAhead = 16 * P::kBytes;
+
+template <class P, int NA>
+SLLM_AVX512 void qdot16_n(const uint8_t* g, const ActQ8* a, size_t as, int64_t nb, float* y,
+                          size_t ldy) {
+  __m512 acc[NA];
+  for (int k = 0; k < NA; ++k) acc[k] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* sb = g + static_cast<size_t>(b) * P::kBytes;
+    for (size_t off = 0; off < P::kBytes; off += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(sb + kPackAhead<P> + off), _MM_HINT_T0);
+    const __m512 dw =
+        _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb)));
+    __m512 mw = _mm512_setzero_ps();
+    if constexpr (P::has_min)
+      mw = _mm512_maskz_cvtph_ps(0xffff,
+                                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 32)));
+    const typename P::Codes w = P::codes(sb);
+    for (int k = 0; k < NA; ++k) {
+      const ActQ8& x = a[k * as + b];
+      // Two int32 chains halve the dependent vpdpbusd latency; the offset seeds one of them.
+      __m512i s0 = P::kOffset ? _mm512_set1_epi32(-P::kOffset * x.sum) : _mm512_setzero_si512();
+      __m512i s1 = _mm512_setzero_si512();
+      for (int c = 0; c < 8; c += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, w.c[c], act4(x, c));
+        s1 = _mm512_dpbusd_epi32(s1, w.c[c + 1], act4(x, c + 1));
+      }
+      const __m512 dot = _mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(s0, s1));
+      acc[k] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(x.d)), dot, acc[k]);
+      if constexpr (P::has_min) acc[k] = _mm512_fmadd_ps(mw, _mm512_set1_ps(x.s), acc[k]);
+    }
+  }
+  for (int k = 0; k < NA; ++k) _mm512_storeu_ps(y + k * ldy, acc[k]);
+}
+
+template <class P>
+SLLM_AVX512 void qdot16(const void* g, const ActQ8* a, size_t as, int na, int64_t nb, float* y,
+                        size_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(g);
+  switch (na) {
+    case 1:
+      return qdot16_n<P, 1>(w, a, as, nb, y, ldy);
+    case 2:
+      return qdot16_n<P, 2>(w, a, as, nb, y, ldy);
+    case 3:
+      return qdot16_n<P, 3>(w, a, as, nb, y, ldy);
+    default:
+      return qdot16_n<P, 4>(w, a, as, nb, y, ldy);
+  }
+}
+
 template <int NA>
 SLLM_AVX512 void f32_avx512_n(const float* w, const float* a, size_t as, int64_t n, float* out) {
   __m512 acc0[NA], acc1[NA];
@@ -186,8 +289,9 @@ void f32_avx512(const float* w, const float* a, size_t as, int na, int64_t n, fl
 }  // namespace
 
 const DotKernels kDotAvx512{
-    "avx512",   q8_0_avx512,         q4_0_avx512,         q4_1_avx512,
-    f32_avx512, qdot_vnni_x4<Q8_0V>, qdot_vnni_x4<Q4_0V>, qdot_vnni_x4<Q4_1V>};
+    "avx512",      q8_0_avx512,         q4_0_avx512,         q4_1_avx512,
+    f32_avx512,    qdot_vnni_x4<Q8_0V>, qdot_vnni_x4<Q4_0V>, qdot_vnni_x4<Q4_1V>,
+    qdot16<Q8_0P>, qdot16<Q4_0P>,       qdot16<Q4_1P>};
 
 bool cpu_has_avx512_vnni() {
   __builtin_cpu_init();

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "sllm/common/error.h"
+#include "sllm/quant/packed.h"
 #include "sllm/quant/quant.h"
 
 namespace sllm {
@@ -176,18 +177,22 @@ SLLM_AMX void store_tile(const float* c, float* y, int64_t ldy, int64_t t0, int6
 }
 
 SLLM_AMX void matmul_rows(GGMLType type, const uint8_t* w, size_t row_bytes, const AmxActs& x,
-                          float* y, int64_t ldy, int64_t r0, int64_t r1) {
+                          float* y, int64_t ldy, int64_t r0, int64_t r1, bool packed) {
   const int64_t kpad = x.k_blocks * kKBlock, stride = kpad * 2;
   thread_local std::vector<uint16_t> panel;
+  thread_local std::vector<uint8_t> rows;  // A panel of packed rows back in ggml layout.
+  if (packed) rows.resize(kPanel * row_bytes);
   panel.resize(static_cast<size_t>(kPanel * kpad));
   alignas(64) float c[4][256];
   configure_tiles();
   for (int64_t p0 = r0; p0 < r1; p0 += kPanel) {
     const int64_t nr = std::min<int64_t>(kPanel, r1 - p0);
+    if (packed) unpack_rows(type, w, x.cols, p0, nr, rows.data());
     for (int64_t i = 0; i < kPanel; ++i) {
       uint16_t* dst = panel.data() + i * kpad;
       if (i < nr)
-        row_to_bf16(type, w + (p0 + i) * row_bytes, x.cols, kpad, dst);
+        row_to_bf16(type, packed ? rows.data() + i * row_bytes : w + (p0 + i) * row_bytes, x.cols,
+                    kpad, dst);
       else
         std::memset(dst, 0, static_cast<size_t>(kpad) * 2);
     }
@@ -263,14 +268,16 @@ void AmxActs::pack(const float* x, int64_t rows, int64_t c) {
 }
 
 void amx_matmul_rows(GGMLType type, const uint8_t* w, size_t row_bytes, const AmxActs& x, float* y,
-                     int64_t ldy, int64_t r0, int64_t r1) {
+                     int64_t ldy, int64_t r0, int64_t r1, bool packed) {
   if (!amx_bf16_available()) fail("internal: AMX matmul on a CPU without AMX-BF16");
   if (!(type == GGMLType::F32 || type == GGMLType::Q8_0 || type == GGMLType::Q4_0 ||
         type == GGMLType::Q4_1))
     fail("AMX matmul: no kernel for {} weights", ggml_type_name(type));
   if (type != GGMLType::F32 && x.cols % kQBlock != 0)
     fail("AMX matmul: {} columns are not whole blocks", x.cols);
-  matmul_rows(type, w, row_bytes, x, y, ldy, r0, r1);
+  if (packed && (type == GGMLType::F32 || r0 % kPackRows != 0))
+    fail("internal: AMX matmul on packed {} rows from {}", ggml_type_name(type), r0);
+  matmul_rows(type, w, row_bytes, x, y, ldy, r0, r1, packed);
 }
 
 }  // namespace sllm

@@ -1,8 +1,9 @@
 // y[n, rows] = x[n, cols] * W^T for a weight W [rows, cols] of any supported type: one call per
 // weight matrix for all n tokens of a step (prefill chunks and several sequences together).
 //   F32 weights: a threaded matrix-vector kernel for small n, OpenBLAS sgemm otherwise.
-//   Quantized weights: x is quantized to int8 blocks once, then each weight row is dotted with
-//   up to 4 tokens at a time (one unpack per weight block), rows split across threads; from 16
+//   Quantized weights: x is quantized to int8 blocks once, then each weight row (each group of
+//   16 rows, when packed) is dotted with up to 4 tokens at a time (one unpack per weight block),
+//   rows split across threads; from 16
 //   tokens on a CPU with AMX-BF16, x is packed to bf16 tiles instead and multiplied by
 //   transient bf16 panels of the weights (sllm/quant/gemm_amx.h).
 // Every thread of `team` calls these together (see team.h); results do not depend on the
@@ -21,10 +22,20 @@ struct Weight {
   GGMLType type = GGMLType::F32;
   int64_t rows = 0, cols = 0;
   const uint8_t* data = nullptr;
+  // Rows in 16-row groups (sllm/quant/packed.h), for the kernels that have that layout: then
+  // row(r) is not a ggml row; copy_row gives one.
+  bool packed = false;
   size_t row_bytes() const { return ggml_row_size(type, cols); }
   size_t nbytes() const { return row_bytes() * static_cast<size_t>(rows); }
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes(); }
+  // Row r in ggml layout into dst (row_bytes() bytes), packed or not.
+  void copy_row(int64_t r, uint8_t* dst) const;
 };
+
+// Repacks a quantized weight into 16-row groups when the dot kernels of this CPU read that
+// layout (AVX-512 VNNI) and the shape allows it: the packed bytes go to `storage`, which must
+// outlive w. Returns whether it packed.
+bool pack_for_kernels(Weight& w, std::vector<uint8_t>& storage);
 
 // Activations quantized once and reused by every matrix that reads the same input (q, k, v).
 struct QuantizedActs {

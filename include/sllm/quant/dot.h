@@ -37,16 +37,23 @@ using FDotFn = void (*)(const float* w, const float* a, size_t a_stride, int na,
 // row_bytes apart: decode's shape, where 4 independent rows keep more loads in flight.
 using QDot4Fn = void (*)(const void* w, size_t row_bytes, const ActQ8* a, int64_t nb, float* out);
 
+// One group of 16 packed weight rows (sllm/quant/packed.h) with na (1 to 4) activation rows:
+// y[k * ldy + r] = dot(row r of the group, a + k * a_stride) for r < 16, k < na.
+using QDot16Fn = void (*)(const void* group, const ActQ8* a, size_t a_stride, int na, int64_t nb,
+                          float* y, size_t ldy);
+
 struct DotKernels {
   const char* isa;  // "avx512", "avx2" or "portable"
   QDotFn q8_0, q4_0, q4_1;
   FDotFn f32;
   QDot4Fn q8_0_x4, q4_0_x4, q4_1_x4;
+  QDot16Fn q8_0_x16, q4_0_x16, q4_1_x16;  // Packed rows; null where the ISA has none.
 };
 const DotKernels& dot_kernels();  // The best for this CPU (or SLLM_ISA).
 const DotKernels& portable_dot_kernels();
 std::vector<const DotKernels*> supported_dot_kernels();  // Portable first, best last.
 QDotFn qdot_for(const DotKernels& k, GGMLType t);        // Throws for non-quantized types.
 QDot4Fn qdot4_for(const DotKernels& k, GGMLType t);      // The same, for the 4-row kernels.
+QDot16Fn qdot16_for(const DotKernels& k, GGMLType t);    // Null when k has no packed kernels.
 
 }  // namespace sllm

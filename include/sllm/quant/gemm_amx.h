@@ -35,7 +35,8 @@ struct AmxActs {
 
 // y[t * ldy + r] = sum_k x[t, k] * W[r, k] for every token t < x.n and rows r in [r0, r1) of W
 // (type t, rows of row_bytes bytes, x.cols columns). Runs on the calling thread.
+// packed: w is in 16-row groups (sllm/quant/packed.h) rather than row-major; r0 a multiple of 16.
 void amx_matmul_rows(GGMLType type, const uint8_t* w, size_t row_bytes, const AmxActs& x, float* y,
-                     int64_t ldy, int64_t r0, int64_t r1);
+                     int64_t ldy, int64_t r0, int64_t r1, bool packed = false);
 
 }  // namespace sllm

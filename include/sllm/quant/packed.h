@@ -1,0 +1,36 @@
+// Quantized weights in groups of 16 rows, the layout of the AVX-512 VNNI kernels: for every
+// group and every 32-column block, the 16 rows' scales together, then their codes interleaved so
+// that one 64-byte load holds 4 consecutive codes of each of the 16 rows, which is what one
+// vpdpbusd multiplies. A row-major ggml layout needs per-row scalar work for every block; this
+// one needs it per 16 rows, so decode stops being compute-bound.
+//
+// One block column of a group (the "super block"), in order:
+//   Q8_0: 16 f16 scales, then 8 chunks of 64 bytes: chunk c, row r = codes 4c..4c+3 of row r,
+//         stored unsigned (code + 128, the top bit flipped) as vpdpbusd wants them.
+//   Q4_0: 16 f16 scales, then 4 chunks of 64 bytes: chunk c, row r = the ggml bytes 4c..4c+3 of
+//         row r (low nibbles are codes 4c.., high nibbles codes 16 + 4c..).
+//   Q4_1: 16 f16 scales, 16 f16 minima, then the 4 chunks as for Q4_0.
+// Each is 16 times the ggml block, so a packed matrix has exactly the ggml size.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "sllm/io/gguf.h"
+
+namespace sllm {
+
+constexpr int kPackRows = 16;
+
+// Whether a [rows, cols] matrix of type t can be packed (a quantized type, whole groups).
+bool packable(GGMLType t, int64_t rows, int64_t cols);
+// Bytes of one super block (16 rows x 32 columns).
+size_t packed_block_bytes(GGMLType t);
+// src: rows x cols in ggml layout; dst: the same bytes count, packed. rows % 16 == 0.
+void pack_rows(GGMLType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
+// Row r of a packed matrix back in ggml layout (ggml_row_size(t, cols) bytes at dst).
+void unpack_row(GGMLType t, const uint8_t* packed, int64_t cols, int64_t r, uint8_t* dst);
+// Rows [r0, r0 + n) the same way, one after another at dst.
+void unpack_rows(GGMLType t, const uint8_t* packed, int64_t cols, int64_t r0, int64_t n,
+                 uint8_t* dst);
+
+}  // namespace sllm

@@ -1,0 +1,128 @@
+// The 16-row packed weight layout (sllm/quant/packed.h): it round-trips the ggml bytes, its
+// kernels give the row-major kernels' dots, and matmul gives the same result packed or not.
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "sllm/common/error.h"
+#include "sllm/infer/matmul.h"
+#include "sllm/quant/dot.h"
+#include "sllm/quant/gemm_amx.h"
+#include "sllm/quant/packed.h"
+#include "sllm/quant/quant.h"
+#include "test_util.h"
+
+namespace sllm {
+namespace {
+
+constexpr GGMLType kTypes[] = {GGMLType::Q8_0, GGMLType::Q4_0, GGMLType::Q4_1};
+
+std::vector<uint8_t> random_matrix(GGMLType t, int64_t rows, int64_t cols, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> w(static_cast<size_t>(rows * cols));
+  for (auto& x : w) x = nd(rng);
+  const size_t rb = ggml_row_size(t, cols);
+  std::vector<uint8_t> q(rb * static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) quantize_row(t, w.data() + r * cols, q.data() + r * rb, cols);
+  return q;
+}
+
+TEST(QuantPacked, RoundTripsTheGgmlBytesExactly) {
+  for (GGMLType t : kTypes) {
+    const int64_t rows = 48, cols = 96;
+    auto q = random_matrix(t, rows, cols, 1);
+    // Extreme codes too: Q8_0 -128 and 127, nibbles 0x00 and 0xff.
+    q[ggml_row_size(t, cols) * 5 + 3] = 0x80;
+    q[ggml_row_size(t, cols) * 17 + 9] = 0xff;
+    std::vector<uint8_t> p(q.size(), 0xcd), back(q.size());
+    pack_rows(t, q.data(), rows, cols, p.data());
+    EXPECT_NE(p, q) << ggml_type_name(t);
+    unpack_rows(t, p.data(), cols, 0, rows, back.data());
+    EXPECT_EQ(back, q) << ggml_type_name(t);
+    std::vector<uint8_t> one(ggml_row_size(t, cols));
+    unpack_row(t, p.data(), cols, 37, one.data());
+    EXPECT_EQ(0, std::memcmp(one.data(), q.data() + 37 * one.size(), one.size()));
+  }
+}
+
+TEST(QuantPacked, RefusesShapesItCannotPack) {
+  EXPECT_FALSE(packable(GGMLType::Q8_0, 65, 64));
+  EXPECT_FALSE(packable(GGMLType::Q8_0, 64, 40));
+  EXPECT_FALSE(packable(GGMLType::F32, 64, 64));
+  EXPECT_TRUE(packable(GGMLType::Q4_1, 32, 64));
+  std::vector<uint8_t> buf(4096);
+  EXPECT_THROW(pack_rows(GGMLType::Q4_0, buf.data(), 20, 64, buf.data()), Error);
+}
+
+TEST(QuantPacked, KernelsMatchTheRowMajorKernels) {
+  const DotKernels& k = dot_kernels();
+  if (!k.q8_0_x16) GTEST_SKIP() << k.isa << " has no packed kernels";
+  for (GGMLType t : kTypes) {
+    const int64_t rows = 32, cols = 32 * 24, nb = cols / 32;
+    const auto q = random_matrix(t, rows, cols, 2);
+    std::vector<uint8_t> p(q.size());
+    pack_rows(t, q.data(), rows, cols, p.data());
+    std::mt19937_64 rng(3);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    std::vector<float> x(4 * cols);
+    for (auto& v : x) v = nd(rng);
+    std::vector<ActQ8> acts(4 * nb);
+    for (int j = 0; j < 4; ++j)
+      quantize_activations(x.data() + j * cols, acts.data() + j * nb, cols);
+    for (int na = 1; na <= 4; ++na) {
+      std::vector<float> y(4 * rows, NAN);
+      for (int64_t g = 0; g < rows / 16; ++g)
+        qdot16_for(k, t)(p.data() + g * 16 * ggml_row_size(t, cols), acts.data(), nb, na, nb,
+                         y.data() + g * 16, rows);
+      for (int j = 0; j < na; ++j)
+        for (int64_t r = 0; r < rows; ++r) {
+          float ref;
+          qdot_for(portable_dot_kernels(), t)(q.data() + r * ggml_row_size(t, cols),
+                                              acts.data() + j * nb, 0, 1, nb, &ref);
+          ASSERT_NEAR(y[j * rows + r], ref, 1e-5 * std::fabs(ref) + 1e-3)
+              << ggml_type_name(t) << " na " << na << " token " << j << " row " << r;
+        }
+      for (int64_t i = na * rows; i < 4 * rows; ++i) ASSERT_TRUE(std::isnan(y[i]));  // No overrun.
+    }
+  }
+}
+
+// matmul over a packed weight against the same weight row-major, for decode (1 token), the dot
+// kernels' prefill (5 tokens) and, where the CPU has it, the AMX prefill (20 tokens).
+TEST(QuantPacked, MatmulGivesTheRowMajorResult) {
+  if (!dot_kernels().q8_0_x16) GTEST_SKIP() << dot_kernels().isa << " has no packed kernels";
+  TeamState state(2);
+  Team team(state);
+  for (GGMLType t : kTypes) {
+    const int64_t rows = 48, cols = 128;
+    auto q = random_matrix(t, rows, cols, 4);
+    Weight plain{t, rows, cols, q.data()};
+    Weight packed = plain;
+    std::vector<uint8_t> storage;
+    ASSERT_TRUE(pack_for_kernels(packed, storage));
+    EXPECT_FALSE(pack_for_kernels(packed, storage));  // Already packed.
+    std::vector<uint8_t> row(plain.row_bytes());
+    packed.copy_row(33, row.data());
+    EXPECT_EQ(0, std::memcmp(row.data(), plain.row(33), row.size()));
+    for (int64_t n : {1, 5, 20}) {
+      std::mt19937_64 rng(5 + n);
+      std::normal_distribution<float> nd(0.0f, 1.0f);
+      std::vector<float> x(n * cols), y0(n * rows), y1(n * rows);
+      for (auto& v : x) v = nd(rng);
+      QuantizedActs s0, s1;
+      matmul(plain, x.data(), n, y0.data(), s0, team);
+      matmul(packed, x.data(), n, y1.data(), s1, team);
+      for (int64_t i = 0; i < n * rows; ++i) {
+        if (n >= 16 && amx_bf16_available())  // The same bf16 panels: bit for bit.
+          ASSERT_EQ(y0[i], y1[i]) << ggml_type_name(t) << " n " << n << " i " << i;
+        else
+          ASSERT_NEAR(y0[i], y1[i], 1e-5 * std::fabs(y0[i]) + 1e-3)
+              << ggml_type_name(t) << " n " << n << " i " << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sllm
