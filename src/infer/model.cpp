@@ -11,6 +11,7 @@
 #include <set>
 
 #include "sllm/common/error.h"
+#include "sllm/kernels/activation.h"
 #include "sllm/kernels/attention.h"
 #include "sllm/quant/quant.h"
 
@@ -434,20 +435,14 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
     if (llama) {
       project({{&L.gate, s.h1.data()}, {&L.up, s.h2.data()}}, s.xn.data(), C);
       team.parallel_for(N * F, 1024, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          const float g = s.h1[i];
-          s.h1[i] = g / (1.0f + std::exp(-g)) * s.h2[i];
-        }
+        swiglu_span(s.h1.data() + i0, s.h1.data() + i0, s.h2.data() + i0,
+                    static_cast<size_t>(i1 - i0));
       });
     } else {
       project({{&L.up, s.h1.data()}}, s.xn.data(), C);
       team.parallel_for(N, 1, [&](int64_t t0, int64_t t1) {
         add_bias(s.h1.data(), L.up_b, t0, t1);
-        for (int64_t i = t0 * F; i < t1 * F; ++i) {
-          const float x = s.h1[i];
-          s.h1[i] =
-              0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-        }
+        gelu_span(s.h1.data() + t0 * F, s.h1.data() + t0 * F, static_cast<size_t>((t1 - t0) * F));
       });
     }
     project({{&L.down, s.mlp_out.data()}}, s.h1.data(), F);

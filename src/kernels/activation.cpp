@@ -29,6 +29,14 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, size_t n) {
   for_slabs(n, [&](size_t i, size_t m) { simd::gelu_backward(dinp + i, inp + i, dout + i, m); });
 }
 
+void gelu_span(float* out, const float* inp, size_t n) {
+  simd::gelu(out, inp, n);
+}
+
+void swiglu_span(float* out, const float* gate, const float* up, size_t n) {
+  simd::swiglu(out, gate, up, n);
+}
+
 void swiglu_forward(float* out, const float* inp, int N, int F) {
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {

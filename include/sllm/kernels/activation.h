@@ -14,4 +14,9 @@ void swiglu_forward(float* out, const float* inp, int N, int F);
 // dinp [N, 2F] = gradient of both halves.
 void swiglu_backward(float* dinp, const float* inp, const float* dout, int N, int F);
 
+// Single-threaded forms for callers with their own threads (inference's team): the same
+// arithmetic as the forwards above. out may alias an input.
+void gelu_span(float* out, const float* inp, size_t n);
+void swiglu_span(float* out, const float* gate, const float* up, size_t n);
+
 }  // namespace sllm
