@@ -1,5 +1,7 @@
 // The inference model: weights mmap'd where the file's layout allows (else converted or
-// quantized once at load), a KV cache per sequence, and a batched forward step.
+// quantized once at load; quantized matrices repacked into 16-row groups where the CPU's
+// kernels read that layout, see sllm/quant/packed.h), a KV cache per sequence, and a batched
+// forward step.
 //
 // forward_batch() advances several sequences at once, each by its own new tokens (a prefill
 // chunk or one decode token), with ONE matrix multiply per weight matrix for all of them: this
