@@ -145,6 +145,51 @@ SLLM_AMX void row_to_bf16(GGMLType type, const uint8_t* src, int64_t cols, int64
     _mm512_storeu_si512(out + k / 32, _mm512_setzero_si512());
 }
 
+// The 16 rows of one packed group (sllm/quant/packed.h) as bf16, zero-padded to kpad columns:
+// dst row i at dst + i * kpad. Per block column the code chunks are [chunk][row] dwords; one
+// 16 x 16 dword transpose turns them into [row][chunk], i.e. each row's 32 codes in order.
+SLLM_AMX void group_to_bf16(GGMLType type, const uint8_t* g, int64_t cols, int64_t kpad,
+                            uint16_t* dst) {
+  const int64_t nb = cols / kQBlock;
+  const size_t sb_bytes = packed_block_bytes(type);
+  const int scale_bytes = type == GGMLType::Q4_1 ? 64 : 32;
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* sb = g + static_cast<size_t>(b) * sb_bytes;
+    alignas(64) float d[16], m[16] = {};
+    _mm512_store_ps(
+        d, _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb))));
+    if (type == GGMLType::Q4_1)
+      _mm512_store_ps(
+          m, _mm512_maskz_cvtph_ps(0xffff,
+                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 32))));
+    __m512i r[16];
+    const uint8_t* chunks = sb + scale_bytes;
+    if (type == GGMLType::Q8_0) {
+      for (int c = 0; c < 8; ++c)  // Back to signed codes.
+        r[c] = _mm512_xor_si512(_mm512_loadu_si512(chunks + 64 * c), _mm512_set1_epi8(-128));
+    } else {
+      const __m512i off = _mm512_set1_epi8(type == GGMLType::Q4_0 ? 8 : 0);
+      for (int c = 0; c < 4; ++c) {
+        const __m512i t = _mm512_loadu_si512(chunks + 64 * c);
+        r[c] = _mm512_sub_epi8(_mm512_and_si512(t, low4), off);
+        r[c + 4] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(t, 4), low4), off);
+      }
+    }
+    for (int c = 8; c < 16; ++c) r[c] = _mm512_setzero_si512();
+    transpose16(r);
+    for (int i = 0; i < 16; ++i) {
+      const __m128i q0 = _mm512_castsi512_si128(r[i]);
+      const __m128i q1 = _mm512_extracti32x4_epi32(r[i], 1);
+      _mm512_storeu_si512(dst + i * kpad + b * 32,
+                          to_bf16(scale16(q0, d[i], m[i]), scale16(q1, d[i], m[i])));
+    }
+  }
+  for (int i = 0; i < 16; ++i)
+    for (int64_t k = nb * kQBlock; k < kpad; k += 32)
+      _mm512_storeu_si512(dst + i * kpad + k, _mm512_setzero_si512());
+}
+
 // One 16-token x 32-column activation tile: token j's 16 bf16 pairs become column j.
 SLLM_AMX void pack_tile(const float* x, int64_t n, int64_t cols, int64_t t0, int64_t k0,
                         uint16_t* dst) {
@@ -180,19 +225,19 @@ SLLM_AMX void matmul_rows(GGMLType type, const uint8_t* w, size_t row_bytes, con
                           float* y, int64_t ldy, int64_t r0, int64_t r1, bool packed) {
   const int64_t kpad = x.k_blocks * kKBlock, stride = kpad * 2;
   thread_local std::vector<uint16_t> panel;
-  thread_local std::vector<uint8_t> rows;  // A panel of packed rows back in ggml layout.
-  if (packed) rows.resize(kPanel * row_bytes);
   panel.resize(static_cast<size_t>(kPanel * kpad));
   alignas(64) float c[4][256];
   configure_tiles();
   for (int64_t p0 = r0; p0 < r1; p0 += kPanel) {
     const int64_t nr = std::min<int64_t>(kPanel, r1 - p0);
-    if (packed) unpack_rows(type, w, x.cols, p0, nr, rows.data());
     for (int64_t i = 0; i < kPanel; ++i) {
       uint16_t* dst = panel.data() + i * kpad;
-      if (i < nr)
-        row_to_bf16(type, packed ? rows.data() + i * row_bytes : w + (p0 + i) * row_bytes, x.cols,
-                    kpad, dst);
+      if (packed && i % kTile == 0 && i < nr)  // Whole groups: r1 - p0 is a multiple of 16.
+        group_to_bf16(type, w + (p0 + i) * row_bytes, x.cols, kpad, dst);
+      else if (packed && i < nr)
+        continue;
+      else if (i < nr)
+        row_to_bf16(type, w + (p0 + i) * row_bytes, x.cols, kpad, dst);
       else
         std::memset(dst, 0, static_cast<size_t>(kpad) * 2);
     }
@@ -275,7 +320,7 @@ void amx_matmul_rows(GGMLType type, const uint8_t* w, size_t row_bytes, const Am
     fail("AMX matmul: no kernel for {} weights", ggml_type_name(type));
   if (type != GGMLType::F32 && x.cols % kQBlock != 0)
     fail("AMX matmul: {} columns are not whole blocks", x.cols);
-  if (packed && (type == GGMLType::F32 || r0 % kPackRows != 0))
+  if (packed && (type == GGMLType::F32 || r0 % kPackRows != 0 || r1 % kPackRows != 0))
     fail("internal: AMX matmul on packed {} rows from {}", ggml_type_name(type), r0);
   matmul_rows(type, w, row_bytes, x, y, ldy, r0, r1, packed);
 }
