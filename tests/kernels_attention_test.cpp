@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "sllm/kernels/attention.h"
@@ -58,6 +59,32 @@ TEST(KernelsAttention, OneQueryIsStableForLargeScores) {
   sllm::attention_one_query(out.data(), scores.data(), q.data(), k.data(), v.data(), hd, n, hd,
                             1.0f);
   for (int i = 0; i < hd; ++i) EXPECT_FLOAT_EQ(out[i], v[hd + i]);
+}
+
+TEST(KernelsAttention, QueryBlockMatchesOneQueryAtATime) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int hd : {16, 48, 64}) {
+    for (auto [n, first] : {std::pair{1, 0}, {8, 0}, {13, 5}, {64, 100}}) {
+      const int P = first + n;
+      const size_t kv = static_cast<size_t>(2 * hd + 3), qs = static_cast<size_t>(3 * hd);
+      std::vector<float> k(P * kv), v(P * kv), q(n * qs), out(n * qs, NAN), scores(n * P);
+      for (auto* vec : {&k, &v, &q})
+        for (auto& x : *vec) x = nd(rng);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      sllm::attention_query_block(out.data(), qs, scores.data(), q.data(), qs, k.data(), v.data(),
+                                  kv, n, first, hd, scale);
+      std::vector<float> one(hd), sc(P);
+      for (int i = 0; i < n; ++i) {
+        sllm::attention_one_query(one.data(), sc.data(), q.data() + i * qs, k.data(), v.data(), kv,
+                                  first + i + 1, hd, scale);
+        for (int j = 0; j < hd; ++j)
+          ASSERT_NEAR(out[i * qs + j], one[j], 1e-5f * (1 + std::abs(one[j])))
+              << "hd " << hd << " n " << n << " first " << first << " query " << i;
+        for (size_t j = hd; j < qs; ++j) ASSERT_TRUE(std::isnan(out[i * qs + j]));  // In bounds.
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -46,6 +46,9 @@ struct InferenceModel::Scratch {
 
 namespace {
 
+// From this many consecutive queries of one sequence, attention runs as two GEMMs per head.
+constexpr int64_t kQueryBlockMin = 8;
+
 // Makes OpenBLAS single-threaded while a step runs: the team's threads call it on their own
 // slices, and OpenBLAS's pool would otherwise fight them for the cores.
 class BlasSingleThreaded {
@@ -270,19 +273,50 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
   Scratch& s = *s_;
   int max_ctx = 0;
   for (const auto& sq : seqs) max_ctx = std::max(max_ctx, sq.cache->capacity());
-  team.parallel_for(N * H, 1, [&](int64_t i0, int64_t i1) {
-    thread_local std::vector<float> sc;  // Scores of one (token, head): whichever thread runs it.
-    if (sc.size() < static_cast<size_t>(max_ctx)) sc.resize(static_cast<size_t>(max_ctx));
+  // Runs of consecutive tokens of one sequence (forward_batch keeps a sequence's tokens
+  // together). A long run (a prefill chunk) goes through attention_query_block per head, the
+  // rest one (token, head) at a time.
+  struct Run {
+    int64_t t0, n;
+  };
+  std::vector<Run> blocks;
+  std::vector<int64_t> singles;
+  for (int64_t t = 0; t < N;) {
+    int64_t e = t + 1;
+    while (e < N && seq_of[e] == seq_of[t] && pos_of[e] == pos_of[e - 1] + 1) ++e;
+    if (e - t >= kQueryBlockMin) {
+      blocks.push_back({t, e - t});
+    } else {
+      for (int64_t u = t; u < e; ++u) singles.push_back(u);
+    }
+    t = e;
+  }
+  const int64_t nb = static_cast<int64_t>(blocks.size()) * H;
+  const int64_t items = nb + static_cast<int64_t>(singles.size()) * H;
+  team.parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
+    thread_local std::vector<float> sc;  // Scores: whichever thread runs the item.
     for (int64_t item = i0; item < i1; ++item) {
-      const int64_t t = item / H;
       const int h = static_cast<int>(item % H);
+      const int kvh = h / group;
+      if (item < nb) {
+        const Run& r = blocks[item / H];
+        KVCache& cache = *seqs[seq_of[r.t0]].cache;
+        const int first = pos_of[r.t0];
+        sc.resize(static_cast<size_t>(r.n * (first + r.n)));
+        attention_query_block(s.att.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q), sc.data(),
+                              s.q.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q),
+                              cache.k(layer, 0) + kvh * hd, cache.v(layer, 0) + kvh * hd,
+                              static_cast<size_t>(cache.kv_dim()), static_cast<int>(r.n), first, hd,
+                              scale);
+        continue;
+      }
+      const int64_t t = singles[(item - nb) / H];
       KVCache& cache = *seqs[seq_of[t]].cache;
       const int p = pos_of[t];
-      const float* q = s.q.data() + t * Q + h * hd;
-      const int kvh = h / group;
-      attention_one_query(s.att.data() + t * Q + h * hd, sc.data(), q, cache.k(layer, 0) + kvh * hd,
-                          cache.v(layer, 0) + kvh * hd, static_cast<size_t>(cache.kv_dim()), p + 1,
-                          hd, scale);
+      if (sc.size() < static_cast<size_t>(max_ctx)) sc.resize(static_cast<size_t>(max_ctx));
+      attention_one_query(s.att.data() + t * Q + h * hd, sc.data(), s.q.data() + t * Q + h * hd,
+                          cache.k(layer, 0) + kvh * hd, cache.v(layer, 0) + kvh * hd,
+                          static_cast<size_t>(cache.kv_dim()), p + 1, hd, scale);
     }
   });
 }

@@ -1,5 +1,7 @@
 #include "sllm/kernels/attention.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -118,6 +120,24 @@ void attention_one_query(float* out, float* scores, const float* q, const float*
                          size_t stride, int n, int hd, float scale) {
   simd::attend(out, scores, q, k, v, stride, static_cast<size_t>(n), static_cast<size_t>(hd),
                scale);
+}
+
+void attention_query_block(float* out, size_t out_stride, float* scores, const float* q,
+                           size_t q_stride, const float* k, const float* v, size_t kv_stride, int n,
+                           int first, int hd, float scale) {
+  const int P = first + n;
+  const int ld_q = static_cast<int>(q_stride), ld_kv = static_cast<int>(kv_stride);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, P, hd, scale, q, ld_q, k, ld_kv, 0.0f,
+              scores, P);
+  for (int i = 0; i < n; ++i) {
+    float* row = scores + static_cast<size_t>(i) * P;
+    const size_t len = static_cast<size_t>(first + i + 1);
+    const float inv = 1.0f / simd::exp_shifted(row, row, len, simd::max(row, len));
+    for (size_t j = 0; j < len; ++j) row[j] *= inv;
+    std::fill(row + len, row + P, 0.0f);  // The future: masked.
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, P, 1.0f, scores, P, v, ld_kv, 0.0f,
+              out, static_cast<int>(out_stride));
 }
 
 }  // namespace sllm

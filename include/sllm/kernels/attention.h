@@ -25,4 +25,13 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 void attention_one_query(float* out, float* scores, const float* q, const float* k, const float* v,
                          size_t stride, int n, int hd, float scale);
 
+// Prefill-time attention of n consecutive queries of one head: query i sits at position
+// first + i and sees keys 0..first + i (rows `kv_stride` floats apart in k and v, hd floats
+// each); query i is at q + i * q_stride, its output at out + i * out_stride. Two GEMMs (scores
+// and the weighted sum of values) instead of n separate passes over the keys. scores holds
+// n * (first + n) floats of scratch. Single-threaded: call it from the caller's threads.
+void attention_query_block(float* out, size_t out_stride, float* scores, const float* q,
+                           size_t q_stride, const float* k, const float* v, size_t kv_stride, int n,
+                           int first, int hd, float scale);
+
 }  // namespace sllm
