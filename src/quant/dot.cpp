@@ -137,43 +137,33 @@ const DotKernels& portable_dot_kernels() {
   return kPortable;
 }
 
-QDot4Fn qdot4_for(const DotKernels& k, GGMLType t) {
+namespace {
+// The kernel of one quantized type out of a DotKernels' three of one shape.
+template <class F>
+F pick(GGMLType t, F q8_0, F q4_0, F q4_1) {
   switch (t) {
     case GGMLType::Q8_0:
-      return k.q8_0_x4;
+      return q8_0;
     case GGMLType::Q4_0:
-      return k.q4_0_x4;
+      return q4_0;
     case GGMLType::Q4_1:
-      return k.q4_1_x4;
+      return q4_1;
     default:
       fail("no quantized dot kernel for {}", ggml_type_name(t));
   }
+}
+}  // namespace
+
+QDot4Fn qdot4_for(const DotKernels& k, GGMLType t) {
+  return pick(t, k.q8_0_x4, k.q4_0_x4, k.q4_1_x4);
 }
 
 QDot16Fn qdot16_for(const DotKernels& k, GGMLType t) {
-  switch (t) {
-    case GGMLType::Q8_0:
-      return k.q8_0_x16;
-    case GGMLType::Q4_0:
-      return k.q4_0_x16;
-    case GGMLType::Q4_1:
-      return k.q4_1_x16;
-    default:
-      fail("no quantized dot kernel for {}", ggml_type_name(t));
-  }
+  return pick(t, k.q8_0_x16, k.q4_0_x16, k.q4_1_x16);
 }
 
 QDotFn qdot_for(const DotKernels& k, GGMLType t) {
-  switch (t) {
-    case GGMLType::Q8_0:
-      return k.q8_0;
-    case GGMLType::Q4_0:
-      return k.q4_0;
-    case GGMLType::Q4_1:
-      return k.q4_1;
-    default:
-      fail("no quantized dot kernel for {}", ggml_type_name(t));
-  }
+  return pick(t, k.q8_0, k.q4_0, k.q4_1);
 }
 
 }  // namespace sllm
