@@ -245,6 +245,9 @@ SLLM_AVX512 void f32_avx512_n(const float* w, const float* a, size_t as, int64_t
   for (int k = 0; k < NA; ++k) acc0[k] = acc1[k] = _mm512_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
+    // Decode streams whole matrices row after row: keep DRAM busy 2 KB ahead.
+    if constexpr (NA == 1) _mm_prefetch(reinterpret_cast<const char*>(w + i + 512), _MM_HINT_T0);
+    if constexpr (NA == 1) _mm_prefetch(reinterpret_cast<const char*>(w + i + 528), _MM_HINT_T0);
     const __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(w + i + 16);
     for (int k = 0; k < NA; ++k) {
       acc0[k] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(a + k * as + i), acc0[k]);
