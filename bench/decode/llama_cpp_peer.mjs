@@ -23,6 +23,9 @@
 //       right after the prefill (positions N..2N-1, as decode_bench does; llama-bench's tg starts
 //       at an empty cache), feeding decode_bench's ids (1, 0, 1, 2, ...); each computes the full
 //       32000 logits, as sllm does.
+//   tg cpu ms/tok: CPU time of the whole process (every thread: llama.cpp's, spinning included,
+//       and node's) per decoded token, as decode_bench's column: on a shared machine it says how
+//       much work a token takes where wall time also counts the waits for cores others hold.
 //   Not timed: model load, context creation, the warm-up, the KV clear, printTimings().
 // llama.cpp's settings: CPU only (gpu: false, gpuLayers 0), mmap, F16 KV cache and flash
 // attention "auto" (llama-bench's defaults; sllm keeps an F32 KV cache), context 2N,
@@ -87,16 +90,19 @@ async function prefillDecode(context, seq, prompt, n) {
   const ppWall = prompt.length / (now() - t0);
   const a = await timings(context);
   let tok = 1;
+  const cpu0 = process.cpuUsage();
   t0 = now();
   for (let i = 0; i < n; ++i) {
     await seq.controlledEvaluate([[tok, { generateNext: { token: true } }]]);
     tok = i % 32000;
   }
   const tgWall = n / (now() - t0);
+  const cpu = process.cpuUsage(cpu0);
+  const tgCpuMs = (cpu.user + cpu.system) / 1e3 / n;
   const b = await timings(context);
   if (a.ppN !== prompt.length || b.tgN !== n)
     throw new Error(`llama.cpp counted ${a.ppN} prompt tokens and ${b.tgN} decodes, not ${prompt.length} and ${n}`);
-  return { pp: (1e3 * a.ppN) / a.ppMs, tg: (1e3 * b.tgN) / b.tgMs, ppWall, tgWall };
+  return { pp: (1e3 * a.ppN) / a.ppMs, tg: (1e3 * b.tgN) / b.tgMs, ppWall, tgWall, tgCpuMs };
 }
 
 async function bench(llama, a) {
@@ -108,7 +114,7 @@ async function bench(llama, a) {
   console.log(`llama.cpp system info: ${llama.systemInfo}`);
   console.log("pp, tg: llama.cpp's own timing of llama_decode + llama_synchronize (as llama-bench); " +
               "wall: around node-llama-cpp's calls");
-  console.log(["shape", "type", "thr", "pp tok/s", "tg tok/s", "tg ms/tok", "pp wall", "tg wall"]
+  console.log(["shape", "type", "thr", "pp tok/s", "tg tok/s", "tg ms/tok", "pp wall", "tg wall", "tg cpu ms/tok"]
     .map((s, i) => (i < 3 ? s.padEnd(i === 2 ? 3 : 5) : s.padStart(10))).join(" "));
   for (const shape of a.shapes.split(",")) {
     for (const type of a.types.split(",")) {
@@ -125,11 +131,12 @@ async function bench(llama, a) {
         for (let r = 0; r < a.reps; ++r) reps.push(await prefillDecode(context, seq, prompt, n));
         if (context.currentThreads !== th)
           throw new Error(`llama.cpp runs ${context.currentThreads} threads, not ${th}`);
-        const m = Object.fromEntries(["pp", "tg", "ppWall", "tgWall"].map((k) => [k, median(reps.map((x) => x[k]))]));
-        results[`${shape}/${type}/${th}`] = { pp: m.pp, tg: m.tg, pp_wall: m.ppWall, tg_wall: m.tgWall };
+        const m = Object.fromEntries(["pp", "tg", "ppWall", "tgWall", "tgCpuMs"].map((k) => [k, median(reps.map((x) => x[k]))]));
+        results[`${shape}/${type}/${th}`] = { pp: m.pp, tg: m.tg, pp_wall: m.ppWall, tg_wall: m.tgWall, tg_cpu_ms: m.tgCpuMs };
         console.log([shape.padEnd(5), type.padEnd(5), String(th).padStart(3),
           m.pp.toFixed(0).padStart(10), m.tg.toFixed(1).padStart(10), (1e3 / m.tg).toFixed(3).padStart(10),
-          m.ppWall.toFixed(0).padStart(10), m.tgWall.toFixed(1).padStart(10)].join(" "));
+          m.ppWall.toFixed(0).padStart(10), m.tgWall.toFixed(1).padStart(10),
+          m.tgCpuMs.toFixed(3).padStart(13)].join(" "));
         await context.dispose();
       }
       await model.dispose();
