@@ -2,14 +2,25 @@
 // engine on the stories15M and stories110M shapes with random weights and a 32,000-token
 // vocabulary, in F32, Q8_0 and Q4_0 (and sllm's Q4_1), at 1 and 2 threads. Prints the
 // memory-bandwidth bound for decode (weight + KV bytes read per token over the bandwidth) and
-// the ratio to llama.cpp's llama-bench numbers on this machine (2 threads, from issue 4).
+// the ratio to llama.cpp.
+//
+// The llama.cpp numbers: with --peer FILE, the ones llama_cpp_peer.mjs measured on this machine
+// (bench/decode/run.sh runs both side by side: the same random models, written as GGUF by
+// --write-gguf DIR, which llama.cpp loads). Without --peer, llama-bench figures from issue 4's
+// reference machine (a different machine, 2 threads only): indicative, not a measurement here.
 //
 // The bandwidth is measured at each thread count by a read loop over 1 GiB (more than this
 // VM's reported 480 MB L3): DRAM bandwidth. A model whose weights stay in the caches between
 // tokens (stories15M) can go past 100% of that bound; stories110M in F32 (450 MB) cannot.
 //
 // usage: decode_bench [--bandwidth GBs] [--shapes 15M,110M] [--types f32,q8_0,q4_0,q4_1]
-//                     [--threads 1,2] [--tokens 128]
+//                     [--threads 1,2] [--tokens 128] [--peer FILE.json]
+//        decode_bench --write-gguf DIR [--shapes ...] [--types ...]
+//   --write-gguf writes DIR/stories{15M,110M}-{type}.gguf (the exact random weights benchmarked,
+//   with a synthetic 32,000-piece SentencePiece vocabulary so that llama.cpp loads them) and
+//   DIR/sllm_reference.json: sllm's last-position top logits (f32 model) for a few prompts, for
+//   llama_cpp_peer.mjs --check.
+//   --peer FILE: {"15M/q8_0/2": {"pp": tok/s, "tg": tok/s}, ...} (llama_cpp_peer.mjs --json).
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -20,13 +31,17 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
 #include "sllm/common/runtime.h"
+#include "sllm/infer/export.h"
 #include "sllm/infer/model.h"
+#include "sllm/io/file.h"
 #include "sllm/quant/gemm_amx.h"
 #include "sllm/quant/quant.h"
 
@@ -40,8 +55,9 @@ struct Shape {
 };
 constexpr Shape kShapes[] = {{"15M", 288, 6, 6, 768, 256}, {"110M", 768, 12, 12, 2048, 1024}};
 
-// llama.cpp llama-bench, 2 threads, median tokens/s (issue 4): {pp128, tg128}.
-const std::map<std::string, std::pair<double, double>> kLlamaCpp = {
+// llama.cpp llama-bench on issue 4's reference machine (NOT this one), 2 threads, median
+// tokens/s: {pp128, tg128}. Used only without --peer.
+const std::map<std::string, std::pair<double, double>> kIssue4Reference = {
     {"15M/f32", {13900, 667}}, {"15M/q8_0", {13900, 2145}}, {"15M/q4_0", {20800, 2359}},
     {"110M/f32", {1400, 101}}, {"110M/q8_0", {1350, 265}},  {"110M/q4_0", {2130, 434}},
 };
@@ -79,6 +95,89 @@ ModelFiles random_model(const Shape& s) {
     m.tensors[p.name] = WeightTensor{GGMLType::F32, p.shape, m.own(std::move(bytes)), p.numel * 4};
   }
   return m;
+}
+
+// A synthetic llama2.c-style (SentencePiece) vocabulary of `n` pieces: <unk>, <s>, </s>, the
+// 256 byte pieces <0x00>..<0xFF> (llama.cpp looks up <0x0A> for newline), " " and the printable
+// ASCII characters (so that text tokenizes and detokenizes back, as node-llama-cpp checks on
+// load), then distinct filler pieces " t354".. (a space is SentencePiece's "\u2581"), scores
+// falling with the id. The
+// format "llama2c" makes sllm build its tokenizer from this vocabulary, so export_gguf writes it
+// as tokenizer.ggml.* (model "llama", tokens, scores, token types, bos 1, eos 2).
+void add_synthetic_vocab(ModelFiles& m, int n) {
+  VocabInfo& v = m.vocab;
+  v.model = "llama";
+  v.tokens = {"<unk>", "<s>", "</s>"};
+  for (int b = 0; b < 256; ++b) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+    v.tokens.push_back(buf);
+  }
+  v.tokens.push_back(" ");
+  for (char c = '!'; c <= '~'; ++c) v.tokens.push_back(std::string(1, c));
+  for (int id = static_cast<int>(v.tokens.size()); id < n; ++id)
+    v.tokens.push_back(" t" + std::to_string(id));
+  v.scores.resize(v.tokens.size());
+  for (size_t i = 0; i < v.scores.size(); ++i) v.scores[i] = -static_cast<float>(i);
+  v.bos_id = 1;
+  v.eos_id = 2;
+  v.add_bos = true;
+  m.format = "llama2c";
+}
+
+// The prompts of the correctness check: token ids (llama.cpp and sllm get the same ids; no
+// tokenizer is involved).
+std::vector<std::vector<int32_t>> check_prompts() {
+  return {{1}, {1, 400, 1000, 31999}, {1, 259, 5000, 12345, 777, 20000, 3, 42}};
+}
+
+// --write-gguf: every (shape, type) as DIR/stories{shape}-{type}.gguf, and sllm's top logits for
+// check_prompts() on each shape's f32 model as DIR/sllm_reference.json.
+int write_ggufs(const std::string& dir, const std::vector<std::string>& shapes,
+                const std::vector<std::string>& types) {
+  make_dirs(dir);
+  nlohmann::ordered_json ref = nlohmann::ordered_json::object();
+  for (const auto& sname : shapes) {
+    const Shape* shape = nullptr;
+    for (const auto& s : kShapes)
+      if (sname == s.name) shape = &s;
+    if (!shape) {
+      std::fprintf(stderr, "unknown shape %s\n", sname.c_str());
+      return 2;
+    }
+    ModelFiles m = random_model(*shape);
+    add_synthetic_vocab(m, m.config.vocab_size);
+    for (const auto& tname : types) {
+      const std::string path = dir + "/stories" + sname + "-" + tname + ".gguf";
+      const ExportReport rep = export_gguf(m, path, parse_weight_type(tname));
+      if (!rep.tokenizer) {
+        std::fprintf(stderr, "%s: the vocabulary was not written: %s\n", path.c_str(),
+                     rep.note.c_str());
+        return 1;
+      }
+      std::printf("wrote %s: %zu tensors, %.1f MB\n", path.c_str(), rep.tensors, rep.bytes / 1e6);
+    }
+    if (std::find(types.begin(), types.end(), "f32") == types.end()) continue;
+    LoadOptions lo;
+    lo.weight_type = GGMLType::F32;
+    InferenceModel model(random_model(*shape), lo);
+    nlohmann::ordered_json cases = nlohmann::ordered_json::array();
+    for (const auto& prompt : check_prompts()) {
+      KVCache cache = model.new_cache(static_cast<int>(prompt.size()));
+      const std::vector<float> logits = model.forward(cache, prompt);
+      std::vector<int32_t> ids(logits.size());
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+      std::partial_sort(ids.begin(), ids.begin() + 5, ids.end(),
+                        [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+      nlohmann::ordered_json top = nlohmann::ordered_json::array();
+      for (int i = 0; i < 5; ++i) top.push_back({ids[i], logits[ids[i]]});
+      cases.push_back({{"prompt", prompt}, {"top", top}});
+    }
+    ref["stories" + sname + "-f32.gguf"] = cases;
+  }
+  write_file_atomic(dir + "/sllm_reference.json", ref.dump() + "\n");
+  std::printf("wrote %s/sllm_reference.json\n", dir.c_str());
+  return 0;
 }
 
 // Resident set size now (not the peak: one process runs every configuration in turn).
@@ -182,6 +281,7 @@ int main(int argc, char** argv) {
   ensure_blas_coretype(argc, argv);  // OpenBLAS's AVX-512 kernels for the f32 prefill.
   double bandwidth = 0;              // 0: measure.
   std::string shapes = "15M,110M", types = "f32,q8_0,q4_0,q4_1", threads = "1,2";
+  std::string write_gguf, peer_file;
   int n = 128;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--bandwidth"))
@@ -194,6 +294,20 @@ int main(int argc, char** argv) {
       threads = argv[i + 1];
     else if (!std::strcmp(argv[i], "--tokens"))
       n = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--write-gguf"))
+      write_gguf = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--peer"))
+      peer_file = argv[i + 1];
+  }
+  if (!write_gguf.empty()) return write_ggufs(write_gguf, split(shapes), split(types));
+  // Peer tokens/s by "shape/type/threads": {pp, tg}.
+  std::map<std::string, std::pair<double, double>> peer;
+  if (!peer_file.empty()) {
+    std::ifstream f(peer_file);
+    const nlohmann::json j = nlohmann::json::parse(f);
+    for (const auto& [k, v] : j.items()) peer[k] = {v.at("pp"), v.at("tg")};
+  } else {
+    for (const auto& [k, v] : kIssue4Reference) peer[k + "/2"] = v;
   }
   std::map<std::string, double> bw;
   std::vector<int> counts;
@@ -216,9 +330,15 @@ int main(int argc, char** argv) {
       "quantized prefill: %s, OPENBLAS_CORETYPE=%s\n",
       n, n, dot_kernels().isa, amx_bf16_available() ? "AMX bf16 tiles" : "int8 dot kernels",
       std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "(default)");
-  std::printf("%-5s %-5s %3s %10s %10s %9s %9s %7s %9s %9s %8s %14s\n", "shape", "type", "thr",
-              "pp tok/s", "tg tok/s", "MB/token", "bound", "of bound", "pp/llama", "tg/llama",
-              "RSS MB", "tg cpu ms/tok");
+  if (peer_file.empty())
+    std::printf(
+        "llama.cpp columns: llama-bench on issue 4's REFERENCE MACHINE (not this one), 2 threads "
+        "only; bench/decode/run.sh measures llama.cpp here\n");
+  else
+    std::printf("llama.cpp columns: measured on this machine (%s)\n", peer_file.c_str());
+  std::printf("%-5s %-5s %3s %10s %10s %9s %9s %7s %9s %9s %9s %9s %8s %14s\n", "shape", "type",
+              "thr", "pp tok/s", "tg tok/s", "MB/token", "bound", "of bound", "llama pp",
+              "llama tg", "pp/llama", "tg/llama", "RSS MB", "tg cpu ms/tok");
   for (const auto& sname : split(shapes)) {
     const Shape* shape = nullptr;
     for (const auto& s : kShapes)
@@ -262,15 +382,18 @@ int main(int argc, char** argv) {
         const double kv = 2.0 * shape->layers * shape->dim * 4.0 * (n + n / 2.0);
         const double bytes = static_cast<double>(model.weight_bytes()) + kv;
         const double bound = bw[th] * 1e9 / bytes;
-        auto ref = kLlamaCpp.find(std::string(shape->name) + "/" + tname);
-        char ppr[16] = "-", tgr[16] = "-";
-        if (ref != kLlamaCpp.end() && th == "2") {
+        auto ref = peer.find(std::string(shape->name) + "/" + tname + "/" + th);
+        char lpp[16] = "-", ltg[16] = "-", ppr[16] = "-", tgr[16] = "-";
+        if (ref != peer.end()) {
+          std::snprintf(lpp, sizeof lpp, "%.0f", ref->second.first);
+          std::snprintf(ltg, sizeof ltg, "%.1f", ref->second.second);
           std::snprintf(ppr, sizeof ppr, "%.2fx", pp / ref->second.first);
           std::snprintf(tgr, sizeof tgr, "%.2fx", tg / ref->second.second);
         }
-        std::printf("%-5s %-5s %3s %10.0f %10.1f %9.1f %9.0f %6.0f%% %9s %9s %8.0f %14.3f\n",
-                    shape->name, tname.c_str(), th.c_str(), pp, tg, bytes / 1e6, bound,
-                    100.0 * tg / bound, ppr, tgr, rss_mb(), tg_cpu_ms);
+        std::printf(
+            "%-5s %-5s %3s %10.0f %10.1f %9.1f %9.0f %6.0f%% %9s %9s %9s %9s %8.0f %14.3f\n",
+            shape->name, tname.c_str(), th.c_str(), pp, tg, bytes / 1e6, bound, 100.0 * tg / bound,
+            lpp, ltg, ppr, tgr, rss_mb(), tg_cpu_ms);
         std::fflush(stdout);
       }
     }
