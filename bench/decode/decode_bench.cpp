@@ -10,8 +10,9 @@
 // reference machine (a different machine, 2 threads only): indicative, not a measurement here.
 //
 // The bandwidth is measured at each thread count by a read loop over 1 GiB (more than this
-// VM's reported 480 MB L3): DRAM bandwidth. A model whose weights stay in the caches between
-// tokens (stories15M) can go past 100% of that bound; stories110M in F32 (450 MB) cannot.
+// VM's reported 480 MB L3) with 64-byte loads: DRAM bandwidth. A model whose weights stay
+// partly in the caches between tokens can go past 100% of that bound: stories15M in every type,
+// and on this VM stories110M in Q8_0/Q4_0 (76-131 MB) too; stories110M in F32 (450 MB) cannot.
 //
 // usage: decode_bench [--bandwidth GBs] [--shapes 15M,110M] [--types f32,q8_0,q4_0,q4_1]
 //                     [--threads 1,2] [--tokens 128] [--peer FILE.json]
