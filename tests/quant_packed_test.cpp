@@ -131,5 +131,41 @@ TEST(QuantPacked, MatmulGivesTheRowMajorResult) {
   }
 }
 
+// Every matmul path gives the same bits with 1, 2 or 3 threads, on matrices big enough to be
+// split (sgemm calls of several chunks, many packed groups, several AMX panels).
+TEST(Matmul, SameBitsAtAnyThreadCount) {
+  const int64_t rows = 288, cols = 288;  // stories15M: where OpenBLAS is split-sensitive.
+  std::mt19937_64 rng(9);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> wf(rows * cols);
+  for (auto& v : wf) v = nd(rng);
+  std::vector<uint8_t> wq(ggml_row_size(GGMLType::Q4_0, cols) * rows);
+  for (int64_t r = 0; r < rows; ++r)
+    quantize_row(GGMLType::Q4_0, wf.data() + r * cols,
+                 wq.data() + r * ggml_row_size(GGMLType::Q4_0, cols), cols);
+  std::vector<uint8_t> storage;
+  Weight f32{GGMLType::F32, rows, cols, reinterpret_cast<const uint8_t*>(wf.data())};
+  Weight q4{GGMLType::Q4_0, rows, cols, wq.data()};
+  pack_for_kernels(q4, storage);
+  for (const Weight* w : {&f32, &q4})
+    for (int64_t n : {1, 5, 16, 37}) {
+      std::vector<float> x(n * cols);
+      for (auto& v : x) v = nd(rng);
+      std::vector<float> ref;
+      for (int threads : {1, 2, 3}) {
+        TeamState state(threads);
+        Team team(state);
+        QuantizedActs acts;
+        std::vector<float> y(n * rows);
+        matmul(*w, x.data(), n, y.data(), acts, team);
+        if (ref.empty())
+          ref = y;
+        else
+          ASSERT_EQ(0, std::memcmp(ref.data(), y.data(), y.size() * sizeof(float)))
+              << ggml_type_name(w->type) << " n " << n << " threads " << threads;
+      }
+    }
+}
+
 }  // namespace
 }  // namespace sllm
