@@ -71,6 +71,14 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
+// The shape named `name`, or null after saying so.
+const Shape* find_shape(const std::string& name) {
+  for (const auto& s : kShapes)
+    if (name == s.name) return &s;
+  std::fprintf(stderr, "unknown shape %s\n", name.c_str());
+  return nullptr;
+}
+
 // Random F32 weights for a llama2.c-style model, kept by the ModelFiles.
 ModelFiles random_model(const Shape& s) {
   ModelFiles m;
@@ -139,13 +147,8 @@ int write_ggufs(const std::string& dir, const std::vector<std::string>& shapes,
   make_dirs(dir);
   nlohmann::ordered_json ref = nlohmann::ordered_json::object();
   for (const auto& sname : shapes) {
-    const Shape* shape = nullptr;
-    for (const auto& s : kShapes)
-      if (sname == s.name) shape = &s;
-    if (!shape) {
-      std::fprintf(stderr, "unknown shape %s\n", sname.c_str());
-      return 2;
-    }
+    const Shape* shape = find_shape(sname);
+    if (!shape) return 2;
     ModelFiles m = random_model(*shape);
     add_synthetic_vocab(m, m.config.vocab_size);
     for (const auto& tname : types) {
@@ -341,13 +344,8 @@ int main(int argc, char** argv) {
               "thr", "pp tok/s", "tg tok/s", "MB/token", "bound", "of bound", "llama pp",
               "llama tg", "pp/llama", "tg/llama", "RSS MB", "tg cpu ms/tok");
   for (const auto& sname : split(shapes)) {
-    const Shape* shape = nullptr;
-    for (const auto& s : kShapes)
-      if (sname == s.name) shape = &s;
-    if (!shape) {
-      std::fprintf(stderr, "unknown shape %s\n", sname.c_str());
-      return 2;
-    }
+    const Shape* shape = find_shape(sname);
+    if (!shape) return 2;
     for (const auto& tname : split(types)) {
       LoadOptions lo;
       lo.weight_type = parse_weight_type(tname);

@@ -206,16 +206,7 @@ template <GGMLType T>
 void qdot16_avx2(const void* g, const ActQ8* a, size_t as, int na, int64_t nb, float* y,
                  size_t ldy) {
   const auto* w = static_cast<const uint8_t*>(g);
-  switch (na) {
-    case 1:
-      return qdot16_avx2_n<T, 1>(w, a, as, nb, y, ldy);
-    case 2:
-      return qdot16_avx2_n<T, 2>(w, a, as, nb, y, ldy);
-    case 3:
-      return qdot16_avx2_n<T, 3>(w, a, as, nb, y, ldy);
-    default:
-      return qdot16_avx2_n<T, 4>(w, a, as, nb, y, ldy);
-  }
+  SLLM_DISPATCH_NA16(qdot16_avx2_n, T)
 }
 
 }  // namespace

@@ -17,6 +17,19 @@
       return fn<4>(static_cast<W>(w), __VA_ARGS__); \
   }
 
+// The same for the packed kernels fn<Args..., NA>(w, a, as, nb, y, ldy).
+#define SLLM_DISPATCH_NA16(fn, ...)                    \
+  switch (na) {                                        \
+    case 1:                                            \
+      return fn<__VA_ARGS__, 1>(w, a, as, nb, y, ldy); \
+    case 2:                                            \
+      return fn<__VA_ARGS__, 2>(w, a, as, nb, y, ldy); \
+    case 3:                                            \
+      return fn<__VA_ARGS__, 3>(w, a, as, nb, y, ldy); \
+    default:                                           \
+      return fn<__VA_ARGS__, 4>(w, a, as, nb, y, ldy); \
+  }
+
 namespace sllm::detail {
 
 // A QDot4Fn from a QDotFn: four one-row calls (for the ISAs without a 4-row kernel).
