@@ -27,8 +27,9 @@
 //       and node's) per decoded token, as decode_bench's column: on a shared machine it says how
 //       much work a token takes where wall time also counts the waits for cores others hold.
 //   Not timed: model load, context creation, the warm-up, the KV clear, printTimings().
-// llama.cpp's settings: CPU only (gpu: false, gpuLayers 0), mmap, F16 KV cache and flash
-// attention "auto" (llama-bench's defaults; sllm keeps an F32 KV cache), context 2N,
+// llama.cpp's settings: CPU only (gpu: false, gpuLayers 0), mmap, F16 KV cache (sllm keeps
+// F32), each cell run with flash attention on and off and each phase's faster kept (the "fa"
+// column: pp/tg), context 2N,
 // n_threads = n_threads_batch = the thread count.
 //
 // usage: node llama_cpp_peer.mjs --dir DIR [--shapes 15M,110M] [--types f32,q8_0,q4_0,q4_1]
@@ -114,30 +115,40 @@ async function bench(llama, a) {
   console.log(`llama.cpp system info: ${llama.systemInfo}`);
   console.log("pp, tg: llama.cpp's own timing of llama_decode + llama_synchronize (as llama-bench); " +
               "wall: around node-llama-cpp's calls");
-  console.log(["shape", "type", "thr", "pp tok/s", "tg tok/s", "tg ms/tok", "pp wall", "tg wall", "tg cpu ms/tok"]
+  console.log(["shape", "type", "thr", "pp tok/s", "tg tok/s", "tg ms/tok", "pp wall", "tg wall", "tg cpu ms/tok", "fa"]
     .map((s, i) => (i < 3 ? s.padEnd(i === 2 ? 3 : 5) : s.padStart(10))).join(" "));
   for (const shape of a.shapes.split(",")) {
     for (const type of a.types.split(",")) {
       const file = path.join(a.dir, `stories${shape}-${type}.gguf`);
       const model = await llama.loadModel({ modelPath: file, gpuLayers: 0, useMmap: true });
       for (const th of a.threads.split(",").map(Number)) {
-        const context = await model.createContext({
-          contextSize: 2 * n, batchSize: 512, sequences: 1, threads: { ideal: th, min: th },
-          performanceTracking: true,
-        });
-        const seq = context.getSequence();
-        await prefillDecode(context, seq, prompt, n);  // Warm-up.
-        const reps = [];
-        for (let r = 0; r < a.reps; ++r) reps.push(await prefillDecode(context, seq, prompt, n));
-        if (context.currentThreads !== th)
-          throw new Error(`llama.cpp runs ${context.currentThreads} threads, not ${th}`);
-        const m = Object.fromEntries(["pp", "tg", "ppWall", "tgWall", "tgCpuMs"].map((k) => [k, median(reps.map((x) => x[k]))]));
-        results[`${shape}/${type}/${th}`] = { pp: m.pp, tg: m.tg, pp_wall: m.ppWall, tg_wall: m.tgWall, tg_cpu_ms: m.tgCpuMs };
+        // Flash attention on (node-llama-cpp's "auto" turns it on here) halves llama.cpp's CPU
+        // decode on this machine and off halves its prefill: each phase gets its faster one.
+        const byFa = {};
+        for (const fa of [true, false]) {
+          const context = await model.createContext({
+            contextSize: 2 * n, batchSize: 512, sequences: 1, threads: { ideal: th, min: th },
+            performanceTracking: true, flashAttention: fa,
+          });
+          const seq = context.getSequence();
+          await prefillDecode(context, seq, prompt, n);  // Warm-up.
+          const reps = [];
+          for (let r = 0; r < a.reps; ++r) reps.push(await prefillDecode(context, seq, prompt, n));
+          if (context.currentThreads !== th)
+            throw new Error(`llama.cpp runs ${context.currentThreads} threads, not ${th}`);
+          byFa[fa] = Object.fromEntries(["pp", "tg", "ppWall", "tgWall", "tgCpuMs"].map((k) => [k, median(reps.map((x) => x[k]))]));
+          await context.dispose();
+        }
+        const ppBest = byFa[true].pp >= byFa[false].pp ? byFa[true] : byFa[false];
+        const tgBest = byFa[true].tg >= byFa[false].tg ? byFa[true] : byFa[false];
+        const m = { pp: ppBest.pp, ppWall: ppBest.ppWall, tg: tgBest.tg, tgWall: tgBest.tgWall,
+                    tgCpuMs: tgBest.tgCpuMs,
+                    fa: `${ppBest === byFa[true] ? "on" : "off"}/${tgBest === byFa[true] ? "on" : "off"}` };
+        results[`${shape}/${type}/${th}`] = { pp: m.pp, tg: m.tg, pp_wall: m.ppWall, tg_wall: m.tgWall, tg_cpu_ms: m.tgCpuMs, fa: m.fa };
         console.log([shape.padEnd(5), type.padEnd(5), String(th).padStart(3),
           m.pp.toFixed(0).padStart(10), m.tg.toFixed(1).padStart(10), (1e3 / m.tg).toFixed(3).padStart(10),
           m.ppWall.toFixed(0).padStart(10), m.tgWall.toFixed(1).padStart(10),
-          m.tgCpuMs.toFixed(3).padStart(13)].join(" "));
-        await context.dispose();
+          m.tgCpuMs.toFixed(3).padStart(13), m.fa.padStart(7)].join(" "));
       }
       await model.dispose();
     }
