@@ -10,13 +10,11 @@
 #include <map>
 #include <set>
 
+#include "kernels/gemm.h"
 #include "sllm/common/error.h"
 #include "sllm/kernels/activation.h"
 #include "sllm/kernels/attention.h"
 #include "sllm/quant/quant.h"
-
-extern "C" int openblas_get_num_threads(void);
-extern "C" void openblas_set_num_threads(int);
 
 namespace sllm {
 
@@ -48,21 +46,6 @@ namespace {
 
 // From this many consecutive queries of one sequence, attention runs as two GEMMs per head.
 constexpr int64_t kQueryBlockMin = 8;
-
-// Makes OpenBLAS single-threaded while a step runs: the team's threads call it on their own
-// slices, and OpenBLAS's pool would otherwise fight them for the cores.
-class BlasSingleThreaded {
- public:
-  BlasSingleThreaded() : saved_(openblas_get_num_threads()) {
-    if (saved_ != 1) openblas_set_num_threads(1);
-  }
-  ~BlasSingleThreaded() {
-    if (saved_ != 1) openblas_set_num_threads(saved_);
-  }
-
- private:
-  int saved_;
-};
 
 // Hands the pages of a converted tensor back to the kernel: the mapping stays valid (pages
 // re-read from the file on access) but they no longer count toward the resident set.
@@ -382,7 +365,7 @@ void InferenceModel::forward_batch(std::span<const Seq> seqs, std::vector<float>
   if (!s.team || s.team->threads() != std::max(1, omp_get_max_threads()))
     s.team = std::make_unique<TeamState>(std::max(1, omp_get_max_threads()));
   {
-    BlasSingleThreaded blas_single;
+    detail::BlasSingleThreaded blas_single;
     Team team(*s.team, threads == 1);
     forward_layers(seqs, tok_of, seq_of, pos_of, rows, team);
   }
