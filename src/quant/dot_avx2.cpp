@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "dot_isa.h"
+#include "sllm/quant/packed.h"
 #include "sllm/quant/quant.h"
 
 namespace sllm::detail {
@@ -120,8 +121,9 @@ void q4_0_avx2(const void* w, const ActQ8* a, size_t as, int na, int64_t nb, flo
 void q4_1_avx2(const void* w, const ActQ8* a, size_t as, int na, int64_t nb, float* out) {
   SLLM_DISPATCH_NA(q4_1_avx2_n, const BlockQ4_1*, a, as, nb, out)
 }
-void f32_avx2(const float* w, const float* a, size_t as, int na, int64_t n,
-              float* out){SLLM_DISPATCH_NA(f32_avx2_n, const float*, a, as, n, out)}
+void f32_avx2(const float* w, const float* a, size_t as, int na, int64_t n, float* out) {
+  SLLM_DISPATCH_NA(f32_avx2_n, const float*, a, as, n, out);  // (';' keeps clang-format's layout)
+}
 
 // ---- Packed rows (sllm/quant/packed.h): a 64-byte code chunk is two vectors, rows 0-7 and
 // rows 8-15; each half of a group is 8 rows in the 8 int32 lanes. ----
@@ -159,10 +161,7 @@ SLLM_AVX2 inline __m256i dots8(const __m256i w[8], const ActQ8& x) {
 template <GGMLType T, int NA>
 SLLM_AVX2 void qdot16_avx2_n(const uint8_t* g, const ActQ8* a, size_t as, int64_t nb, float* y,
                              size_t ldy) {
-  constexpr size_t kBytes = T == GGMLType::Q8_0   ? 16 * sizeof(BlockQ8_0)
-                            : T == GGMLType::Q4_0 ? 16 * sizeof(BlockQ4_0)
-                                                  : 16 * sizeof(BlockQ4_1);
-  constexpr int kScales = T == GGMLType::Q4_1 ? 64 : 32;
+  constexpr size_t kBytes = packed_block_bytes(T), kScales = packed_scale_bytes(T);
   __m256 acc[NA][2];
   for (int k = 0; k < NA; ++k) acc[k][0] = acc[k][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {

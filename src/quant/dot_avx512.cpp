@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "dot_isa.h"
+#include "sllm/quant/packed.h"
 #include "sllm/quant/quant.h"
 
 namespace sllm::detail {
@@ -140,43 +141,34 @@ SLLM_AVX512 void qdot_vnni_x4(const void* wv, size_t row_bytes, const ActQ8* a, 
 
 // ---- Packed rows (sllm/quant/packed.h): 16 rows per vector, per-block work per 16 rows. ----
 
-// Codes and scales of one super block. chunk(c) is the 64-byte vector for codes 4c..4c+3 of
-// the 16 rows (c < 8), as unsigned bytes.
-struct Q8_0P {
-  static constexpr int kOffset = 128, kScales = 32;
-  static constexpr size_t kBytes = 16 * sizeof(BlockQ8_0);
-  static constexpr bool has_min = false;
+// Codes and scales of one super block: codes(sb).c[c] is the 64-byte vector of codes 4c..4c+3
+// of the 16 rows (c < 8), as unsigned bytes; kOffset is what makes them unsigned.
+template <GGMLType T>
+struct PackedV {
+  static constexpr size_t kBytes = packed_block_bytes(T), kScales = packed_scale_bytes(T);
+  static constexpr int kOffset = T == GGMLType::Q8_0 ? 128 : (T == GGMLType::Q4_0 ? 8 : 0);
+  static constexpr bool has_min = T == GGMLType::Q4_1;
   struct Codes {
     __m512i c[8];
   };
   SLLM_AVX512 static Codes codes(const uint8_t* sb) {
     Codes k;
-    for (int c = 0; c < 8; ++c) k.c[c] = _mm512_loadu_si512(sb + kScales + 64 * c);
-    return k;
-  }
-};
-
-template <int kScalesBytes, int kOff, bool kMin, size_t kBlockBytes>
-struct Q4P {
-  static constexpr int kOffset = kOff, kScales = kScalesBytes;
-  static constexpr size_t kBytes = kBlockBytes;
-  static constexpr bool has_min = kMin;
-  struct Codes {
-    __m512i c[8];
-  };
-  SLLM_AVX512 static Codes codes(const uint8_t* sb) {
-    Codes k;
-    const __m512i low4 = _mm512_set1_epi8(0x0f);
-    for (int c = 0; c < 4; ++c) {
-      const __m512i t = _mm512_loadu_si512(sb + kScales + 64 * c);
-      k.c[c] = _mm512_and_si512(t, low4);
-      k.c[c + 4] = _mm512_and_si512(_mm512_srli_epi16(t, 4), low4);
+    if constexpr (T == GGMLType::Q8_0) {  // Stored unsigned already.
+      for (int c = 0; c < 8; ++c) k.c[c] = _mm512_loadu_si512(sb + kScales + 64 * c);
+    } else {  // Low nibbles are codes 4c.., high nibbles codes 16 + 4c...
+      const __m512i low4 = _mm512_set1_epi8(0x0f);
+      for (int c = 0; c < 4; ++c) {
+        const __m512i t = _mm512_loadu_si512(sb + kScales + 64 * c);
+        k.c[c] = _mm512_and_si512(t, low4);
+        k.c[c + 4] = _mm512_and_si512(_mm512_srli_epi16(t, 4), low4);
+      }
     }
     return k;
   }
 };
-using Q4_0P = Q4P<32, 8, false, 16 * sizeof(BlockQ4_0)>;
-using Q4_1P = Q4P<64, 0, true, 16 * sizeof(BlockQ4_1)>;
+using Q8_0P = PackedV<GGMLType::Q8_0>;
+using Q4_0P = PackedV<GGMLType::Q4_0>;
+using Q4_1P = PackedV<GGMLType::Q4_1>;
 
 // The 4 activation codes at qs[4c..4c+3] in every 32-bit lane.
 SLLM_AVX512 inline __m512i act4(const ActQ8& x, int c) {

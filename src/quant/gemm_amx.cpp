@@ -152,7 +152,7 @@ SLLM_AMX void group_to_bf16(GGMLType type, const uint8_t* g, int64_t cols, int64
                             uint16_t* dst) {
   const int64_t nb = cols / kQBlock;
   const size_t sb_bytes = packed_block_bytes(type);
-  const int scale_bytes = type == GGMLType::Q4_1 ? 64 : 32;
+  const size_t scale_bytes = packed_scale_bytes(type);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* sb = g + static_cast<size_t>(b) * sb_bytes;
@@ -232,14 +232,12 @@ SLLM_AMX void matmul_rows(GGMLType type, const uint8_t* w, size_t row_bytes, con
     const int64_t nr = std::min<int64_t>(kPanel, r1 - p0);
     for (int64_t i = 0; i < kPanel; ++i) {
       uint16_t* dst = panel.data() + i * kpad;
-      if (packed && i % kTile == 0 && i < nr)  // Whole groups: r1 - p0 is a multiple of 16.
-        group_to_bf16(type, w + (p0 + i) * row_bytes, x.cols, kpad, dst);
-      else if (packed && i < nr)
-        continue;
-      else if (i < nr)
-        row_to_bf16(type, w + (p0 + i) * row_bytes, x.cols, kpad, dst);
-      else
+      if (i >= nr)
         std::memset(dst, 0, static_cast<size_t>(kpad) * 2);
+      else if (!packed)
+        row_to_bf16(type, w + (p0 + i) * row_bytes, x.cols, kpad, dst);
+      else if (i % kTile == 0)  // A whole group (r1 - p0 is a multiple of 16) from its first row.
+        group_to_bf16(type, w + (p0 + i) * row_bytes, x.cols, kpad, dst);
     }
     const uint16_t* a0 = panel.data();
     const uint16_t* a1 = panel.data() + kTile * kpad;

@@ -3,9 +3,8 @@
 //   F32 weights: a threaded matrix-vector kernel for small n, OpenBLAS sgemm otherwise.
 //   Quantized weights: x is quantized to int8 blocks once, then each weight row (each group of
 //   16 rows, when packed) is dotted with up to 4 tokens at a time (one unpack per weight block),
-//   rows split across threads; from 16
-//   tokens on a CPU with AMX-BF16, x is packed to bf16 tiles instead and multiplied by
-//   transient bf16 panels of the weights (sllm/quant/gemm_amx.h).
+//   rows split across threads; from 16 tokens on a CPU with AMX-BF16, x is packed to bf16 tiles
+//   instead and multiplied by transient bf16 panels of the weights (sllm/quant/gemm_amx.h).
 // Every thread of `team` calls these together (see team.h); results do not depend on the
 // thread count.
 #pragma once
@@ -33,7 +32,7 @@ struct Weight {
 };
 
 // Repacks a quantized weight into 16-row groups when the dot kernels of this CPU read that
-// layout (AVX-512 VNNI) and the shape allows it: the packed bytes go to `storage`, which must
+// layout (AVX-512 VNNI, AVX2) and the shape allows it: the packed bytes go to `storage`, which must
 // outlive w. Returns whether it packed.
 bool pack_for_kernels(Weight& w, std::vector<uint8_t>& storage);
 

@@ -16,21 +16,30 @@
 #include <cstdint>
 
 #include "sllm/io/gguf.h"
+#include "sllm/quant/quant.h"
 
 namespace sllm {
 
 constexpr int kPackRows = 16;
 
+// Bytes of one super block's scales (16 f16 d, then for Q4_1 16 f16 m; the code chunks follow)
+// and of the whole super block (16 rows x 32 columns); 0 for types without a packed layout.
+constexpr size_t packed_scale_bytes(GGMLType t) {
+  return t == GGMLType::Q4_1 ? 4 * kPackRows
+                             : (t == GGMLType::Q8_0 || t == GGMLType::Q4_0 ? 2 * kPackRows : 0);
+}
+constexpr size_t packed_block_bytes(GGMLType t) {
+  return t == GGMLType::Q8_0   ? kPackRows * sizeof(BlockQ8_0)
+         : t == GGMLType::Q4_0 ? kPackRows * sizeof(BlockQ4_0)
+         : t == GGMLType::Q4_1 ? kPackRows * sizeof(BlockQ4_1)
+                               : 0;
+}
+
 // Whether a [rows, cols] matrix of type t can be packed (a quantized type, whole groups).
 bool packable(GGMLType t, int64_t rows, int64_t cols);
-// Bytes of one super block (16 rows x 32 columns).
-size_t packed_block_bytes(GGMLType t);
 // src: rows x cols in ggml layout; dst: the same bytes count, packed. rows % 16 == 0.
 void pack_rows(GGMLType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
 // Row r of a packed matrix back in ggml layout (ggml_row_size(t, cols) bytes at dst).
 void unpack_row(GGMLType t, const uint8_t* packed, int64_t cols, int64_t r, uint8_t* dst);
-// Rows [r0, r0 + n) the same way, one after another at dst.
-void unpack_rows(GGMLType t, const uint8_t* packed, int64_t cols, int64_t r0, int64_t n,
-                 uint8_t* dst);
 
 }  // namespace sllm
