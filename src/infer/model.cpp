@@ -44,8 +44,10 @@ struct InferenceModel::Scratch {
 
 namespace {
 
-// From this many consecutive queries of one sequence, attention runs as two GEMMs per head.
-constexpr int64_t kQueryBlockMin = 8;
+// From this many consecutive queries of one sequence, attention runs as two GEMMs per head, on
+// blocks of at most kQueryBlockMax queries: the scores of a block are kQueryBlockMax x
+// positions floats per thread (1 MiB at 4096 positions), not a whole prefill's square.
+constexpr int64_t kQueryBlockMin = 8, kQueryBlockMax = 64;
 
 // Hands the pages of a converted tensor back to the kernel: the mapping stays valid (pages
 // re-read from the file on access) but they no longer count toward the resident set.
@@ -254,11 +256,9 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
   const int64_t N = static_cast<int64_t>(seq_of.size());
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   Scratch& s = *s_;
-  int max_ctx = 0;
-  for (const auto& sq : seqs) max_ctx = std::max(max_ctx, sq.cache->capacity());
   // Runs of consecutive tokens of one sequence (forward_batch keeps a sequence's tokens
-  // together). A long run (a prefill chunk) goes through attention_query_block per head, the
-  // rest one (token, head) at a time.
+  // together). A long run (a prefill chunk) goes through attention_query_block per head and
+  // block of queries, the rest one (token, head) at a time.
   struct Run {
     int64_t t0, n;
   };
@@ -268,7 +268,8 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
     int64_t e = t + 1;
     while (e < N && seq_of[e] == seq_of[t] && pos_of[e] == pos_of[e - 1] + 1) ++e;
     if (e - t >= kQueryBlockMin) {
-      blocks.push_back({t, e - t});
+      for (int64_t b = t; b < e; b += kQueryBlockMax)
+        blocks.push_back({b, std::min(kQueryBlockMax, e - b)});
     } else {
       for (int64_t u = t; u < e; ++u) singles.push_back(u);
     }
@@ -296,7 +297,7 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
       const int64_t t = singles[(item - nb) / H];
       KVCache& cache = *seqs[seq_of[t]].cache;
       const int p = pos_of[t];
-      if (sc.size() < static_cast<size_t>(max_ctx)) sc.resize(static_cast<size_t>(max_ctx));
+      sc.resize(static_cast<size_t>(p + 1));
       attention_one_query(s.att.data() + t * Q + h * hd, sc.data(), s.q.data() + t * Q + h * hd,
                           cache.k(layer, 0) + kvh * hd, cache.v(layer, 0) + kvh * hd,
                           static_cast<size_t>(cache.kv_dim()), p + 1, hd, scale);
