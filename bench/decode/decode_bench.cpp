@@ -308,8 +308,18 @@ int main(int argc, char** argv) {
   std::map<std::string, std::pair<double, double>> peer;
   if (!peer_file.empty()) {
     std::ifstream f(peer_file);
-    const nlohmann::json j = nlohmann::json::parse(f);
-    for (const auto& [k, v] : j.items()) peer[k] = {v.at("pp"), v.at("tg")};
+    if (!f) {
+      std::fprintf(stderr, "--peer %s: cannot open it\n", peer_file.c_str());
+      return 2;
+    }
+    try {
+      const nlohmann::json j = nlohmann::json::parse(f);
+      for (const auto& [k, v] : j.items()) peer[k] = {v.at("pp"), v.at("tg")};
+    } catch (const nlohmann::json::exception& e) {
+      std::fprintf(stderr, "--peer %s: not llama_cpp_peer.mjs --json output: %s\n",
+                   peer_file.c_str(), e.what());
+      return 2;
+    }
   } else {
     for (const auto& [k, v] : kIssue4Reference) peer[k + "/2"] = v;
   }
