@@ -4,7 +4,7 @@
 // memory-bandwidth bound for decode (weight + KV bytes read per token over the bandwidth) and
 // the ratio to llama.cpp.
 //
-// The llama.cpp numbers: with --peer FILE, the ones llama_cpp_peer.mjs measured on this machine
+// The llama.cpp numbers: with --peer FILE, the ones llama_cpp_bench measured on this machine
 // (bench/decode/run.sh runs both side by side: the same random models, written as GGUF by
 // --write-gguf DIR, which llama.cpp loads). Without --peer, llama-bench figures from issue 4's
 // reference machine (a different machine, 2 threads only): indicative, not a measurement here.
@@ -15,13 +15,15 @@
 // and on this VM stories110M in Q8_0/Q4_0 (76-131 MB) too; stories110M in F32 (450 MB) cannot.
 //
 // usage: decode_bench [--bandwidth GBs] [--shapes 15M,110M] [--types f32,q8_0,q4_0,q4_1]
-//                     [--threads 1,2] [--tokens 128] [--peer FILE.json]
+//                     [--threads 1,2] [--tokens 128] [--peer FILE.json] [--json OUT.json]
 //        decode_bench --write-gguf DIR [--shapes ...] [--types ...]
 //   --write-gguf writes DIR/stories{15M,110M}-{type}.gguf (the exact random weights benchmarked,
 //   with a synthetic 32,000-piece SentencePiece vocabulary so that llama.cpp loads them) and
 //   DIR/sllm_reference.json: sllm's last-position top logits (f32 model) for a few prompts, for
-//   llama_cpp_peer.mjs --check.
-//   --peer FILE: {"15M/q8_0/2": {"pp": tok/s, "tg": tok/s}, ...} (llama_cpp_peer.mjs --json).
+//   llama_cpp_bench --check.
+//   --peer FILE: {"15M/q8_0/2": {"pp": tok/s, "tg": tok/s}, ...} (llama_cpp_bench --json).
+//   --json OUT: the same cells as {"15M/q8_0/2": {"pp", "tg", "tg_cpu_ms", "bytes_per_token",
+//   "bandwidth_gbs", "rss_mb"}, ...} (run.sh's rounds gather them).
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -57,7 +59,7 @@ struct Shape {
 constexpr Shape kShapes[] = {{"15M", 288, 6, 6, 768, 256}, {"110M", 768, 12, 12, 2048, 1024}};
 
 // llama.cpp llama-bench on issue 4's reference machine (NOT this one), 2 threads, median
-// tokens/s: {pp128, tg128}. Used only without --peer.
+// tokens/s: {pp128, tg128}. The llama.cpp columns without --peer; in --json's 2-thread cells.
 const std::map<std::string, std::pair<double, double>> kIssue4Reference = {
     {"15M/f32", {13900, 667}}, {"15M/q8_0", {13900, 2145}}, {"15M/q4_0", {20800, 2359}},
     {"110M/f32", {1400, 101}}, {"110M/q8_0", {1350, 265}},  {"110M/q4_0", {2130, 434}},
@@ -285,7 +287,7 @@ int main(int argc, char** argv) {
   ensure_blas_coretype(argc, argv);  // OpenBLAS's AVX-512 kernels for the f32 prefill.
   double bandwidth = 0;              // 0: measure.
   std::string shapes = "15M,110M", types = "f32,q8_0,q4_0,q4_1", threads = "1,2";
-  std::string write_gguf, peer_file;
+  std::string write_gguf, peer_file, json_file;
   int n = 128;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--bandwidth"))
@@ -302,6 +304,16 @@ int main(int argc, char** argv) {
       write_gguf = argv[i + 1];
     else if (!std::strcmp(argv[i], "--peer"))
       peer_file = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--json"))
+      json_file = argv[i + 1];
+    else {
+      std::fprintf(stderr, "decode_bench: unknown flag %s (see the comment at the top)\n", argv[i]);
+      return 2;
+    }
+  }
+  if (argc % 2 == 0) {  // Flags come in pairs: one is missing its value.
+    std::fprintf(stderr, "decode_bench: %s needs a value\n", argv[argc - 1]);
+    return 2;
   }
   if (!write_gguf.empty()) return write_ggufs(write_gguf, split(shapes), split(types));
   // Peer tokens/s by "shape/type/threads": {pp, tg}.
@@ -316,14 +328,15 @@ int main(int argc, char** argv) {
       const nlohmann::json j = nlohmann::json::parse(f);
       for (const auto& [k, v] : j.items()) peer[k] = {v.at("pp"), v.at("tg")};
     } catch (const nlohmann::json::exception& e) {
-      std::fprintf(stderr, "--peer %s: not llama_cpp_peer.mjs --json output: %s\n",
-                   peer_file.c_str(), e.what());
+      std::fprintf(stderr, "--peer %s: not llama_cpp_bench --json output: %s\n", peer_file.c_str(),
+                   e.what());
       return 2;
     }
   } else {
     for (const auto& [k, v] : kIssue4Reference) peer[k + "/2"] = v;
   }
   std::map<std::string, double> bw;
+  nlohmann::ordered_json cells = nlohmann::ordered_json::object();
   std::vector<int> counts;
   for (const auto& th : split(threads)) counts.push_back(std::atoi(th.c_str()));
   const std::vector<double> measured =
@@ -404,9 +417,21 @@ int main(int argc, char** argv) {
             shape->name, tname.c_str(), th.c_str(), pp, tg, bytes / 1e6, bound, 100.0 * tg / bound,
             lpp, ltg, ppr, tgr, rss_mb(), tg_cpu_ms);
         std::fflush(stdout);
+        cells[std::string(shape->name) + "/" + tname + "/" + th] = {{"pp", pp},
+                                                                    {"tg", tg},
+                                                                    {"tg_cpu_ms", tg_cpu_ms},
+                                                                    {"bytes_per_token", bytes},
+                                                                    {"bandwidth_gbs", bw[th]},
+                                                                    {"rss_mb", rss_mb()}};
+        if (auto table = kIssue4Reference.find(std::string(shape->name) + "/" + tname);
+            th == "2" && table != kIssue4Reference.end()) {
+          cells[std::string(shape->name) + "/" + tname + "/" + th]["issue4_table"] = {
+              table->second.first, table->second.second};
+        }
       }
     }
   }
   std::printf("peak RSS %.0f MB\n", peak_rss_bytes() / 1e6);
+  if (!json_file.empty()) write_file_atomic(json_file, cells.dump() + "\n");
   return 0;
 }

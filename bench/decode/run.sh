@@ -1,54 +1,81 @@
 #!/usr/bin/env bash
 # bench/decode/run.sh: sllm's decode_bench and llama.cpp side by side on this machine, on the same
-# random models, with ratios sllm/llama.cpp for every cell. Builds nothing: pass the built
-# decode_bench. It
+# random models, with ratios sllm/llama.cpp for every cell. Builds nothing: pass the build
+# folder's bench directory (decode_bench and llama_cpp_bench). It
 #   1. writes the models decode_bench runs as GGUF files to a temp dir (decode_bench --write-gguf),
-#   2. installs the llama.cpp peer (node-llama-cpp's prebuilt CPU binaries) here when it is not
-#      installed yet (npm install --omit=optional from package-lock.json: no CUDA/Vulkan builds;
-#      not npm ci, which refuses a lock file without the mac/win optional packages this
-#      registry lacks),
-#   3. checks that llama.cpp's greedy next token on the f32 models is sllm's (llama_cpp_peer.mjs
-#      --check),
-#   4. runs the llama.cpp peer, then decode_bench --peer with its numbers (one after the other,
-#      never both at once), which prints the side-by-side table.
+#   2. installs llama.cpp (node-llama-cpp's prebuilt CPU libraries: libllama plus ggml's CPU
+#      variants, picked at run time for this CPU) here when it is not installed yet
+#      (npm install --omit=optional from package-lock.json),
+#   3. checks that llama.cpp's greedy next token on the f32 models is sllm's
+#      (llama_cpp_bench --check; it fails the run otherwise),
+#   4. runs --rounds rounds; each round runs every (shape, type) cell on llama.cpp
+#      (llama_cpp_bench, which times llama_decode as llama-bench does) and then right after on
+#      sllm (decode_bench), one after the other, never both at once,
+#   5. prints the table of both (compare.py): medians over rounds, and the ratios as the median
+#      of the per-round ratios, so that both sides of a ratio ran within the same minute.
 #
-# usage: bench/decode/run.sh build/bench/decode_bench [--shapes 15M,110M]
-#          [--types f32,q8_0,q4_0,q4_1] [--threads 1,2] [--tokens 128] [decode_bench flags...]
+# usage: bench/decode/run.sh build/bench [--rounds 3] [--shapes 15M,110M]
+#          [--types f32,q8_0,q4_0] [--threads 1,2] [--tokens 128] [decode_bench flags...]
 #   --shapes/--types/--threads/--tokens go to both sides; anything else (--bandwidth GBs) to
-#   decode_bench only. Needs node (18+) and npm; the first run downloads about 85 MB from npm.
+#   decode_bench only. Needs npm; the first run downloads about 30 MB from npm.
+#   Three rounds of the default cells take about 15 minutes on 2 cores.
 set -euo pipefail
-if [[ $# -lt 1 || ! -x $1 ]]; then
-  echo "usage: $0 path/to/decode_bench [--shapes S] [--types T] [--threads N,M] [--tokens N] [...]" >&2
+usage="usage: $0 path/to/build/bench [--rounds N] [--shapes S] [--types T] [--threads N,M] [--tokens N] [...]"
+if [[ $# -lt 1 ]]; then
+  echo "$usage" >&2
   exit 2
 fi
-bench=$(realpath "$1")
+bin=$1
+[[ -x $bin/decode_bench ]] || bin=$(dirname "$bin")  # The decode_bench binary itself also works.
+if [[ ! -x $bin/decode_bench || ! -x $bin/llama_cpp_bench ]]; then
+  echo "$0: $1 holds no decode_bench and llama_cpp_bench (build the benchmarks first)" >&2
+  echo "$usage" >&2
+  exit 2
+fi
+bin=$(realpath "$bin")
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-common=() extra=()
+rounds=3 shapes=15M,110M types=f32,q8_0,q4_0 common=() extra=()
 while [[ $# -gt 0 ]]; do
+  [[ $# -ge 2 ]] || { echo "$0: $1 needs a value" >&2; exit 2; }
   case $1 in
-    --shapes | --types | --threads | --tokens) common+=("$1" "$2"); shift 2 ;;
-    *) extra+=("$1"); shift ;;
+    --rounds) rounds=$2 ;;
+    --shapes) shapes=$2 ;;
+    --types) types=$2 ;;
+    --threads | --tokens) common+=("$1" "$2") ;;
+    *) extra+=("$1" "$2") ;;
   esac
+  shift 2
 done
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "$0: --rounds takes a positive count" >&2; exit 2; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$bench" --write-gguf "$tmp" "${common[@]}" | grep -v '^wrote .*gguf:' || true
+"$bin/decode_bench" --write-gguf "$tmp" --shapes "$shapes" --types "$types" | grep -v '^wrote .*gguf:' || true
 ls "$tmp"/*.gguf > /dev/null
 
-if [[ ! -d $here/node_modules/node-llama-cpp || ! -d $here/node_modules/@node-llama-cpp/linux-x64 ]]; then
+lib=$here/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
+if [[ ! -f $lib/libllama.v0.5.0.so ]]; then
   (cd "$here" && npm install --omit=optional --no-audit --no-fund)
 fi
-
-peer=(node "$here/llama_cpp_peer.mjs" --dir "$tmp" "${common[@]}")
+llama=("$bin/llama_cpp_bench" --lib "$lib" --dir "$tmp")
 if [[ -f $tmp/sllm_reference.json ]]; then
   echo "== correctness: llama.cpp vs sllm, f32, last-position logits"
-  "${peer[@]}" --check
+  "${llama[@]}" --check
 fi
-echo "== llama.cpp (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-"${peer[@]}" --json "$tmp/llama_cpp.json"
+
+for ((r = 1; r <= rounds; ++r)); do
+  mkdir -p "$tmp/rounds/r$r"
+  for shape in ${shapes//,/ }; do
+    for type in ${types//,/ }; do
+      cell=(--shapes "$shape" --types "$type" "${common[@]}")
+      echo "== round $r/$rounds, $shape $type (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+      "${llama[@]}" "${cell[@]}" --json "$tmp/rounds/r$r/llama-$shape-$type.json" | tail -n +3
+      "$bin/decode_bench" "${cell[@]}" "${extra[@]}" --peer "$tmp/rounds/r$r/llama-$shape-$type.json" \
+        --json "$tmp/rounds/r$r/sllm-$shape-$type.json" | grep -E "^(bandwidth|$shape )"
+    done
+  done
+done
 echo
-echo "== sllm decode_bench with llama.cpp's numbers from above (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-"$bench" --peer "$tmp/llama_cpp.json" "${common[@]}" "${extra[@]}"
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== sllm vs llama.cpp on this machine (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+/usr/bin/env python3 "$here/compare.py" "$tmp/rounds"

@@ -1,0 +1,366 @@
+// bench/decode: llama.cpp's prefill and decode timed natively, as llama-bench does, on the GGUF
+// files `decode_bench --write-gguf DIR` wrote. A second llama.cpp peer beside llama_cpp_peer.mjs:
+// node-llama-cpp ships llama.cpp's shared libraries but not llama-bench, and under node its
+// 2-thread decode shares the two cores with node's own threads. This program dlopen()s the same
+// libllama from node-llama-cpp's prebuilt package and calls it from one thread with nothing else
+// running: llama_decode() then llama_synchronize(), back to back, as llama-bench's pp and tg.
+//
+// No llama.h ships in that package, so the two parameter structs are read as bytes at offsets
+// taken from this pinned build (node-llama-cpp 3.22.1, package-lock.json): before any use the
+// defaults llama.cpp returns are checked at those offsets, and a build whose layout differs is
+// refused with a message instead of being driven with wrong fields.
+//
+// Per cell (file x threads x flash attention on/off): one warm-up, then --reps reps, median:
+//   pp: the N prompt tokens (decode_bench's ids, (i * 7919) % 32000) in one llama_decode
+//       (n_batch = n_ubatch = 512, llama-bench's), the KV cache cleared first;
+//   tg: N one-token llama_decode calls after that prefill (positions N..2N-1, as decode_bench
+//       and llama_cpp_peer.mjs), ids 1, 0, 1, 2, ...; each computes the last (only) logits.
+// The faster flash-attention setting per phase is kept, as llama_cpp_peer.mjs does.
+// F16 KV cache (llama.cpp's default; sllm keeps F32), mmap, context 2N, n_threads =
+// n_threads_batch = the thread count.
+//
+// Built with the benchmarks (links nothing of llama.cpp; dlopen at run time).
+// usage: llama_cpp_bench --lib DIR --dir GGUF_DIR [--shapes 15M,110M] [--types f32,q8_0,q4_0]
+//          [--threads 1,2] [--tokens 128] [--reps 3] [--json OUT.json]
+//        llama_cpp_bench --lib DIR --dir GGUF_DIR --check
+//   DIR: node-llama-cpp's bins/linux-x64 (libllama.v0.5.0.so and the libggml-cpu-* variants).
+//   --json writes {"15M/q8_0/2": {"pp": tok/s, "tg": tok/s, ...}, ...} for decode_bench --peer.
+//   --check: llama.cpp's last-position logits (F32 KV cache, flash attention off) for the prompts
+//   of GGUF_DIR/sllm_reference.json (sllm's, written by decode_bench --write-gguf) against
+//   sllm's: the same argmax (else exit 1), the top 5's order and the largest logit difference.
+#include <dlfcn.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <new>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "llama_cpp_bench: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+// Big enough for either parameter struct of any recent llama.cpp; passed and returned by value
+// they go through memory on x86-64 (SysV: over 16 bytes), so llama.cpp reads and writes only its
+// own first bytes of it.
+struct Params {
+  alignas(16) unsigned char b[512];
+  template <class T>
+  T get(size_t off) const {
+    T v;
+    std::memcpy(&v, b + off, sizeof v);
+    return v;
+  }
+  template <class T>
+  void set(size_t off, T v) {
+    std::memcpy(b + off, &v, sizeof v);
+  }
+};
+struct Batch {  // llama_batch: n_tokens, then token, embd, pos, n_seq_id, seq_id, logits.
+  int32_t n_tokens;
+  void* p[6];
+};
+
+// Offsets in llama_context_params of this build, with the defaults that identify it.
+constexpr size_t kNCtx = 0, kNBatch = 4, kNUbatch = 8, kNSeqMax = 12, kNThreads = 28,
+                 kNThreadsBatch = 32, kFlashAttnType = 52, kTypeK = 104, kTypeV = 108,
+                 kNoPerf = 130;
+
+using Fn0 = void (*)();
+using DefaultParams = Params (*)();
+using LoadModel = void* (*)(const char*, Params);
+using InitContext = void* (*)(void*, Params);
+using BatchGetOne = Batch (*)(int32_t*, int32_t);
+using Decode = int32_t (*)(void*, Batch);
+using Ctx = void (*)(void*);
+using GetMemory = void* (*)(void*);
+using MemoryClear = void (*)(void*, bool);
+using LoadAll = void (*)(const char*);
+using LogSet = void (*)(void (*)(int, const char*, void*), void*);
+using GetLogits = float* (*)(void*, int32_t);
+
+struct Llama {
+  DefaultParams model_defaults, context_defaults;
+  LoadModel load_model;
+  InitContext init_context;
+  BatchGetOne batch_get_one;
+  Decode decode;
+  Ctx synchronize, free_context, free_model;
+  GetMemory get_memory;
+  MemoryClear memory_clear;
+  GetLogits logits_ith;
+};
+
+template <class F>
+F sym(void* lib, const char* name) {
+  void* p = dlsym(lib, name);
+  if (!p) die(std::string("libllama has no ") + name + " (not the pinned node-llama-cpp build?)");
+  return reinterpret_cast<F>(p);
+}
+
+Llama open_llama(const std::string& dir) {
+  const std::string ggml = dir + "/libggml.v0.5.0.so", llama = dir + "/libllama.v0.5.0.so";
+  void* g = dlopen(ggml.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!g) die("cannot load " + ggml + ": " + dlerror());
+  void* l = dlopen(llama.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!l) die("cannot load " + llama + ": " + dlerror());
+  // Only errors from llama.cpp's log (level 4 = GGML_LOG_LEVEL_ERROR).
+  sym<LogSet>(l, "llama_log_set")(
+      [](int level, const char* text, void*) {
+        if (level == 4) std::fputs(text, stderr);
+      },
+      nullptr);
+  sym<LoadAll>(g, "ggml_backend_load_all_from_path")(dir.c_str());  // The libggml-cpu-* variants.
+  sym<Fn0>(l, "llama_backend_init")();
+  Llama f{};
+  f.model_defaults = sym<DefaultParams>(l, "llama_model_default_params");
+  f.context_defaults = sym<DefaultParams>(l, "llama_context_default_params");
+  f.load_model = sym<LoadModel>(l, "llama_model_load_from_file");
+  f.init_context = sym<InitContext>(l, "llama_init_from_model");
+  f.batch_get_one = sym<BatchGetOne>(l, "llama_batch_get_one");
+  f.decode = sym<Decode>(l, "llama_decode");
+  f.synchronize = sym<Ctx>(l, "llama_synchronize");
+  f.free_context = sym<Ctx>(l, "llama_free");
+  f.free_model = sym<Ctx>(l, "llama_model_free");
+  f.get_memory = sym<GetMemory>(l, "llama_get_memory");
+  f.memory_clear = sym<MemoryClear>(l, "llama_memory_clear");
+  f.logits_ith = sym<GetLogits>(l, "llama_get_logits_ith");
+
+  const Params c = f.context_defaults();
+  const bool layout = c.get<uint32_t>(kNCtx) == 512 && c.get<uint32_t>(kNBatch) == 2048 &&
+                      c.get<uint32_t>(kNUbatch) == 512 && c.get<uint32_t>(kNSeqMax) == 1 &&
+                      c.get<int32_t>(kNThreads) == 4 && c.get<int32_t>(kNThreadsBatch) == 4 &&
+                      c.get<int32_t>(kFlashAttnType) == -1 && c.get<int32_t>(kTypeK) == 1 &&
+                      c.get<int32_t>(kTypeV) == 1 && c.get<uint8_t>(kNoPerf) == 1;
+  if (!layout)
+    die("llama_context_default_params() does not have the layout of node-llama-cpp 3.22.1's "
+        "build (n_ctx 512, n_batch 2048, n_ubatch 512, n_seq_max 1, n_threads 4/4, flash "
+        "attention auto, F16 K/V, no_perf at their offsets); refusing to guess the fields");
+  return f;
+}
+
+double seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+struct Rep {
+  double pp, tg, tg_cpu_ms;
+};
+
+Rep prefill_decode(const Llama& f, void* ctx, int n) {
+  f.memory_clear(f.get_memory(ctx), true);
+  std::vector<int32_t> prompt(n);
+  for (int i = 0; i < n; ++i) prompt[i] = (i * 7919) % 32000;
+  auto decode = [&](int32_t* tokens, int count) {
+    if (int rc = f.decode(ctx, f.batch_get_one(tokens, count)); rc != 0)
+      die("llama_decode returned " + std::to_string(rc));
+    f.synchronize(ctx);
+  };
+  double t0 = seconds();
+  decode(prompt.data(), n);
+  const double pp = n / (seconds() - t0);
+  int32_t tok = 1;
+  const double c0 = cpu_seconds();
+  t0 = seconds();
+  for (int i = 0; i < n; ++i) {
+    decode(&tok, 1);
+    tok = i % 32000;
+  }
+  const double tg = n / (seconds() - t0);
+  return {pp, tg, 1e3 * (cpu_seconds() - c0) / n};
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void* new_context(const Llama& f, void* model, int ctx_tokens, int threads, bool flash_attn,
+                  bool f32_kv) {
+  Params cp = f.context_defaults();
+  cp.set<uint32_t>(kNCtx, static_cast<uint32_t>(ctx_tokens));
+  cp.set<uint32_t>(kNBatch, 512);
+  cp.set<uint32_t>(kNUbatch, 512);
+  cp.set<int32_t>(kNThreads, threads);
+  cp.set<int32_t>(kNThreadsBatch, threads);
+  cp.set<int32_t>(kFlashAttnType, flash_attn ? 1 : 0);
+  if (f32_kv) {
+    cp.set<int32_t>(kTypeK, 0);  // GGML_TYPE_F32
+    cp.set<int32_t>(kTypeV, 0);
+  }
+  void* ctx = f.init_context(model, cp);
+  if (!ctx) die("llama.cpp cannot create a context");
+  return ctx;
+}
+
+void* load_model(const Llama& f, const std::string& file) {
+  if (!std::ifstream(file)) die("cannot open " + file + " (written by decode_bench --write-gguf?)");
+  void* model = f.load_model(file.c_str(), f.model_defaults());
+  if (!model) die("llama.cpp cannot load " + file);
+  return model;
+}
+
+// llama.cpp's top logits vs sllm's for the prompts of DIR/sllm_reference.json.
+bool check(const Llama& f, const std::string& dir) {
+  const std::string path = dir + "/sllm_reference.json";
+  std::ifstream in(path);
+  if (!in) die("cannot open " + path + " (written by decode_bench --write-gguf)");
+  nlohmann::json ref;
+  try {
+    ref = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    die(path + ": " + e.what());
+  }
+  bool ok = true;
+  for (const auto& [name, cases] : ref.items()) {
+    void* model = load_model(f, dir + "/" + name);
+    void* ctx = new_context(f, model, 64, 2, false, true);
+    for (const auto& c : cases) {
+      std::vector<int32_t> prompt = c.at("prompt").get<std::vector<int32_t>>();
+      const auto top = c.at("top");  // [[id, logit] x 5], sllm's, best first.
+      f.memory_clear(f.get_memory(ctx), true);
+      if (int rc =
+              f.decode(ctx, f.batch_get_one(prompt.data(), static_cast<int32_t>(prompt.size())));
+          rc != 0)
+        die("llama_decode returned " + std::to_string(rc));
+      const float* logits = f.logits_ith(ctx, -1);
+      if (!logits) die("llama.cpp returned no logits");
+      std::vector<int> ids(32000);
+      for (int i = 0; i < 32000; ++i) ids[i] = i;
+      std::partial_sort(ids.begin(), ids.begin() + 5, ids.end(),
+                        [&](int a, int b) { return logits[a] > logits[b]; });
+      bool same_top5 = true;
+      double max_diff = 0;
+      for (int i = 0; i < 5; ++i) {
+        const int id = top[i][0].get<int>();
+        same_top5 = same_top5 && ids[i] == id;
+        max_diff = std::max(max_diff, std::abs(double(logits[id]) - top[i][1].get<double>()));
+      }
+      const int ours = top[0][0].get<int>();
+      const bool same = ids[0] == ours;
+      ok = ok && same;
+      std::string p;
+      for (int32_t t : prompt) {
+        if (!p.empty()) p += ',';
+        p += std::to_string(t);
+      }
+      std::printf(
+          "check %s prompt [%s]: sllm argmax %d (%.5f), llama.cpp %d (%.5f): %s; top 5 %s, max "
+          "|logit diff| over sllm's top 5 %.2e\n",
+          name.c_str(), p.c_str(), ours, top[0][1].get<double>(), ids[0], logits[ids[0]],
+          same ? "same" : "DIFFERENT", same_top5 ? "same order" : "differ", max_diff);
+    }
+    f.free_context(ctx);
+    f.free_model(model);
+  }
+  std::printf(ok ? "check: llama.cpp's greedy next token agrees with sllm's on every prompt\n"
+                 : "check: FAILED, argmax differs\n");
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> a = {{"lib", ""},
+                                          {"dir", ""},
+                                          {"shapes", "15M,110M"},
+                                          {"types", "f32,q8_0,q4_0,q4_1"},
+                                          {"threads", "1,2"},
+                                          {"tokens", "128"},
+                                          {"reps", "3"},
+                                          {"json", ""}};
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (k == "--check") {
+      check_only = true;
+      continue;
+    }
+    if (k.rfind("--", 0) != 0 || !a.count(k.substr(2))) die("unknown flag " + k);
+    if (i + 1 >= argc) die(k + " needs a value");
+    a[k.substr(2)] = argv[++i];
+  }
+  if (a["lib"].empty() || a["dir"].empty()) die("--lib DIR and --dir GGUF_DIR are required");
+  const int n = std::atoi(a["tokens"].c_str()), reps = std::atoi(a["reps"].c_str());
+  if (n < 1 || n > 4096 || reps < 1 || reps > 100) die("--tokens 1..4096 and --reps 1..100");
+
+  const Llama f = open_llama(a["lib"]);
+  if (check_only) return check(f, a["dir"]) ? 0 : 1;
+  std::printf(
+      "llama.cpp (node-llama-cpp 3.22.1's libllama, native, one thread calling), prefill %d "
+      "/ decode %d tokens, median of %d after a warm-up\n",
+      n, n, reps);
+  std::printf("%-5s %-5s %3s %10s %10s %10s %13s %7s\n", "shape", "type", "thr", "pp tok/s",
+              "tg tok/s", "tg ms/tok", "tg cpu ms/tok", "fa");
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const std::string& shape : split(a["shapes"])) {
+    for (const std::string& type : split(a["types"])) {
+      void* model = load_model(f, a["dir"] + "/stories" + shape + "-" + type + ".gguf");
+      for (const std::string& th_s : split(a["threads"])) {
+        const int th = std::atoi(th_s.c_str());
+        if (th < 1 || th > 256) die("bad thread count " + th_s);
+        Rep best_pp{0, 0, 0}, best_tg{0, 0, 0};
+        bool pp_fa = false, tg_fa = false;
+        for (bool fa : {true, false}) {
+          void* ctx = new_context(f, model, 2 * n, th, fa, false);
+          prefill_decode(f, ctx, n);  // Warm-up.
+          std::vector<double> pp, tg, cpu;
+          for (int r = 0; r < reps; ++r) {
+            const Rep x = prefill_decode(f, ctx, n);
+            pp.push_back(x.pp);
+            tg.push_back(x.tg);
+            cpu.push_back(x.tg_cpu_ms);
+          }
+          f.free_context(ctx);
+          const Rep m{median(pp), median(tg), median(cpu)};
+          if (m.pp > best_pp.pp) best_pp = m, pp_fa = fa;
+          if (m.tg > best_tg.tg) best_tg = m, tg_fa = fa;
+        }
+        const std::string fa = std::string(pp_fa ? "on" : "off") + "/" + (tg_fa ? "on" : "off");
+        std::printf("%-5s %-5s %3d %10.0f %10.1f %10.3f %13.3f %7s\n", shape.c_str(), type.c_str(),
+                    th, best_pp.pp, best_tg.tg, 1e3 / best_tg.tg, best_tg.tg_cpu_ms, fa.c_str());
+        std::fflush(stdout);
+        out[shape + "/" + type + "/" + std::to_string(th)] = {
+            {"pp", best_pp.pp}, {"tg", best_tg.tg}, {"tg_cpu_ms", best_tg.tg_cpu_ms}, {"fa", fa}};
+      }
+      f.free_model(model);
+    }
+  }
+  if (!a["json"].empty()) {
+    const std::string tmp = a["json"] + ".tmp", text = out.dump() + "\n";
+    FILE* file = std::fopen(tmp.c_str(), "w");
+    if (!file || std::fputs(text.c_str(), file) < 0 || std::fflush(file) != 0 ||
+        fsync(fileno(file)) != 0 || std::fclose(file) != 0 ||
+        std::rename(tmp.c_str(), a["json"].c_str()) != 0)
+      die("cannot write " + a["json"]);
+  }
+  return 0;
+}
