@@ -127,11 +127,11 @@ int run_generate(int argc, char** argv) {
       &st, &reason);
   std::fputc('\n', stdout);
   std::fprintf(stderr,
-               "[%s, %s weights, ctx %d] prompt %d tokens in %.3f s (%.1f tok/s), generated %d "
-               "tokens in %.3f s "
-               "(%.1f tok/s), stop: %s, peak RSS %.1f MiB\n",
+               "[%s, %s weights, ctx %d, %s KV cache %.1f MiB] prompt %d tokens in %.3f s (%.1f "
+               "tok/s), generated %d tokens in %.3f s (%.1f tok/s), stop: %s, peak RSS %.1f MiB\n",
                model->files().format.c_str(), sllm::weight_type_name(model->weight_type()).c_str(),
-               cache.capacity(), st.prompt_tokens, st.prefill_seconds,
+               cache.capacity(), sllm::kv_type_name(cache.type()), cache.bytes() / 1048576.0,
+               st.prompt_tokens, st.prefill_seconds,
                st.prompt_tokens / std::max(st.prefill_seconds, 1e-9), st.generated_tokens,
                st.decode_seconds,
                std::max(0, st.generated_tokens - 1) / std::max(st.decode_seconds, 1e-9),

@@ -45,6 +45,7 @@ int run_serve(int argc, char** argv) {
   std::string keys_db;
   sllm::serve::ServerOptions o;
   int threads = 0, ctx = 0;
+  std::string kv_type = "f32";
   app.add_option("--model,-m", model_specs,
                  "Model path, or NAME=PATH (repeatable); requests pick it by name")
       ->required();
@@ -59,6 +60,10 @@ int run_serve(int argc, char** argv) {
   app.add_option("--ctx", ctx, "Context length per sequence (default: the model's)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", threads, "Compute threads (0 = all cores)")->capture_default_str();
+  app.add_option("--kv-type", kv_type,
+                 "KV cache element type: f32 (exact) or f16 (half the cache memory per sequence)")
+      ->check(CLI::IsMember({"f32", "f16"}))
+      ->capture_default_str();
   app.add_option("--max-batch", o.scheduler.max_batch, "Sequences decoded together")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -101,7 +106,8 @@ int run_serve(int argc, char** argv) {
   for (const auto& spec : model_specs) {
     auto [name, path] = named_path(spec, "--model");
     std::fprintf(stderr, "sllm serve: loading %s as '%s'\n", path.c_str(), name.c_str());
-    models.push_back({name, sllm::serve::load_backend(path, "", ctx)});
+    models.push_back(
+        {name, sllm::serve::load_backend(path, "", ctx, sllm::parse_kv_type(kv_type))});
     bases.emplace_back(name, path);
   }
   for (const auto& spec : lora_specs) {
@@ -119,7 +125,8 @@ int run_serve(int argc, char** argv) {
     }
     std::fprintf(stderr, "sllm serve: loading adapter %s on %s as '%s'\n", adapter.c_str(),
                  base_path.c_str(), name.c_str());
-    models.push_back({name, sllm::serve::load_backend(base_path, adapter, ctx)});
+    models.push_back(
+        {name, sllm::serve::load_backend(base_path, adapter, ctx, sllm::parse_kv_type(kv_type))});
   }
 
   std::unique_ptr<sllm::serve::KeyStore> keys;

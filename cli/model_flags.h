@@ -1,5 +1,6 @@
 // The flags of every command that loads one model for inference (generate, eval): the model,
-// the type its weights are stored in, a tokenizer for models that carry none, and threads.
+// the type its weights are stored in, a tokenizer for models that carry none, threads and the
+// KV cache's element type.
 #pragma once
 #include <CLI/CLI.hpp>
 #include <memory>
@@ -12,7 +13,7 @@
 namespace sllm::cli {
 
 struct ModelFlags {
-  std::string path, quant, tokenizer;
+  std::string path, quant, tokenizer, kv_type = "f32";
   int threads = 0;
 
   void add_to(CLI::App& app, const std::string& quant_help) {
@@ -22,12 +23,18 @@ struct ModelFlags {
     app.add_option("--tokenizer", tokenizer,
                    "tokenizer for models that carry none (llama2.c tokenizer.bin, .sllmtok)");
     app.add_option("--threads", threads, "threads (default: all cores)");
+    app.add_option("--kv-type", kv_type,
+                   "KV cache element type: f32 (exact) or f16 (half the cache memory and reads, "
+                   "llama.cpp's default)")
+        ->check(CLI::IsMember({"f32", "f16"}))
+        ->capture_default_str();
   }
 
   LoadOptions load_options() const {
     LoadOptions lo;
     lo.tokenizer = tokenizer;
     if (!quant.empty()) lo.weight_type = parse_weight_type(quant);
+    lo.kv_type = parse_kv_type(kv_type);
     return lo;
   }
 

@@ -104,6 +104,59 @@ TEST_P(InferModel, PrefillMatchesDecodeAndIsTheSameAtAnyThreadCount) {
   set_num_threads(saved);
 }
 
+// An F16 KV cache (llama.cpp's default) takes half the bytes and stays close to the f32 one:
+// prefill (widened blocks through the GEMM path) and one-token decode (the F16 kernel) agree,
+// the same bits at 1 and 2 threads, and a truncated cache continues like a fresh one.
+TEST_P(InferModel, F16CacheHalvesTheBytesAndStaysCloseToF32) {
+  test::TempDir dir;
+  test::write_tiny_model(dir.path(), test::tiny_config(GetParam()));
+  std::vector<int32_t> toks(24);
+  for (size_t i = 0; i < toks.size(); ++i) toks[i] = static_cast<int32_t>((i * 53 + 7) % 257);
+  const int saved = num_threads();
+  for (const char* q : {"f32", "q8_0"}) {
+    SCOPED_TRACE(q);
+    LoadOptions lo;
+    lo.weight_type = parse_weight_type(q);
+    auto exact = InferenceModel::load(dir.path(), lo);
+    lo.kv_type = KVType::F16;
+    auto m = InferenceModel::load(dir.path(), lo);
+    EXPECT_EQ(m->kv_type(), KVType::F16);
+    // The f32 cache's logits, by prefill and by one-token decodes.
+    KVCache e = exact->new_cache(32), ed = exact->new_cache(32);
+    const std::vector<float> ref = exact->forward(e, toks);
+    std::vector<float> ref_dec;
+    for (int32_t t : toks) ref_dec = exact->forward(ed, {&t, 1});
+    std::vector<float> pre[2], dec[2];
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      KVCache c = m->new_cache(32), d = m->new_cache(32);
+      EXPECT_EQ(c.type(), KVType::F16);
+      EXPECT_EQ(2 * c.bytes(), e.bytes());
+      pre[threads - 1] = m->forward(c, toks);
+      for (int32_t t : toks) dec[threads - 1] = m->forward(d, {&t, 1});
+    }
+    set_num_threads(saved);
+    EXPECT_EQ(pre[0], pre[1]);
+    EXPECT_EQ(dec[0], dec[1]);
+    // Keys and values rounded to 11 significant bits: logits off by a few 1e-4 (f32 weights),
+    // more where that moves an int8 activation code (q8_0).
+    const float tol = std::string(q) == "f32" ? 2e-3f : 0.03f;
+    EXPECT_NE(pre[0], ref);
+    EXPECT_LT(rel_err(ref, pre[0]), tol);
+    EXPECT_LT(rel_err(ref_dec, dec[0]), tol);
+    // Prefix reuse: keep 10 positions, then feed the rest, as a fresh cache fed the same.
+    KVCache c = m->new_cache(32), f = m->new_cache(32);
+    m->forward(c, toks);
+    c.truncate(10);
+    const std::span<const int32_t> all(toks), rest = all.subspan(10);
+    m->forward(f, all.first(10));
+    // (A 24-token step and a 10-token one take different matmul paths: not the same bits; the
+    // tolerances of PrefillMatchesDecode... above.)
+    EXPECT_LT(rel_err(m->forward(f, rest), m->forward(c, rest)),
+              std::string(q) == "f32" ? 1e-4f : 0.06f);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Arch, InferModel, ::testing::Values(Arch::Llama, Arch::GPT2),
                          [](const auto& i) { return std::string(arch_name(i.param)); });
 

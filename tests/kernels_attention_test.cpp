@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <utility>
 #include <vector>
 
 #include "sllm/kernels/attention.h"
+#include "sllm/kernels/f16.h"
+#include "sllm/quant/half.h"
 
 namespace {
 
@@ -88,3 +91,59 @@ TEST(KernelsAttention, QueryBlockMatchesOneQueryAtATime) {
 }
 
 }  // namespace
+
+// The F16 cache's conversions: to_f16 gives the bits of the scalar round-to-nearest-even
+// conversion (quant/half, checked against numpy/torch elsewhere) for normal, subnormal,
+// overflowing and special values, at every length (vector body and tail); from_f16 is exact.
+TEST(KernelsF16, CopiesRoundLikeTheScalarConversion) {
+  std::mt19937 rng(3);
+  std::vector<float> x = {0.0f,     -0.0f, 1.0f,          -2.5f,    65504.0f,
+                          65520.0f, 1e6f,  -1e6f,         6.1e-5f,  5.96e-8f,
+                          2.9e-8f,  3e-9f, 1.0009765625f, INFINITY, -INFINITY};
+  std::uniform_real_distribution<float> e(-30.0f, 18.0f);
+  while (x.size() < 1000) x.push_back((rng() & 1 ? -1.0f : 1.0f) * std::exp2(e(rng)));
+  for (size_t n : {size_t{1}, size_t{15}, size_t{16}, size_t{17}, x.size()}) {
+    std::vector<uint16_t> h(n, 0xdead);
+    sllm::to_f16(h.data(), x.data(), n);
+    std::vector<float> back(n, NAN);
+    sllm::from_f16(back.data(), h.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(h[i], sllm::f32_to_f16(x[i])) << "x = " << x[i];
+      const float exact = sllm::f16_to_f32(h[i]);
+      ASSERT_EQ(std::memcmp(&back[i], &exact, sizeof exact), 0) << h[i];
+    }
+  }
+  uint16_t nan_bits;
+  const float nan = NAN;
+  sllm::to_f16(&nan_bits, &nan, 1);
+  float nan_back;
+  sllm::from_f16(&nan_back, &nan_bits, 1);
+  EXPECT_TRUE(std::isnan(nan_back));
+}
+
+// attention over an F16 cache is attention over the widened rows, bit for bit.
+TEST(KernelsF16, OneQueryEqualsF32OnTheWidenedRows) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int hd : {8, 24, 64, 128}) {
+    for (int n : {1, 17, 130}) {
+      const size_t stride = static_cast<size_t>(hd);
+      std::vector<float> q(hd), k(n * stride), v(n * stride);
+      for (auto& x : q) x = nd(rng);
+      for (auto& x : k) x = nd(rng);
+      for (auto& x : v) x = nd(rng);
+      std::vector<uint16_t> k16(k.size()), v16(v.size());
+      sllm::to_f16(k16.data(), k.data(), k.size());
+      sllm::to_f16(v16.data(), v.data(), v.size());
+      sllm::from_f16(k.data(), k16.data(), k.size());
+      sllm::from_f16(v.data(), v16.data(), v.size());
+      std::vector<float> a(hd), b(hd), scores(n);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+      sllm::attention_one_query(a.data(), scores.data(), q.data(), k.data(), v.data(), stride, n,
+                                hd, scale);
+      sllm::attention_one_query_f16(b.data(), scores.data(), q.data(), k16.data(), v16.data(),
+                                    stride, n, hd, scale);
+      ASSERT_EQ(a, b) << "hd " << hd << " n " << n;
+    }
+  }
+}

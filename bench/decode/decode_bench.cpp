@@ -15,13 +15,15 @@
 // and on this VM stories110M in Q8_0/Q4_0 (76-131 MB) too; stories110M in F32 (450 MB) cannot.
 //
 // usage: decode_bench [--bandwidth GBs] [--shapes 15M,110M] [--types f32,q8_0,q4_0,q4_1]
-//                     [--threads 1,2] [--tokens 128] [--peer FILE.json] [--json OUT.json]
+//                     [--threads 1,2] [--tokens 128] [--kv-type f32|f16] [--peer FILE.json]
+//                     [--json OUT.json]
 //        decode_bench --write-gguf DIR [--shapes ...] [--types ...]
 //   --write-gguf writes DIR/stories{15M,110M}-{type}.gguf (the exact random weights benchmarked,
 //   with a synthetic 32,000-piece SentencePiece vocabulary so that llama.cpp loads them) and
 //   DIR/sllm_reference.json: sllm's last-position top logits (f32 model) for a few prompts, for
 //   llama_cpp_bench --check.
 //   --peer FILE: {"15M/q8_0/2": {"pp": tok/s, "tg": tok/s}, ...} (llama_cpp_bench --json).
+//   --kv-type: the KV cache's element type (default f32; f16 is llama.cpp's default).
 //   --json OUT: the same cells as {"15M/q8_0/2": {"pp", "tg", "tg_cpu_ms", "bytes_per_token",
 //   "bandwidth_gbs", "rss_mb"}, ...} (run.sh's rounds gather them).
 #include <immintrin.h>
@@ -41,6 +43,7 @@
 #include <random>
 #include <sstream>
 
+#include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/infer/export.h"
 #include "sllm/infer/model.h"
@@ -288,6 +291,7 @@ int main(int argc, char** argv) {
   double bandwidth = 0;              // 0: measure.
   std::string shapes = "15M,110M", types = "f32,q8_0,q4_0,q4_1", threads = "1,2";
   std::string write_gguf, peer_file, json_file;
+  KVType kv_type = KVType::F32;
   int n = 128;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--bandwidth"))
@@ -306,7 +310,14 @@ int main(int argc, char** argv) {
       peer_file = argv[i + 1];
     else if (!std::strcmp(argv[i], "--json"))
       json_file = argv[i + 1];
-    else {
+    else if (!std::strcmp(argv[i], "--kv-type")) {
+      try {
+        kv_type = parse_kv_type(argv[i + 1]);
+      } catch (const Error& e) {
+        std::fprintf(stderr, "decode_bench: --kv-type: %s\n", e.what());
+        return 2;
+      }
+    } else {
       std::fprintf(stderr, "decode_bench: unknown flag %s (see the comment at the top)\n", argv[i]);
       return 2;
     }
@@ -354,8 +365,9 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "decode bench: prefill %d / decode %d tokens, random weights, vocab 32000, dot kernels: %s, "
-      "quantized prefill: %s, OPENBLAS_CORETYPE=%s\n",
+      "quantized prefill: %s, KV cache %s, OPENBLAS_CORETYPE=%s\n",
       n, n, dot_kernels().isa, amx_bf16_available() ? "AMX bf16 tiles" : "int8 dot kernels",
+      kv_type_name(kv_type),
       std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "(default)");
   if (peer_file.empty())
     std::printf(
@@ -372,6 +384,7 @@ int main(int argc, char** argv) {
     for (const auto& tname : split(types)) {
       LoadOptions lo;
       lo.weight_type = parse_weight_type(tname);
+      lo.kv_type = kv_type;
       set_num_threads(2);
       InferenceModel model(random_model(*shape), lo);
       std::vector<int32_t> prompt(n);
@@ -401,7 +414,8 @@ int main(int argc, char** argv) {
         const double pp = median(pps), tg = median(tgs), tg_cpu_ms = median(cpus);
         // Bytes read per decoded token: every weight once, plus the KV cache at the mean
         // position of the decode phase.
-        const double kv = 2.0 * shape->layers * shape->dim * 4.0 * (n + n / 2.0);
+        const double kv_elem = kv_type == KVType::F16 ? 2.0 : 4.0;
+        const double kv = 2.0 * shape->layers * shape->dim * kv_elem * (n + n / 2.0);
         const double bytes = static_cast<double>(model.weight_bytes()) + kv;
         const double bound = bw[th] * 1e9 / bytes;
         auto ref = peer.find(std::string(shape->name) + "/" + tname + "/" + th);

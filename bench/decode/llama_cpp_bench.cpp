@@ -16,7 +16,7 @@
 //   tg: N one-token llama_decode calls after that prefill (positions N..2N-1, as decode_bench
 //       and llama_cpp_peer.mjs), ids 1, 0, 1, 2, ...; each computes the last (only) logits.
 // The faster flash-attention setting per phase is kept, as llama_cpp_peer.mjs does.
-// F16 KV cache (llama.cpp's default; sllm keeps F32), mmap, context 2N, n_threads =
+// F16 KV cache (llama.cpp's default; run.sh gives sllm the same), mmap, context 2N, n_threads =
 // n_threads_batch = the thread count.
 //
 // Built with the benchmarks (links nothing of llama.cpp; dlopen at run time).

@@ -16,8 +16,9 @@
 #
 # usage: bench/decode/run.sh build/bench [--rounds 3] [--shapes 15M,110M]
 #          [--types f32,q8_0,q4_0] [--threads 1,2] [--tokens 128] [decode_bench flags...]
-#   --shapes/--types/--threads/--tokens go to both sides; anything else (--bandwidth GBs) to
-#   decode_bench only. Needs npm; the first run downloads about 30 MB from npm.
+#   --shapes/--types/--threads/--tokens go to both sides; anything else (--bandwidth GBs,
+#   --kv-type f32) to decode_bench only. sllm runs with an F16 KV cache unless told otherwise,
+#   as llama.cpp does by default. Needs npm; the first run downloads about 30 MB from npm.
 #   Three rounds of the default cells take about 15 minutes on 2 cores.
 set -euo pipefail
 usage="usage: $0 path/to/build/bench [--rounds N] [--shapes S] [--types T] [--threads N,M] [--tokens N] [...]"
@@ -35,7 +36,7 @@ fi
 bin=$(realpath "$bin")
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-rounds=3 shapes=15M,110M types=f32,q8_0,q4_0 common=() extra=()
+rounds=3 shapes=15M,110M types=f32,q8_0,q4_0 common=() extra=() kv=(--kv-type f16)
 while [[ $# -gt 0 ]]; do
   [[ $# -ge 2 ]] || { echo "$0: $1 needs a value" >&2; exit 2; }
   case $1 in
@@ -43,6 +44,7 @@ while [[ $# -gt 0 ]]; do
     --shapes) shapes=$2 ;;
     --types) types=$2 ;;
     --threads | --tokens) common+=("$1" "$2") ;;
+    --kv-type) kv=("$1" "$2") ;;
     *) extra+=("$1" "$2") ;;
   esac
   shift 2
@@ -71,7 +73,7 @@ for ((r = 1; r <= rounds; ++r)); do
       cell=(--shapes "$shape" --types "$type" "${common[@]}")
       echo "== round $r/$rounds, $shape $type (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
       "${llama[@]}" "${cell[@]}" --json "$tmp/rounds/r$r/llama-$shape-$type.json" | tail -n +3
-      "$bin/decode_bench" "${cell[@]}" "${extra[@]}" --peer "$tmp/rounds/r$r/llama-$shape-$type.json" \
+      "$bin/decode_bench" "${cell[@]}" "${kv[@]}" "${extra[@]}" --peer "$tmp/rounds/r$r/llama-$shape-$type.json" \
         --json "$tmp/rounds/r$r/sllm-$shape-$type.json" | grep -E "^(bandwidth|$shape )"
     done
   done

@@ -14,18 +14,52 @@
 #include "sllm/common/error.h"
 #include "sllm/kernels/activation.h"
 #include "sllm/kernels/attention.h"
+#include "sllm/kernels/f16.h"
 #include "sllm/quant/quant.h"
 
 namespace sllm {
 
 // ---- KVCache ----
 
-KVCache::KVCache(const ModelConfig& c, int capacity)
-    : capacity_(capacity), kv_dim_(c.n_kv_head * c.head_dim()) {
+KVType parse_kv_type(const std::string& s) {
+  if (s == "f32") return KVType::F32;
+  if (s == "f16") return KVType::F16;
+  fail("unknown KV cache type '{}': f32 or f16", s);
+}
+
+const char* kv_type_name(KVType t) {
+  return t == KVType::F16 ? "f16" : "f32";
+}
+
+KVCache::KVCache(const ModelConfig& c, int capacity, KVType type)
+    : capacity_(capacity), heads_(c.n_kv_head), hd_(c.head_dim()), type_(type) {
   if (capacity < 1) fail("KV cache capacity must be at least 1, got {}", capacity);
-  const size_t n = static_cast<size_t>(c.n_layer) * capacity * kv_dim_;
-  k_.assign(n, 0.0f);
-  v_.assign(n, 0.0f);
+  const size_t n = static_cast<size_t>(c.n_layer) * capacity * heads_ * hd_;
+  if (type == KVType::F16) {
+    k16_.assign(n, 0);
+    v16_.assign(n, 0);
+  } else {
+    k_.assign(n, 0.0f);
+    v_.assign(n, 0.0f);
+  }
+}
+
+size_t KVCache::bytes() const {
+  return (k_.size() + v_.size()) * sizeof(float) + (k16_.size() + v16_.size()) * sizeof(uint16_t);
+}
+
+void KVCache::store(int layer, int pos, const float* k, const float* v) {
+  const size_t at = static_cast<size_t>(pos) * hd_;
+  for (int h = 0; h < heads_; ++h) {
+    const size_t dst = offset(layer, h) + at;
+    if (type_ == KVType::F16) {
+      to_f16(k16_.data() + dst, k + h * hd_, static_cast<size_t>(hd_));
+      to_f16(v16_.data() + dst, v + h * hd_, static_cast<size_t>(hd_));
+    } else {
+      std::memcpy(k_.data() + dst, k + h * hd_, hd_ * sizeof(float));
+      std::memcpy(v_.data() + dst, v + h * hd_, hd_ * sizeof(float));
+    }
+  }
 }
 
 void KVCache::truncate(int n) {
@@ -123,7 +157,10 @@ std::vector<float> InferenceModel::vec(const std::string& name) {
 }
 
 InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
-    : files_(std::move(files)), cfg_(files_.config), s_(std::make_unique<Scratch>()) {
+    : files_(std::move(files)),
+      cfg_(files_.config),
+      kv_type_(opt.kv_type),
+      s_(std::make_unique<Scratch>()) {
   if (opt.weight_type && !(*opt.weight_type == GGMLType::F32 || is_quantized(*opt.weight_type)))
     fail("weights can be stored as f32, q8_0, q4_0 or q4_1, not {}",
          weight_type_name(*opt.weight_type));
@@ -192,7 +229,7 @@ size_t InferenceModel::weight_bytes() const {
 
 KVCache InferenceModel::new_cache(int ctx) const {
   if (ctx <= 0 || ctx > cfg_.block_size) ctx = cfg_.block_size;
-  return KVCache(cfg_, ctx);
+  return KVCache(cfg_, ctx, kv_type_);
 }
 
 // ---- Forward ----
@@ -278,29 +315,44 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
   const int64_t nb = static_cast<int64_t>(blocks.size()) * H;
   const int64_t items = nb + static_cast<int64_t>(singles.size()) * H;
   team.parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
-    thread_local std::vector<float> sc;  // Scores: whichever thread runs the item.
+    thread_local std::vector<float> sc, kv;  // Scores, and an F16 head's keys/values as f32.
     for (int64_t item = i0; item < i1; ++item) {
       const int h = static_cast<int>(item % H);
       const int kvh = h / group;
       if (item < nb) {
         const Run& r = blocks[item / H];
-        KVCache& cache = *seqs[seq_of[r.t0]].cache;
-        const int first = pos_of[r.t0];
-        sc.resize(static_cast<size_t>(r.n * (first + r.n)));
+        const KVCache& cache = *seqs[seq_of[r.t0]].cache;
+        const int first = pos_of[r.t0], P = first + static_cast<int>(r.n);
+        sc.resize(static_cast<size_t>(r.n * P));
+        const float *k = nullptr, *v = nullptr;
+        if (cache.type() == KVType::F16) {
+          const size_t len = static_cast<size_t>(P) * hd;
+          kv.resize(2 * len);
+          from_f16(kv.data(), cache.k16(layer, kvh), len);
+          from_f16(kv.data() + len, cache.v16(layer, kvh), len);
+          k = kv.data();
+          v = kv.data() + len;
+        } else {
+          k = cache.k(layer, kvh);
+          v = cache.v(layer, kvh);
+        }
         attention_query_block(s.att.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q), sc.data(),
-                              s.q.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q),
-                              cache.k(layer, 0) + kvh * hd, cache.v(layer, 0) + kvh * hd,
-                              static_cast<size_t>(cache.kv_dim()), static_cast<int>(r.n), first, hd,
-                              scale);
+                              s.q.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q), k, v,
+                              static_cast<size_t>(hd), static_cast<int>(r.n), first, hd, scale);
         continue;
       }
       const int64_t t = singles[(item - nb) / H];
-      KVCache& cache = *seqs[seq_of[t]].cache;
+      const KVCache& cache = *seqs[seq_of[t]].cache;
       const int p = pos_of[t];
       sc.resize(static_cast<size_t>(p + 1));
-      attention_one_query(s.att.data() + t * Q + h * hd, sc.data(), s.q.data() + t * Q + h * hd,
-                          cache.k(layer, 0) + kvh * hd, cache.v(layer, 0) + kvh * hd,
-                          static_cast<size_t>(cache.kv_dim()), p + 1, hd, scale);
+      float* out = s.att.data() + t * Q + h * hd;
+      const float* q = s.q.data() + t * Q + h * hd;
+      if (cache.type() == KVType::F16)
+        attention_one_query_f16(out, sc.data(), q, cache.k16(layer, kvh), cache.v16(layer, kvh),
+                                static_cast<size_t>(hd), p + 1, hd, scale);
+      else
+        attention_one_query(out, sc.data(), q, cache.k(layer, kvh), cache.v(layer, kvh),
+                            static_cast<size_t>(hd), p + 1, hd, scale);
     }
   });
 }
@@ -439,9 +491,7 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
           rope(s.q.data() + t * Q, cfg_.n_head, hd, pos_of[t], inv_freq_);
           rope(s.k.data() + t * KV, cfg_.n_kv_head, hd, pos_of[t], inv_freq_);
         }
-        KVCache& cache = *seqs[seq_of[t]].cache;
-        std::memcpy(cache.k(l, pos_of[t]), s.k.data() + t * KV, KV * sizeof(float));
-        std::memcpy(cache.v(l, pos_of[t]), s.v.data() + t * KV, KV * sizeof(float));
+        seqs[seq_of[t]].cache->store(l, pos_of[t], s.k.data() + t * KV, s.v.data() + t * KV);
       }
     });
     attention(seqs, l, seq_of, pos_of, team);

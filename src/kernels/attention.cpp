@@ -122,6 +122,12 @@ void attention_one_query(float* out, float* scores, const float* q, const float*
                scale);
 }
 
+void attention_one_query_f16(float* out, float* scores, const float* q, const uint16_t* k,
+                             const uint16_t* v, size_t stride, int n, int hd, float scale) {
+  simd::attend_f16(out, scores, q, k, v, stride, static_cast<size_t>(n), static_cast<size_t>(hd),
+                   scale);
+}
+
 void attention_query_block(float* out, size_t out_stride, float* scores, const float* q,
                            size_t q_stride, const float* k, const float* v, size_t kv_stride, int n,
                            int first, int hd, float scale) {

@@ -103,8 +103,31 @@ void exp_shifted_scaled(float* out, const float* x, size_t n, float shift, float
   });
 }
 
-void attend(float* out, float* scores, const float* q, const float* k, const float* v,
-            size_t stride, size_t n, size_t hd, float scale) {
+namespace {
+
+using DH = hn::Rebind<hwy::float16_t, D>;  // As many halves as D has floats.
+
+// A vector of cache row elements from p (hn::Lanes(D) of them) as floats.
+HWY_INLINE V load_row(const float* p) {
+  return hn::LoadU(D(), p);
+}
+HWY_INLINE V load_row(const uint16_t* p) {
+  return hn::PromoteTo(D(), hn::LoadU(DH(), reinterpret_cast<const hwy::float16_t*>(p)));
+}
+// Lanes [i, i + count) of row p as floats, zero-padded when count < Lanes.
+HWY_INLINE V load_row(const float* p, size_t i, size_t count) {
+  return load(p, i, count);
+}
+HWY_INLINE V load_row(const uint16_t* p, size_t i, size_t count) {
+  if (count == hn::Lanes(D())) return load_row(p + i);
+  HWY_ALIGN uint16_t buf[HWY_MAX_BYTES / sizeof(float)] = {};
+  std::copy(p + i, p + i + count, buf);
+  return load_row(buf);
+}
+
+template <class T>
+void attend_rows(float* out, float* scores, const float* q, const T* k, const T* v, size_t stride,
+                 size_t n, size_t hd, float scale) {
   const D d;
   const size_t N = hn::Lanes(d);
   // A head is at most a few hundred floats: q and the output row stay in registers when hd
@@ -114,19 +137,19 @@ void attend(float* out, float* scores, const float* q, const float* k, const flo
     const size_t nv = hd / N;
     for (size_t i = 0; i < nv; ++i) qv[i] = hn::LoadU(d, q + i * N);
     float mx = -std::numeric_limits<float>::infinity();
-    // The rows of one head are `stride` apart, too far for the hardware prefetcher to follow
-    // across pages: fetch the rows kAhead positions on by hand.
+    // Rows may be far apart (stride): fetch the rows kAhead positions on by hand, where the
+    // hardware prefetcher may not follow across pages.
     constexpr size_t kAhead = 8;
-    const size_t line_floats = 64 / sizeof(float);
+    const size_t line = 64 / sizeof(T);
     for (size_t j = 0; j < n; ++j) {
-      const float* kj = k + j * stride;
-      for (size_t i = 0; i < hd; i += line_floats) __builtin_prefetch(kj + kAhead * stride + i);
-      V s0 = hn::Mul(qv[0], hn::LoadU(d, kj)), s1 = hn::Zero(d);
+      const T* kj = k + j * stride;
+      for (size_t i = 0; i < hd; i += line) __builtin_prefetch(kj + kAhead * stride + i);
+      V s0 = hn::Mul(qv[0], load_row(kj)), s1 = hn::Zero(d);
       for (size_t i = 1; i < nv; ++i) {
         if (i % 2)
-          s1 = hn::MulAdd(qv[i], hn::LoadU(d, kj + i * N), s1);
+          s1 = hn::MulAdd(qv[i], load_row(kj + i * N), s1);
         else
-          s0 = hn::MulAdd(qv[i], hn::LoadU(d, kj + i * N), s0);
+          s0 = hn::MulAdd(qv[i], load_row(kj + i * N), s0);
       }
       scores[j] = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1))) * scale;
       mx = std::max(mx, scores[j]);
@@ -135,18 +158,19 @@ void attend(float* out, float* scores, const float* q, const float* k, const flo
     for (size_t i = 0; i < nv; ++i) acc[i] = hn::Zero(d);
     for (size_t j = 0; j < n; ++j) {
       const V a = hn::Set(d, scores[j] * inv);
-      const float* vj = v + j * stride;
-      for (size_t i = 0; i < hd; i += line_floats) __builtin_prefetch(vj + kAhead * stride + i);
-      for (size_t i = 0; i < nv; ++i) acc[i] = hn::MulAdd(a, hn::LoadU(d, vj + i * N), acc[i]);
+      const T* vj = v + j * stride;
+      for (size_t i = 0; i < hd; i += line) __builtin_prefetch(vj + kAhead * stride + i);
+      for (size_t i = 0; i < nv; ++i) acc[i] = hn::MulAdd(a, load_row(vj + i * N), acc[i]);
     }
     for (size_t i = 0; i < nv; ++i) hn::StoreU(acc[i], d, out + i * N);
     return;
   }
   float mx = -std::numeric_limits<float>::infinity();
   for (size_t j = 0; j < n; ++j) {
-    const float* kj = k + j * stride;
+    const T* kj = k + j * stride;
     V s = hn::Zero(d);
-    for_vectors(hd, [&](size_t i, size_t c) { s = hn::MulAdd(load(q, i, c), load(kj, i, c), s); });
+    for_vectors(hd,
+                [&](size_t i, size_t c) { s = hn::MulAdd(load(q, i, c), load_row(kj, i, c), s); });
     scores[j] = hn::GetLane(hn::SumOfLanes(d, s)) * scale;
     mx = std::max(mx, scores[j]);
   }
@@ -154,11 +178,43 @@ void attend(float* out, float* scores, const float* q, const float* k, const flo
   std::fill(out, out + hd, 0.0f);
   for (size_t j = 0; j < n; ++j) {
     const V a = hn::Set(d, scores[j] * inv);
-    const float* vj = v + j * stride;
+    const T* vj = v + j * stride;
     for_vectors(hd, [&](size_t i, size_t c) {
-      store(hn::MulAdd(a, load(vj, i, c), load(out, i, c)), out, i, c);
+      store(hn::MulAdd(a, load_row(vj, i, c), load(out, i, c)), out, i, c);
     });
   }
+}
+
+}  // namespace
+
+void attend(float* out, float* scores, const float* q, const float* k, const float* v,
+            size_t stride, size_t n, size_t hd, float scale) {
+  attend_rows(out, scores, q, k, v, stride, n, hd, scale);
+}
+
+void attend_f16(float* out, float* scores, const float* q, const uint16_t* k, const uint16_t* v,
+                size_t stride, size_t n, size_t hd, float scale) {
+  attend_rows(out, scores, q, k, v, stride, n, hd, scale);
+}
+
+void to_f16(uint16_t* out, const float* x, size_t n) {
+  const D d;
+  const DH dh;
+  auto* o = reinterpret_cast<hwy::float16_t*>(out);
+  for_vectors(n, [&](size_t i, size_t c) {
+    const auto h = hn::DemoteTo(dh, load(x, i, c));
+    if (c == hn::Lanes(d)) {
+      hn::StoreU(h, dh, o + i);
+    } else {
+      HWY_ALIGN hwy::float16_t buf[HWY_MAX_BYTES / sizeof(float)];
+      hn::Store(h, dh, buf);
+      std::copy(buf, buf + c, o + i);
+    }
+  });
+}
+
+void from_f16(float* out, const uint16_t* x, size_t n) {
+  for_vectors(n, [&](size_t i, size_t c) { store(load_row(x, i, c), out, i, c); });
 }
 
 void gelu(float* out, const float* x, size_t n) {

@@ -2,6 +2,7 @@
 // Each function processes whole arrays so the vector loop and its tail live in one place.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace sllm::simd {
 
@@ -18,6 +19,13 @@ void exp_shifted_scaled(float* out, const float* x, size_t n, float shift, float
 // n floats of scratch.
 void attend(float* out, float* scores, const float* q, const float* k, const float* v,
             size_t stride, size_t n, size_t hd, float scale);
+// The same over IEEE half keys and values (widened exactly to float as they are read).
+void attend_f16(float* out, float* scores, const float* q, const uint16_t* k, const uint16_t* v,
+                size_t stride, size_t n, size_t hd, float scale);
+
+// IEEE half <-> float (to_f16 rounds to nearest even; from_f16 is exact).
+void to_f16(uint16_t* out, const float* x, size_t n);
+void from_f16(float* out, const uint16_t* x, size_t n);
 
 // GELU with the tanh approximation, and its backward (dinp may alias dout).
 void gelu(float* out, const float* x, size_t n);

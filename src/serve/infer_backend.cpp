@@ -130,12 +130,14 @@ class InferBackend : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> load_backend(const std::string& model_path, const std::string& lora_path,
-                                      int ctx) {
+                                      int ctx, KVType kv_type) {
+  LoadOptions lo;
+  lo.kv_type = kv_type;
   std::unique_ptr<InferenceModel> model;
   if (lora_path.empty()) {
-    model = InferenceModel::load(model_path);
+    model = InferenceModel::load(model_path, lo);
   } else {
-    model = std::make_unique<InferenceModel>(files_with_lora(model_path, lora_path));
+    model = std::make_unique<InferenceModel>(files_with_lora(model_path, lora_path), lo);
   }
   return std::make_unique<InferBackend>(std::move(model), ctx);
 }

@@ -21,29 +21,44 @@
 
 namespace sllm {
 
-// Keys and values of one sequence for every layer, for up to capacity() positions.
+// The element type of a KV cache. F32 keeps keys and values exactly as computed; F16 (llama.cpp's
+// default) halves the cache's memory and the bytes each decoded token reads from it.
+enum class KVType { F32, F16 };
+KVType parse_kv_type(const std::string& s);  // "f32" or "f16"; throws naming both.
+const char* kv_type_name(KVType t);
+
+// Keys and values of one sequence for every layer, for up to capacity() positions, stored by
+// (layer, KV head): the positions of one head follow each other, head_dim() values apart, so
+// attention streams them.
 class KVCache {
  public:
   KVCache() = default;
-  KVCache(const ModelConfig& c, int capacity);
+  KVCache(const ModelConfig& c, int capacity, KVType type = KVType::F32);
   int capacity() const { return capacity_; }
-  int kv_dim() const { return kv_dim_; }  // Floats per position per layer, in k and v.
-  int size() const { return size_; }      // Positions filled (= the next token's position).
+  int size() const { return size_; }  // Positions filled (= the next token's position).
+  KVType type() const { return type_; }
+  int head_dim() const { return hd_; }
   void clear() { size_ = 0; }
   void truncate(int n);  // Keeps the first n positions (prefix reuse); n <= size().
-  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
-
-  float* k(int layer, int pos) {
-    return k_.data() + (static_cast<size_t>(layer) * capacity_ + pos) * kv_dim_;
-  }
-  float* v(int layer, int pos) {
-    return v_.data() + (static_cast<size_t>(layer) * capacity_ + pos) * kv_dim_;
-  }
+  size_t bytes() const;
   void advance(int n) { size_ += n; }
 
+  // Writes position pos of layer: k and v hold n_kv_head * head_dim values each.
+  void store(int layer, int pos, const float* k, const float* v);
+  // Position 0 of KV head h in layer (F32 caches; k16/v16 for F16 ones, as IEEE half bits).
+  const float* k(int layer, int h) const { return k_.data() + offset(layer, h); }
+  const float* v(int layer, int h) const { return v_.data() + offset(layer, h); }
+  const uint16_t* k16(int layer, int h) const { return k16_.data() + offset(layer, h); }
+  const uint16_t* v16(int layer, int h) const { return v16_.data() + offset(layer, h); }
+
  private:
-  int capacity_ = 0, size_ = 0, kv_dim_ = 0;
+  size_t offset(int layer, int h) const {
+    return (static_cast<size_t>(layer) * heads_ + h) * static_cast<size_t>(capacity_) * hd_;
+  }
+  int capacity_ = 0, size_ = 0, heads_ = 0, hd_ = 0;
+  KVType type_ = KVType::F32;
   std::vector<float> k_, v_;
+  std::vector<uint16_t> k16_, v16_;
 };
 
 struct LoadOptions {
@@ -51,6 +66,7 @@ struct LoadOptions {
   // file's type (F16/BF16 become F32). Converting never keeps a second full copy in memory.
   std::optional<GGMLType> weight_type;
   std::string tokenizer;  // Overrides the tokenizer next to the model (llama2.c tokenizer.bin).
+  KVType kv_type = KVType::F32;  // Of the caches new_cache() makes.
 };
 
 class InferenceModel {
@@ -64,8 +80,10 @@ class InferenceModel {
   GGMLType weight_type() const { return layers_.front().q.type; }  // Of the layer matrices.
   size_t weight_bytes() const;  // Bytes of weights read per decoded token.
 
-  // A cache for `ctx` positions (capped at the model's block_size; <= 0 means block_size).
+  // A cache for `ctx` positions (capped at the model's block_size; <= 0 means block_size), of
+  // the load options' kv_type.
   KVCache new_cache(int ctx) const;
+  KVType kv_type() const { return kv_type_; }
 
   struct Seq {
     KVCache* cache;
@@ -95,6 +113,7 @@ class InferenceModel {
   Weight tok_emb_, lm_head_;
   std::vector<float> pos_emb_, norm_w_, norm_b_, inv_freq_;
   std::vector<Layer> layers_;
+  KVType kv_type_ = KVType::F32;
   std::unique_ptr<Scratch> s_;
 
   Weight matrix(const std::string& name, std::optional<GGMLType> to);

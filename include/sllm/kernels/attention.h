@@ -4,6 +4,7 @@
 // scale 1/sqrt(hd). Parallel over (b, head); deterministic.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace sllm {
 
@@ -24,6 +25,9 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 // scores is n floats of scratch.
 void attention_one_query(float* out, float* scores, const float* q, const float* k, const float* v,
                          size_t stride, int n, int hd, float scale);
+// The same over an F16 cache: keys and values as IEEE half bits, widened as they are read.
+void attention_one_query_f16(float* out, float* scores, const float* q, const uint16_t* k,
+                             const uint16_t* v, size_t stride, int n, int hd, float scale);
 
 // Prefill-time attention of n consecutive queries of one head: query i sits at position
 // first + i and sees keys 0..first + i (rows `kv_stride` floats apart in k and v, hd floats

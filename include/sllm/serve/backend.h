@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "sllm/infer/model.h"
+
 namespace sllm::serve {
 
 // The sampling parameters of an OpenAI request, already validated.
@@ -90,8 +92,9 @@ class Backend {
 };
 
 // Loads a model folder (or any path the inference engine accepts), with an optional LoRA
-// adapter applied. Threads are shared process-wide (sllm::set_num_threads).
+// adapter applied, its sequences' KV caches of kv_type. Threads are shared process-wide
+// (sllm::set_num_threads).
 std::unique_ptr<Backend> load_backend(const std::string& model_path, const std::string& lora_path,
-                                      int context_length);
+                                      int context_length, KVType kv_type = KVType::F32);
 
 }  // namespace sllm::serve
