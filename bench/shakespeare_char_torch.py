@@ -7,7 +7,14 @@ on every 2-D tensor including the embeddings, grad clip 1, warmup 100 then cosin
 over 2000 iters, batch 12 x 64), on the same 90/10 char split. Reports the val loss over every
 window of the validation split (as the sllm script does) and nanoGPT's own 20-batch estimate.
 
+--arch llama: the same recipe on Llama blocks, as `ARCH=llama bench/shakespeare_char.sh` trains
+them in sllm (an independent check of that run's val loss): RMSNorm (eps 1e-5, no bias), RoPE on
+interleaved pairs (theta 10000) instead of learned positions, SwiGLU MLP of 352 (sllm's default
+for 128 wide: 8/3 x 128 rounded up to a multiple of 32), no biases, tied head; init N(0, 0.02)
+with the attention output and MLP down projections at 0.02/sqrt(2L), norms at 1.
+
 usage: /usr/bin/python3 bench/shakespeare_char_torch.py [--data PATH] [--seed N] [--threads 2]
+         [--arch gpt2|llama]
 """
 import argparse
 import math
@@ -69,12 +76,71 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
 
+def rms_norm(x, w, eps=1e-5):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def rope(x, cos, sin):
+    """x [B, H, T, hd]: pairs (2i, 2i+1) rotate by position * theta^(-2i/hd)."""
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    return torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1).flatten(-2)
+
+
+class LlamaBlock(nn.Module):
+    def __init__(self, C, H, F_):
+        super().__init__()
+        self.attn_norm = nn.Parameter(torch.ones(C))
+        self.q, self.k, self.v = (nn.Linear(C, C, bias=False) for _ in range(3))
+        self.o = nn.Linear(C, C, bias=False)
+        self.mlp_norm = nn.Parameter(torch.ones(C))
+        self.gate, self.up = nn.Linear(C, F_, bias=False), nn.Linear(C, F_, bias=False)
+        self.down = nn.Linear(F_, C, bias=False)
+        self.H = H
+
+    def forward(self, x, mask, cos, sin):
+        B, T, C = x.shape
+        h = rms_norm(x, self.attn_norm)
+        q, k, v = (m(h).view(B, T, self.H, C // self.H).transpose(1, 2) for m in (self.q, self.k, self.v))
+        q, k = rope(q, cos[:T], sin[:T]), rope(k, cos[:T], sin[:T])
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(~mask[:T, :T], float("-inf")).softmax(dim=-1)
+        x = x + self.o((att @ v).transpose(1, 2).contiguous().view(B, T, C))
+        h = rms_norm(x, self.mlp_norm)
+        return x + self.down(F.silu(self.gate(h)) * self.up(h))
+
+
+class Llama(nn.Module):
+    def __init__(self, V, L, H, C, T, F_=352):
+        super().__init__()
+        self.wte = nn.Embedding(V, C)
+        self.h = nn.ModuleList(LlamaBlock(C, H, F_) for _ in range(L))
+        self.norm = nn.Parameter(torch.ones(C))
+        self.register_buffer("mask", torch.ones(T, T, dtype=torch.bool).tril())
+        hd = C // H
+        inv = 10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float32) / hd)
+        ang = torch.arange(T, dtype=torch.float32)[:, None] * inv[None, :]
+        self.register_buffer("cos", ang.cos())
+        self.register_buffer("sin", ang.sin())
+        for name, p in self.named_parameters():
+            if p.dim() >= 2:
+                std = 0.02 / math.sqrt(2 * L) if name.endswith(("o.weight", "down.weight")) else 0.02
+                torch.nn.init.normal_(p, 0.0, std)
+
+    def forward(self, idx, targets):
+        x = self.wte(idx)
+        for b in self.h:
+            x = b(x, self.mask, self.cos, self.sin)
+        logits = rms_norm(x, self.norm) @ self.wte.weight.t()
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/data/tinyshakespeare.txt")
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=2000)
+    ap.add_argument("--arch", choices=["gpt2", "llama"], default="gpt2")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -98,7 +164,7 @@ def main():
         ix = torch.randint(len(d) - T, (B,))
         return torch.stack([d[i:i + T] for i in ix]), torch.stack([d[i + 1:i + 1 + T] for i in ix])
 
-    model = GPT(len(chars), L, H, C, T)
+    model = (GPT if a.arch == "gpt2" else Llama)(len(chars), L, H, C, T)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
@@ -131,7 +197,7 @@ def main():
         if it % 250 == 0:
             print(f"iter {it}: train loss {loss.item():.4f}, {time.time() - t0:.0f} s", flush=True)
     wall = time.time() - t0
-    print(f"torch shakespeare_char: seed {a.seed}, {a.iters} iters in {wall:.0f} s, "
+    print(f"torch shakespeare_char ({a.arch}): seed {a.seed}, {a.iters} iters in {wall:.0f} s, "
           f"val loss (whole split) {val_all():.4f}, val loss (20 random batches, nanoGPT) {val_20():.4f}, "
           f"load {os.getloadavg()}")
 

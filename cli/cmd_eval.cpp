@@ -24,7 +24,8 @@ int run_eval(int argc, char** argv) {
   m.add_to(app, "quantize the weights at load: q8_0, q4_0 or q4_1");
   app.add_option("--perplexity", text_file, "text file to score")->required();
   app.add_option("--reference", reference,
-                 "f32 model to compare with (default with --quant: the same model in f32)");
+                 "f32 model to compare with (default with --quant or --kv-type f16: the same model "
+                 "in f32 with an f32 KV cache)");
   app.add_option("--ctx,-c", opt.ctx, "window length (default: the model's context)");
   app.add_option("--max-tokens", opt.max_tokens, "score at most this many tokens (0: all)");
   app.add_flag("--json", json, "print one JSON object");
@@ -36,9 +37,12 @@ int run_eval(int argc, char** argv) {
   auto model = m.load();
   std::unique_ptr<sllm::InferenceModel> ref;
   const sllm::LoadOptions lo = m.load_options();
-  if (!reference.empty() || (lo.weight_type && *lo.weight_type != sllm::GGMLType::F32)) {
+  // The reference is the exact model: f32 weights and an f32 KV cache.
+  if (!reference.empty() || (lo.weight_type && *lo.weight_type != sllm::GGMLType::F32) ||
+      lo.kv_type != sllm::KVType::F32) {
     sllm::LoadOptions ro = lo;
     ro.weight_type = sllm::GGMLType::F32;
+    ro.kv_type = sllm::KVType::F32;
     ref = sllm::InferenceModel::load(reference.empty() ? m.path : reference, ro);
   }
   const auto tok = sllm::model_tokenizer(model->files());
@@ -48,6 +52,7 @@ int run_eval(int argc, char** argv) {
   if (json) {
     nlohmann::json j = {{"model", m.path},
                         {"weights", type},
+                        {"kv_type", sllm::kv_type_name(model->kv_type())},
                         {"tokens", r.scored},
                         {"nll", r.nll},
                         {"perplexity", r.perplexity},
@@ -62,8 +67,8 @@ int run_eval(int argc, char** argv) {
     std::printf("%s\n", j.dump().c_str());
     return 0;
   }
-  std::printf("model %s (%s weights), %lld tokens scored\n", m.path.c_str(), type.c_str(),
-              static_cast<long long>(r.scored));
+  std::printf("model %s (%s weights, %s KV cache), %lld tokens scored\n", m.path.c_str(),
+              type.c_str(), sllm::kv_type_name(model->kv_type()), static_cast<long long>(r.scored));
   std::printf("perplexity %.4f (nll %.5f nats/token)\n", r.perplexity, r.nll);
   if (r.has_reference) {
     std::printf("f32 reference perplexity %.4f: %+.3f%%\n", r.ref_perplexity,

@@ -147,3 +147,39 @@ TEST(KernelsF16, OneQueryEqualsF32OnTheWidenedRows) {
     }
   }
 }
+
+// Grouped-query decode: every head of a group gets the bits attention_one_query gives it, for
+// group sizes that split into 4 + 2 + 1 and head sizes on and off the register path.
+TEST(KernelsAttention, GroupQueryEqualsOneQueryPerHead) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int hd : {24, 64, 128}) {
+    for (int g : {1, 2, 3, 4, 5, 7, 8}) {
+      for (int n : {1, 33}) {
+        const size_t stride = static_cast<size_t>(hd);
+        std::vector<float> q(g * hd), k(n * stride), v(n * stride);
+        for (auto& x : q) x = nd(rng);
+        for (auto& x : k) x = nd(rng);
+        for (auto& x : v) x = nd(rng);
+        std::vector<uint16_t> k16(k.size()), v16(v.size());
+        sllm::to_f16(k16.data(), k.data(), k.size());
+        sllm::to_f16(v16.data(), v.data(), v.size());
+        const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        std::vector<float> one(g * hd), one16(g * hd), grouped(g * hd, NAN), grouped16(g * hd, NAN),
+            scores(g * n);
+        for (int h = 0; h < g; ++h) {
+          sllm::attention_one_query(one.data() + h * hd, scores.data(), q.data() + h * hd, k.data(),
+                                    v.data(), stride, n, hd, scale);
+          sllm::attention_one_query_f16(one16.data() + h * hd, scores.data(), q.data() + h * hd,
+                                        k16.data(), v16.data(), stride, n, hd, scale);
+        }
+        sllm::attention_group_query(grouped.data(), scores.data(), q.data(), g, k.data(), v.data(),
+                                    stride, n, hd, scale);
+        sllm::attention_group_query_f16(grouped16.data(), scores.data(), q.data(), g, k16.data(),
+                                        v16.data(), stride, n, hd, scale);
+        ASSERT_EQ(one, grouped) << "hd " << hd << " group " << g << " n " << n;
+        ASSERT_EQ(one16, grouped16) << "hd " << hd << " group " << g << " n " << n;
+      }
+    }
+  }
+}

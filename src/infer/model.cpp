@@ -312,14 +312,16 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
     }
     t = e;
   }
+  // Items: (block, query head) for the blocks, then (token, KV head) for the single tokens,
+  // each of those doing the `group` query heads that read that KV head in one pass.
+  const int KVH = cfg_.n_kv_head;
   const int64_t nb = static_cast<int64_t>(blocks.size()) * H;
-  const int64_t items = nb + static_cast<int64_t>(singles.size()) * H;
+  const int64_t items = nb + static_cast<int64_t>(singles.size()) * KVH;
   team.parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
     thread_local std::vector<float> sc, kv;  // Scores, and an F16 head's keys/values as f32.
     for (int64_t item = i0; item < i1; ++item) {
-      const int h = static_cast<int>(item % H);
-      const int kvh = h / group;
       if (item < nb) {
+        const int h = static_cast<int>(item % H), kvh = h / group;
         const Run& r = blocks[item / H];
         const KVCache& cache = *seqs[seq_of[r.t0]].cache;
         const int first = pos_of[r.t0], P = first + static_cast<int>(r.n);
@@ -341,18 +343,19 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
                               static_cast<size_t>(hd), static_cast<int>(r.n), first, hd, scale);
         continue;
       }
-      const int64_t t = singles[(item - nb) / H];
+      const int64_t t = singles[(item - nb) / KVH];
+      const int kvh = static_cast<int>((item - nb) % KVH);
       const KVCache& cache = *seqs[seq_of[t]].cache;
       const int p = pos_of[t];
-      sc.resize(static_cast<size_t>(p + 1));
-      float* out = s.att.data() + t * Q + h * hd;
-      const float* q = s.q.data() + t * Q + h * hd;
+      sc.resize(static_cast<size_t>(group) * (p + 1));
+      float* out = s.att.data() + t * Q + kvh * group * hd;
+      const float* q = s.q.data() + t * Q + kvh * group * hd;
       if (cache.type() == KVType::F16)
-        attention_one_query_f16(out, sc.data(), q, cache.k16(layer, kvh), cache.v16(layer, kvh),
-                                static_cast<size_t>(hd), p + 1, hd, scale);
+        attention_group_query_f16(out, sc.data(), q, group, cache.k16(layer, kvh),
+                                  cache.v16(layer, kvh), static_cast<size_t>(hd), p + 1, hd, scale);
       else
-        attention_one_query(out, sc.data(), q, cache.k(layer, kvh), cache.v(layer, kvh),
-                            static_cast<size_t>(hd), p + 1, hd, scale);
+        attention_group_query(out, sc.data(), q, group, cache.k(layer, kvh), cache.v(layer, kvh),
+                              static_cast<size_t>(hd), p + 1, hd, scale);
     }
   });
 }

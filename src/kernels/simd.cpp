@@ -125,46 +125,63 @@ HWY_INLINE V load_row(const uint16_t* p, size_t i, size_t count) {
   return load_row(buf);
 }
 
-template <class T>
-void attend_rows(float* out, float* scores, const float* q, const T* k, const T* v, size_t stride,
-                 size_t n, size_t hd, float scale) {
+// G queries (heads sharing one KV head: q and out hold G rows of hd floats, scores G rows of n)
+// with q in registers: each key and value row is read once for all G. Per query the arithmetic
+// is the same whatever G, so grouping never changes a result.
+template <class T, int G>
+void attend_registers(float* out, float* scores, const float* q, const T* k, const T* v,
+                      size_t stride, size_t n, size_t hd, float scale) {
   const D d;
-  const size_t N = hn::Lanes(d);
-  // A head is at most a few hundred floats: q and the output row stay in registers when hd
-  // is a multiple of the vector width (64 = 4 AVX-512 vectors), else take the padded path.
-  if (hd % N == 0 && hd <= 16 * N) {
-    V qv[16], acc[16];
-    const size_t nv = hd / N;
-    for (size_t i = 0; i < nv; ++i) qv[i] = hn::LoadU(d, q + i * N);
-    float mx = -std::numeric_limits<float>::infinity();
-    // Rows may be far apart (stride): fetch the rows kAhead positions on by hand, where the
-    // hardware prefetcher may not follow across pages.
-    constexpr size_t kAhead = 8;
-    const size_t line = 64 / sizeof(T);
-    for (size_t j = 0; j < n; ++j) {
-      const T* kj = k + j * stride;
-      for (size_t i = 0; i < hd; i += line) __builtin_prefetch(kj + kAhead * stride + i);
-      V s0 = hn::Mul(qv[0], load_row(kj)), s1 = hn::Zero(d);
+  const size_t N = hn::Lanes(d), nv = hd / N;
+  V qv[G][16], acc[G][16], row[16];
+  for (int g = 0; g < G; ++g)
+    for (size_t i = 0; i < nv; ++i) qv[g][i] = hn::LoadU(d, q + g * hd + i * N);
+  float mx[G];
+  for (int g = 0; g < G; ++g) mx[g] = -std::numeric_limits<float>::infinity();
+  // Rows may be far apart (stride): fetch the rows kAhead positions on by hand, where the
+  // hardware prefetcher may not follow across pages.
+  constexpr size_t kAhead = 8;
+  const size_t line = 64 / sizeof(T);
+  for (size_t j = 0; j < n; ++j) {
+    const T* kj = k + j * stride;
+    for (size_t i = 0; i < hd; i += line) __builtin_prefetch(kj + kAhead * stride + i);
+    for (size_t i = 0; i < nv; ++i) row[i] = load_row(kj + i * N);
+    for (int g = 0; g < G; ++g) {
+      V s0 = hn::Mul(qv[g][0], row[0]), s1 = hn::Zero(d);
       for (size_t i = 1; i < nv; ++i) {
         if (i % 2)
-          s1 = hn::MulAdd(qv[i], load_row(kj + i * N), s1);
+          s1 = hn::MulAdd(qv[g][i], row[i], s1);
         else
-          s0 = hn::MulAdd(qv[i], load_row(kj + i * N), s0);
+          s0 = hn::MulAdd(qv[g][i], row[i], s0);
       }
-      scores[j] = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1))) * scale;
-      mx = std::max(mx, scores[j]);
+      float* sc = scores + g * n;
+      sc[j] = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1))) * scale;
+      mx[g] = std::max(mx[g], sc[j]);
     }
-    const float inv = 1.0f / exp_shifted(scores, scores, n, mx);
-    for (size_t i = 0; i < nv; ++i) acc[i] = hn::Zero(d);
-    for (size_t j = 0; j < n; ++j) {
-      const V a = hn::Set(d, scores[j] * inv);
-      const T* vj = v + j * stride;
-      for (size_t i = 0; i < hd; i += line) __builtin_prefetch(vj + kAhead * stride + i);
-      for (size_t i = 0; i < nv; ++i) acc[i] = hn::MulAdd(a, load_row(vj + i * N), acc[i]);
-    }
-    for (size_t i = 0; i < nv; ++i) hn::StoreU(acc[i], d, out + i * N);
-    return;
   }
+  float inv[G];
+  for (int g = 0; g < G; ++g) {
+    inv[g] = 1.0f / exp_shifted(scores + g * n, scores + g * n, n, mx[g]);
+    for (size_t i = 0; i < nv; ++i) acc[g][i] = hn::Zero(d);
+  }
+  for (size_t j = 0; j < n; ++j) {
+    const T* vj = v + j * stride;
+    for (size_t i = 0; i < hd; i += line) __builtin_prefetch(vj + kAhead * stride + i);
+    for (size_t i = 0; i < nv; ++i) row[i] = load_row(vj + i * N);
+    for (int g = 0; g < G; ++g) {
+      const V a = hn::Set(d, scores[g * n + j] * inv[g]);
+      for (size_t i = 0; i < nv; ++i) acc[g][i] = hn::MulAdd(a, row[i], acc[g][i]);
+    }
+  }
+  for (int g = 0; g < G; ++g)
+    for (size_t i = 0; i < nv; ++i) hn::StoreU(acc[g][i], d, out + g * hd + i * N);
+}
+
+// One query, any hd: padded vectors.
+template <class T>
+void attend_padded(float* out, float* scores, const float* q, const T* k, const T* v, size_t stride,
+                   size_t n, size_t hd, float scale) {
+  const D d;
   float mx = -std::numeric_limits<float>::infinity();
   for (size_t j = 0; j < n; ++j) {
     const T* kj = k + j * stride;
@@ -185,16 +202,38 @@ void attend_rows(float* out, float* scores, const float* q, const T* k, const T*
   }
 }
 
-}  // namespace
-
-void attend(float* out, float* scores, const float* q, const float* k, const float* v,
-            size_t stride, size_t n, size_t hd, float scale) {
-  attend_rows(out, scores, q, k, v, stride, n, hd, scale);
+template <class T>
+void attend_rows(float* out, float* scores, const float* q, size_t queries, const T* k, const T* v,
+                 size_t stride, size_t n, size_t hd, float scale) {
+  const size_t N = hn::Lanes(D());
+  // A head is at most a few hundred floats: q and the output rows stay in registers when hd
+  // is a multiple of the vector width (64 = 4 AVX-512 vectors), up to 4 queries at a time.
+  if (hd % N == 0 && hd <= 16 * N) {
+    size_t g = 0;
+    for (; g + 4 <= queries; g += 4)
+      attend_registers<T, 4>(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale);
+    if (g + 2 <= queries) {
+      attend_registers<T, 2>(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale);
+      g += 2;
+    }
+    if (g < queries)
+      attend_registers<T, 1>(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale);
+    return;
+  }
+  for (size_t g = 0; g < queries; ++g)
+    attend_padded(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale);
 }
 
-void attend_f16(float* out, float* scores, const float* q, const uint16_t* k, const uint16_t* v,
-                size_t stride, size_t n, size_t hd, float scale) {
-  attend_rows(out, scores, q, k, v, stride, n, hd, scale);
+}  // namespace
+
+void attend(float* out, float* scores, const float* q, size_t queries, const float* k,
+            const float* v, size_t stride, size_t n, size_t hd, float scale) {
+  attend_rows(out, scores, q, queries, k, v, stride, n, hd, scale);
+}
+
+void attend_f16(float* out, float* scores, const float* q, size_t queries, const uint16_t* k,
+                const uint16_t* v, size_t stride, size_t n, size_t hd, float scale) {
+  attend_rows(out, scores, q, queries, k, v, stride, n, hd, scale);
 }
 
 void to_f16(uint16_t* out, const float* x, size_t n) {

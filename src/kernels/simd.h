@@ -14,14 +14,16 @@ float sum_exp_shifted(const float* x, size_t n, float shift);
 // out[i] = exp(x[i] - shift) * scale. out may alias x.
 void exp_shifted_scaled(float* out, const float* x, size_t n, float shift, float scale);
 
-// One query against n cached keys and values (row j at k + j * stride, v + j * stride, hd
-// floats each): out = softmax(scale * q . k_j) . v_j, with the max subtracted. scores holds
-// n floats of scratch.
-void attend(float* out, float* scores, const float* q, const float* k, const float* v,
-            size_t stride, size_t n, size_t hd, float scale);
+// `queries` queries (rows of hd floats at q, q + hd, ...) against the same n cached keys and
+// values (row j at k + j * stride, v + j * stride, hd floats each): out row g = softmax(scale *
+// q_g . k_j) . v_j, with the max subtracted. scores holds queries * n floats of scratch. Each
+// key/value row is read once for up to 4 queries; a query's result does not depend on how many
+// share the call.
+void attend(float* out, float* scores, const float* q, size_t queries, const float* k,
+            const float* v, size_t stride, size_t n, size_t hd, float scale);
 // The same over IEEE half keys and values (widened exactly to float as they are read).
-void attend_f16(float* out, float* scores, const float* q, const uint16_t* k, const uint16_t* v,
-                size_t stride, size_t n, size_t hd, float scale);
+void attend_f16(float* out, float* scores, const float* q, size_t queries, const uint16_t* k,
+                const uint16_t* v, size_t stride, size_t n, size_t hd, float scale);
 
 // IEEE half <-> float (to_f16 rounds to nearest even; from_f16 is exact).
 void to_f16(uint16_t* out, const float* x, size_t n);

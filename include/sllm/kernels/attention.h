@@ -28,6 +28,14 @@ void attention_one_query(float* out, float* scores, const float* q, const float*
 // The same over an F16 cache: keys and values as IEEE half bits, widened as they are read.
 void attention_one_query_f16(float* out, float* scores, const float* q, const uint16_t* k,
                              const uint16_t* v, size_t stride, int n, int hd, float scale);
+// Grouped-query decode: `queries` heads that share one KV head (q and out: rows of hd floats,
+// hd apart) in one pass over its keys and values; scores holds queries * n floats. Each head's
+// output has the bits attention_one_query gives it.
+void attention_group_query(float* out, float* scores, const float* q, int queries, const float* k,
+                           const float* v, size_t stride, int n, int hd, float scale);
+void attention_group_query_f16(float* out, float* scores, const float* q, int queries,
+                               const uint16_t* k, const uint16_t* v, size_t stride, int n, int hd,
+                               float scale);
 
 // Prefill-time attention of n consecutive queries of one head: query i sits at position
 // first + i and sees keys 0..first + i (rows `kv_stride` floats apart in k and v, hd floats
