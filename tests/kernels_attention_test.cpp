@@ -121,20 +121,30 @@ TEST(KernelsF16, CopiesRoundLikeTheScalarConversion) {
   EXPECT_TRUE(std::isnan(nan_back));
 }
 
+// Random queries, keys and values (normal), and the keys and values as IEEE half.
+struct RandomHeads {
+  std::vector<float> q, k, v;
+  std::vector<uint16_t> k16, v16;
+  RandomHeads(std::mt19937& rng, size_t q_floats, size_t kv_floats)
+      : q(q_floats), k(kv_floats), v(kv_floats), k16(kv_floats), v16(kv_floats) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (auto& x : q) x = nd(rng);
+    for (auto& x : k) x = nd(rng);
+    for (auto& x : v) x = nd(rng);
+    sllm::to_f16(k16.data(), k.data(), k.size());
+    sllm::to_f16(v16.data(), v.data(), v.size());
+  }
+};
+
 // attention over an F16 cache is attention over the widened rows, bit for bit.
 TEST(KernelsF16, OneQueryEqualsF32OnTheWidenedRows) {
   std::mt19937 rng(11);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
   for (int hd : {8, 24, 64, 128}) {
     for (int n : {1, 17, 130}) {
       const size_t stride = static_cast<size_t>(hd);
-      std::vector<float> q(hd), k(n * stride), v(n * stride);
-      for (auto& x : q) x = nd(rng);
-      for (auto& x : k) x = nd(rng);
-      for (auto& x : v) x = nd(rng);
-      std::vector<uint16_t> k16(k.size()), v16(v.size());
-      sllm::to_f16(k16.data(), k.data(), k.size());
-      sllm::to_f16(v16.data(), v.data(), v.size());
+      RandomHeads r(rng, hd, n * stride);
+      auto &q = r.q, &k = r.k, &v = r.v;
+      auto &k16 = r.k16, &v16 = r.v16;
       sllm::from_f16(k.data(), k16.data(), k.size());
       sllm::from_f16(v.data(), v16.data(), v.size());
       std::vector<float> a(hd), b(hd), scores(n);
@@ -152,18 +162,13 @@ TEST(KernelsF16, OneQueryEqualsF32OnTheWidenedRows) {
 // group sizes that split into 4 + 2 + 1 and head sizes on and off the register path.
 TEST(KernelsAttention, GroupQueryEqualsOneQueryPerHead) {
   std::mt19937 rng(5);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
   for (int hd : {24, 64, 128}) {
     for (int g : {1, 2, 3, 4, 5, 7, 8}) {
       for (int n : {1, 33}) {
         const size_t stride = static_cast<size_t>(hd);
-        std::vector<float> q(g * hd), k(n * stride), v(n * stride);
-        for (auto& x : q) x = nd(rng);
-        for (auto& x : k) x = nd(rng);
-        for (auto& x : v) x = nd(rng);
-        std::vector<uint16_t> k16(k.size()), v16(v.size());
-        sllm::to_f16(k16.data(), k.data(), k.size());
-        sllm::to_f16(v16.data(), v.data(), v.size());
+        RandomHeads r(rng, g * hd, n * stride);
+        const auto &q = r.q, &k = r.k, &v = r.v;
+        const auto &k16 = r.k16, &v16 = r.v16;
         const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
         std::vector<float> one(g * hd), one16(g * hd), grouped(g * hd, NAN), grouped16(g * hd, NAN),
             scores(g * n);
