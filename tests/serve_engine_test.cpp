@@ -104,24 +104,28 @@ int wait_for_port(int fd) {
 }  // namespace
 
 TEST(ServeEngine, BatchedRequestsGetTheTokensTheyGetAlone) {
-  auto b = sllm::serve::load_backend(model_dir(), "", 0);
-  const std::vector<std::string> prompts = {"a", "hello there", "xyz xyz xyz xyz xyz", "The"};
-  std::vector<std::string> alone;
-  {
+  for (sllm::KVType kv : {sllm::KVType::F32, sllm::KVType::F16}) {
+    SCOPED_TRACE(sllm::kv_type_name(kv));
+    auto b = sllm::serve::load_backend(model_dir(), "", 0, kv);
+    const std::vector<std::string> prompts = {"a", "hello there", "xyz xyz xyz xyz xyz", "The"};
+    std::vector<std::string> alone;
+    {
+      sllm::serve::SchedulerOptions o;
+      o.max_batch = 1;
+      sllm::serve::Scheduler s("tiny", *b, o, nullptr);
+      for (const auto& p : prompts) alone.push_back(run_job(s, p, 12));
+    }
     sllm::serve::SchedulerOptions o;
-    o.max_batch = 1;
+    o.max_batch = 4;
+    o.prefill_chunk = 3;  // Prompts are fed in several chunks, beside decoding sequences.
     sllm::serve::Scheduler s("tiny", *b, o, nullptr);
-    for (const auto& p : prompts) alone.push_back(run_job(s, p, 12));
+    std::vector<std::future<std::string>> together;
+    for (const auto& p : prompts)
+      together.push_back(std::async(std::launch::async, [&, p] { return run_job(s, p, 12); }));
+    for (size_t i = 0; i < prompts.size(); ++i)
+      EXPECT_EQ(together[i].get(), alone[i]) << prompts[i];
+    EXPECT_GT(s.max_batch_seen(), 1);
   }
-  sllm::serve::SchedulerOptions o;
-  o.max_batch = 4;
-  o.prefill_chunk = 3;  // Prompts are fed in several chunks, beside decoding sequences.
-  sllm::serve::Scheduler s("tiny", *b, o, nullptr);
-  std::vector<std::future<std::string>> together;
-  for (const auto& p : prompts)
-    together.push_back(std::async(std::launch::async, [&, p] { return run_job(s, p, 12); }));
-  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(together[i].get(), alone[i]) << prompts[i];
-  EXPECT_GT(s.max_batch_seen(), 1);
 }
 
 TEST(ServeEngine, HttpApiOnTheRealModel) {
