@@ -312,17 +312,17 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
     }
     t = e;
   }
-  // Items: (block, query head) for the blocks, then (token, KV head) for the single tokens,
-  // each of those doing the `group` query heads that read that KV head in one pass.
+  // Items: (block or single token, KV head), each doing the `group` query heads that read that
+  // KV head, so its keys and values are fetched (and an F16 head widened) once for all of them.
   const int KVH = cfg_.n_kv_head;
-  const int64_t nb = static_cast<int64_t>(blocks.size()) * H;
+  const int64_t nb = static_cast<int64_t>(blocks.size()) * KVH;
   const int64_t items = nb + static_cast<int64_t>(singles.size()) * KVH;
   team.parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
     thread_local std::vector<float> sc, kv;  // Scores, and an F16 head's keys/values as f32.
     for (int64_t item = i0; item < i1; ++item) {
       if (item < nb) {
-        const int h = static_cast<int>(item % H), kvh = h / group;
-        const Run& r = blocks[item / H];
+        const int kvh = static_cast<int>(item % KVH);
+        const Run& r = blocks[item / KVH];
         const KVCache& cache = *seqs[seq_of[r.t0]].cache;
         const int first = pos_of[r.t0], P = first + static_cast<int>(r.n);
         sc.resize(static_cast<size_t>(r.n * P));
@@ -338,9 +338,10 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
           k = cache.k(layer, kvh);
           v = cache.v(layer, kvh);
         }
-        attention_query_block(s.att.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q), sc.data(),
-                              s.q.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q), k, v,
-                              static_cast<size_t>(hd), static_cast<int>(r.n), first, hd, scale);
+        for (int h = kvh * group; h < (kvh + 1) * group; ++h)
+          attention_query_block(s.att.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q), sc.data(),
+                                s.q.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q), k, v,
+                                static_cast<size_t>(hd), static_cast<int>(r.n), first, hd, scale);
         continue;
       }
       const int64_t t = singles[(item - nb) / KVH];
