@@ -1,4 +1,4 @@
-// attention_one_query (decode-time attention over a KV cache) against a float64 reference,
+// attention_group_query (decode-time attention over a KV cache) against a float64 reference,
 // for head sizes on the register fast path (multiples of the vector width) and off it.
 #include <gtest/gtest.h>
 
@@ -42,8 +42,8 @@ TEST(KernelsAttention, OneQueryMatchesFloat64Reference) {
       for (auto& x : k) x = nd(rng);
       for (auto& x : v) x = nd(rng);
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-      sllm::attention_one_query(out.data(), scores.data(), q.data(), k.data(), v.data(), stride, n,
-                                hd, scale);
+      sllm::attention_group_query(out.data(), scores.data(), q.data(), 1, k.data(), v.data(),
+                                  stride, n, hd, scale);
       std::vector<double> ref;
       reference(ref, q.data(), k.data(), v.data(), stride, n, hd, scale);
       for (int i = 0; i < hd; ++i)
@@ -59,8 +59,8 @@ TEST(KernelsAttention, OneQueryIsStableForLargeScores) {
   std::vector<float> q(hd, 10.0f), k(n * hd, 0.0f), v(n * hd), out(hd), scores(n);
   for (int i = 0; i < hd; ++i) k[hd + i] = 100.0f;  // Position 1 wins by far.
   for (int i = 0; i < n * hd; ++i) v[i] = static_cast<float>(i);
-  sllm::attention_one_query(out.data(), scores.data(), q.data(), k.data(), v.data(), hd, n, hd,
-                            1.0f);
+  sllm::attention_group_query(out.data(), scores.data(), q.data(), 1, k.data(), v.data(), hd, n, hd,
+                              1.0f);
   for (int i = 0; i < hd; ++i) EXPECT_FLOAT_EQ(out[i], v[hd + i]);
 }
 
@@ -79,8 +79,8 @@ TEST(KernelsAttention, QueryBlockMatchesOneQueryAtATime) {
                                   kv, n, first, hd, scale);
       std::vector<float> one(hd), sc(P);
       for (int i = 0; i < n; ++i) {
-        sllm::attention_one_query(one.data(), sc.data(), q.data() + i * qs, k.data(), v.data(), kv,
-                                  first + i + 1, hd, scale);
+        sllm::attention_group_query(one.data(), sc.data(), q.data() + i * qs, 1, k.data(), v.data(),
+                                    kv, first + i + 1, hd, scale);
         for (int j = 0; j < hd; ++j)
           ASSERT_NEAR(out[i * qs + j], one[j], 1e-5f * (1 + std::abs(one[j])))
               << "hd " << hd << " n " << n << " first " << first << " query " << i;
@@ -149,16 +149,16 @@ TEST(KernelsF16, OneQueryEqualsF32OnTheWidenedRows) {
       sllm::from_f16(v.data(), v16.data(), v.size());
       std::vector<float> a(hd), b(hd), scores(n);
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-      sllm::attention_one_query(a.data(), scores.data(), q.data(), k.data(), v.data(), stride, n,
-                                hd, scale);
-      sllm::attention_one_query_f16(b.data(), scores.data(), q.data(), k16.data(), v16.data(),
-                                    stride, n, hd, scale);
+      sllm::attention_group_query(a.data(), scores.data(), q.data(), 1, k.data(), v.data(), stride,
+                                  n, hd, scale);
+      sllm::attention_group_query_f16(b.data(), scores.data(), q.data(), 1, k16.data(), v16.data(),
+                                      stride, n, hd, scale);
       ASSERT_EQ(a, b) << "hd " << hd << " n " << n;
     }
   }
 }
 
-// Grouped-query decode: every head of a group gets the bits attention_one_query gives it, for
+// Grouped-query decode: every head of a group gets the bits it gets in a group of one, for
 // group sizes that split into 4 + 2 + 1 and head sizes on and off the register path.
 TEST(KernelsAttention, GroupQueryEqualsOneQueryPerHead) {
   std::mt19937 rng(5);
@@ -173,10 +173,10 @@ TEST(KernelsAttention, GroupQueryEqualsOneQueryPerHead) {
         std::vector<float> one(g * hd), one16(g * hd), grouped(g * hd, NAN), grouped16(g * hd, NAN),
             scores(g * n);
         for (int h = 0; h < g; ++h) {
-          sllm::attention_one_query(one.data() + h * hd, scores.data(), q.data() + h * hd, k.data(),
-                                    v.data(), stride, n, hd, scale);
-          sllm::attention_one_query_f16(one16.data() + h * hd, scores.data(), q.data() + h * hd,
-                                        k16.data(), v16.data(), stride, n, hd, scale);
+          sllm::attention_group_query(one.data() + h * hd, scores.data(), q.data() + h * hd, 1,
+                                      k.data(), v.data(), stride, n, hd, scale);
+          sllm::attention_group_query_f16(one16.data() + h * hd, scores.data(), q.data() + h * hd,
+                                          1, k16.data(), v16.data(), stride, n, hd, scale);
         }
         sllm::attention_group_query(grouped.data(), scores.data(), q.data(), g, k.data(), v.data(),
                                     stride, n, hd, scale);

@@ -116,18 +116,6 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
   }
 }
 
-void attention_one_query(float* out, float* scores, const float* q, const float* k, const float* v,
-                         size_t stride, int n, int hd, float scale) {
-  simd::attend(out, scores, q, 1, k, v, stride, static_cast<size_t>(n), static_cast<size_t>(hd),
-               scale);
-}
-
-void attention_one_query_f16(float* out, float* scores, const float* q, const uint16_t* k,
-                             const uint16_t* v, size_t stride, int n, int hd, float scale) {
-  simd::attend_f16(out, scores, q, 1, k, v, stride, static_cast<size_t>(n), static_cast<size_t>(hd),
-                   scale);
-}
-
 void attention_group_query(float* out, float* scores, const float* q, int queries, const float* k,
                            const float* v, size_t stride, int n, int hd, float scale) {
   simd::attend(out, scores, q, static_cast<size_t>(queries), k, v, stride, static_cast<size_t>(n),

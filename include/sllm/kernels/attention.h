@@ -20,19 +20,15 @@ void attention_forward(float* out, float* probs, const float* qkv, const Attenti
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* probs,
                         const AttentionShape& s);
 
-// Decode-time attention of one query head over n cached positions: key j at k + j * stride,
-// value j at v + j * stride (hd floats each). out [hd] = softmax(scale * q . k_j) . v_j.
-// scores is n floats of scratch.
-void attention_one_query(float* out, float* scores, const float* q, const float* k, const float* v,
-                         size_t stride, int n, int hd, float scale);
-// The same over an F16 cache: keys and values as IEEE half bits, widened as they are read.
-void attention_one_query_f16(float* out, float* scores, const float* q, const uint16_t* k,
-                             const uint16_t* v, size_t stride, int n, int hd, float scale);
-// Grouped-query decode: `queries` heads that share one KV head (q and out: rows of hd floats,
-// hd apart) in one pass over its keys and values; scores holds queries * n floats. Each head's
-// output has the bits attention_one_query gives it.
+// Decode-time attention of `queries` query heads that share one KV head (grouped-query
+// attention; 1 without it) over n cached positions: key j at k + j * stride, value j at
+// v + j * stride (hd floats each); query g at q + g * hd, its output out [g * hd, (g + 1) * hd) =
+// softmax(scale * q_g . k_j) . v_j. One pass over the keys and values for the whole group;
+// scores holds queries * n floats of scratch. A head's output has the same bits in a group of
+// any size.
 void attention_group_query(float* out, float* scores, const float* q, int queries, const float* k,
                            const float* v, size_t stride, int n, int hd, float scale);
+// The same over an F16 cache: keys and values as IEEE half bits, widened as they are read.
 void attention_group_query_f16(float* out, float* scores, const float* q, int queries,
                                const uint16_t* k, const uint16_t* v, size_t stride, int n, int hd,
                                float scale);
