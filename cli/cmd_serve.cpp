@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "command.h"
+#include "model_flags.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/serve/server.h"
@@ -60,10 +61,7 @@ int run_serve(int argc, char** argv) {
   app.add_option("--ctx", ctx, "Context length per sequence (default: the model's)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", threads, "Compute threads (0 = all cores)")->capture_default_str();
-  app.add_option("--kv-type", kv_type,
-                 "KV cache element type: f32 (exact) or f16 (half the cache memory per sequence)")
-      ->check(CLI::IsMember({"f32", "f16"}))
-      ->capture_default_str();
+  sllm::cli::add_kv_type_option(app, kv_type);
   app.add_option("--max-batch", o.scheduler.max_batch, "Sequences decoded together")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -103,11 +101,11 @@ int run_serve(int argc, char** argv) {
 
   std::vector<sllm::serve::ServedModel> models;
   std::vector<std::pair<std::string, std::string>> bases;
+  const sllm::KVType kv = sllm::parse_kv_type(kv_type);
   for (const auto& spec : model_specs) {
     auto [name, path] = named_path(spec, "--model");
     std::fprintf(stderr, "sllm serve: loading %s as '%s'\n", path.c_str(), name.c_str());
-    models.push_back(
-        {name, sllm::serve::load_backend(path, "", ctx, sllm::parse_kv_type(kv_type))});
+    models.push_back({name, sllm::serve::load_backend(path, "", ctx, kv)});
     bases.emplace_back(name, path);
   }
   for (const auto& spec : lora_specs) {
@@ -125,8 +123,7 @@ int run_serve(int argc, char** argv) {
     }
     std::fprintf(stderr, "sllm serve: loading adapter %s on %s as '%s'\n", adapter.c_str(),
                  base_path.c_str(), name.c_str());
-    models.push_back(
-        {name, sllm::serve::load_backend(base_path, adapter, ctx, sllm::parse_kv_type(kv_type))});
+    models.push_back({name, sllm::serve::load_backend(base_path, adapter, ctx, kv)});
   }
 
   std::unique_ptr<sllm::serve::KeyStore> keys;

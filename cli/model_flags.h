@@ -12,6 +12,15 @@
 
 namespace sllm::cli {
 
+// --kv-type, for every command that runs a model (generate, eval, serve).
+inline void add_kv_type_option(CLI::App& app, std::string& kv_type) {
+  app.add_option("--kv-type", kv_type,
+                 "KV cache element type: f32 (exact) or f16 (half the cache memory and reads, "
+                 "llama.cpp's default)")
+      ->check(CLI::IsMember({"f32", "f16"}))
+      ->capture_default_str();
+}
+
 struct ModelFlags {
   std::string path, quant, tokenizer, kv_type = "f32";
   int threads = 0;
@@ -23,11 +32,7 @@ struct ModelFlags {
     app.add_option("--tokenizer", tokenizer,
                    "tokenizer for models that carry none (llama2.c tokenizer.bin, .sllmtok)");
     app.add_option("--threads", threads, "threads (default: all cores)");
-    app.add_option("--kv-type", kv_type,
-                   "KV cache element type: f32 (exact) or f16 (half the cache memory and reads, "
-                   "llama.cpp's default)")
-        ->check(CLI::IsMember({"f32", "f16"}))
-        ->capture_default_str();
+    add_kv_type_option(app, kv_type);
   }
 
   LoadOptions load_options() const {
