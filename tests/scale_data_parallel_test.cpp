@@ -90,8 +90,9 @@ TEST(ScaleDataParallel, TwoRanksMatchOneProcess) {
   // would report OpenMPI's own unfreed allocations (ompi_op_base_op_select and the components it
   // dlopens), not sllm's: the one-process run above keeps leak checking for sllm's code.
   const std::string mpi =
-      "ASAN_OPTIONS=detect_leaks=0 SLLM_DP_BUCKET_BYTES=4096 mpirun --allow-run-as-root --oversubscribe -np 2 " + bin + args +
-      " --out " + dir.file("two") + " > " + dir.file("mpi.log") + " 2>&1";
+      "ASAN_OPTIONS=detect_leaks=0 SLLM_DP_BUCKET_BYTES=4096 mpirun --allow-run-as-root "
+      "--oversubscribe -np 2 " +
+      bin + args + " --out " + dir.file("two") + " > " + dir.file("mpi.log") + " 2>&1";
   ASSERT_EQ(std::system(mpi.c_str()), 0) << std::ifstream(dir.file("mpi.log")).rdbuf();
   // The gradient all-reduces overlap with backward: most buckets start before it ends.
   {
