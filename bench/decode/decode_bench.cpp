@@ -113,11 +113,10 @@ ModelFiles random_model(const Shape& s) {
 
 // A synthetic llama2.c-style (SentencePiece) vocabulary of `n` pieces: <unk>, <s>, </s>, the
 // 256 byte pieces <0x00>..<0xFF> (llama.cpp looks up <0x0A> for newline), " " and the printable
-// ASCII characters (so that text tokenizes and detokenizes back, as node-llama-cpp checks on
-// load), then distinct filler pieces " t354".. (a space is SentencePiece's "\u2581"), scores
-// falling with the id. The
-// format "llama2c" makes sllm build its tokenizer from this vocabulary, so export_gguf writes it
-// as tokenizer.ggml.* (model "llama", tokens, scores, token types, bos 1, eos 2).
+// ASCII characters (so that text tokenizes and detokenizes back), then distinct filler pieces
+// " t354".. (a space is SentencePiece's "\u2581"), scores falling with the id. The format
+// "llama2c" makes sllm build its tokenizer from this vocabulary, so export_gguf writes it as
+// tokenizer.ggml.* (model "llama", tokens, scores, token types, bos 1, eos 2).
 void add_synthetic_vocab(ModelFiles& m, int n) {
   VocabInfo& v = m.vocab;
   v.model = "llama";
@@ -169,7 +168,7 @@ int write_ggufs(const std::string& dir, const std::vector<std::string>& shapes,
     if (std::find(types.begin(), types.end(), "f32") == types.end()) continue;
     LoadOptions lo;
     lo.weight_type = GGMLType::F32;
-    InferenceModel model(random_model(*shape), lo);
+    InferenceModel model(std::move(m), lo);  // The weights just written (the vocab is unused).
     nlohmann::ordered_json cases = nlohmann::ordered_json::array();
     for (const auto& prompt : check_prompts()) {
       KVCache cache = model.new_cache(static_cast<int>(prompt.size()));
