@@ -48,7 +48,10 @@ std::string reference_dir() {
   if (!std::filesystem::exists(cached)) {
     std::string tmp = cached + ".tmp-XXXXXX";
     if (!mkdtemp(tmp.data())) throw std::runtime_error("mkdtemp failed for " + tmp);
-    const std::string cmd = "/usr/bin/python3 " + script + " " + tmp;
+    // The fallback reruns cap oneDNN's ISA through the environment: the reference must not
+    // depend on which test happened to generate the cache first.
+    const std::string cmd =
+        "env -u DNNL_MAX_CPU_ISA -u ONEDNN_MAX_CPU_ISA /usr/bin/python3 " + script + " " + tmp;
     std::error_code ec;
     if (std::system(cmd.c_str()) != 0) {
       std::filesystem::remove_all(tmp, ec);
@@ -235,8 +238,10 @@ TEST_P(ModelBf16VsTorch, LogitsLossAndEveryGradient) {
   EXPECT_NEAR(clip_grad_norm(m, 0.0f), ref_norm, 1e-3f * ref_norm);
 }
 
-// Ten AdamW steps: within 0.5% of the bf16 reference (flips add up over the steps), and within
-// 2% of the float32 run's losses (the loss curve stays the same; bf16 moves these by 0.1-0.5%).
+// Ten AdamW steps: within 0.2% of the bf16 reference for the first five, 1.5% after (flips add
+// up over the steps: the reference itself moves by 0.5% at step 8 when PyTorch's OpenBLAS runs
+// its Haswell instead of its SkylakeX kernels), and within 2% of the float32 run's losses (the
+// loss curve stays the same; bf16 moves these by 0.1-0.5%).
 TEST_P(ModelBf16VsTorch, TenAdamWStepsStayWithTheReferenceAndCloseToFloat32) {
   Case exact(GetParam()), c(GetParam() + "_bf16");
   Model m(c.cfg);
@@ -252,7 +257,7 @@ TEST_P(ModelBf16VsTorch, TenAdamWStepsStayWithTheReferenceAndCloseToFloat32) {
     const float loss = m.forward(tokens, targets, c.B, c.T);
     m.backward();
     adamw_step(m, state, h);
-    EXPECT_NEAR(loss, ref[step], 5e-3f * ref[step]) << "step " << step;
+    EXPECT_NEAR(loss, ref[step], (step < 5 ? 2e-3f : 1.5e-2f) * ref[step]) << "step " << step;
     EXPECT_NEAR(loss, ref32[step], 2e-2f * ref32[step]) << "step " << step;
   }
 }
