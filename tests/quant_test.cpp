@@ -1,5 +1,6 @@
 #include "sllm/quant/quant.h"
 
+#include <bit>
 #include <cmath>
 #include <random>
 
@@ -152,6 +153,49 @@ TEST(QuantDot, KernelsMatchDequantizedMathOnEveryIsa) {
         }
       }
     }
+  }
+}
+
+// The vector quantization against its one-element-at-a-time definition, bit for bit: every
+// block scale, including all-zero blocks, tiny and huge magnitudes, and NaN/inf blocks.
+TEST(QuantDot, QuantizedActivationsEqualTheScalarDefinition) {
+  const int64_t nb = 64, n = nb * 32;
+  std::vector<float> x(n);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (int64_t i = 0; i < n; ++i)
+    x[i] = g(rng) * std::pow(10.0f, static_cast<float>(i / 32 % 9) - 4);
+  for (int j = 0; j < 32; ++j) x[5 * 32 + j] = 0.0f;                  // All zero.
+  for (int j = 0; j < 32; ++j) x[6 * 32 + j] = j % 2 ? 1.5f : -1.5f;  // Ties at 0.5 steps.
+  x[7 * 32 + 31] = NAN;
+  x[8 * 32 + 3] = -INFINITY;
+  x[9 * 32] = 3e38f;
+  std::vector<ActQ8> got(nb);
+  quantize_activations(x.data(), got.data(), n);
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* xb = x.data() + b * 32;
+    float amax = 0;
+    bool finite = true;
+    for (int j = 0; j < 32; ++j) {
+      finite &= std::isfinite(xb[j]);
+      amax = std::max(amax, std::fabs(xb[j]));
+    }
+    if (!finite) {
+      EXPECT_TRUE(std::isnan(got[b].d) && std::isnan(got[b].s)) << "block " << b;
+      continue;
+    }
+    const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      const int q = static_cast<int>(std::nearbyint(xb[j] * id));
+      ASSERT_EQ(got[b].qs[j], q) << "block " << b << " element " << j;
+      sum += q;
+    }
+    EXPECT_EQ(got[b].sum, sum) << "block " << b;
+    EXPECT_EQ(std::bit_cast<uint32_t>(got[b].d), std::bit_cast<uint32_t>(d)) << "block " << b;
+    EXPECT_EQ(std::bit_cast<uint32_t>(got[b].s),
+              std::bit_cast<uint32_t>(d * static_cast<float>(sum)))
+        << "block " << b;
   }
 }
 

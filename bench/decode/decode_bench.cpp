@@ -16,13 +16,14 @@
 //
 // usage: decode_bench [--bandwidth GBs] [--shapes 15M,110M] [--types f32,q8_0,q4_0,q4_1]
 //                     [--threads 1,2] [--tokens 128] [--kv-type f32|f16] [--peer FILE.json]
-//                     [--json OUT.json]
+//                     [--json OUT.json] [--reps 3]
 //        decode_bench --write-gguf DIR [--shapes ...] [--types ...]
 //   --write-gguf writes DIR/stories{15M,110M}-{type}.gguf (the exact random weights benchmarked,
 //   with a synthetic 32,000-piece SentencePiece vocabulary so that llama.cpp loads them) and
 //   DIR/sllm_reference.json: sllm's last-position top logits (f32 model) for a few prompts, for
 //   llama_cpp_bench --check.
 //   --peer FILE: {"15M/q8_0/2": {"pp": tok/s, "tg": tok/s}, ...} (llama_cpp_bench --json).
+//   --reps N: prefill + decode runs per cell, the median reported (more steady on a noisy VM).
 //   --kv-type: the KV cache's element type (default f32; f16 is llama.cpp's default).
 //   --json OUT: the same cells as {"15M/q8_0/2": {"pp", "tg", "tg_cpu_ms", "bytes_per_token",
 //   "bandwidth_gbs", "rss_mb"}, ...} (run.sh's rounds gather them).
@@ -198,7 +199,6 @@ double rss_mb() {
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1e6;
 }
 
-constexpr int kReps = 3;
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -291,7 +291,7 @@ int main(int argc, char** argv) {
   std::string shapes = "15M,110M", types = "f32,q8_0,q4_0,q4_1", threads = "1,2";
   std::string write_gguf, peer_file, json_file;
   KVType kv_type = KVType::F32;
-  int n = 128;
+  int n = 128, reps = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--bandwidth"))
       bandwidth = std::atof(argv[i + 1]);
@@ -303,6 +303,8 @@ int main(int argc, char** argv) {
       threads = argv[i + 1];
     else if (!std::strcmp(argv[i], "--tokens"))
       n = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--reps"))
+      reps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--write-gguf"))
       write_gguf = argv[i + 1];
     else if (!std::strcmp(argv[i], "--peer"))
@@ -320,6 +322,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "decode_bench: unknown flag %s (see the comment at the top)\n", argv[i]);
       return 2;
     }
+  }
+  if (reps < 1 || n < 1) {
+    std::fprintf(stderr, "decode_bench: --reps and --tokens need a positive count\n");
+    return 2;
   }
   if (argc % 2 == 0) {  // Flags come in pairs: one is missing its value.
     std::fprintf(stderr, "decode_bench: %s needs a value\n", argv[argc - 1]);
@@ -392,10 +398,10 @@ int main(int argc, char** argv) {
         set_num_threads(std::atoi(th.c_str()));
         KVCache cache = model.new_cache(2 * n);
         model.forward(cache, prompt);  // Warm-up: page in weights, size scratch buffers.
-        // Median of kReps runs of prefill then decode (as llama-bench reports a median): one
+        // Median of --reps runs of prefill then decode (as llama-bench reports a median): one
         // 8 ms prefill of stories15M is at the mercy of this VM's neighbours.
         std::vector<double> pps, tgs, cpus;
-        for (int rep = 0; rep < kReps; ++rep) {
+        for (int rep = 0; rep < reps; ++rep) {
           cache.clear();
           auto t0 = std::chrono::steady_clock::now();
           std::vector<float> logits = model.forward(cache, prompt);

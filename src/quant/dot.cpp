@@ -13,29 +13,6 @@
 
 namespace sllm {
 
-void quantize_activations(const float* x, ActQ8* out, int64_t n) {
-  for (int64_t b = 0; b < n / kQBlock; ++b, x += kQBlock) {
-    float amax = 0;
-    for (int j = 0; j < kQBlock; ++j) amax = std::max(amax, std::fabs(x[j]));
-    if (!std::isfinite(amax)) {  // Propagate NaN/inf instead of casting it to int.
-      std::memset(out[b].qs, 0, kQBlock);
-      out[b].d = out[b].s = NAN;
-      out[b].sum = 0;
-      continue;
-    }
-    const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-    int sum = 0;
-    for (int j = 0; j < kQBlock; ++j) {
-      const int q = static_cast<int>(std::nearbyint(x[j] * id));
-      out[b].qs[j] = static_cast<int8_t>(q);
-      sum += q;
-    }
-    out[b].d = d;
-    out[b].s = d * static_cast<float>(sum);
-    out[b].sum = sum;
-  }
-}
-
 namespace {
 
 // ---- Portable kernels: one loop over blocks, int32 block sums, float accumulation. Each
