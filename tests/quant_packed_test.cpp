@@ -69,13 +69,13 @@ TEST(QuantPacked, KernelsMatchTheRowMajorKernels) {
       pack_rows(t, q.data(), rows, cols, p.data());
       std::mt19937_64 rng(3);
       std::normal_distribution<float> nd(0.0f, 2.0f);
-      std::vector<float> x(4 * cols);
+      std::vector<float> x(8 * cols);
       for (auto& v : x) v = nd(rng);
-      std::vector<ActQ8> acts(4 * nb);
-      for (int j = 0; j < 4; ++j)
+      std::vector<ActQ8> acts(8 * nb);
+      for (int j = 0; j < 8; ++j)
         quantize_activations(x.data() + j * cols, acts.data() + j * nb, cols);
-      for (int na = 1; na <= 4; ++na) {
-        std::vector<float> y(4 * rows, NAN);
+      for (int na = 1; na <= 8; ++na) {
+        std::vector<float> y(8 * rows, NAN);
         for (int64_t g = 0; g < rows / 16; ++g)
           qdot16_for(k, t)(p.data() + g * 16 * ggml_row_size(t, cols), acts.data(), nb, na, nb,
                            y.data() + g * 16, rows);
@@ -88,7 +88,7 @@ TEST(QuantPacked, KernelsMatchTheRowMajorKernels) {
                 << k.isa << " " << ggml_type_name(t) << " na " << na << " token " << j << " row "
                 << r;
           }
-        for (int64_t i = na * rows; i < 4 * rows; ++i)
+        for (int64_t i = na * rows; i < 8 * rows; ++i)
           ASSERT_TRUE(std::isnan(y[i]));  // No overrun.
       }
     }
@@ -97,7 +97,8 @@ TEST(QuantPacked, KernelsMatchTheRowMajorKernels) {
 }
 
 // matmul over a packed weight against the same weight row-major, for decode (1 token), the dot
-// kernels' prefill (5 tokens) and, where the CPU has it, the AMX prefill (20 tokens).
+// kernels' prefill (5 tokens, and 13: a pass of 8 then one of 5) and, where the CPU has it,
+// the AMX prefill (20 tokens).
 TEST(QuantPacked, MatmulGivesTheRowMajorResult) {
   if (!dot_kernels().q8_0_x16) GTEST_SKIP() << dot_kernels().isa << " has no packed kernels";
   TeamState state(2);
@@ -113,7 +114,7 @@ TEST(QuantPacked, MatmulGivesTheRowMajorResult) {
     std::vector<uint8_t> row(plain.row_bytes());
     packed.copy_row(33, row.data());
     EXPECT_EQ(0, std::memcmp(row.data(), plain.row(33), row.size()));
-    for (int64_t n : {1, 5, 20}) {
+    for (int64_t n : {1, 5, 13, 20}) {
       std::mt19937_64 rng(5 + n);
       std::normal_distribution<float> nd(0.0f, 1.0f);
       std::vector<float> x(n * cols), y0(n * rows), y1(n * rows);

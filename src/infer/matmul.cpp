@@ -34,6 +34,9 @@ int64_t gemm_chunk(int64_t rows) {
 // one tile holds 16 tokens, and below that the int8 dot kernels waste less.
 constexpr int64_t kAmxMinTokens = 16;
 constexpr int64_t kAmxPanel = 32;  // Weight rows per AMX work item.
+// Tokens per packed-kernel call: the group's codes are unpacked once for all of them (Q4) and
+// its scales converted once (stories15M Q4_0 prefill, 1 thread: 12.9-13.1k -> 13.2-13.3k tok/s).
+constexpr int64_t kPackTokens = 8;
 
 // Rows per chunk for the dot kernels: about 8 chunks per thread, so a thread the OS parks
 // leaves a small share to the others, without paying a shared counter for every 16 rows of a
@@ -119,7 +122,7 @@ void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y, Team
   }
   const int64_t nb = w.cols / kQBlock;
   const ActQ8* a = acts.blocks.data();
-  if (w.packed) {  // 16 rows per call, up to 4 tokens each; a group stays in cache for all.
+  if (w.packed) {  // 16 rows per call, up to 8 tokens each; a group stays in cache for all.
     const QDot16Fn dot16 = qdot16_for(dot_kernels(), w.type);
     if (!dot16) fail("internal: packed {} weights without a packed kernel", ggml_type_name(w.type));
     const size_t group_bytes = kPackRows * w.row_bytes();
@@ -127,9 +130,9 @@ void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y, Team
     const int64_t chunk = dot_chunk(rows, w.row_bytes(), acts.n, team) / kPackRows;
     team.parallel_for(groups, chunk, [&](int64_t g0, int64_t g1) {
       for (int64_t g = g0; g < g1; ++g)
-        for (int64_t t = 0; t < acts.n; t += 4)
+        for (int64_t t = 0; t < acts.n; t += kPackTokens)
           dot16(w.data + g * group_bytes, a + t * nb, static_cast<size_t>(nb),
-                static_cast<int>(std::min<int64_t>(4, acts.n - t)), nb,
+                static_cast<int>(std::min<int64_t>(kPackTokens, acts.n - t)), nb,
                 y + t * rows + g * kPackRows, static_cast<size_t>(rows));
     });
     return;

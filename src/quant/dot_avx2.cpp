@@ -205,7 +205,7 @@ template <GGMLType T>
 void qdot16_avx2(const void* g, const ActQ8* a, size_t as, int na, int64_t nb, float* y,
                  size_t ldy) {
   const auto* w = static_cast<const uint8_t*>(g);
-  SLLM_DISPATCH_NA16(qdot16_avx2_n, T)
+  SLLM_DISPATCH_NA16_BY4(qdot16_avx2_n, T)
 }
 
 }  // namespace

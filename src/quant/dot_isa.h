@@ -17,7 +17,8 @@
       return fn<4>(static_cast<W>(w), __VA_ARGS__); \
   }
 
-// The same for the packed kernels fn<Args..., NA>(w, a, as, nb, y, ldy).
+// The same for the packed kernels fn<Args..., NA>(w, a, as, nb, y, ldy), na in 1..8: AVX-512
+// has the registers for 8 tokens per pass over a group.
 #define SLLM_DISPATCH_NA16(fn, ...)                    \
   switch (na) {                                        \
     case 1:                                            \
@@ -26,8 +27,36 @@
       return fn<__VA_ARGS__, 2>(w, a, as, nb, y, ldy); \
     case 3:                                            \
       return fn<__VA_ARGS__, 3>(w, a, as, nb, y, ldy); \
-    default:                                           \
+    case 4:                                            \
       return fn<__VA_ARGS__, 4>(w, a, as, nb, y, ldy); \
+    case 5:                                            \
+      return fn<__VA_ARGS__, 5>(w, a, as, nb, y, ldy); \
+    case 6:                                            \
+      return fn<__VA_ARGS__, 6>(w, a, as, nb, y, ldy); \
+    case 7:                                            \
+      return fn<__VA_ARGS__, 7>(w, a, as, nb, y, ldy); \
+    default:                                           \
+      return fn<__VA_ARGS__, 8>(w, a, as, nb, y, ldy); \
+  }
+
+// na in 1..8 as up to two passes of at most 4 tokens (AVX2's 16 registers hold no more).
+#define SLLM_DISPATCH_NA16_BY4(fn, ...)                 \
+  for (int k0 = 0; k0 < na; k0 += 4) {                  \
+    const ActQ8* ak = a + static_cast<size_t>(k0) * as; \
+    float* yk = y + static_cast<size_t>(k0) * ldy;      \
+    switch (na - k0) {                                  \
+      case 1:                                           \
+        fn<__VA_ARGS__, 1>(w, ak, as, nb, yk, ldy);     \
+        break;                                          \
+      case 2:                                           \
+        fn<__VA_ARGS__, 2>(w, ak, as, nb, yk, ldy);     \
+        break;                                          \
+      case 3:                                           \
+        fn<__VA_ARGS__, 3>(w, ak, as, nb, yk, ldy);     \
+        break;                                          \
+      default:                                          \
+        fn<__VA_ARGS__, 4>(w, ak, as, nb, yk, ldy);     \
+    }                                                   \
   }
 
 namespace sllm::detail {

@@ -37,7 +37,7 @@ using FDotFn = void (*)(const float* w, const float* a, size_t a_stride, int na,
 // row_bytes apart: decode's shape, where 4 independent rows keep more loads in flight.
 using QDot4Fn = void (*)(const void* w, size_t row_bytes, const ActQ8* a, int64_t nb, float* out);
 
-// One group of 16 packed weight rows (sllm/quant/packed.h) with na (1 to 4) activation rows:
+// One group of 16 packed weight rows (sllm/quant/packed.h) with na (1 to 8) activation rows:
 // y[k * ldy + r] = dot(row r of the group, a + k * a_stride) for r < 16, k < na.
 using QDot16Fn = void (*)(const void* group, const ActQ8* a, size_t a_stride, int na, int64_t nb,
                           float* y, size_t ldy);
