@@ -29,7 +29,7 @@ std::vector<uint8_t> random_matrix(GGMLType t, int64_t rows, int64_t cols, uint6
 }
 
 TEST(QuantPacked, RoundTripsTheGgmlBytesExactly) {
-  for (GGMLType t : kTypes) {
+  for (GGMLType t : {GGMLType::F32, GGMLType::Q8_0, GGMLType::Q4_0, GGMLType::Q4_1}) {
     const int64_t rows = 48, cols = 96;
     auto q = random_matrix(t, rows, cols, 1);
     // Extreme codes too: Q8_0 -128 and 127, nibbles 0x00 and 0xff.
@@ -50,7 +50,9 @@ TEST(QuantPacked, RoundTripsTheGgmlBytesExactly) {
 TEST(QuantPacked, RefusesShapesItCannotPack) {
   EXPECT_FALSE(packable(GGMLType::Q8_0, 65, 64));
   EXPECT_FALSE(packable(GGMLType::Q8_0, 64, 40));
-  EXPECT_FALSE(packable(GGMLType::F32, 64, 64));
+  EXPECT_FALSE(packable(GGMLType::F16, 64, 64));
+  EXPECT_FALSE(packable(GGMLType::F32, 40, 64));
+  EXPECT_TRUE(packable(GGMLType::F32, 64, 7));  // F32 needs whole row groups, any width.
   EXPECT_TRUE(packable(GGMLType::Q4_1, 32, 64));
   std::vector<uint8_t> buf(4096);
   EXPECT_THROW(pack_rows(GGMLType::Q4_0, buf.data(), 20, 64, buf.data()), Error);
@@ -133,6 +135,75 @@ TEST(QuantPacked, MatmulGivesTheRowMajorResult) {
   }
 }
 
+// The packed F32 kernel is one fused multiply-add chain per output, over the columns in order:
+// bit for bit std::fma in a loop, for every tile shape (1 or 2 groups, 1 to 12 tokens).
+TEST(QuantPacked, F32KernelIsAnFmaChainPerOutput) {
+  for (const DotKernels* k : supported_dot_kernels()) {
+    if (!k->f32_x16) continue;
+    for (int64_t cols : {1, 7, 288}) {
+      const int64_t rows = 32;
+      std::mt19937_64 rng(11 + cols);
+      std::normal_distribution<float> nd(0.0f, 1.0f);
+      std::vector<float> w(rows * cols), x(kF32TileTokens * cols);
+      for (auto& v : w) v = nd(rng);
+      for (auto& v : x) v = nd(rng);
+      std::vector<float> p(w.size());
+      pack_rows(GGMLType::F32, reinterpret_cast<const uint8_t*>(w.data()), rows, cols,
+                reinterpret_cast<uint8_t*>(p.data()));
+      for (int groups : {1, 2})
+        for (int m = 1; m <= kF32TileTokens; ++m) {
+          const size_t ldy = rows + 3;
+          std::vector<float> y(kF32TileTokens * ldy, NAN);
+          k->f32_x16(p.data(), groups, x.data(), cols, m, cols, y.data(), ldy);
+          for (int t = 0; t < kF32TileTokens; ++t)
+            for (int64_t r = 0; r < static_cast<int64_t>(ldy); ++r) {
+              if (t >= m || r >= 16 * groups) {
+                ASSERT_TRUE(std::isnan(y[t * ldy + r])) << "wrote outside the tile";
+                continue;
+              }
+              float ref = 0;
+              for (int64_t c = 0; c < cols; ++c)
+                ref = std::fma(w[r * cols + c], x[t * cols + c], ref);
+              ASSERT_EQ(y[t * ldy + r], ref) << k->isa << " cols " << cols << " groups " << groups
+                                             << " m " << m << " token " << t << " row " << r;
+            }
+        }
+    }
+  }
+}
+
+// matmul over packed F32 weights: close to OpenBLAS's product on the row-major matrix, with an
+// odd number of groups, and a decoded token gives the same bits as the same token in a prefill.
+TEST(QuantPacked, F32MatmulMatchesRowMajorAndDecodeEqualsPrefill) {
+  if (!dot_kernels().f32_x16) GTEST_SKIP() << dot_kernels().isa << " has no packed F32 kernel";
+  TeamState state(2);
+  Team team(state);
+  const int64_t rows = 48, cols = 100;
+  std::mt19937_64 rng(13);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> wf(rows * cols);
+  for (auto& v : wf) v = nd(rng);
+  Weight plain{GGMLType::F32, rows, cols, reinterpret_cast<const uint8_t*>(wf.data())};
+  Weight packed = plain;
+  std::vector<uint8_t> storage;
+  ASSERT_TRUE(pack_for_kernels(packed, storage));
+  std::vector<uint8_t> row(plain.row_bytes());
+  packed.copy_row(41, row.data());
+  EXPECT_EQ(0, std::memcmp(row.data(), plain.row(41), row.size()));
+  const int64_t n = 30;
+  std::vector<float> x(n * cols), y0(n * rows), y1(n * rows), one(rows);
+  for (auto& v : x) v = nd(rng);
+  QuantizedActs acts;
+  matmul(plain, x.data(), n, y0.data(), acts, team);
+  matmul(packed, x.data(), n, y1.data(), acts, team);
+  for (int64_t i = 0; i < n * rows; ++i)
+    ASSERT_NEAR(y0[i], y1[i], 1e-5 * std::fabs(y0[i]) + 1e-4) << "i " << i;
+  for (int64_t t : {0, 13, 29}) {
+    matmul(packed, x.data() + t * cols, 1, one.data(), acts, team);
+    ASSERT_EQ(0, std::memcmp(one.data(), y1.data() + t * rows, rows * sizeof(float))) << t;
+  }
+}
+
 // Every matmul path gives the same bits with 1, 2 or 3 threads, on matrices big enough to be
 // split (sgemm calls of several chunks, many packed groups, several AMX panels).
 TEST(Matmul, SameBitsAtAnyThreadCount) {
@@ -149,7 +220,10 @@ TEST(Matmul, SameBitsAtAnyThreadCount) {
   Weight f32{GGMLType::F32, rows, cols, reinterpret_cast<const uint8_t*>(wf.data())};
   Weight q4{GGMLType::Q4_0, rows, cols, wq.data()};
   pack_for_kernels(q4, storage);
-  for (const Weight* w : {&f32, &q4})
+  Weight f32_packed = f32;
+  std::vector<uint8_t> f32_storage;
+  pack_for_kernels(f32_packed, f32_storage);
+  for (const Weight* w : {&f32, &q4, &f32_packed})
     for (int64_t n : {1, 5, 16, 37}) {
       std::vector<float> x(n * cols);
       for (auto& v : x) v = nd(rng);

@@ -66,6 +66,25 @@ void dot_rows(Dot dot, Row row, Act act, int64_t n, int64_t rows, int64_t r0, in
     }
   }
 }
+// Packed F32 (sllm/quant/packed.h): work items of two 16-row groups; each runs its tiles of
+// 12 tokens over the whole of x, so the groups' 32 x cols weights stay in L1/L2 for all tokens.
+void matmul_f32_groups(const Weight& w, const float* x, int64_t n, float* y, Team& team) {
+  const F32GroupsFn kernel = dot_kernels().f32_x16;
+  if (!kernel) fail("internal: packed F32 weights without a packed kernel");
+  const auto* W = reinterpret_cast<const float*>(w.data);
+  const int64_t groups = w.rows / kPackRows, pairs = (groups + 1) / 2;
+  const int64_t chunk = std::max<int64_t>(1, dot_chunk(w.rows, w.row_bytes(), n, team) / 32);
+  team.parallel_for(pairs, chunk, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t g = 2 * p;
+      const int ng = static_cast<int>(std::min<int64_t>(2, groups - g));
+      for (int64_t t = 0; t < n; t += kF32TileTokens)
+        kernel(W + g * kPackRows * w.cols, ng, x + t * w.cols, static_cast<size_t>(w.cols),
+               static_cast<int>(std::min<int64_t>(kF32TileTokens, n - t)), w.cols,
+               y + t * w.rows + g * kPackRows, static_cast<size_t>(w.rows));
+    }
+  });
+}
 }  // namespace
 
 void Weight::copy_row(int64_t r, uint8_t* dst) const {
@@ -76,7 +95,8 @@ void Weight::copy_row(int64_t r, uint8_t* dst) const {
 }
 
 bool pack_for_kernels(Weight& w, std::vector<uint8_t>& storage) {
-  if (w.packed || !packable(w.type, w.rows, w.cols) || !qdot16_for(dot_kernels(), w.type))
+  if (w.packed || !packable(w.type, w.rows, w.cols)) return false;
+  if (w.type == GGMLType::F32 ? !dot_kernels().f32_x16 : !qdot16_for(dot_kernels(), w.type))
     return false;
   storage.resize(w.nbytes());
   pack_rows(w.type, w.data, w.rows, w.cols, storage.data());
@@ -167,6 +187,7 @@ void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs&
     fail("matmul: {} weights must be converted at load", ggml_type_name(w.type));
   const auto* W = reinterpret_cast<const float*>(w.data);
   const int64_t rows = w.rows, cols = w.cols;
+  if (w.packed) return matmul_f32_groups(w, x, n, y, team);
   if (n >= kGemmMinTokens) {
     // Single-threaded OpenBLAS (forward_batch sets it so) on slices of weight rows.
     const int64_t chunk = gemm_chunk(rows);

@@ -83,6 +83,7 @@ constexpr DotKernels kPortable{"portable",
                                detail::rows4_by_one<qdot_portable<Q4_1Block>>,
                                nullptr,
                                nullptr,
+                               nullptr,
                                nullptr};
 
 }  // namespace

@@ -220,7 +220,8 @@ const DotKernels kDotAvx2{"avx2",
                           rows4_by_one<q4_1_avx2>,
                           qdot16_avx2<GGMLType::Q8_0>,
                           qdot16_avx2<GGMLType::Q4_0>,
-                          qdot16_avx2<GGMLType::Q4_1>};
+                          qdot16_avx2<GGMLType::Q4_1>,
+                          nullptr};
 
 bool cpu_has_f16c() {  // Clang's __builtin_cpu_supports does not know "f16c".
   unsigned a, b, c, d;

@@ -5,7 +5,9 @@
 // flight per token so the float accumulation chains overlap.
 #include <immintrin.h>
 
+#include <array>
 #include <cstring>
+#include <utility>
 
 #include "dot_isa.h"
 #include "sllm/quant/packed.h"
@@ -246,6 +248,48 @@ SLLM_AVX512 void f32_avx512_n(const float* w, const float* a, size_t as, int64_t
   for (int k = 0; k < NA; ++k) out[k] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[k], acc1[k]));
 }
 
+// ---- Packed F32 rows: a GEMM tile of G groups (16 rows each) by M tokens in registers. ----
+
+// Per column k: G loads of 16 weights, M broadcasts folded into the FMAs; 2 x 12 accumulators
+// keep both FMA ports busy. Decode (M = 1) streams G groups at once and prefetches ahead.
+template <int G, int M>
+SLLM_AVX512 void f32_groups_n(const float* w, const float* x, size_t ldx, int64_t k, float* y,
+                              size_t ldy) {
+  const size_t gstride = static_cast<size_t>(k) * kPackRows;
+  __m512 acc[G][M];
+  for (int g = 0; g < G; ++g)
+    for (int t = 0; t < M; ++t) acc[g][t] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < k; ++c) {
+    __m512 wv[G];
+    for (int g = 0; g < G; ++g) {
+      const float* p = w + g * gstride + c * kPackRows;
+      if constexpr (M <= 2) _mm_prefetch(reinterpret_cast<const char*>(p + 512), _MM_HINT_T0);
+      wv[g] = _mm512_loadu_ps(p);
+    }
+    for (int t = 0; t < M; ++t) {
+      const __m512 xb = _mm512_set1_ps(x[t * ldx + c]);
+      for (int g = 0; g < G; ++g) acc[g][t] = _mm512_fmadd_ps(wv[g], xb, acc[g][t]);
+    }
+  }
+  for (int g = 0; g < G; ++g)
+    for (int t = 0; t < M; ++t) _mm512_storeu_ps(y + t * ldy + g * kPackRows, acc[g][t]);
+}
+
+template <int G, int... Ms>
+constexpr auto f32_groups_table(std::integer_sequence<int, Ms...>) {
+  using Fn = void (*)(const float*, const float*, size_t, int64_t, float*, size_t);
+  return std::array<Fn, sizeof...(Ms)>{f32_groups_n<G, Ms + 1>...};
+}
+
+void f32_groups(const float* w, int groups, const float* x, size_t ldx, int m, int64_t k, float* y,
+                size_t ldy) {
+  static constexpr auto one =
+      f32_groups_table<1>(std::make_integer_sequence<int, kF32TileTokens>());
+  static constexpr auto two =
+      f32_groups_table<2>(std::make_integer_sequence<int, kF32TileTokens>());
+  (groups == 2 ? two : one)[m - 1](w, x, ldx, k, y, ldy);
+}
+
 template <int NA>
 void q8_0_n(const BlockQ8_0* w, const ActQ8* a, size_t as, int64_t nb, float* out) {
   qdot_vnni_n<Q8_0V, NA>(w, a, as, nb, out);
@@ -277,7 +321,7 @@ void f32_avx512(const float* w, const float* a, size_t as, int na, int64_t n, fl
 const DotKernels kDotAvx512{
     "avx512",      q8_0_avx512,         q4_0_avx512,         q4_1_avx512,
     f32_avx512,    qdot_vnni_x4<Q8_0V>, qdot_vnni_x4<Q4_0V>, qdot_vnni_x4<Q4_1V>,
-    qdot16<Q8_0P>, qdot16<Q4_0P>,       qdot16<Q4_1P>};
+    qdot16<Q8_0P>, qdot16<Q4_0P>,       qdot16<Q4_1P>,       f32_groups};
 
 bool cpu_has_avx512_vnni() {
   __builtin_cpu_init();

@@ -37,13 +37,23 @@ size_t super_block_at(const Geometry& g, int64_t r, int64_t b, int64_t nb) {
 }  // namespace
 
 bool packable(GGMLType t, int64_t rows, int64_t cols) {
-  return is_quantized(t) && rows > 0 && rows % kPackRows == 0 && cols > 0 && cols % kQBlock == 0;
+  if (rows <= 0 || rows % kPackRows != 0 || cols <= 0) return false;
+  return t == GGMLType::F32 || (is_quantized(t) && cols % kQBlock == 0);
 }
 
 void pack_rows(GGMLType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {
   if (!packable(t, rows, cols))
     fail("cannot pack a {} x {} {} matrix into groups of {} rows", rows, cols, ggml_type_name(t),
          kPackRows);
+  if (t == GGMLType::F32) {
+    const auto* w = reinterpret_cast<const float*>(src);
+    auto* out = reinterpret_cast<float*>(dst);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* group = out + (r / kPackRows) * kPackRows * cols;
+      for (int64_t k = 0; k < cols; ++k) group[k * kPackRows + r % kPackRows] = w[r * cols + k];
+    }
+    return;
+  }
   const Geometry g = geometry(t);
   const int64_t nb = cols / kQBlock;
   for (int64_t r = 0; r < rows; ++r)
@@ -62,6 +72,13 @@ void pack_rows(GGMLType t, const uint8_t* src, int64_t rows, int64_t cols, uint8
 }
 
 void unpack_row(GGMLType t, const uint8_t* packed, int64_t cols, int64_t r, uint8_t* dst) {
+  if (t == GGMLType::F32) {
+    const float* group =
+        reinterpret_cast<const float*>(packed) + (r / kPackRows) * kPackRows * cols;
+    auto* out = reinterpret_cast<float*>(dst);
+    for (int64_t k = 0; k < cols; ++k) out[k] = group[k * kPackRows + r % kPackRows];
+    return;
+  }
   const Geometry g = geometry(t);
   const int64_t nb = cols / kQBlock;
   const int64_t i = r % kPackRows;

@@ -1,8 +1,10 @@
 // y[n, rows] = x[n, cols] * W^T for a weight W [rows, cols] of any supported type: one call per
 // weight matrix for all n tokens of a step (prefill chunks and several sequences together).
-//   F32 weights: a threaded matrix-vector kernel for small n, OpenBLAS sgemm otherwise.
+//   F32 weights: where the CPU has the AVX-512 kernel, packed in 16-row groups at load and
+//   multiplied by register tiles of 32 rows x 12 tokens (the same kernel decodes); else a
+//   threaded matrix-vector kernel for small n, OpenBLAS sgemm otherwise.
 //   Quantized weights: x is quantized to int8 blocks once, then each weight row (each group of
-//   16 rows, when packed) is dotted with up to 4 tokens at a time (one unpack per weight block),
+//   16 rows, when packed) is dotted with up to 4 (8) tokens at a time (one unpack per block),
 //   rows split across threads; from 16 tokens on a CPU with AMX-BF16, x is packed to bf16 tiles
 //   instead and multiplied by transient bf16 panels of the weights (sllm/quant/gemm_amx.h).
 // Every thread of `team` calls these together (see team.h); results do not depend on the
@@ -31,9 +33,9 @@ struct Weight {
   void copy_row(int64_t r, uint8_t* dst) const;
 };
 
-// Repacks a quantized weight into 16-row groups when the dot kernels of this CPU read that
-// layout (AVX-512 VNNI, AVX2) and the shape allows it: the packed bytes go to `storage`, which must
-// outlive w. Returns whether it packed.
+// Repacks a weight into 16-row groups when the dot kernels of this CPU read that layout
+// (quantized: AVX-512 VNNI, AVX2; F32: AVX-512) and the shape allows it: the packed bytes go to
+// `storage`, which must outlive w. Returns whether it packed.
 bool pack_for_kernels(Weight& w, std::vector<uint8_t>& storage);
 
 // Activations quantized once and reused by every matrix that reads the same input (q, k, v).

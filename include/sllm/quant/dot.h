@@ -42,12 +42,21 @@ using QDot4Fn = void (*)(const void* w, size_t row_bytes, const ActQ8* a, int64_
 using QDot16Fn = void (*)(const void* group, const ActQ8* a, size_t a_stride, int na, int64_t nb,
                           float* y, size_t ldy);
 
+// F32 weights packed in groups of 16 rows (sllm/quant/packed.h): y[t * ldy + r] for the
+// 16 * groups rows of `groups` consecutive groups (1 or 2) and m tokens (1..kF32TileTokens) of
+// x (k floats each, ldx apart). Every output is one fused multiply-add chain over k in order, so
+// the bits do not depend on the tiling: prefill and decode give the same numbers.
+constexpr int kF32TileTokens = 12;
+using F32GroupsFn = void (*)(const float* w, int groups, const float* x, size_t ldx, int m,
+                             int64_t k, float* y, size_t ldy);
+
 struct DotKernels {
   const char* isa;  // "avx512", "avx2" or "portable"
   QDotFn q8_0, q4_0, q4_1;
   FDotFn f32;
   QDot4Fn q8_0_x4, q4_0_x4, q4_1_x4;
   QDot16Fn q8_0_x16, q4_0_x16, q4_1_x16;  // Packed rows; null where the ISA has none.
+  F32GroupsFn f32_x16;                    // Packed F32 rows; null where the ISA has none.
 };
 const DotKernels& dot_kernels();  // The best for this CPU (or SLLM_ISA).
 const DotKernels& portable_dot_kernels();

@@ -11,6 +11,10 @@
 //         row r (low nibbles are codes 4c.., high nibbles codes 16 + 4c..).
 //   Q4_1: 16 f16 scales, 16 f16 minima, then the 4 chunks as for Q4_0.
 // Each is 16 times the ggml block, so a packed matrix has exactly the ggml size.
+//
+// F32 groups are the 16 rows transposed: element (row i, column k) of a group at k * 16 + i, so
+// one 64-byte load is column k of all 16 rows, which the GEMM kernel multiplies by one
+// broadcast activation. No padding: the same size again.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -35,7 +39,7 @@ constexpr size_t packed_block_bytes(GGMLType t) {
                                : 0;
 }
 
-// Whether a [rows, cols] matrix of type t can be packed (a quantized type, whole groups).
+// Whether a [rows, cols] matrix of type t can be packed (F32 or a quantized type, whole groups).
 bool packable(GGMLType t, int64_t rows, int64_t cols);
 // src: rows x cols in ggml layout; dst: the same bytes count, packed. rows % 16 == 0.
 void pack_rows(GGMLType t, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
