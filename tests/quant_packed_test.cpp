@@ -204,6 +204,49 @@ TEST(QuantPacked, F32MatmulMatchesRowMajorAndDecodeEqualsPrefill) {
   }
 }
 
+// Several weights in one matmul_many: the same bits as one matmul per weight, for packed
+// quantized weights of different heights, packed F32 with odd group counts, and a mix.
+TEST(Matmul, ManyWeightsGiveTheBitsOfOneCallEach) {
+  TeamState state(2);
+  Team team(state);
+  const int64_t cols = 96;
+  std::mt19937_64 rng(21);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<std::vector<float>> f32s;
+  std::vector<std::vector<uint8_t>> bytes, storage(6);
+  std::vector<Weight> ws;
+  const int64_t heights[] = {48, 16, 32};
+  for (int kind = 0; kind < 2; ++kind)
+    for (int64_t rows : heights) {
+      const GGMLType t = kind == 0 ? GGMLType::Q4_0 : GGMLType::F32;
+      bytes.push_back(random_matrix(t, rows, cols, 30 + ws.size()));
+      ws.push_back(Weight{t, rows, cols, bytes.back().data()});
+    }
+  for (size_t i = 0; i < ws.size(); ++i) pack_for_kernels(ws[i], storage[i]);
+  const std::vector<std::vector<size_t>> sets = {{0, 1, 2}, {3, 4, 5}, {3, 0}, {1}};
+  for (int64_t n : {1, 13}) {
+    std::vector<float> x(n * cols);
+    for (auto& v : x) v = nd(rng);
+    for (const auto& set : sets) {
+      std::vector<std::vector<float>> one(set.size()), many(set.size());
+      std::vector<MatmulOut> outs;
+      for (size_t j = 0; j < set.size(); ++j) {
+        const Weight& w = ws[set[j]];
+        one[j].assign(n * w.rows, NAN);
+        many[j].assign(n * w.rows, NAN);
+        QuantizedActs acts;
+        matmul(w, x.data(), n, one[j].data(), acts, team);
+        outs.push_back({&w, many[j].data()});
+      }
+      QuantizedActs acts;
+      matmul_many(outs, x.data(), n, acts, team);
+      for (size_t j = 0; j < set.size(); ++j)
+        ASSERT_EQ(0, std::memcmp(one[j].data(), many[j].data(), one[j].size() * sizeof(float)))
+            << "n " << n << " weight " << set[j] << " of a set of " << set.size();
+    }
+  }
+}
+
 // Every matmul path gives the same bits with 1, 2 or 3 threads, on matrices big enough to be
 // split (sgemm calls of several chunks, many packed groups, several AMX panels).
 TEST(Matmul, SameBitsAtAnyThreadCount) {

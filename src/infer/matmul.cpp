@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <thread>
 
@@ -68,21 +69,42 @@ void dot_rows(Dot dot, Row row, Act act, int64_t n, int64_t rows, int64_t r0, in
 }
 // Packed F32 (sllm/quant/packed.h): work items of two 16-row groups; each runs its tiles of
 // 12 tokens over the whole of x, so the groups' 32 x cols weights stay in L1/L2 for all tokens.
+int64_t f32_pairs(const Weight& w) {
+  return (w.rows / kPackRows + 1) / 2;
+}
+void f32_pair(const Weight& w, F32GroupsFn kernel, const float* x, int64_t n, int64_t p, float* y) {
+  const auto* W = reinterpret_cast<const float*>(w.data);
+  const int64_t g = 2 * p;
+  const int ng = static_cast<int>(std::min<int64_t>(2, w.rows / kPackRows - g));
+  for (int64_t t = 0; t < n; t += kF32TileTokens)
+    kernel(W + g * kPackRows * w.cols, ng, x + t * w.cols, static_cast<size_t>(w.cols),
+           static_cast<int>(std::min<int64_t>(kF32TileTokens, n - t)), w.cols,
+           y + t * w.rows + g * kPackRows, static_cast<size_t>(w.rows));
+}
+
+// One 16-row group of packed quantized weights with every token, up to 8 per kernel call.
+void quantized_group(const Weight& w, QDot16Fn dot16, const QuantizedActs& acts, int64_t g,
+                     float* y) {
+  const int64_t nb = w.cols / kQBlock;
+  const uint8_t* group = w.data + static_cast<size_t>(g) * kPackRows * w.row_bytes();
+  for (int64_t t = 0; t < acts.n; t += kPackTokens)
+    dot16(group, acts.blocks.data() + t * nb, static_cast<size_t>(nb),
+          static_cast<int>(std::min<int64_t>(kPackTokens, acts.n - t)), nb,
+          y + t * w.rows + g * kPackRows, static_cast<size_t>(w.rows));
+}
+
+QDot16Fn packed_kernel(const Weight& w) {
+  const QDot16Fn dot16 = qdot16_for(dot_kernels(), w.type);
+  if (!dot16) fail("internal: packed {} weights without a packed kernel", ggml_type_name(w.type));
+  return dot16;
+}
+
 void matmul_f32_groups(const Weight& w, const float* x, int64_t n, float* y, Team& team) {
   const F32GroupsFn kernel = dot_kernels().f32_x16;
   if (!kernel) fail("internal: packed F32 weights without a packed kernel");
-  const auto* W = reinterpret_cast<const float*>(w.data);
-  const int64_t groups = w.rows / kPackRows, pairs = (groups + 1) / 2;
   const int64_t chunk = std::max<int64_t>(1, dot_chunk(w.rows, w.row_bytes(), n, team) / 32);
-  team.parallel_for(pairs, chunk, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t g = 2 * p;
-      const int ng = static_cast<int>(std::min<int64_t>(2, groups - g));
-      for (int64_t t = 0; t < n; t += kF32TileTokens)
-        kernel(W + g * kPackRows * w.cols, ng, x + t * w.cols, static_cast<size_t>(w.cols),
-               static_cast<int>(std::min<int64_t>(kF32TileTokens, n - t)), w.cols,
-               y + t * w.rows + g * kPackRows, static_cast<size_t>(w.rows));
-    }
+  team.parallel_for(f32_pairs(w), chunk, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) f32_pair(w, kernel, x, n, p, y);
   });
 }
 }  // namespace
@@ -142,18 +164,11 @@ void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y, Team
   }
   const int64_t nb = w.cols / kQBlock;
   const ActQ8* a = acts.blocks.data();
-  if (w.packed) {  // 16 rows per call, up to 8 tokens each; a group stays in cache for all.
-    const QDot16Fn dot16 = qdot16_for(dot_kernels(), w.type);
-    if (!dot16) fail("internal: packed {} weights without a packed kernel", ggml_type_name(w.type));
-    const size_t group_bytes = kPackRows * w.row_bytes();
-    const int64_t groups = rows / kPackRows;
+  if (w.packed) {  // 16 rows per item; a group stays in cache for all the tokens.
+    const QDot16Fn dot16 = packed_kernel(w);
     const int64_t chunk = dot_chunk(rows, w.row_bytes(), acts.n, team) / kPackRows;
-    team.parallel_for(groups, chunk, [&](int64_t g0, int64_t g1) {
-      for (int64_t g = g0; g < g1; ++g)
-        for (int64_t t = 0; t < acts.n; t += kPackTokens)
-          dot16(w.data + g * group_bytes, a + t * nb, static_cast<size_t>(nb),
-                static_cast<int>(std::min<int64_t>(kPackTokens, acts.n - t)), nb,
-                y + t * rows + g * kPackRows, static_cast<size_t>(rows));
+    team.parallel_for(rows / kPackRows, chunk, [&](int64_t g0, int64_t g1) {
+      for (int64_t g = g0; g < g1; ++g) quantized_group(w, dot16, acts, g, y);
     });
     return;
   }
@@ -209,6 +224,59 @@ void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs&
                  float* out) { dot(wr, xt, static_cast<size_t>(cols), na, cols, out); },
              [&](int64_t r) { return W + r * cols; }, [&](int64_t t) { return x + t * cols; }, n,
              rows, r0, r1, y);
+  });
+}
+
+void matmul_many(std::span<const MatmulOut> outs, const float* x, int64_t n, QuantizedActs& scratch,
+                 Team& team) {
+  if (outs.empty()) return;
+  const int64_t cols = outs[0].w->cols;
+  bool all_quantized = true, all_f32 = true;
+  for (const MatmulOut& o : outs) {
+    if (o.w->cols != cols) fail("matmul_many: weights of {} and {} columns", cols, o.w->cols);
+    all_quantized &= o.w->packed && is_quantized(o.w->type);
+    all_f32 &= o.w->packed && o.w->type == GGMLType::F32;
+  }
+  if (all_quantized) scratch.quantize(x, n, cols, team);
+  if (outs.size() == 1 || (!all_quantized && !all_f32) || (all_quantized && scratch.use_amx)) {
+    bool quantized = all_quantized;
+    for (const MatmulOut& o : outs) {
+      if (is_quantized(o.w->type)) {
+        if (!quantized) scratch.quantize(x, n, cols, team);
+        quantized = true;
+        matmul_quantized(*o.w, scratch, o.y, team);
+      } else {
+        matmul(*o.w, x, n, o.y, scratch, team);
+        quantized = false;  // matmul may have used scratch for nothing; be safe.
+      }
+    }
+    return;
+  }
+  // One hand-out of work and one wait for all the weights: items are 16-row groups (quantized)
+  // or pairs of groups (F32), weight after weight.
+  std::array<int64_t, 8> items{};
+  if (outs.size() > items.size()) fail("matmul_many: at most {} weights", items.size());
+  int64_t total = 0, total_rows = 0;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    items[i] = all_quantized ? outs[i].w->rows / kPackRows : f32_pairs(*outs[i].w);
+    total += items[i];
+    total_rows += outs[i].w->rows;
+  }
+  const int64_t rows_per_item = all_quantized ? kPackRows : 2 * kPackRows;
+  const int64_t chunk =
+      std::max<int64_t>(1, dot_chunk(total_rows, outs[0].w->row_bytes(), n, team) / rows_per_item);
+  const F32GroupsFn f32_kernel = dot_kernels().f32_x16;
+  team.parallel_for(total, chunk, [&](int64_t b, int64_t e) {
+    size_t i = 0;
+    int64_t base = 0;
+    for (int64_t item = b; item < e; ++item) {
+      while (item >= base + items[i]) base += items[i++];
+      const MatmulOut& o = outs[i];
+      if (all_quantized)
+        quantized_group(*o.w, packed_kernel(*o.w), scratch, item - base, o.y);
+      else
+        f32_pair(*o.w, f32_kernel, x, n, item - base, o.y);
+    }
   });
 }
 

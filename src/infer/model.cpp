@@ -457,20 +457,9 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
     }
   });
 
-  // Multiplies the normalised input by several weights, quantizing it once for all of them.
-  auto project = [&](std::initializer_list<std::pair<const Weight*, float*>> outs, const float* in,
-                     int64_t cols) {
-    bool quantized = false;
-    for (const auto& [w, y] : outs) {
-      if (is_quantized(w->type)) {
-        if (!quantized) s.acts.quantize(in, N, cols, team);
-        quantized = true;
-        matmul_quantized(*w, s.acts, y, team);
-      } else {
-        matmul(*w, in, N, y, s.acts, team);
-        quantized = false;  // matmul may not have touched acts; be safe.
-      }
-    }
+  // Multiplies the normalised input by several weights (quantized once for all of them).
+  auto project = [&](std::initializer_list<MatmulOut> outs, const float* in) {
+    matmul_many(std::span<const MatmulOut>(outs.begin(), outs.size()), in, N, s.acts, team);
   };
   // y += r (the residual), token by token.
   auto residual = [&](float* y, const float* r, const std::vector<float>& bias) {
@@ -485,7 +474,7 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
     Layer& L = layers_[l];
     norm(s.x.data(), L.attn_norm_w.data(), L.attn_norm_b.empty() ? nullptr : L.attn_norm_b.data(),
          s.xn.data(), N, team);
-    project({{&L.q, s.q.data()}, {&L.k, s.k.data()}, {&L.v, s.v.data()}}, s.xn.data(), C);
+    project({{&L.q, s.q.data()}, {&L.k, s.k.data()}, {&L.v, s.v.data()}}, s.xn.data());
     team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
       add_bias(s.q.data(), L.q_b, t0, t1);
       add_bias(s.k.data(), L.k_b, t0, t1);
@@ -499,25 +488,25 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
       }
     });
     attention(seqs, l, seq_of, pos_of, team);
-    project({{&L.o, s.mlp_out.data()}}, s.att.data(), Q);
+    project({{&L.o, s.mlp_out.data()}}, s.att.data());
     residual(s.x.data(), s.mlp_out.data(), L.o_b);
 
     norm(s.x.data(), L.mlp_norm_w.data(), L.mlp_norm_b.empty() ? nullptr : L.mlp_norm_b.data(),
          s.xn.data(), N, team);
     if (llama) {
-      project({{&L.gate, s.h1.data()}, {&L.up, s.h2.data()}}, s.xn.data(), C);
+      project({{&L.gate, s.h1.data()}, {&L.up, s.h2.data()}}, s.xn.data());
       team.parallel_for(N * F, 1024, [&](int64_t i0, int64_t i1) {
         swiglu_span(s.h1.data() + i0, s.h1.data() + i0, s.h2.data() + i0,
                     static_cast<size_t>(i1 - i0));
       });
     } else {
-      project({{&L.up, s.h1.data()}}, s.xn.data(), C);
+      project({{&L.up, s.h1.data()}}, s.xn.data());
       team.parallel_for(N, 1, [&](int64_t t0, int64_t t1) {
         add_bias(s.h1.data(), L.up_b, t0, t1);
         gelu_span(s.h1.data() + t0 * F, s.h1.data() + t0 * F, static_cast<size_t>((t1 - t0) * F));
       });
     }
-    project({{&L.down, s.mlp_out.data()}}, s.h1.data(), F);
+    project({{&L.down, s.mlp_out.data()}}, s.h1.data());
     residual(s.x.data(), s.mlp_out.data(), L.down_b);
   }
 

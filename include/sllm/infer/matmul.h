@@ -11,6 +11,7 @@
 // thread count.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "sllm/infer/team.h"
@@ -51,5 +52,15 @@ void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs&
             Team& team);
 // For quantized weights whose input is already in `acts` (acts.cols == w.cols).
 void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y, Team& team);
+
+// Several weights (at most 8) that read the same input x, such as q, k, v or gate, up: x is
+// quantized once, and packed weights of one kind share one hand-out of work and one wait
+// instead of one per weight. The same bits as a matmul per weight.
+struct MatmulOut {
+  const Weight* w;
+  float* y;
+};
+void matmul_many(std::span<const MatmulOut> outs, const float* x, int64_t n, QuantizedActs& scratch,
+                 Team& team);
 
 }  // namespace sllm
