@@ -99,12 +99,39 @@ QDot16Fn packed_kernel(const Weight& w) {
   return dot16;
 }
 
-void matmul_f32_groups(const Weight& w, const float* x, int64_t n, float* y, Team& team) {
-  const F32GroupsFn kernel = dot_kernels().f32_x16;
-  if (!kernel) fail("internal: packed F32 weights without a packed kernel");
-  const int64_t chunk = std::max<int64_t>(1, dot_chunk(w.rows, w.row_bytes(), n, team) / 32);
-  team.parallel_for(f32_pairs(w), chunk, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) f32_pair(w, kernel, x, n, p, y);
+// Packed weights of one kind in one parallel loop, each over all n tokens: items are 16-row
+// groups (quantized: acts holds x quantized) or pairs of groups (F32: x itself), weight after
+// weight, so several weights reading the same input share one hand-out of work and one wait.
+void packed_matmuls(std::span<const MatmulOut> outs, const float* x, const QuantizedActs* acts,
+                    int64_t n, Team& team) {
+  const bool quantized = acts != nullptr;
+  std::array<int64_t, 8> items{};
+  std::array<QDot16Fn, 8> dot16{};
+  if (outs.size() > items.size()) fail("matmul_many: at most {} weights", items.size());
+  const F32GroupsFn f32_kernel = dot_kernels().f32_x16;
+  if (!quantized && !f32_kernel) fail("internal: packed F32 weights without a packed kernel");
+  int64_t total = 0, total_rows = 0;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const Weight& w = *outs[i].w;
+    items[i] = quantized ? w.rows / kPackRows : f32_pairs(w);
+    if (quantized) dot16[i] = packed_kernel(w);
+    total += items[i];
+    total_rows += w.rows;
+  }
+  const int64_t rows_per_item = quantized ? kPackRows : 2 * kPackRows;
+  const int64_t chunk =
+      std::max<int64_t>(1, dot_chunk(total_rows, outs[0].w->row_bytes(), n, team) / rows_per_item);
+  team.parallel_for(total, chunk, [&](int64_t b, int64_t e) {
+    size_t i = 0;
+    int64_t base = 0;
+    for (int64_t item = b; item < e; ++item) {
+      while (item >= base + items[i]) base += items[i++];
+      const MatmulOut& o = outs[i];
+      if (quantized)
+        quantized_group(*o.w, dot16[i], *acts, item - base, o.y);
+      else
+        f32_pair(*o.w, f32_kernel, x, n, item - base, o.y);
+    }
   });
 }
 }  // namespace
@@ -165,12 +192,8 @@ void matmul_quantized(const Weight& w, const QuantizedActs& acts, float* y, Team
   const int64_t nb = w.cols / kQBlock;
   const ActQ8* a = acts.blocks.data();
   if (w.packed) {  // 16 rows per item; a group stays in cache for all the tokens.
-    const QDot16Fn dot16 = packed_kernel(w);
-    const int64_t chunk = dot_chunk(rows, w.row_bytes(), acts.n, team) / kPackRows;
-    team.parallel_for(rows / kPackRows, chunk, [&](int64_t g0, int64_t g1) {
-      for (int64_t g = g0; g < g1; ++g) quantized_group(w, dot16, acts, g, y);
-    });
-    return;
+    const MatmulOut out{&w, y};
+    return packed_matmuls({&out, 1}, nullptr, &acts, acts.n, team);
   }
   const QDotFn dot = qdot_for(dot_kernels(), w.type);
   if (acts.n == 1) {  // Decode: four weight rows at a time.
@@ -202,7 +225,10 @@ void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs&
     fail("matmul: {} weights must be converted at load", ggml_type_name(w.type));
   const auto* W = reinterpret_cast<const float*>(w.data);
   const int64_t rows = w.rows, cols = w.cols;
-  if (w.packed) return matmul_f32_groups(w, x, n, y, team);
+  if (w.packed) {
+    const MatmulOut out{&w, y};
+    return packed_matmuls({&out, 1}, x, nullptr, n, team);
+  }
   if (n >= kGemmMinTokens) {
     // Single-threaded OpenBLAS (forward_batch sets it so) on slices of weight rows.
     const int64_t chunk = gemm_chunk(rows);
@@ -252,32 +278,7 @@ void matmul_many(std::span<const MatmulOut> outs, const float* x, int64_t n, Qua
     }
     return;
   }
-  // One hand-out of work and one wait for all the weights: items are 16-row groups (quantized)
-  // or pairs of groups (F32), weight after weight.
-  std::array<int64_t, 8> items{};
-  if (outs.size() > items.size()) fail("matmul_many: at most {} weights", items.size());
-  int64_t total = 0, total_rows = 0;
-  for (size_t i = 0; i < outs.size(); ++i) {
-    items[i] = all_quantized ? outs[i].w->rows / kPackRows : f32_pairs(*outs[i].w);
-    total += items[i];
-    total_rows += outs[i].w->rows;
-  }
-  const int64_t rows_per_item = all_quantized ? kPackRows : 2 * kPackRows;
-  const int64_t chunk =
-      std::max<int64_t>(1, dot_chunk(total_rows, outs[0].w->row_bytes(), n, team) / rows_per_item);
-  const F32GroupsFn f32_kernel = dot_kernels().f32_x16;
-  team.parallel_for(total, chunk, [&](int64_t b, int64_t e) {
-    size_t i = 0;
-    int64_t base = 0;
-    for (int64_t item = b; item < e; ++item) {
-      while (item >= base + items[i]) base += items[i++];
-      const MatmulOut& o = outs[i];
-      if (all_quantized)
-        quantized_group(*o.w, packed_kernel(*o.w), scratch, item - base, o.y);
-      else
-        f32_pair(*o.w, f32_kernel, x, n, item - base, o.y);
-    }
-  });
+  packed_matmuls(outs, x, all_quantized ? &scratch : nullptr, n, team);
 }
 
 }  // namespace sllm

@@ -34,6 +34,11 @@ size_t super_block_at(const Geometry& g, int64_t r, int64_t b, int64_t nb) {
   return (static_cast<size_t>(r / kPackRows) * nb + b) * g.super_block();
 }
 
+// Where element (r, k) of an F32 matrix with `cols` columns lies once packed, in floats.
+size_t f32_packed_at(int64_t r, int64_t k, int64_t cols) {
+  return static_cast<size_t>((r / kPackRows) * kPackRows * cols + k * kPackRows + r % kPackRows);
+}
+
 }  // namespace
 
 bool packable(GGMLType t, int64_t rows, int64_t cols) {
@@ -48,10 +53,8 @@ void pack_rows(GGMLType t, const uint8_t* src, int64_t rows, int64_t cols, uint8
   if (t == GGMLType::F32) {
     const auto* w = reinterpret_cast<const float*>(src);
     auto* out = reinterpret_cast<float*>(dst);
-    for (int64_t r = 0; r < rows; ++r) {
-      float* group = out + (r / kPackRows) * kPackRows * cols;
-      for (int64_t k = 0; k < cols; ++k) group[k * kPackRows + r % kPackRows] = w[r * cols + k];
-    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < cols; ++k) out[f32_packed_at(r, k, cols)] = w[r * cols + k];
     return;
   }
   const Geometry g = geometry(t);
@@ -73,10 +76,9 @@ void pack_rows(GGMLType t, const uint8_t* src, int64_t rows, int64_t cols, uint8
 
 void unpack_row(GGMLType t, const uint8_t* packed, int64_t cols, int64_t r, uint8_t* dst) {
   if (t == GGMLType::F32) {
-    const float* group =
-        reinterpret_cast<const float*>(packed) + (r / kPackRows) * kPackRows * cols;
+    const auto* in = reinterpret_cast<const float*>(packed);
     auto* out = reinterpret_cast<float*>(dst);
-    for (int64_t k = 0; k < cols; ++k) out[k] = group[k * kPackRows + r % kPackRows];
+    for (int64_t k = 0; k < cols; ++k) out[k] = in[f32_packed_at(r, k, cols)];
     return;
   }
   const Geometry g = geometry(t);
