@@ -8,11 +8,11 @@
 # The val loss is the mean over every window of the validation split (EVAL_ITERS=-1); nanoGPT's
 # CPU line estimates it from 20 random batches (EVAL_ITERS=20), which is noisy.
 # Usage: bench/shakespeare_char.sh [extra sllm train flags]
+#   (env: SLLM, DATA, OUT, THREADS, EVAL_ITERS, SEED, BIAS, ARCH=gpt2|llama: the recipe on Llama's
+#   blocks instead, RMSNorm, RoPE, SwiGLU, an extra data point, not nanoGPT's model)
 # BIAS=true: GPT-2's biases in every linear layer and LayerNorm, as the issue's GPT-2 has them
 # (on Zen 5, seeds 1, 2, 3, 42, 1337: val 1.8992, 1.9015, 1.8945, 1.9083, 1.8899; bias=False
 # at seed 1337: 1.9079, PyTorch's faithful copy 1.907).
-#   (env: SLLM, DATA, OUT, THREADS, EVAL_ITERS, SEED, BIAS, ARCH=gpt2|llama: the recipe on Llama's
-#   blocks instead, RMSNorm, RoPE, SwiGLU, an extra data point, not nanoGPT's model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLLM=${SLLM:-build/sllm}
