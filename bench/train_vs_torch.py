@@ -9,6 +9,8 @@ less so. sllm runs in float32 and with --dtype bfloat16 (bf16 operands for the m
 fp32 accumulation, fp32 master weights and AdamW). PyTorch runs in float32 with the environment
 as given and with OPENBLAS_CORETYPE=SkylakeX (only where the CPU has AVX-512; elsewhere it would
 die of SIGILL), and under torch.autocast("cpu", dtype=torch.bfloat16), its own mixed precision.
+Every row runs with OMP_WAIT_POLICY unset and with it passive (see WAIT_POLICIES), and each
+implementation is judged by its best row.
 Ratios compare each sllm row with each PyTorch row (tokens/s, and CPU seconds per step); the
 targets are checked at the end: sllm's best >= 2x the fp32 PyTorch script on every config (the
 autocast row is reported as an extra peer), MFU >= 50% of the measured fp32 SGEMM peak on (a),
@@ -16,7 +18,7 @@ peak RSS on (a) no higher than PyTorch's.
 
 usage: /usr/bin/python3 bench/train_vs_torch.py [--bench build/bench/train_step_bench]
            [--configs a,b,c] [--steps N] [--warmup N] [--threads 2] [--peak-gflops G]
-           [--dtypes float32,bfloat16]
+           [--dtypes float32,bfloat16] [--omp-wait default,passive]
 """
 import argparse
 import json
@@ -27,11 +29,19 @@ import subprocess
 import sys
 import time
 
+# steps: the default timed steps, about a second of sllm or more (a few steps of (c) would time
+# little but thread wake-ups).
 CONFIGS = {
-    "a": dict(name="GPT-2 124M", vocab=50304, layers=12, heads=12, embd=768, T=64, B=4),
-    "b": dict(name="GPT-S", vocab=8192, layers=6, heads=6, embd=384, T=256, B=8),
-    "c": dict(name="shakespeare-char", vocab=65, layers=4, heads=4, embd=128, T=64, B=12),
+    "a": dict(name="GPT-2 124M", vocab=50304, layers=12, heads=12, embd=768, T=64, B=4, steps=5),
+    "b": dict(name="GPT-S", vocab=8192, layers=6, heads=6, embd=384, T=256, B=8, steps=5),
+    "c": dict(name="shakespeare-char", vocab=65, layers=4, heads=4, embd=128, T=64, B=12, steps=60),
 }
+
+# libgomp's OMP_WAIT_POLICY: unset, an idle thread spins a while before it sleeps; "passive", it
+# sleeps at once. Both implementations run under both, and each is judged by its best: PyTorch's
+# OpenMP threads spinning steal the cores from OpenBLAS's own threads (its fp32 rows lose up to
+# 4x that way), while sllm's many short parallel regions pay a futex wake-up each when passive.
+WAIT_POLICIES = {"default": None, "passive": "passive"}
 
 
 def torch_worker(cfg, steps, warmup, threads, autocast_bf16):
@@ -163,12 +173,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bench", default="build/bench/train_step_bench")
     ap.add_argument("--configs", default="a,b,c")
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=0, help="timed steps (default: the config's)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--peak-gflops", type=float, default=0.0,
                     help="the machine's fp32 peak for CPU-MFU (default: measured)")
     ap.add_argument("--dtypes", default="float32,bfloat16", help="sllm's --dtype values to run")
+    ap.add_argument("--omp-wait", default="default,passive",
+                    help="OMP_WAIT_POLICY settings to run both implementations under (default: unset)")
     ap.add_argument("--torch-worker", help=argparse.SUPPRESS)
     ap.add_argument("--torch-autocast-bf16", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -178,8 +190,20 @@ def main():
 
     base = dict(os.environ)
     base.pop("OPENBLAS_CORETYPE", None)
-    skx = dict(base, OPENBLAS_CORETYPE="SkylakeX")
-    print(f"# load average {os.getloadavg()}, {a.threads} threads, {a.steps} timed steps after {a.warmup} warm-up")
+    base.pop("OMP_WAIT_POLICY", None)
+    waits = a.omp_wait.split(",")
+    for w in waits:
+        if w not in WAIT_POLICIES:
+            sys.exit(f"--omp-wait: unknown setting '{w}' (known: {', '.join(WAIT_POLICIES)})")
+
+    def env(extra, wait):
+        e = dict(base, **extra)
+        if WAIT_POLICIES[wait]:
+            e["OMP_WAIT_POLICY"] = WAIT_POLICIES[wait]
+        return e
+
+    print(f"# load average {os.getloadavg()}, {a.threads} threads, {a.warmup} warm-up steps, "
+          f"OMP_WAIT_POLICY {' and '.join(waits)}")
     peak = run([a.bench, "--peak", "--threads", str(a.threads)], base)
     print("# OpenBLAS SGEMM 2048^3 here:", peak)
     # The machine's peak: one core's SGEMM rate per second of its CPU time (insensitive to the
@@ -191,31 +215,35 @@ def main():
           f"({peak_gflops / a.threads:.0f} GFLOP/s, x{a.threads} = {peak_gflops:.0f} for the machine)")
     dtypes = a.dtypes.split(",")
     short = {"float32": "fp32", "bfloat16": "bf16"}
-    hdr = (f"{'config':20} {'impl':18} {'tok/s':>8} {'ms/step':>8} {'CPU s':>6} {'MFU':>6} {'CPU-MFU':>7} "
+    hdr = (f"{'config':20} {'impl':32} {'tok/s':>8} {'ms/step':>8} {'CPU s':>6} {'MFU':>6} {'CPU-MFU':>7} "
            f"{'RSS MB':>7} {'loss':>6}" + "".join(f" {'sllm ' + short.get(d, d) + '/x':>12}" for d in dtypes))
     print(hdr)
     results = {}
     for key in a.configs.split(","):
         cfg = CONFIGS[key]
-        common = ["--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads)]
+        steps = a.steps or cfg["steps"]
+        common = ["--steps", str(steps), "--warmup", str(a.warmup), "--threads", str(a.threads)]
         sllm_cmd = [a.bench, "--arch", "gpt2", "--vocab", str(cfg["vocab"]), "--layers", str(cfg["layers"]),
                     "--heads", str(cfg["heads"]), "--embd", str(cfg["embd"]), "--T", str(cfg["T"]), "--B",
                     str(cfg["B"]), "--peak-gflops", str(wall_peak)] + common
         torch_cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", key] + common
-        sllm_env = skx if has_avx512() else base
-        sllm_rows = [(f"sllm {d}", run(sllm_cmd + ["--dtype", d], sllm_env)) for d in dtypes]
-        torch_rows = [("torch fp32", run(torch_cmd, base))]
-        if has_avx512():
-            torch_rows.append(("torch fp32 SkylakeX", run(torch_cmd, skx)))
-        else:
-            torch_rows.append(("torch fp32 SkylakeX", {"error": "skipped: no AVX-512 on this CPU (SIGILL)"}))
-        torch_rows.append(("torch bf16 autocast", run(torch_cmd + ["--torch-autocast-bf16"], base)))
+        skx = {"OPENBLAS_CORETYPE": "SkylakeX"} if has_avx512() else {}
+        sllm_rows, torch_rows = [], []
+        for w in waits:
+            tag = f" omp {w}"
+            sllm_rows += [(f"sllm {d}{tag}", run(sllm_cmd + ["--dtype", d], env(skx, w))) for d in dtypes]
+            torch_rows.append((f"torch fp32{tag}", run(torch_cmd, env({}, w))))
+            if skx:
+                torch_rows.append((f"torch fp32 SkylakeX{tag}", run(torch_cmd, env(skx, w))))
+            else:
+                torch_rows.append((f"torch fp32 SkylakeX{tag}", {"error": "skipped: no AVX-512 on this CPU (SIGILL)"}))
+            torch_rows.append((f"torch bf16 autocast{tag}", run(torch_cmd + ["--torch-autocast-bf16"], env({}, w))))
         results[key] = (sllm_rows, torch_rows)
         tokens = cfg["B"] * cfg["T"]
         label = f"({key}) {cfg['name']}"
         for impl, r in sllm_rows + torch_rows:
             if "error" in r:
-                print(f"{label:20} {impl:18} {r['error']}")
+                print(f"{label:20} {impl:32} {r['error']}")
                 continue
             mfu = r["tokens_per_s"] * flops_per_token(cfg) / (wall_peak * 1e9)
             cpu_tok_s = tokens / r["cpu_s_per_step"]
@@ -225,7 +253,7 @@ def main():
                 for _, s_r in sllm_rows:
                     ratios += (f" {s_r['tokens_per_s'] / r['tokens_per_s']:5.2f}x/{r['cpu_s_per_step'] / s_r['cpu_s_per_step']:4.2f}x"
                                if "tokens_per_s" in s_r else f" {'':>12}")
-            print(f"{label:20} {impl:18} {r['tokens_per_s']:8.1f} {r['ms_per_step']:8.1f} {r['cpu_s_per_step']:6.3f} "
+            print(f"{label:20} {impl:32} {r['tokens_per_s']:8.1f} {r['ms_per_step']:8.1f} {r['cpu_s_per_step']:6.3f} "
                   f"{100 * mfu:5.1f}% {100 * cpu_mfu:6.1f}% {r['peak_rss_mb']:7.0f} {r['loss']:6.3f}{ratios}")
         sys.stdout.flush()
     print("# ratios: sllm tokens/s over the row's (wall) / the row's CPU seconds per step over sllm's")
