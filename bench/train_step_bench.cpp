@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   CLI::App app{"time sllm training steps"};
   std::string arch = "gpt2", dtype = "float32";
   int vocab = 65, layers = 4, heads = 4, kv_heads = 0, embd = 128, T = 64, B = 12, steps = 5,
-      warmup = 2, threads = 2;
+      warmup = 2, threads = 2, shards = 0;
   double peak = 460.0;
   bool measure_peak = false;
   app.add_option("--arch", arch);
@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup);
   app.add_option("--threads", threads);
   app.add_option("--dtype", dtype, "float32 | bfloat16 (the matrix products)");
+  app.add_option("--shards", shards, "batch shards (Model::set_batch_shards; 0: automatic)");
   app.add_option("--peak-gflops", peak, "the fp32 peak that MFU is measured against");
   app.add_flag("--peak", measure_peak, "only measure SGEMM GFLOP/s");
   CLI11_PARSE(app, argc, argv);
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
   sllm::Model model(cfg);
   model.init_weights(1337);
   model.set_compute_dtype(sllm::parse_compute_dtype(dtype));
+  model.set_batch_shards(shards);
   sllm::AdamWState opt;
   sllm::AdamWParams hp;
   hp.lr = 6e-4f;
@@ -136,6 +138,7 @@ int main(int argc, char** argv) {
   const double mfu = tok_s * sllm::flops_per_token(cfg, T) / (peak * 1e9);
   nlohmann::json out{{"impl", "sllm"},
                      {"dtype", dtype},
+                     {"batch_shards", model.batch_shards(B)},
                      {"tokens_per_s", tok_s},
                      {"ms_per_step", 1e3 * elapsed / steps},
                      {"cpu_s_per_step", cpu / steps},

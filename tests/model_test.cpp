@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "sllm/common/error.h"
@@ -96,6 +97,72 @@ TEST_P(ModelBehaviour, TwoHalfBatchesEqualOneFullBatch) {
   ASSERT_GT(scale, 0.0f);
   for (size_t i = 0; i < gf.size(); ++i)
     ASSERT_NEAR(ga[i], gf[i], 1e-5f * scale) << "gradient element " << i;
+}
+
+// Batch shards (Model::set_batch_shards) split the rows, not the arithmetic of a row: every
+// count gives the one-shard logits and, up to the order of the per-shard sums, its gradients,
+// also when a second backward accumulates and when the shards are uneven (5 rows over 2 or 3).
+TEST_P(ModelBehaviour, BatchShardsMatchOneShard) {
+  const ModelConfig c = small_config(GetParam());
+  const int B = 5, T = 12;
+  auto tokens = random_tokens(B * T, c.vocab_size, 5),
+       targets = random_tokens(B * T, c.vocab_size, 6);
+  for (ComputeDtype dtype : {ComputeDtype::Float32, ComputeDtype::BFloat16}) {
+    struct Result {
+      std::vector<float> logits, grads;
+      float loss;
+      size_t reported = 0;
+    };
+    auto run = [&](int shards) {
+      Model m(c);
+      m.init_weights(11);
+      m.set_compute_dtype(dtype);
+      m.set_batch_shards(shards);
+      EXPECT_EQ(m.batch_shards(B), shards);
+      Result r;
+      m.set_grads_ready_callback([&](std::span<float> ready) { r.reported += ready.size(); });
+      m.zero_grad();
+      r.loss = m.forward(tokens.data(), targets.data(), B, T);
+      r.logits.assign(m.logits(), m.logits() + static_cast<size_t>(B) * T * c.vocab_size);
+      m.backward();
+      m.forward(tokens.data(), targets.data() + 1, B, T - 1);  // shifted: other gradients
+      m.backward(0.5f);
+      r.grads.assign(m.grads().begin(), m.grads().end());
+      EXPECT_EQ(r.reported, 2 * r.grads.size()) << "each backward reports every gradient once";
+      return r;
+    };
+    const Result one = run(1);
+    float scale = 0.0f;
+    for (float g : one.grads) scale = std::max(scale, std::fabs(g));
+    ASSERT_GT(scale, 0.0f);
+    const float tol = dtype == ComputeDtype::Float32 ? 1e-5f : 1e-4f;
+    for (int shards : {2, 3}) {
+      const Result r = run(shards);
+      EXPECT_NEAR(r.loss, one.loss, 1e-6f * one.loss) << shards << " shards";
+      for (size_t i = 0; i < one.logits.size(); ++i)
+        ASSERT_NEAR(r.logits[i], one.logits[i], 1e-5f) << shards << " shards, logit " << i;
+      for (size_t i = 0; i < one.grads.size(); ++i)
+        ASSERT_NEAR(r.grads[i], one.grads[i], tol * scale) << shards << " shards, gradient " << i;
+      const Result again = run(shards);
+      EXPECT_EQ(std::memcmp(again.grads.data(), r.grads.data(), r.grads.size() * sizeof(float)), 0)
+          << shards << " shards: not deterministic";
+    }
+  }
+}
+
+TEST(ModelShards, AutomaticCountAndBadCounts) {
+  Model m(small_config(Arch::GPT2));
+  const int saved = num_threads();
+  set_num_threads(2);
+  EXPECT_EQ(m.batch_shards(5), 2);
+  EXPECT_EQ(m.batch_shards(1), 1);
+  set_num_threads(1);
+  EXPECT_EQ(m.batch_shards(5), 1);
+  set_num_threads(saved);
+  m.set_batch_shards(4);
+  EXPECT_EQ(m.batch_shards(3), 3);  // never more shards than sequences
+  EXPECT_THROW(m.set_batch_shards(-1), Error);
+  EXPECT_THROW(m.set_batch_shards(100000), Error);
 }
 
 TEST_P(ModelBehaviour, IgnoredTargetsDoNotCount) {

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <bit>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -30,11 +31,14 @@ bool native_bf16(const std::string& impl) {
   return impl.find("amx") != std::string::npos || impl.find("bf16") != std::string::npos;
 }
 
+// threads: oneDNN splits the work for omp_get_max_threads() at creation, and a primitive run
+// by fewer threads than it was made for leaves the others' share undone.
 struct Key {
   bool ta, tb;
   int M, N, K, lda, ldb, ldc;
   uint32_t alpha, beta;
-  auto tie() const { return std::tie(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta); }
+  int threads;
+  auto tie() const { return std::tie(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, threads); }
   bool operator<(const Key& o) const { return tie() < o.tie(); }
 };
 
@@ -42,8 +46,15 @@ class OneDnn {
  public:
   OneDnn() : engine_(dnnl::engine::kind::cpu, 0) {}
 
+  // A primitive and the scratchpad it needs: the caller passes its own (user scratchpad mode),
+  // so threads can run the same primitive at once (model.cpp's batch shards do).
+  struct Prim {
+    dnnl::matmul matmul;
+    memory::desc scratchpad;
+  };
+
   // The cached primitive for this shape, or nothing when oneDNN has no native bf16 kernel.
-  const dnnl::matmul* get(const Key& k, std::string* impl_out = nullptr) {
+  const Prim* get(const Key& k, std::string* impl_out = nullptr) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(k);
     if (it == cache_.end()) it = cache_.emplace(k, create(k, impl_out)).first;
@@ -53,13 +64,14 @@ class OneDnn {
   const dnnl::engine& engine() const { return engine_; }
 
  private:
-  std::optional<dnnl::matmul> create(const Key& k, std::string* impl_out) {
+  std::optional<Prim> create(const Key& k, std::string* impl_out) {
     try {
       const auto bf = memory::data_type::bf16, f32 = memory::data_type::f32;
       const memory::desc a = matrix_desc(k.M, k.K, k.ta, k.lda, bf);
       const memory::desc b = matrix_desc(k.K, k.N, k.tb, k.ldb, bf);
       const memory::desc c = matrix_desc(k.M, k.N, false, k.ldc, f32);
       dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
       const float alpha = std::bit_cast<float>(k.alpha), beta = std::bit_cast<float>(k.beta);
       if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
       if (beta != 0.0f) {
@@ -71,7 +83,7 @@ class OneDnn {
       const std::string impl = pd.impl_info_str();
       if (impl_out) *impl_out = impl;
       if (!native_bf16(impl)) return std::nullopt;
-      return dnnl::matmul(pd);
+      return Prim{dnnl::matmul(pd), pd.scratchpad_desc()};
     } catch (const dnnl::error& e) {
       if (impl_out) *impl_out = std::string("none (") + e.what() + ")";
       return std::nullopt;
@@ -80,7 +92,7 @@ class OneDnn {
 
   dnnl::engine engine_;
   std::mutex mu_;
-  std::map<Key, std::optional<dnnl::matmul>> cache_;
+  std::map<Key, std::optional<Prim>> cache_;
 };
 
 OneDnn& onednn() {
@@ -99,7 +111,8 @@ Key make_key(bool ta, bool tb, int M, int N, int K, int lda, int ldb, int ldc, f
           ldb,
           ldc,
           std::bit_cast<uint32_t>(alpha),
-          std::bit_cast<uint32_t>(beta)};
+          std::bit_cast<uint32_t>(beta),
+          omp_in_parallel() ? 1 : omp_get_max_threads()};
 }
 
 Bf16MatmulSupport probe() {
@@ -133,15 +146,19 @@ bool bf16_gemm_onednn(bool ta, bool tb, int M, int N, int K, float alpha, const 
                       const bf16* B, int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return true;
   if (K <= 0) return false;  // oneDNN rejects empty reductions; the emulation scales C.
-  const dnnl::matmul* p = onednn().get(make_key(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta));
+  const auto* p = onednn().get(make_key(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta));
   if (!p) return false;
   const auto bf = memory::data_type::bf16, f32 = memory::data_type::f32;
   const dnnl::engine& eng = onednn().engine();
   memory a(matrix_desc(M, K, ta, lda, bf), eng, const_cast<bf16*>(A));
   memory b(matrix_desc(K, N, tb, ldb, bf), eng, const_cast<bf16*>(B));
   memory c(matrix_desc(M, N, false, ldc, f32), eng, C);
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < p->scratchpad.get_size()) scratch.resize(p->scratchpad.get_size());
+  memory pad(p->scratchpad, eng, scratch.data());
   dnnl::stream s(eng);
-  p->execute(s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+  p->matmul.execute(
+      s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}, {DNNL_ARG_SCRATCHPAD, pad}});
   s.wait();
   return true;
 }

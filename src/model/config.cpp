@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
+#include "sllm/model/model.h"
 
 namespace sllm {
 
@@ -184,6 +185,10 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, int batch, int seq
   const size_t P = num_params(c);
   m.params = P * 4;
   m.grads = P * 4;
+  // Batch shards' own gradient arenas (Model::set_batch_shards): as many as fit the budget,
+  // whatever the thread count.
+  const size_t arena = P * 4, budget = Model::kShardGradBytes;
+  if (arena <= budget) m.grads += budget / arena * arena;
   m.optimizer = P * 8;
   // Saved activations per token per layer, in floats: norms, q/k/v, attention output, MLP
   // hidden (pre and post activation), residuals; plus per-head attention probabilities.

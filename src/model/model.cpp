@@ -1,12 +1,16 @@
 #include "sllm/model/model.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <random>
 #include <unordered_map>
 
+#include "kernels/gemm.h"
 #include "sllm/common/error.h"
 #include "sllm/kernels/activation.h"
 #include "sllm/kernels/attention.h"
@@ -69,6 +73,12 @@ struct Model::Impl {
         *dhpre = nullptr;
   std::vector<int32_t> tokens, targets;
   int n_valid = 0;
+  // Batch shards of the last forward (Model::set_batch_shards); shards 1.. write their
+  // gradients into their own arenas, which backward adds to the model's.
+  int shards = 1;
+  std::vector<float> shard_grads;
+  std::vector<ModelTensors> shard_g;
+  std::vector<Slice> accumulated;  // The gradients backward adds into (zeroed before the first).
   bool have_logits = false, backward_ready = false;
 
   // bf16 compute. w16 has the parameter arena's layout but holds only the slices the products
@@ -211,6 +221,21 @@ std::vector<Model::Impl::Slice> gemm_weight_slices(const ModelConfig& c,
   return out;
 }
 
+// What backward adds into rather than overwrites on a first backward: vectors, embeddings
+// (their lookup backward adds), except a tied embedding, whose first writer is the head GEMM.
+std::vector<Model::Impl::Slice> accumulated_slices(const ModelConfig& c,
+                                                   const std::vector<ParamSpec>& specs) {
+  std::vector<Model::Impl::Slice> out;
+  for (const ParamSpec& s : specs) {
+    const bool embedding = s.name == "tok_embeddings.weight" || s.name == "pos_embeddings.weight";
+    const bool gemm_overwrites =
+        s.shape.size() == 2 &&
+        (!embedding || (s.name == "tok_embeddings.weight" && c.tie_word_embeddings));
+    if (!gemm_overwrites) out.push_back({s.offset, s.offset + s.numel});
+  }
+  return out;
+}
+
 }  // namespace
 
 ComputeDtype parse_compute_dtype(const std::string& name) {
@@ -241,6 +266,7 @@ Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()
   impl_->ready_order = backward_slices(cfg_, specs_);
   impl_->params_base = params_.data();
   impl_->gemm_weights = gemm_weight_slices(cfg_, specs_);
+  impl_->accumulated = accumulated_slices(cfg_, specs_);
   if (cfg_.arch == Arch::Llama) {
     const size_t half = static_cast<size_t>(cfg_.head_dim()) / 2;
     impl_->rope_cos.resize(static_cast<size_t>(cfg_.block_size) * half);
@@ -437,7 +463,125 @@ void norm_backward(const ModelConfig& c, float* dx, float* dw, float* db, const 
     rmsnorm_backward(dx, dw, dout, x, w, rstd, N, c.n_embd);
 }
 
+// Row widths of the activation buffers, to point at a shard's rows.
+struct RowDims {
+  size_t C, S, Q, F, Fx, V, probs, dout;  // probs: per sequence; dout: of dout16
+};
+
+RowDims row_dims(const ModelConfig& c, int T) {
+  const size_t hd = c.head_dim(), F = c.ffn_dim();
+  return {static_cast<size_t>(c.n_embd),
+          (c.n_head + 2 * c.n_kv_head) * hd,
+          c.n_head * hd,
+          F,
+          c.arch == Arch::Llama ? 2 * F : F,
+          static_cast<size_t>(c.vocab_size),
+          static_cast<size_t>(c.n_head) * T * T,
+          std::max({static_cast<size_t>(c.vocab_size), c.arch == Arch::Llama ? 2 * F : F,
+                    (c.n_head + 2 * c.n_kv_head) * hd, static_cast<size_t>(c.n_embd)})};
+}
+
+// The rows of sequences b0.. (token row r0 = b0 * T) of one layer's activations.
+LayerActs rows_of(const LayerActs& a, size_t r0, size_t b0, const RowDims& d) {
+  return {a.norm1 + r0 * d.C,     a.mean1 + r0,      a.rstd1 + r0,       a.qkv + r0 * d.S,
+          a.probs + b0 * d.probs, a.atty + r0 * d.Q, a.res1 + r0 * d.C,  a.norm2 + r0 * d.C,
+          a.mean2 + r0,           a.rstd2 + r0,      a.hpre + r0 * d.Fx, a.hact + r0 * d.F,
+          a.out + r0 * d.C};
+}
+
+LayerActs16 rows_of(const LayerActs16& a, size_t r0, const RowDims& d) {
+  if (!a.norm1) return a;
+  return {a.norm1 + r0 * d.C, a.atty + r0 * d.Q, a.norm2 + r0 * d.C, a.hact + r0 * d.F};
+}
+
+// Runs fn(shard, b0, nb) for each shard of the B sequences, one thread each; OpenBLAS stays
+// single-threaded meanwhile (set here once: the kernels' own guards would race on it).
+template <class Fn>
+void run_shards(int shards, int B, Fn&& fn) {
+  if (shards <= 1) return fn(0, 0, B);
+  detail::BlasSingleThreaded blas_single;
+  std::exception_ptr error;
+#pragma omp parallel num_threads(shards)
+  {
+    // oneDNN sizes its work for omp_get_max_threads(); this thread's share runs on it alone.
+    omp_set_num_threads(1);
+    for (int s = omp_get_thread_num(); s < shards; s += omp_get_num_threads()) {
+      try {
+        const int b0 = B * s / shards, b1 = B * (s + 1) / shards;
+        fn(s, b0, b1 - b0);
+      } catch (...) {
+#pragma omp critical(sllm_shard_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+// The forward pass of sequences [b0, b0 + nb) up to the logits.
+void forward_rows(Model::Impl& m, const ModelConfig& c, bool bf, int b0, int nb) {
+  const int T = m.T, N = nb * T;
+  const size_t r0 = static_cast<size_t>(b0) * T;
+  const RowDims d = row_dims(c, T);
+  // out [N, OUT] = in [N, IN] W^T + b; in bf16 through in16, which backward reads again.
+  const auto linear = [&](float* out, const float* in, bf16* in16, const float* w, const float* b,
+                          int IN, int OUT) {
+    if (!bf) return linear_forward(out, in, w, b, N, IN, OUT);
+    to_bf16(in16, in, static_cast<size_t>(N) * IN);
+    linear_forward_bf16(out, in16, m.w16_of(w), b, N, IN, OUT);
+  };
+
+  const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
+  const int Q = H * hd, S = (H + 2 * KV) * hd;
+  const bool llama = c.arch == Arch::Llama;
+  const int Fx = llama ? 2 * F : F;
+  const AttentionShape shape{nb, T, H, KV, hd};
+  const size_t NC = static_cast<size_t>(N) * C;
+
+  float* resid0 = m.resid0 + r0 * C;
+  embedding_forward(resid0, m.tokens.data() + r0, m.p.wte, m.p.wpe, nb, T, C);
+  const float* x = resid0;
+  for (int l = 0; l < c.n_layer; ++l) {
+    const LayerTensors& w = m.p.layers[l];
+    const LayerActs a = rows_of(m.layer[l], r0, b0, d);
+    const LayerActs16 a16 = bf ? rows_of(m.layer16[l], r0, d) : LayerActs16{};
+    norm_forward(c, a.norm1, a.mean1, a.rstd1, x, w.norm1_w, w.norm1_b, N);
+    linear(a.qkv, a.norm1, a16.norm1, w.qkv_w, w.qkv_b, C, S);
+    if (llama) rope_forward(a.qkv, m.rope_cos.data(), m.rope_sin.data(), nb, T, H + KV, hd, S);
+    attention_forward(a.atty, a.probs, a.qkv, shape);
+    linear(a.res1, a.atty, a16.atty, w.o_w, w.o_b, Q, C);
+    residual_forward(a.res1, a.res1, x, NC);
+    norm_forward(c, a.norm2, a.mean2, a.rstd2, a.res1, w.norm2_w, w.norm2_b, N);
+    linear(a.hpre, a.norm2, a16.norm2, w.up_w, w.up_b, C, Fx);
+    if (llama)
+      swiglu_forward(a.hact, a.hpre, N, F);
+    else
+      gelu_forward(a.hact, a.hpre, static_cast<size_t>(N) * F);
+    linear(a.out, a.hact, a16.hact, w.down_w, w.down_b, F, C);
+    residual_forward(a.out, a.out, a.res1, NC);
+    x = a.out;
+  }
+  float* normf = m.normf + r0 * C;
+  norm_forward(c, normf, m.meanf + r0, m.rstdf + r0, x, m.p.normf_w, m.p.normf_b, N);
+  linear(m.logits + r0 * d.V, normf, bf ? m.normf16 + r0 * C : nullptr, m.p.lm_w, nullptr, C,
+         c.vocab_size);
+}
+
 }  // namespace
+
+void Model::set_batch_shards(int shards) {
+  if (shards < 0 || shards > 1024)
+    fail("Model::set_batch_shards: {} shards: use 0 (automatic) or 1..1024", shards);
+  batch_shards_ = shards;
+}
+
+int Model::batch_shards(int B) const {
+  if (batch_shards_ > 0) return std::max(1, std::min(batch_shards_, B));
+  if (omp_in_parallel()) return 1;
+  const int shards = std::max(1, std::min(omp_get_max_threads(), B));
+  const size_t extra = static_cast<size_t>(shards - 1) * grads_.size() * sizeof(float);
+  return extra <= kShardGradBytes ? shards : 1;
+}
 
 float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T) {
   Impl& m = *impl_;
@@ -468,45 +612,17 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
       bf16_weights_version_ = params_version_;
     }
   }
-  // out [N, OUT] = in [N, IN] W^T + b; in bf16 through in16, which backward reads again.
-  const auto linear = [&](float* out, const float* in, bf16* in16, const float* w, const float* b,
-                          int IN, int OUT) {
-    if (!bf) return linear_forward(out, in, w, b, N, IN, OUT);
-    to_bf16(in16, in, static_cast<size_t>(N) * IN);
-    linear_forward_bf16(out, in16, m.w16_of(w), b, N, IN, OUT);
-  };
-
-  const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
-  const int Q = H * hd, S = (H + 2 * KV) * hd;
-  const bool llama = c.arch == Arch::Llama;
-  const int Fx = llama ? 2 * F : F;
-  const AttentionShape shape{B, T, H, KV, hd};
-  const size_t NC = static_cast<size_t>(N) * C;
-
-  embedding_forward(m.resid0, tokens, m.p.wte, m.p.wpe, B, T, C);
-  const float* x = m.resid0;
-  for (int l = 0; l < c.n_layer; ++l) {
-    const LayerTensors& w = m.p.layers[l];
-    LayerActs& a = m.layer[l];
-    const LayerActs16 a16 = bf ? m.layer16[l] : LayerActs16{};
-    norm_forward(c, a.norm1, a.mean1, a.rstd1, x, w.norm1_w, w.norm1_b, N);
-    linear(a.qkv, a.norm1, a16.norm1, w.qkv_w, w.qkv_b, C, S);
-    if (llama) rope_forward(a.qkv, m.rope_cos.data(), m.rope_sin.data(), B, T, H + KV, hd, S);
-    attention_forward(a.atty, a.probs, a.qkv, shape);
-    linear(a.res1, a.atty, a16.atty, w.o_w, w.o_b, Q, C);
-    residual_forward(a.res1, a.res1, x, NC);
-    norm_forward(c, a.norm2, a.mean2, a.rstd2, a.res1, w.norm2_w, w.norm2_b, N);
-    linear(a.hpre, a.norm2, a16.norm2, w.up_w, w.up_b, C, Fx);
-    if (llama)
-      swiglu_forward(a.hact, a.hpre, N, F);
-    else
-      gelu_forward(a.hact, a.hpre, static_cast<size_t>(N) * F);
-    linear(a.out, a.hact, a16.hact, w.down_w, w.down_b, F, C);
-    residual_forward(a.out, a.out, a.res1, NC);
-    x = a.out;
+  m.shards = batch_shards(B);
+  if (m.shards > 1 && m.shard_g.size() != static_cast<size_t>(m.shards - 1)) {
+    const size_t n = grads_.size();
+    m.shard_g.clear();
+    m.shard_grads = std::vector<float>();
+    m.shard_grads.resize(static_cast<size_t>(m.shards - 1) * n);
+    for (int s = 1; s < m.shards; ++s)
+      m.shard_g.push_back(
+          map_tensors(c, specs_, m.index, m.shard_grads.data() + static_cast<size_t>(s - 1) * n));
   }
-  norm_forward(c, m.normf, m.meanf, m.rstdf, x, m.p.normf_w, m.p.normf_b, N);
-  linear(m.logits, m.normf, m.normf16, m.p.lm_w, nullptr, C, c.vocab_size);
+  run_shards(m.shards, B, [&](int, int b0, int nb) { forward_rows(m, c, bf, b0, nb); });
   m.have_logits = true;
   if (!targets) return std::numeric_limits<float>::quiet_NaN();
   m.targets.assign(targets, targets + N);
@@ -516,77 +632,106 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
 
 namespace {
 
-// The backward pass below the loss: m.logits holds d(loss)/d(logits). With acc false (the first
-// backward after zero_grad()) the weight-matrix GEMMs overwrite their gradients, which saves a
-// zeroing pass over them; the caller has zeroed every other gradient.
-void backward_from_dlogits(Model::Impl& m, const ModelConfig& c, bool acc, float* grads,
-                           const Model::GradsReadyFn& ready) {
-  size_t next_slice = 0;
-  const auto slice_done = [&] {
-    const Model::Impl::Slice s = m.ready_order[next_slice++];
-    if (ready) ready(std::span<float>(grads + s.begin, s.end - s.begin));
-  };
-  const int B = m.B, T = m.T, N = B * T;
+// The backward pass of sequences [b0, b0 + nb) below the loss, into the gradients G: m.logits
+// holds d(loss)/d(logits). With acc false (the first backward after zero_grad()) the
+// weight-matrix GEMMs overwrite their gradients, which saves a zeroing pass over them; the
+// caller has zeroed every other gradient. slice_done (may be empty) runs as each of
+// m.ready_order's slices is final.
+void backward_rows(Model::Impl& m, const ModelConfig& c, bool acc, const ModelTensors& G, int b0,
+                   int nb, const std::function<void()>& slice_done) {
+  const int T = m.T, N = nb * T;
+  const size_t r0 = static_cast<size_t>(b0) * T;
+  const RowDims d = row_dims(c, T);
   const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
   const int Q = H * hd, S = (H + 2 * KV) * hd;
   const bool llama = c.arch == Arch::Llama;
   const int Fx = llama ? 2 * F : F;
-  const AttentionShape shape{B, T, H, KV, hd};
+  const AttentionShape shape{nb, T, H, KV, hd};
   const bool bf = m.forward_bf16;
   // dinp = dout W, dW (+)= dout^T in, db += column sums of dout; in bf16 from in16.
   const auto linear_back = [&](float* dinp, float* dw, float* db, const float* dout,
                                const float* in, const bf16* in16, const float* w, int IN, int OUT) {
     if (!bf) return linear_backward(dinp, dw, db, dout, in, w, N, IN, OUT, false, acc);
-    to_bf16(m.dout16.data(), dout, static_cast<size_t>(N) * OUT);
-    linear_backward_bf16(dinp, dw, db, dout, m.dout16.data(), in16, m.w16_of(w), N, IN, OUT, false,
-                         acc);
+    // Rows of the widest output: the shards move through the layers at their own pace.
+    bf16* dout16 = m.dout16.data() + r0 * d.dout;
+    to_bf16(dout16, dout, static_cast<size_t>(N) * OUT);
+    linear_backward_bf16(dinp, dw, db, dout, dout16, in16, m.w16_of(w), N, IN, OUT, false, acc);
   };
+  const auto done = [&] {
+    if (slice_done) slice_done();
+  };
+  float *dres = m.dres + r0 * C, *dnorm = m.dnorm + r0 * C, *dhact = m.dhact + r0 * F,
+        *dhpre = m.dhpre + r0 * Fx, *datty = m.datty + r0 * Q, *dqkv = m.dqkv + r0 * S;
+  const float* resid0 = m.resid0 + r0 * C;
 
-  linear_back(m.dnorm, m.g.lm_w, nullptr, m.logits, m.normf, m.normf16, m.p.lm_w, C, c.vocab_size);
-  std::memset(m.dres, 0, sizeof(float) * N * C);
-  const float* x_last = c.n_layer ? m.layer.back().out : m.resid0;
-  norm_backward(c, m.dres, m.g.normf_w, m.g.normf_b, m.dnorm, x_last, m.p.normf_w, m.meanf, m.rstdf,
-                N);
-  slice_done();
+  linear_back(dnorm, G.lm_w, nullptr, m.logits + r0 * d.V, m.normf + r0 * C,
+              bf ? m.normf16 + r0 * C : nullptr, m.p.lm_w, C, c.vocab_size);
+  std::memset(dres, 0, sizeof(float) * N * C);
+  const float* x_last = c.n_layer ? m.layer.back().out + r0 * C : resid0;
+  norm_backward(c, dres, G.normf_w, G.normf_b, dnorm, x_last, m.p.normf_w, m.meanf + r0,
+                m.rstdf + r0, N);
+  done();
   for (int l = c.n_layer - 1; l >= 0; --l) {
     const LayerTensors& w = m.p.layers[l];
-    const LayerTensors& gw = m.g.layers[l];
-    const LayerActs& a = m.layer[l];
-    const LayerActs16 a16 = bf ? m.layer16[l] : LayerActs16{};
-    const float* x = l ? m.layer[l - 1].out : m.resid0;
+    const LayerTensors& gw = G.layers[l];
+    const LayerActs a = rows_of(m.layer[l], r0, b0, d);
+    const LayerActs16 a16 = bf ? rows_of(m.layer16[l], r0, d) : LayerActs16{};
+    const float* x = l ? m.layer[l - 1].out + r0 * C : resid0;
     // dres holds d(loss)/d(layer output); the residual passes it straight through.
-    linear_back(m.dhact, gw.down_w, gw.down_b, m.dres, a.hact, a16.hact, w.down_w, F, C);
+    linear_back(dhact, gw.down_w, gw.down_b, dres, a.hact, a16.hact, w.down_w, F, C);
     if (llama)
-      swiglu_backward(m.dhpre, a.hpre, m.dhact, N, F);
+      swiglu_backward(dhpre, a.hpre, dhact, N, F);
     else
-      gelu_backward(m.dhpre, a.hpre, m.dhact, static_cast<size_t>(N) * F);
-    linear_back(m.dnorm, gw.up_w, gw.up_b, m.dhpre, a.norm2, a16.norm2, w.up_w, C, Fx);
-    norm_backward(c, m.dres, gw.norm2_w, gw.norm2_b, m.dnorm, a.res1, w.norm2_w, a.mean2, a.rstd2,
-                  N);
-    linear_back(m.datty, gw.o_w, gw.o_b, m.dres, a.atty, a16.atty, w.o_w, Q, C);
-    attention_backward(m.dqkv, m.datty, a.qkv, a.probs, shape);
-    if (llama) rope_backward(m.dqkv, m.rope_cos.data(), m.rope_sin.data(), B, T, H + KV, hd, S);
-    linear_back(m.dnorm, gw.qkv_w, gw.qkv_b, m.dqkv, a.norm1, a16.norm1, w.qkv_w, C, S);
-    norm_backward(c, m.dres, gw.norm1_w, gw.norm1_b, m.dnorm, x, w.norm1_w, a.mean1, a.rstd1, N);
-    slice_done();
+      gelu_backward(dhpre, a.hpre, dhact, static_cast<size_t>(N) * F);
+    linear_back(dnorm, gw.up_w, gw.up_b, dhpre, a.norm2, a16.norm2, w.up_w, C, Fx);
+    norm_backward(c, dres, gw.norm2_w, gw.norm2_b, dnorm, a.res1, w.norm2_w, a.mean2, a.rstd2, N);
+    linear_back(datty, gw.o_w, gw.o_b, dres, a.atty, a16.atty, w.o_w, Q, C);
+    attention_backward(dqkv, datty, a.qkv, a.probs, shape);
+    if (llama) rope_backward(dqkv, m.rope_cos.data(), m.rope_sin.data(), nb, T, H + KV, hd, S);
+    linear_back(dnorm, gw.qkv_w, gw.qkv_b, dqkv, a.norm1, a16.norm1, w.qkv_w, C, S);
+    norm_backward(c, dres, gw.norm1_w, gw.norm1_b, dnorm, x, w.norm1_w, a.mean1, a.rstd1, N);
+    done();
   }
-  embedding_backward(m.g.wte, m.g.wpe, m.dres, m.tokens.data(), B, T, C);
-  slice_done();
+  embedding_backward(G.wte, G.wpe, dres, m.tokens.data() + r0, nb, T, C);
+  done();
+}
+
+// The backward pass below the loss into grads (m.g), over the forward's batch shards: shard 0
+// writes m.g as backward_rows says, the others their own arenas (overwritten as on a first
+// backward), which are then added to grads, in shard order. With shards the slices are
+// reported at the end, when the sum is done.
+void backward_from_dlogits(Model::Impl& m, const ModelConfig& c, bool acc, float* grads,
+                           size_t n_grads, const Model::GradsReadyFn& ready) {
+  size_t next_slice = 0;
+  const auto slice_done = [&] {
+    const Model::Impl::Slice s = m.ready_order[next_slice++];
+    if (ready) ready(std::span<float>(grads + s.begin, s.end - s.begin));
+  };
+  if (m.shards <= 1) return backward_rows(m, c, acc, m.g, 0, m.B, slice_done);
+  run_shards(m.shards, m.B, [&](int s, int b0, int nb) {
+    if (s == 0) return backward_rows(m, c, acc, m.g, b0, nb, nullptr);
+    float* own = m.shard_grads.data() + static_cast<size_t>(s - 1) * n_grads;
+    for (const Model::Impl::Slice& z : m.accumulated)
+      std::memset(own + z.begin, 0, (z.end - z.begin) * sizeof(float));
+    backward_rows(m, c, false, m.shard_g[s - 1], b0, nb, nullptr);
+  });
+  const float* own = m.shard_grads.data();
+  const int extra = m.shards - 1;
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n_grads; ++i) {
+    float g = grads[i];
+    for (int s = 0; s < extra; ++s) g += own[static_cast<size_t>(s) * n_grads + i];
+    grads[i] = g;
+  }
+  while (next_slice < m.ready_order.size()) slice_done();
 }
 
 }  // namespace
 
 bool Model::prepare_grads_for_backward() {
   if (!grads_zero_pending_) return true;
-  // Zero what the GEMMs do not overwrite: vectors, embeddings (their lookup backward adds),
-  // except a tied embedding, whose first writer is the head GEMM.
-  for (const ParamSpec& s : specs_) {
-    const bool embedding = s.name == "tok_embeddings.weight" || s.name == "pos_embeddings.weight";
-    const bool gemm_overwrites =
-        s.shape.size() == 2 &&
-        (!embedding || (s.name == "tok_embeddings.weight" && cfg_.tie_word_embeddings));
-    if (!gemm_overwrites) std::memset(grads_.data() + s.offset, 0, s.numel * sizeof(float));
-  }
+  for (const Impl::Slice& z : impl_->accumulated)
+    std::memset(grads_.data() + z.begin, 0, (z.end - z.begin) * sizeof(float));
   grads_zero_pending_ = false;
   return false;
 }
@@ -601,7 +746,7 @@ void Model::backward(float loss_scale) {
   cross_entropy_backward(m.logits, m.lse, m.targets.data(), m.B * m.T, cfg_.vocab_size, m.n_valid,
                          loss_scale);
   const bool acc = prepare_grads_for_backward();
-  backward_from_dlogits(m, cfg_, acc, grads_.data(), grads_ready_);
+  backward_from_dlogits(m, cfg_, acc, grads_.data(), grads_.size(), grads_ready_);
 }
 
 void Model::backward_from_logits_grad(const float* dlogits) {
@@ -613,7 +758,7 @@ void Model::backward_from_logits_grad(const float* dlogits) {
   m.backward_ready = false;
   std::memcpy(m.logits, dlogits, sizeof(float) * m.B * m.T * cfg_.vocab_size);
   const bool acc = prepare_grads_for_backward();
-  backward_from_dlogits(m, cfg_, acc, grads_.data(), grads_ready_);
+  backward_from_dlogits(m, cfg_, acc, grads_.data(), grads_.size(), grads_ready_);
 }
 
 }  // namespace sllm

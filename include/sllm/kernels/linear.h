@@ -19,7 +19,7 @@ void linear_backward(float* dinp, float* dw, float* dbias, const float* dout, co
 // The same layer in mixed precision (sllm/kernels/bf16.h): the products read bf16 copies of
 // the input, weight and output gradient and accumulate in fp32; outputs, gradients and the
 // bias stay fp32. dout16 is dout rounded to bf16 (the bias gradient sums the fp32 dout).
-// Call these outside OpenMP parallel regions.
+// Inside an OpenMP parallel region they run on the calling thread.
 void linear_forward_bf16(float* out, const bf16* inp16, const bf16* w16, const float* bias, int N,
                          int IN, int OUT);
 void linear_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout,

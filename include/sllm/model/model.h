@@ -91,6 +91,16 @@ class Model {
   using GradsReadyFn = std::function<void(std::span<float> ready)>;
   void set_grads_ready_callback(GradsReadyFn fn) { grads_ready_ = std::move(fn); }
 
+  // Batch shards: with several OpenMP threads, a forward and its backward can give each thread
+  // whole sequences of the batch and run every layer on them alone, with no synchronisation
+  // between kernels (small models gain most), then add the threads' gradients in a fixed
+  // order. 0 (the default) chooses one shard per thread when the batch has that many
+  // sequences and the extra gradient arenas fit in kShardGradBytes, else 1. Deterministic for
+  // a given count; different counts differ by rounding.
+  static constexpr size_t kShardGradBytes = size_t{64} << 20;
+  void set_batch_shards(int shards);
+  int batch_shards(int B) const;  // The count a forward over B sequences uses now.
+
   struct Impl;
 
  private:
@@ -105,6 +115,7 @@ class Model {
   uint64_t params_version_ = 1, bf16_weights_version_ = 0;  // Equal: the bf16 copies are current.
   std::unique_ptr<Impl> impl_;  // Activation arena and scratch, sized on first forward.
   GradsReadyFn grads_ready_;
+  int batch_shards_ = 0;
 };
 
 }  // namespace sllm
