@@ -112,7 +112,7 @@ Key make_key(bool ta, bool tb, int M, int N, int K, int lda, int ldb, int ldc, f
           ldc,
           std::bit_cast<uint32_t>(alpha),
           std::bit_cast<uint32_t>(beta),
-          omp_in_parallel() ? 1 : omp_get_max_threads()};
+          omp_get_max_threads()};
 }
 
 Bf16MatmulSupport probe() {
@@ -142,10 +142,29 @@ const Bf16MatmulSupport& bf16_matmul_support() {
 
 namespace detail {
 
+// Inside an OpenMP parallel region oneDNN's own regions get one thread (nesting is off), but it
+// would still split the work for omp_get_max_threads(): for this call the calling thread's
+// count is 1 (the setting is the thread's own in a region, and restored after).
+class OneThreadInsideParallel {
+ public:
+  OneThreadInsideParallel() : saved_(omp_in_parallel() ? omp_get_max_threads() : 1) {
+    if (saved_ > 1) omp_set_num_threads(1);
+  }
+  ~OneThreadInsideParallel() {
+    if (saved_ > 1) omp_set_num_threads(saved_);
+  }
+  OneThreadInsideParallel(const OneThreadInsideParallel&) = delete;
+  OneThreadInsideParallel& operator=(const OneThreadInsideParallel&) = delete;
+
+ private:
+  int saved_;
+};
+
 bool bf16_gemm_onednn(bool ta, bool tb, int M, int N, int K, float alpha, const bf16* A, int lda,
                       const bf16* B, int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return true;
   if (K <= 0) return false;  // oneDNN rejects empty reductions; the emulation scales C.
+  const OneThreadInsideParallel one_thread;
   const auto* p = onednn().get(make_key(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta));
   if (!p) return false;
   const auto bf = memory::data_type::bf16, f32 = memory::data_type::f32;

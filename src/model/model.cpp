@@ -363,18 +363,34 @@ void grow_discarding(std::vector<T>& v, size_t n) {
   v.resize(n);
 }
 
+// Row widths of the activation buffers, to point at a shard's rows.
+struct RowDims {
+  size_t C, S, Q, F, Fx, V, probs, dout;  // probs: per sequence; dout: of dout16, the widest
+};
+
+RowDims row_dims(const ModelConfig& c, int T) {
+  const size_t hd = c.head_dim(), F = c.ffn_dim(), C = c.n_embd, V = c.vocab_size;
+  const size_t S = (c.n_head + 2 * c.n_kv_head) * hd, Fx = c.arch == Arch::Llama ? 2 * F : F;
+  return {C,
+          S,
+          c.n_head * hd,
+          F,
+          Fx,
+          V,
+          static_cast<size_t>(c.n_head) * T * T,
+          std::max({V, Fx, S, C})};
+}
+
 // The bf16 buffers of bf16 compute for [B, T]; grow when needed, never shrink.
 void layout_bf16(Model::Impl& m, const ModelConfig& c, int B, int T) {
-  const size_t N = static_cast<size_t>(B) * T, C = c.n_embd, F = c.ffn_dim(), V = c.vocab_size;
-  const size_t Q = static_cast<size_t>(c.n_head) * c.head_dim();
-  const size_t S = static_cast<size_t>(c.n_head + 2 * c.n_kv_head) * c.head_dim();
-  const size_t Fx = c.arch == Arch::Llama ? 2 * F : F;
+  const RowDims d = row_dims(c, T);
+  const size_t N = static_cast<size_t>(B) * T, C = d.C, F = d.F, Q = d.Q;
   size_t w_end = 0;
   for (const Model::Impl::Slice& w : m.gemm_weights) w_end = std::max(w_end, w.end);
   if (m.w16.size() < w_end) m.w16.resize(w_end);
   const size_t acts = N * (2 * C + Q + F) * c.n_layer + N * C;
   grow_discarding(m.acts16, acts);
-  const size_t dout = N * std::max({V, Fx, S, C});
+  const size_t dout = N * d.dout;
   grow_discarding(m.dout16, dout);
   bf16* p = m.acts16.data();
   auto take = [&](size_t n) {
@@ -463,24 +479,6 @@ void norm_backward(const ModelConfig& c, float* dx, float* dw, float* db, const 
     rmsnorm_backward(dx, dw, dout, x, w, rstd, N, c.n_embd);
 }
 
-// Row widths of the activation buffers, to point at a shard's rows.
-struct RowDims {
-  size_t C, S, Q, F, Fx, V, probs, dout;  // probs: per sequence; dout: of dout16
-};
-
-RowDims row_dims(const ModelConfig& c, int T) {
-  const size_t hd = c.head_dim(), F = c.ffn_dim();
-  return {static_cast<size_t>(c.n_embd),
-          (c.n_head + 2 * c.n_kv_head) * hd,
-          c.n_head * hd,
-          F,
-          c.arch == Arch::Llama ? 2 * F : F,
-          static_cast<size_t>(c.vocab_size),
-          static_cast<size_t>(c.n_head) * T * T,
-          std::max({static_cast<size_t>(c.vocab_size), c.arch == Arch::Llama ? 2 * F : F,
-                    (c.n_head + 2 * c.n_kv_head) * hd, static_cast<size_t>(c.n_embd)})};
-}
-
 // The rows of sequences b0.. (token row r0 = b0 * T) of one layer's activations.
 LayerActs rows_of(const LayerActs& a, size_t r0, size_t b0, const RowDims& d) {
   return {a.norm1 + r0 * d.C,     a.mean1 + r0,      a.rstd1 + r0,       a.qkv + r0 * d.S,
@@ -502,17 +500,13 @@ void run_shards(int shards, int B, Fn&& fn) {
   detail::BlasSingleThreaded blas_single;
   std::exception_ptr error;
 #pragma omp parallel num_threads(shards)
-  {
-    // oneDNN sizes its work for omp_get_max_threads(); this thread's share runs on it alone.
-    omp_set_num_threads(1);
-    for (int s = omp_get_thread_num(); s < shards; s += omp_get_num_threads()) {
-      try {
-        const int b0 = B * s / shards, b1 = B * (s + 1) / shards;
-        fn(s, b0, b1 - b0);
-      } catch (...) {
+  for (int s = omp_get_thread_num(); s < shards; s += omp_get_num_threads()) {
+    try {
+      const int b0 = B * s / shards, b1 = B * (s + 1) / shards;
+      fn(s, b0, b1 - b0);
+    } catch (...) {
 #pragma omp critical(sllm_shard_error)
-        if (!error) error = std::current_exception();
-      }
+      if (!error) error = std::current_exception();
     }
   }
   if (error) std::rethrow_exception(error);
