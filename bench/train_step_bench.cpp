@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup);
   app.add_option("--threads", threads);
   app.add_option("--dtype", dtype, "float32 | bfloat16 (the matrix products)");
-  app.add_option("--shards", shards, "batch shards (Model::set_batch_shards; 0: automatic)");
+  app.add_option("--shards", shards, "batch shards (Model::set_batch_shards; 0: automatic)")
+      ->check(CLI::Range(0, 1024));
   app.add_option("--peak-gflops", peak, "the fp32 peak that MFU is measured against");
   app.add_flag("--peak", measure_peak, "only measure SGEMM GFLOP/s");
   CLI11_PARSE(app, argc, argv);
