@@ -13,12 +13,20 @@ interleaved pairs (theta 10000) instead of learned positions, SwiGLU MLP of 352 
 for 128 wide: 8/3 x 128 rounded up to a multiple of 32), no biases, tied head; init N(0, 0.02)
 with the attention output and MLP down projections at 0.02/sqrt(2L), norms at 1.
 
+--twin DIR: start from the weights an sllm run saved before its first step (`sllm train ...
+--max-iters 0 --out DIR` with the same seed and model flags) and draw the same training windows
+sllm draws (its splitmix64 stream for that seed), so the two runs differ only in arithmetic:
+fp32 rounding, and where the two libraries sum in another order. --metrics FILE (an sllm run's
+metrics.jsonl) then prints both loss curves side by side and the largest difference.
+
 usage: /usr/bin/python3 bench/shakespeare_char_torch.py [--data PATH] [--seed N] [--threads 2]
-         [--arch gpt2|llama]
+         [--arch gpt2|llama] [--bias] [--no-embedding-decay] [--twin DIR [--metrics FILE]]
 """
 import argparse
+import json
 import math
 import os
+import struct
 import time
 
 import torch
@@ -27,41 +35,44 @@ import torch.nn.functional as F
 
 
 class Block(nn.Module):
-    def __init__(self, C, H):
+    def __init__(self, C, H, bias):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(C, elementwise_affine=True)
-        self.ln_1.bias = None
-        self.c_attn = nn.Linear(C, 3 * C, bias=False)
-        self.c_proj = nn.Linear(C, C, bias=False)
+        self.ln_1 = nn.LayerNorm(C)
+        self.c_attn = nn.Linear(C, 3 * C, bias=bias)
+        self.c_proj = nn.Linear(C, C, bias=bias)
         self.ln_2 = nn.LayerNorm(C)
-        self.ln_2.bias = None
-        self.c_fc = nn.Linear(C, 4 * C, bias=False)
-        self.mlp_proj = nn.Linear(4 * C, C, bias=False)
+        self.c_fc = nn.Linear(C, 4 * C, bias=bias)
+        self.mlp_proj = nn.Linear(4 * C, C, bias=bias)
+        if not bias:
+            self.ln_1.bias = self.ln_2.bias = None
         self.H = H
 
     def forward(self, x, mask):
         B, T, C = x.shape
-        h = F.layer_norm(x, (C,), self.ln_1.weight, None, 1e-5)
+        h = F.layer_norm(x, (C,), self.ln_1.weight, self.ln_1.bias, 1e-5)
         q, k, v = self.c_attn(h).split(C, dim=2)
         q, k, v = (t.view(B, T, self.H, C // self.H).transpose(1, 2) for t in (q, k, v))
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
         att = att.masked_fill(~mask[:T, :T], float("-inf")).softmax(dim=-1)
         y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
         x = x + self.c_proj(y)
-        h = F.layer_norm(x, (C,), self.ln_2.weight, None, 1e-5)
+        h = F.layer_norm(x, (C,), self.ln_2.weight, self.ln_2.bias, 1e-5)
         return x + self.mlp_proj(F.gelu(self.c_fc(h)))
 
 
 class GPT(nn.Module):
-    def __init__(self, V, L, H, C, T):
+    def __init__(self, V, L, H, C, T, bias=False):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
-        self.h = nn.ModuleList(Block(C, H) for _ in range(L))
+        self.h = nn.ModuleList(Block(C, H, bias) for _ in range(L))
         self.ln_f = nn.LayerNorm(C)
-        self.ln_f.bias = None
+        if not bias:
+            self.ln_f.bias = None
         self.register_buffer("mask", torch.ones(T, T, dtype=torch.bool).tril())
         for name, p in self.named_parameters():
-            if p.dim() == 1:
+            if name.endswith("bias"):
+                torch.nn.init.zeros_(p)
+            elif p.dim() == 1:
                 torch.nn.init.ones_(p)
             else:
                 std = 0.02 / math.sqrt(2 * L) if name.endswith(("c_proj.weight", "mlp_proj.weight")) else 0.02
@@ -72,7 +83,7 @@ class GPT(nn.Module):
         x = self.wte(idx) + self.wpe(torch.arange(T))
         for b in self.h:
             x = b(x, self.mask)
-        logits = F.layer_norm(x, (C,), self.ln_f.weight, None, 1e-5) @ self.wte.weight.t()
+        logits = F.layer_norm(x, (C,), self.ln_f.weight, self.ln_f.bias, 1e-5) @ self.wte.weight.t()
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
 
@@ -134,6 +145,86 @@ class Llama(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
 
 
+M64 = (1 << 64) - 1
+GAMMA = 0x9E3779B97F4A7C15
+
+
+def mix64(z):
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+class SllmRng:
+    """sllm's data-order generator (src/train/rng.cpp): splitmix64, one stream per purpose."""
+
+    def __init__(self, seed, stream):
+        self.state = mix64(mix64(seed) ^ ((stream * GAMMA + 0x632BE59BD9B4E019) & M64))
+
+    def below(self, n):
+        self.state = (self.state + GAMMA) & M64
+        return (mix64(self.state) * n) >> 64
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        blob = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32", f"{path}: {name} is {t['dtype']}, expected F32"
+        b, e = t["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(blob[b:e]), dtype=torch.float32).view(t["shape"])
+    return out
+
+
+def load_sllm_weights(model, path, arch):
+    """Copies an sllm model.safetensors into this module; every tensor on both sides is used."""
+    w = read_safetensors(path)
+    own = dict(model.named_parameters())
+
+    def take(name):
+        if name not in w:
+            raise SystemExit(f"{path} has no tensor {name}: not an sllm {arch} model with these flags")
+        return w.pop(name)
+
+    pairs = {"wte.weight": take("tok_embeddings.weight")}
+    if arch == "gpt2":
+        pairs["wpe.weight"] = take("pos_embeddings.weight")
+        pairs["ln_f.weight"] = take("norm.weight")
+        if "norm.bias" in w:
+            pairs["ln_f.bias"] = take("norm.bias")
+        for i in range(len(model.h)):
+            for kind in ("weight", "bias"):
+                src = lambda n: take(f"layers.{i}.{n}.{kind}")
+                if f"layers.{i}.attn.q.{kind}" not in w:  # bias=False
+                    continue
+                pairs[f"h.{i}.c_attn.{kind}"] = torch.cat([src("attn.q"), src("attn.k"), src("attn.v")])
+                for mine, theirs in (("ln_1", "attn_norm"), ("c_proj", "attn.o"), ("ln_2", "mlp_norm"),
+                                     ("c_fc", "mlp.up"), ("mlp_proj", "mlp.down")):
+                    pairs[f"h.{i}.{mine}.{kind}"] = src(theirs)
+    else:
+        pairs["norm"] = take("norm.weight")
+        for i in range(len(model.h)):
+            for mine, theirs in (("attn_norm", "attn_norm.weight"), ("mlp_norm", "mlp_norm.weight"),
+                                 ("q.weight", "attn.q.weight"), ("k.weight", "attn.k.weight"),
+                                 ("v.weight", "attn.v.weight"), ("o.weight", "attn.o.weight"),
+                                 ("gate.weight", "mlp.gate.weight"), ("up.weight", "mlp.up.weight"),
+                                 ("down.weight", "mlp.down.weight")):
+                pairs[f"h.{i}.{mine}"] = take(f"layers.{i}.{theirs}")
+    extra, missing = sorted(set(w) | (set(pairs) - set(own))), sorted(set(own) - set(pairs))
+    if extra or missing:
+        raise SystemExit(f"{path} does not match this model (--bias? --arch?): it has {extra} "
+                         f"that this model lacks, and lacks {missing}")
+    with torch.no_grad():
+        for name, t in pairs.items():
+            assert own[name].shape == t.shape, f"{name}: {tuple(t.shape)} vs {tuple(own[name].shape)}"
+            own[name].copy_(t)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/data/tinyshakespeare.txt")
@@ -141,6 +232,14 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=2000)
     ap.add_argument("--arch", choices=["gpt2", "llama"], default="gpt2")
+    ap.add_argument("--bias", action="store_true",
+                    help="gpt2: GPT-2's biases in every linear layer and LayerNorm (sllm's --bias true)")
+    ap.add_argument("--no-embedding-decay", action="store_true",
+                    help="weight decay on the linear layers' matrices only, as sllm and nanoGPT's first "
+                         "versions do (nanoGPT today decays every 2-D tensor, the embeddings too)")
+    ap.add_argument("--twin", metavar="DIR",
+                    help="start from DIR/model.safetensors (an sllm run of --max-iters 0) and draw sllm's windows")
+    ap.add_argument("--metrics", metavar="FILE", help="with --twin: the sllm run's metrics.jsonl to compare with")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -159,15 +258,23 @@ def main():
         ratio = (it - warmup) / (decay_iters - warmup)
         return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
 
+    sllm_rng = SllmRng(a.seed, 1000) if a.twin else None
+
     def batch(split):
         d = train if split == "train" else val
-        ix = torch.randint(len(d) - T, (B,))
+        if split == "train" and sllm_rng:
+            ix = [sllm_rng.below(len(d) - T) for _ in range(B)]
+        else:
+            ix = torch.randint(len(d) - T, (B,))
         return torch.stack([d[i:i + T] for i in ix]), torch.stack([d[i + 1:i + 1 + T] for i in ix])
 
-    model = (GPT if a.arch == "gpt2" else Llama)(len(chars), L, H, C, T)
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    model = GPT(len(chars), L, H, C, T, a.bias) if a.arch == "gpt2" else Llama(len(chars), L, H, C, T)
+    if a.twin:
+        load_sllm_weights(model, os.path.join(a.twin, "model.safetensors"), a.arch)
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decays = [p.dim() >= 2 and not (a.no_embedding_decay and n.startswith(("wte", "wpe"))) for n, p in params]
+    groups = [{"params": [p for (_, p), d in zip(params, decays) if d], "weight_decay": 0.1},
+              {"params": [p for (_, p), d in zip(params, decays) if not d], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99))
 
     @torch.no_grad()
@@ -185,6 +292,13 @@ def main():
     def val_20():
         return sum(model(*batch("val")).item() for _ in range(20)) / 20
 
+    sllm_loss = {}
+    if a.metrics:
+        for line in open(a.metrics):
+            r = json.loads(line)
+            if "loss" in r:
+                sllm_loss[r["step"]] = r["loss"]
+    worst, compared = (0.0, -1), 0
     t0 = time.time()
     for it in range(a.iters):
         for g in opt.param_groups:
@@ -194,10 +308,15 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if it % 250 == 0:
-            print(f"iter {it}: train loss {loss.item():.4f}, {time.time() - t0:.0f} s", flush=True)
+        if it in sllm_loss:
+            worst, compared = max(worst, (abs(loss.item() - sllm_loss[it]), it)), compared + 1
+        if it % 250 == 0 or it == a.iters - 1:
+            theirs = f", sllm {sllm_loss[it]:.4f}" if it in sllm_loss else ""
+            print(f"iter {it}: train loss {loss.item():.4f}{theirs}, {time.time() - t0:.0f} s", flush=True)
     wall = time.time() - t0
-    print(f"torch shakespeare_char ({a.arch}): seed {a.seed}, {a.iters} iters in {wall:.0f} s, "
+    if compared:
+        print(f"largest |torch - sllm| train loss over {compared} steps: {worst[0]:.4f} at iter {worst[1]}")
+    print(f"torch shakespeare_char ({a.arch}{', bias' if a.bias else ''}): seed {a.seed}, {a.iters} iters in {wall:.0f} s, "
           f"val loss (whole split) {val_all():.4f}, val loss (20 random batches, nanoGPT) {val_20():.4f}, "
           f"load {os.getloadavg()}")
 
