@@ -19,8 +19,12 @@ sllm draws (its splitmix64 stream for that seed), so the two runs differ only in
 fp32 rounding, and where the two libraries sum in another order. --metrics FILE (an sllm run's
 metrics.jsonl) then prints both loss curves side by side and the largest difference.
 
+--evaluate DIR: no training; PyTorch's val loss of the model an sllm run saved in DIR, over the
+whole split and as nanoGPT's 20-batch estimate drawn --draws times, to show that estimate's spread.
+
 usage: /usr/bin/python3 bench/shakespeare_char_torch.py [--data PATH] [--seed N] [--threads 2]
          [--arch gpt2|llama] [--bias] [--no-embedding-decay] [--twin DIR [--metrics FILE]]
+         [--evaluate DIR [--draws 200]]
 """
 import argparse
 import json
@@ -231,6 +235,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=2000)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--decay-iters", type=int, help="end of the cosine (default: --iters)")
     ap.add_argument("--arch", choices=["gpt2", "llama"], default="gpt2")
     ap.add_argument("--bias", action="store_true",
                     help="gpt2: GPT-2's biases in every linear layer and LayerNorm (sllm's --bias true)")
@@ -240,6 +246,10 @@ def main():
     ap.add_argument("--twin", metavar="DIR",
                     help="start from DIR/model.safetensors (an sllm run of --max-iters 0) and draw sllm's windows")
     ap.add_argument("--metrics", metavar="FILE", help="with --twin: the sllm run's metrics.jsonl to compare with")
+    ap.add_argument("--max-diff", type=float,
+                    help="with --metrics: exit 1 when a train loss or the final val loss differs by more")
+    ap.add_argument("--evaluate", metavar="DIR", help="only evaluate DIR/model.safetensors, a trained sllm model")
+    ap.add_argument("--draws", type=int, default=200, help="with --evaluate: how many 20-batch estimates")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -250,7 +260,7 @@ def main():
     n = int(0.9 * len(data))
     train, val = data[:n], data[n:]
     B, T, L, H, C = 12, 64, 4, 4, 128
-    lr, min_lr, warmup, decay_iters = 1e-3, 1e-4, 100, a.iters
+    lr, min_lr, warmup, decay_iters = 1e-3, 1e-4, a.warmup, a.decay_iters or a.iters
 
     def get_lr(it):
         if it < warmup:
@@ -292,12 +302,23 @@ def main():
     def val_20():
         return sum(model(*batch("val")).item() for _ in range(20)) / 20
 
-    sllm_loss = {}
+    if a.evaluate:
+        load_sllm_weights(model, os.path.join(a.evaluate, "model.safetensors"), a.arch)
+        est = sorted(val_20() for _ in range(a.draws))
+        q = lambda f: est[min(len(est) - 1, int(f * len(est)))]
+        print(f"torch evaluates {a.evaluate}: val loss (whole split) {val_all():.4f}; nanoGPT's 20-batch "
+              f"estimate over {a.draws} draws: min {est[0]:.4f}, 5% {q(0.05):.4f}, median {q(0.5):.4f}, "
+              f"95% {q(0.95):.4f}, max {est[-1]:.4f}, <= 1.88 in {sum(e <= 1.88 for e in est)} of {a.draws}")
+        return
+
+    sllm_loss, sllm_val = {}, None
     if a.metrics:
         for line in open(a.metrics):
             r = json.loads(line)
             if "loss" in r:
                 sllm_loss[r["step"]] = r["loss"]
+            if r.get("step") == a.iters and "val_loss" in r:
+                sllm_val = r["val_loss"]
     worst, compared = (0.0, -1), 0
     t0 = time.time()
     for it in range(a.iters):
@@ -314,11 +335,21 @@ def main():
             theirs = f", sllm {sllm_loss[it]:.4f}" if it in sllm_loss else ""
             print(f"iter {it}: train loss {loss.item():.4f}{theirs}, {time.time() - t0:.0f} s", flush=True)
     wall = time.time() - t0
+    final_val = val_all()
+    diffs = [worst[0]]
     if compared:
-        print(f"largest |torch - sllm| train loss over {compared} steps: {worst[0]:.4f} at iter {worst[1]}")
+        print(f"largest |torch - sllm| train loss over {compared} steps: {worst[0]:.6f} at iter {worst[1]}")
+    if sllm_val is not None:
+        diffs.append(abs(final_val - sllm_val))
+        print(f"final val loss: torch {final_val:.6f}, sllm {sllm_val:.6f}, |difference| {diffs[-1]:.6f}")
     print(f"torch shakespeare_char ({a.arch}{', bias' if a.bias else ''}): seed {a.seed}, {a.iters} iters in {wall:.0f} s, "
-          f"val loss (whole split) {val_all():.4f}, val loss (20 random batches, nanoGPT) {val_20():.4f}, "
+          f"val loss (whole split) {final_val:.4f}, val loss (20 random batches, nanoGPT) {val_20():.4f}, "
           f"load {os.getloadavg()}")
+    if a.max_diff is not None:
+        if not compared:
+            raise SystemExit(f"--max-diff: {a.metrics} has no train loss for steps 0..{a.iters - 1}")
+        if max(diffs) > a.max_diff:
+            raise SystemExit(f"FAIL: torch and sllm differ by {max(diffs):.6f} > --max-diff {a.max_diff}")
 
 
 if __name__ == "__main__":
