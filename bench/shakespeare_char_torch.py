@@ -65,7 +65,7 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, V, L, H, C, T, bias=False):
+    def __init__(self, V, L, H, C, T, bias=False, init_std=0.02):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(V, C), nn.Embedding(T, C)
         self.h = nn.ModuleList(Block(C, H, bias) for _ in range(L))
@@ -79,7 +79,8 @@ class GPT(nn.Module):
             elif p.dim() == 1:
                 torch.nn.init.ones_(p)
             else:
-                std = 0.02 / math.sqrt(2 * L) if name.endswith(("c_proj.weight", "mlp_proj.weight")) else 0.02
+                resid = name.endswith(("c_proj.weight", "mlp_proj.weight"))
+                std = init_std / math.sqrt(2 * L) if resid else init_std
                 torch.nn.init.normal_(p, 0.0, std)
 
     def forward(self, idx, targets):
@@ -125,7 +126,7 @@ class LlamaBlock(nn.Module):
 
 
 class Llama(nn.Module):
-    def __init__(self, V, L, H, C, T, F_=352):
+    def __init__(self, V, L, H, C, T, F_=352, init_std=0.02):
         super().__init__()
         self.wte = nn.Embedding(V, C)
         self.h = nn.ModuleList(LlamaBlock(C, H, F_) for _ in range(L))
@@ -138,7 +139,8 @@ class Llama(nn.Module):
         self.register_buffer("sin", ang.sin())
         for name, p in self.named_parameters():
             if p.dim() >= 2:
-                std = 0.02 / math.sqrt(2 * L) if name.endswith(("o.weight", "down.weight")) else 0.02
+                resid = name.endswith(("o.weight", "down.weight"))
+                std = init_std / math.sqrt(2 * L) if resid else init_std
                 torch.nn.init.normal_(p, 0.0, std)
 
     def forward(self, idx, targets):
@@ -238,6 +240,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--decay-iters", type=int, help="end of the cosine (default: --iters)")
     ap.add_argument("--arch", choices=["gpt2", "llama"], default="gpt2")
+    ap.add_argument("--init-std", type=float, default=0.02,
+                    help="std of the matrices' and embeddings' N(0, std) init, residual projections "
+                         "at std/sqrt(2L) (nanoGPT: 0.02; sllm train's default: 0.02*sqrt(768/128))")
     ap.add_argument("--bias", action="store_true",
                     help="gpt2: GPT-2's biases in every linear layer and LayerNorm (sllm's --bias true)")
     ap.add_argument("--no-embedding-decay", action="store_true",
@@ -278,7 +283,8 @@ def main():
             ix = torch.randint(len(d) - T, (B,))
         return torch.stack([d[i:i + T] for i in ix]), torch.stack([d[i + 1:i + 1 + T] for i in ix])
 
-    model = GPT(len(chars), L, H, C, T, a.bias) if a.arch == "gpt2" else Llama(len(chars), L, H, C, T)
+    model = (GPT(len(chars), L, H, C, T, a.bias, a.init_std) if a.arch == "gpt2"
+             else Llama(len(chars), L, H, C, T, init_std=a.init_std))
     if a.twin:
         load_sllm_weights(model, os.path.join(a.twin, "model.safetensors"), a.arch)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]

@@ -48,6 +48,12 @@ int run_train(int argc, char** argv) {
   app.add_option("--bias", c.model.bias,
                  "gpt2: biases in the linear layers and LayerNorms (nanoGPT's --bias)")
       ->capture_default_str();
+  float init_std = 0.0f;
+  app.add_option(
+         "--init-std", init_std,
+         "Std of the weights' N(0, std) init, residual projections at std/sqrt(2 n_layer) "
+         "(default: 0.02*sqrt(768/n_embd), GPT-2's 0.02 scaled to the width; nanoGPT: 0.02)")
+      ->check(CLI::Range(1e-6f, 1.0f));
   app.add_option("--block-size", c.model.block_size, "Context length (training sequence length)")
       ->capture_default_str();
   app.add_option("--batch-size", c.batch_size, "Sequences per micro-batch")->capture_default_str();
@@ -160,6 +166,8 @@ int run_train(int argc, char** argv) {
     c.model.arch = sllm::parse_arch(arch);
     if (!app.count("--n-kv-head")) c.model.n_kv_head = c.model.n_head;
     c.model.tie_word_embeddings = true;
+    c.model.initializer_range =
+        app.count("--init-std") ? init_std : sllm::width_scaled_init_std(c.model.n_embd);
   }
   if (device == "cuda") {
     if (sllm::scale::launched_world_size() > 1)

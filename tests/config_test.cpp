@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
@@ -99,4 +100,35 @@ TEST(ModelConfig, RejectsBadFieldsByName) {
   g.n_kv_head = 4;
   g.n_embd = 96;
   EXPECT_THROW(g.validate(), Error);
+}
+
+TEST(ModelConfig, InitializerRangeRoundTripsAndIsValidated) {
+  ModelConfig c;
+  EXPECT_EQ(c.initializer_range, 0.02f);  // GPT-2's, for models built in code.
+  c.initializer_range = width_scaled_init_std(128);
+  auto j = c.to_json();
+  EXPECT_EQ(ModelConfig::from_json(j).initializer_range, c.initializer_range);
+  nlohmann::json old = j;
+  old.erase("initializer_range");  // config.json written before the field existed
+  EXPECT_EQ(ModelConfig::from_json(old).initializer_range, 0.02f);
+  for (double bad : {0.0, -0.02, 1.5}) {
+    nlohmann::json k = j;
+    k["initializer_range"] = bad;
+    try {
+      ModelConfig::from_json(k);
+      FAIL() << "expected an error for " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("initializer_range"), std::string::npos) << e.what();
+    }
+  }
+  nlohmann::json s = j;
+  s["initializer_range"] = "wide";
+  EXPECT_THROW(ModelConfig::from_json(s), Error);
+}
+
+TEST(ModelConfig, WidthScaledInitIsGpt2sAt768AndFollowsOneOverSqrtWidth) {
+  EXPECT_NEAR(width_scaled_init_std(768), 0.02, 1e-9);
+  EXPECT_NEAR(width_scaled_init_std(128), 0.02 * std::sqrt(6.0), 1e-7);
+  EXPECT_NEAR(width_scaled_init_std(3072), 0.01, 1e-9);
+  EXPECT_THROW(width_scaled_init_std(0), Error);
 }

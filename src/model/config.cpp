@@ -1,5 +1,6 @@
 #include "sllm/model/config.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
@@ -53,6 +54,13 @@ void ModelConfig::validate() const {
     fail("invalid model config: qkv_bias applies to llama (Qwen2), not {}", arch_name(arch));
   if (!(rope_theta > 0.0f))
     fail("invalid model config: rope_theta {} must be positive", rope_theta);
+  if (!(initializer_range > 0.0f && initializer_range <= 1.0f))
+    fail("invalid model config: initializer_range {} must be in (0, 1]", initializer_range);
+}
+
+float width_scaled_init_std(int n_embd) {
+  if (n_embd < 1) fail("width_scaled_init_std: width {} must be positive", n_embd);
+  return static_cast<float>(0.02 * std::sqrt(768.0 / n_embd));
 }
 
 json ModelConfig::to_json() const {
@@ -73,6 +81,7 @@ json ModelConfig::to_json() const {
     j["rope_theta"] = rope_theta;
   }
   j["tie_word_embeddings"] = tie_word_embeddings;
+  j["initializer_range"] = initializer_range;
   if (qkv_bias) j["qkv_bias"] = true;
   return j;
 }
@@ -108,6 +117,7 @@ ModelConfig ModelConfig::from_json(const json& j) {
   get_int("max_position_embeddings", c.block_size, true);
   get_float(c.arch == Arch::GPT2 ? "layer_norm_epsilon" : "rms_norm_eps", c.norm_eps);
   get_float("rope_theta", c.rope_theta);
+  get_float("initializer_range", c.initializer_range);
   c.tie_word_embeddings = c.arch == Arch::GPT2;
   if (j.contains("tie_word_embeddings")) {
     if (!j["tie_word_embeddings"].is_boolean())

@@ -319,7 +319,8 @@ void Model::init_weights(uint64_t seed) {
   for (size_t i = 0; i < specs_.size(); ++i)
     for (size_t b = 0; b < specs_[i].numel; b += kChunk)
       work.push_back({i, b, std::min(specs_[i].numel, b + kChunk)});
-  const float resid_std = 0.02f / std::sqrt(2.0f * cfg_.n_layer);
+  const float base_std = cfg_.initializer_range;
+  const float resid_std = base_std / std::sqrt(2.0f * cfg_.n_layer);
 #pragma omp parallel for schedule(dynamic)
   for (size_t k = 0; k < work.size(); ++k) {
     const ParamSpec& s = specs_[work[k].spec];
@@ -330,7 +331,7 @@ void Model::init_weights(uint64_t seed) {
       continue;
     }
     const bool resid = ends_with(s.name, "attn.o.weight") || ends_with(s.name, "mlp.down.weight");
-    const float std = resid ? resid_std : 0.02f;
+    const float std = resid ? resid_std : base_std;
     NormalRng rng(splitmix64(seed ^ splitmix64((work[k].spec << 32) ^ (work[k].begin / kChunk))));
     for (size_t i = work[k].begin; i < work[k].end; ++i) w[i] = std * rng.next();
   }

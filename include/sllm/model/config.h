@@ -33,6 +33,10 @@ struct ModelConfig {
   // Llama with biases on the q/k/v projections (Qwen2). Inference and import/export only:
   // the trainable Model refuses it.
   bool qkv_bias = false;
+  // Std of the N(0, std) init of every matrix and embedding (Hugging Face's initializer_range);
+  // the residual output projections (attention out, MLP down) start at std / sqrt(2 n_layer),
+  // as in GPT-2. 0.02 is GPT-2's; `sllm train` defaults to width_scaled_init_std().
+  float initializer_range = 0.02f;
 
   int head_dim() const { return n_embd / n_head; }
   int ffn_dim() const;  // Resolved intermediate_size.
@@ -43,6 +47,13 @@ struct ModelConfig {
   nlohmann::json to_json() const;
   static ModelConfig from_json(const nlohmann::json& j);  // Validates.
 };
+
+// `sllm train`'s default initializer_range: GPT-2's 0.02 at its width of 768, scaled as
+// 1/sqrt(n_embd) like a fan-in init, so that a layer's outputs start at the same scale at every
+// width: 0.049 at 128 wide, 0.028 at 384, 0.02 at 768, 0.0173 at 1024. At small widths GPT-2's
+// fixed 0.02 starts the residual stream and the logits too small and trains markedly worse
+// (bench/shakespeare_char.sh).
+float width_scaled_init_std(int n_embd);
 
 // One parameter tensor in the model's parameter arena. Shapes are [out, in] for linear
 // weights (row-major, like torch.nn.Linear). Within a layer, q/k/v weights are adjacent (and
