@@ -2,7 +2,6 @@
 // both models), exit status 1 from the CLI, and nothing already on disk is lost or replaced.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <string>
 
 #include "adapt_test_util.h"
@@ -18,19 +17,10 @@ using sllm::test::quick_loop;
 
 namespace {
 
-struct CliRun {
-  int rc;
-  std::string out;  // stdout and stderr
-};
+using test::CliRun;
 
 CliRun run_cli(const std::string& args) {
-  const std::string cmd = test::sllm_binary() + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t k = fread(buf, 1, sizeof buf, p)) out.append(buf, k);
-  const int status = pclose(p);
-  return {WEXITSTATUS(status), out};
+  return test::run_sllm(args);
 }
 
 bool contains(const std::string& s, const std::string& part) {

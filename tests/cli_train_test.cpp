@@ -3,7 +3,6 @@
 // --resume cannot change it.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -14,19 +13,8 @@
 namespace sllm {
 namespace {
 
-struct CliRun {
-  int rc;
-  std::string out;  // stdout and stderr
-};
-
-CliRun run_train(const std::string& args) {
-  const std::string cmd = test::sllm_binary() + " train " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t k = fread(buf, 1, sizeof buf, p)) out.append(buf, k);
-  const int status = pclose(p);
-  return {WEXITSTATUS(status), out};
+test::CliRun run_train(const std::string& args) {
+  return test::run_sllm("train " + args);
 }
 
 float saved_init_std(const std::string& run_dir) {
@@ -42,21 +30,22 @@ TEST(CliTrain, InitStdDefaultsToTheWidthScaledValueAndIsRecorded) {
   const std::string base = "--arch gpt2 --tokenizer char --data " + dir.file("corpus.txt") +
                            " --n-layer 1 --n-head 2 --block-size 16 --batch-size 2 --threads 1 "
                            "--eval-iters 1 --sample-tokens 0 --quiet ";
-  CliRun def = run_train(base + "--n-embd 32 --max-iters 0 --out " + dir.file("default"));
+  test::CliRun def = run_train(base + "--n-embd 32 --max-iters 0 --out " + dir.file("default"));
   ASSERT_EQ(def.rc, 0) << def.out;
   EXPECT_EQ(saved_init_std(dir.file("default")), width_scaled_init_std(32));
 
-  CliRun nano =
+  test::CliRun nano =
       run_train(base + "--n-embd 32 --max-iters 2 --init-std 0.02 --out " + dir.file("nanogpt"));
   ASSERT_EQ(nano.rc, 0) << nano.out;
   EXPECT_EQ(saved_init_std(dir.file("nanogpt")), 0.02f);
 
   for (const char* bad : {"0", "-0.1", "2", "wide"}) {
-    CliRun r = run_train(base + "--init-std " + bad + " --out " + dir.file("bad"));
+    test::CliRun r = run_train(base + "--init-std " + bad + " --out " + dir.file("bad"));
     EXPECT_NE(r.rc, 0) << bad;
     EXPECT_NE(r.out.find("--init-std"), std::string::npos) << r.out;
   }
-  CliRun resumed = run_train("--resume --init-std 0.05 --max-iters 4 --out " + dir.file("nanogpt"));
+  test::CliRun resumed =
+      run_train("--resume --init-std 0.05 --max-iters 4 --out " + dir.file("nanogpt"));
   EXPECT_NE(resumed.rc, 0);
   EXPECT_NE(resumed.out.find("--init-std cannot change on --resume"), std::string::npos)
       << resumed.out;

@@ -1,8 +1,10 @@
 // Shared helpers for the GoogleTest suite.
 #pragma once
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -50,6 +52,23 @@ inline std::string shared_data() {
 }
 inline std::string sllm_binary() {
   return SLLM_BINARY;
+}
+
+struct CliRun {
+  int rc;           // exit status
+  std::string out;  // stdout, and stderr unless dropped
+};
+
+// Runs `sllm ARGS` through the shell (ARGS may quote) and collects what it prints.
+inline CliRun run_sllm(const std::string& args, bool with_stderr = true) {
+  const std::string cmd = sllm_binary() + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed: " + cmd);
+  std::string out;
+  char buf[4096];
+  while (size_t k = fread(buf, 1, sizeof buf, p)) out.append(buf, k);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
 }
 
 // Skips the calling test with a clear message when ../shared/data is absent.
