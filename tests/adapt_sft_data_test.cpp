@@ -59,7 +59,9 @@ TEST(AdaptSftData, LossCountsOnlyAssistantTokens) {
   // Targets are next tokens: where a target is set it equals the following input.
   for (size_t r = 0; r < p.rows; ++r)
     for (int t = 0; t + 1 < T; ++t)
-      if (p.row_targets(r)[t] >= 0) EXPECT_EQ(p.row_targets(r)[t], p.row_inputs(r)[t + 1]);
+      if (p.row_targets(r)[t] >= 0) {
+        EXPECT_EQ(p.row_targets(r)[t], p.row_inputs(r)[t + 1]);
+      }
 }
 
 TEST(AdaptSftData, PacksExamplesIntoRowsAndDropsUntrainedRows) {

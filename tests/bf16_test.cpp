@@ -375,7 +375,9 @@ TEST(Bf16Training, LossCurveStaysWithFloat32) {
   const auto lb = losses_of(b.out), lf = losses_of(f.out);
   ASSERT_EQ(lb.size(), lf.size());
   for (size_t i = 0; i < lb.size(); ++i)
-    if (lf[i] > 0) EXPECT_NEAR(lb[i], lf[i], 0.03 * lf[i]) << "record " << i / 2;
+    if (lf[i] > 0) {
+      EXPECT_NEAR(lb[i], lf[i], 0.03 * lf[i]) << "record " << i / 2;
+    }
 }
 
 TEST(Bf16Training, BadDtypeIsAClearError) {

@@ -92,9 +92,10 @@ TEST_P(Export, QuantizedBlocksAreCopiedAsTheyAre) {
     ASSERT_EQ(ra.metadata().size(), rb.metadata().size());
     for (size_t i = 0; i < ra.metadata().size(); ++i) {
       EXPECT_EQ(ra.metadata()[i].first, rb.metadata()[i].first);
-      if (ra.metadata()[i].first != "general.name")
+      if (ra.metadata()[i].first != "general.name") {
         EXPECT_EQ(ra.metadata()[i].second.to_string(1 << 20),
                   rb.metadata()[i].second.to_string(1 << 20));
+      }
     }
   }
 }

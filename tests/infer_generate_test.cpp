@@ -120,7 +120,7 @@ TEST(JsonGrammar, AcceptsJsonAndRefusesTheRest) {
   c.advance(R"({"a": [1, {"b": "x)");
   EXPECT_FALSE(c.complete());
   const std::string done = std::string(R"({"a": [1, {"b": "x)") + c.completion();
-  EXPECT_NO_THROW((void)nlohmann::json::parse(done)) << done;
+  EXPECT_TRUE(nlohmann::json::accept(done)) << done;
 }
 
 TEST(JsonGrammar, SchemaForcesKeysTypesAndEnums) {
@@ -203,7 +203,7 @@ TEST_F(Generate, JsonModeAlwaysParsesEvenFromARandomModel) {
     o.sampling.seed = static_cast<uint64_t>(seed);
     o.constraint = json_constraint();
     const std::string text = run(o);
-    EXPECT_NO_THROW((void)nlohmann::json::parse(text)) << text;
+    EXPECT_TRUE(nlohmann::json::accept(text)) << text;
   }
   GenerateOptions o;
   o.max_tokens = 200;

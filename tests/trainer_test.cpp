@@ -462,7 +462,7 @@ TEST(TrainCli, KillNineDuringACheckpointLeavesTheLastOneLoadable) {
   // Each checkpoint writes 6 files into its step folder and publishes 6; crash at every one of
   // those points of the second checkpoint (step 2).
   for (int k = 13; k <= 24; ++k) {
-    const std::string out = dir.file("k" + std::to_string(k));
+    const std::string out = dir.file(fmt::format("k{}", k));
     const CliResult r = run_cli(cli_args(c, out) + " --checkpoint-interval 1",
                                 fmt::format("SLLM_CRASH_AFTER_CHECKPOINT_WRITES={}", k));
     ASSERT_TRUE(r.killed) << "k=" << k << ": " << r.output;
@@ -505,7 +505,7 @@ TEST(Trainer, InitFromStartsWithTheSavedWeights) {
   test::TempDir dir;
   TrainConfig base = tiny_config(dir, "base");
   base.max_iters = 12;
-  const TrainResult first = train(base);
+  train(base);
   TrainConfig ft = tiny_config(dir, "ft");
   ft.init_from = base.out;
   ft.model.n_layer = 3;  // Ignored: the model comes from --init-from.
