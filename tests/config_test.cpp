@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
+#include "test_util.h"
 
 using namespace sllm;
 
@@ -114,12 +115,8 @@ TEST(ModelConfig, InitializerRangeRoundTripsAndIsValidated) {
   for (double bad : {0.0, -0.02, 1.5}) {
     nlohmann::json k = j;
     k["initializer_range"] = bad;
-    try {
-      ModelConfig::from_json(k);
-      FAIL() << "expected an error for " << bad;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("initializer_range"), std::string::npos) << e.what();
-    }
+    const std::string error = test::error_of([&] { ModelConfig::from_json(k); });
+    EXPECT_NE(error.find("initializer_range"), std::string::npos) << bad << ": " << error;
   }
   nlohmann::json s = j;
   s["initializer_range"] = "wide";

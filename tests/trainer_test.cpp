@@ -501,6 +501,35 @@ TEST(TrainCli, BadInputGetsAClearErrorAndExitCode) {
   EXPECT_CONTAINS(r.output, "unknown architecture 'bert'");
 }
 
+// The width-scaled default and nanoGPT's --init-std 0.02 land in config.json, a bad value is
+// refused naming the flag, and --resume cannot change it.
+TEST(TrainCli, InitStdDefaultsToTheWidthScaledValueAndIsRecorded) {
+  test::TempDir dir;
+  const auto saved_init_std = [](const TrainConfig& c) {
+    return ModelConfig::from_json(json::parse(read_file(c.out + "/config.json"))).initializer_range;
+  };
+  TrainConfig c = tiny_config(dir, "default");
+  c.max_iters = 0;
+  CliResult r = run_cli(cli_args(c));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(saved_init_std(c), width_scaled_init_std(c.model.n_embd));
+
+  TrainConfig nano = tiny_config(dir, "nanogpt");
+  nano.max_iters = 2;
+  r = run_cli(cli_args(nano) + " --init-std 0.02");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(saved_init_std(nano), 0.02f);
+
+  for (const char* bad : {"0", "-0.1", "2", "wide"}) {
+    r = run_cli(cli_args(c, dir.file("bad")) + " --init-std " + bad);
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_CONTAINS(r.output, "--init-std");
+  }
+  r = run_cli("train --resume --init-std 0.05 --max-iters 4 --out " + nano.out);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_CONTAINS(r.output, "--init-std cannot change on --resume");
+}
+
 TEST(Trainer, InitFromStartsWithTheSavedWeights) {
   test::TempDir dir;
   TrainConfig base = tiny_config(dir, "base");
