@@ -23,7 +23,7 @@ int run_finetune_cmd(int argc, char** argv) {
   app.add_option("--val-fraction", c.val_fraction, "Rows of --data held out for validation")->capture_default_str();
   app.add_option("--out", c.out, "Output folder (adapter for LoRA, model directory otherwise)")->required();
   app.add_option("--tokenizer", c.tokenizer, "Tokenizer file overriding the base's");
-  app.add_option("--chat-template", c.chat_template, "chatml | zephyr | plain (default chatml)");
+  app.add_option("--chat-template", c.chat_template, "model (the base's own, the default when it has one) | chatml | zephyr | plain | llama2 | llama3 | FILE.jinja");
   app.add_option("--seq-len", c.seq_len, "Training sequence length (0: the base's block size)")->capture_default_str();
   app.add_option("--lora-r", lora_r, "LoRA rank; 0 trains every parameter")->capture_default_str();
   app.add_option("--lora-alpha", c.lora_cfg.alpha, "LoRA alpha (scale alpha / r)")->capture_default_str();

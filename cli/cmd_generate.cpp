@@ -66,7 +66,7 @@ int run_generate(int argc, char** argv) {
   app.add_flag("--chat", chat, "wrap the prompt in the model's chat template");
   app.add_option("--system", system, "system message for --chat");
   app.add_option("--template", template_name,
-                 "chat template: chatml, llama2, llama3 (default: detected)");
+                 "chat template: chatml, llama2, llama3, zephyr or a .jinja file (default: the model's own)");
   app.add_flag("--json", json_mode, "constrain the output to one JSON value");
   app.add_option("--schema", schema_file, "constrain the output to this JSON schema (file)");
   try {
@@ -82,26 +82,20 @@ int run_generate(int argc, char** argv) {
 
   std::string text = prompt;
   if (chat) {
-    std::vector<std::string> specials;
-    for (const auto& s : tok->special_tokens()) specials.push_back(s.text);
-    const auto t = template_name.empty()
-                       ? sllm::detect_chat_template(model->files().chat_template, specials)
-                       : sllm::parse_chat_template(template_name);
+    const auto t = sllm::model_chat_template(model->files().chat_template, *tok, template_name);
     std::vector<sllm::ChatMessage> msgs;
     if (!system.empty()) msgs.push_back({"system", system});
     msgs.push_back({"user", prompt});
-    text = sllm::apply_chat_template(t, msgs);
-    for (auto& s : sllm::chat_stop_strings(t)) opt.stop.push_back(s);
+    text = t.apply(msgs);
+    for (auto& s : t.stop_strings()) opt.stop.push_back(s);
   }
   if (!schema_file.empty()) {
     opt.constraint = sllm::json_schema_constraint(sllm::read_file(schema_file));
   } else if (json_mode) {
     opt.constraint = sllm::json_constraint();
   }
-  std::vector<int32_t> ids;
-  if ((model->files().vocab.add_bos || tok->drops_leading_space()) && tok->bos_id() >= 0)
-    ids.push_back(tok->bos_id());
-  tok->encode_append(text, ids);
+  std::vector<int32_t> ids = sllm::encode_prompt(
+      *tok, text, model->files().vocab.add_bos || tok->drops_leading_space());
   if (ids.empty()) {
     if (tok->bos_id() < 0)
       sllm::fail("the prompt is empty and the tokenizer has no BOS token to start from");

@@ -4,14 +4,20 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "command.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/infer/chat.h"
+#include "sllm/infer/model_tokenizer.h"
+#include "sllm/infer/weights.h"
 #include "sllm/io/file.h"
 #include "sllm/tokenizer/bpe.h"
 #include "sllm/tokenizer/bpe_trainer.h"
+#include "sllm/tokenizer/hf_tokenizer.h"
 #include "sllm/tokenizer/loaders.h"
 #include "sllm/tokenizer/token_file.h"
 
@@ -185,10 +191,44 @@ int cmd_inspect(const std::string& path, int show) {
   return 0;
 }
 
+int cmd_chat(const std::string& model_path, const std::string& messages_file,
+             const std::string& template_name, bool add_generation_prompt) {
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(sllm::read_file(messages_file));
+  } catch (const nlohmann::json::exception& e) {
+    sllm::fail("{}: not valid JSON: {}", messages_file, e.what());
+  }
+  nlohmann::ordered_json messages = j, extra = nlohmann::ordered_json::object();
+  if (j.is_object()) {
+    if (!j.contains("messages")) sllm::fail("{}: an object needs \"messages\"", messages_file);
+    messages = j["messages"];
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (it.key() != "messages") extra[it.key()] = it.value();
+  }
+  std::unique_ptr<sllm::Tokenizer> tok;
+  std::string own_template;
+  namespace fs = std::filesystem;
+  if (fs::is_directory(model_path) && fs::exists(fs::path(model_path) / "tokenizer.json") &&
+      !fs::exists(fs::path(model_path) / "config.json")) {
+    // A tokenizer folder without weights (tokenizer.json + tokenizer_config.json).
+    tok = sllm::load_hf_tokenizer(model_path);
+    own_template = sllm::hf_chat_template(model_path);
+  } else {
+    sllm::ModelFiles files = sllm::load_model_files(model_path);
+    tok = sllm::model_tokenizer(files);
+    own_template = files.chat_template;
+  }
+  sllm::ChatTemplate t = sllm::model_chat_template(own_template, *tok, template_name);
+  std::string text = t.apply_json(messages, add_generation_prompt, extra);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}
+
 int run_tokenize(int argc, char** argv) {
   CLI::App app{
       "Train, use and inspect tokenizers. SPEC is char, byte or a tokenizer path "
-      "(.sllmtok, GGUF, .tiktoken, vocab.json + merges.txt, a model folder)."};
+      "(.sllmtok, GGUF, .tiktoken, tokenizer.json, vocab.json + merges.txt, a model folder)."};
   app.require_subcommand(1);
   int threads = 0;
 
@@ -239,6 +279,21 @@ int run_tokenize(int argc, char** argv) {
   inspect->add_option("path", path, "tokenizer or token file")->required();
   inspect->add_option("--show", show, "tokens to list from each end")->capture_default_str();
 
+  auto* chat = app.add_subcommand(
+      "chat", "print a conversation rendered with a model's chat template (as transformers does)");
+  std::string model_path, messages_file, template_name;
+  bool no_generation_prompt = false;
+  chat->add_option("--model", model_path, "model folder or file (HF folder, GGUF, sllm model)")
+      ->required();
+  chat->add_option("--messages", messages_file,
+                   "JSON file: a list of messages, or an object with \"messages\" and the other "
+                   "template variables (tools, enable_thinking, ...)")
+      ->required();
+  chat->add_option("--template", template_name,
+                   "chatml, llama2, llama3, zephyr or a .jinja file (default: the model's own)");
+  chat->add_flag("--no-generation-prompt", no_generation_prompt,
+                 "end after the last message instead of opening the assistant's turn");
+
   auto* convert = app.add_subcommand("convert", "save any readable tokenizer as .sllmtok");
   convert->add_option("--tokenizer", spec, "a tokenizer path")->required();
   convert->add_option("--out", out, "the .sllmtok file to write")->required();
@@ -253,6 +308,8 @@ int run_tokenize(int argc, char** argv) {
   if (decode->parsed()) return cmd_decode(spec, ids, input);
   if (count->parsed()) return cmd_count(spec, input, text, threads);
   if (inspect->parsed()) return cmd_inspect(path, show);
+  if (chat->parsed())
+    return cmd_chat(model_path, messages_file, template_name, !no_generation_prompt);
   if (convert->parsed()) {
     auto tok = sllm::resolve_tokenizer(spec, "");
     tok->save(out);

@@ -85,20 +85,32 @@ TEST(Sampler, SameSeedSameDrawsAndTheDistributionIsRight) {
 TEST(Chat, TemplatesRenderTheKnownFormats) {
   std::vector<ChatMessage> m = {
       {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}};
-  EXPECT_EQ(apply_chat_template(ChatTemplate::ChatML, m),
+  EXPECT_EQ(ChatTemplate::named("chatml").apply(m),
             "<|im_start|>system\nBe "
             "brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
             "Hello.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(
-      apply_chat_template(ChatTemplate::Llama2, m),
+      ChatTemplate::named("llama2").apply(m),
       "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello. </s><s>[INST] Bye [/INST]");
-  EXPECT_EQ(apply_chat_template(ChatTemplate::Llama3, {{"user", "Hi"}}),
+  EXPECT_EQ(ChatTemplate::named("llama3").apply({{"user", "Hi"}}),
             "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
-  EXPECT_EQ(detect_chat_template("{% ... <|start_header_id|> %}", {}), ChatTemplate::Llama3);
-  EXPECT_EQ(detect_chat_template("", {"<|im_start|>"}), ChatTemplate::ChatML);
-  EXPECT_THROW(apply_chat_template(ChatTemplate::ChatML, {{"robot", "x"}}), Error);
-  EXPECT_THROW(parse_chat_template("vicuna"), Error);
+  EXPECT_EQ(ChatTemplate::named("zephyr").apply({{"user", "Hi"}}), "<|user|>\nHi</s>\n<|assistant|>\n");
+  // A model's own template renders through the Jinja engine, with its bos/eos text.
+  auto own = ChatTemplate::jinja("{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}"
+                                 "{{ eos_token }}{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}",
+                                 "<s>", "</s>");
+  EXPECT_EQ(own.apply({{"user", "Hi"}}), "<s>[user]Hi</s>[assistant]");
+  EXPECT_EQ(own.stop_strings(), std::vector<std::string>{"</s>"});
+  EXPECT_THROW(ChatTemplate::named("chatml").apply({{"robot", "x"}}), Error);
+  EXPECT_THROW(ChatTemplate::named("vicuna"), Error);
+  std::string e;
+  try {
+    ChatTemplate::jinja("{{ raise_exception('no system role') }}", "", "").apply({{"user", "x"}});
+  } catch (const Error& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("no system role"), std::string::npos) << e;
 }
 
 TEST(JsonGrammar, AcceptsJsonAndRefusesTheRest) {

@@ -19,12 +19,19 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 PackedSequences load_training_rows(const std::string& path, const Tokenizer& tok,
-                                   const std::string& chat_template, int T) {
-  const std::string tmpl = chat_template.empty() ? "chatml" : chat_template;
+                                   const std::string& chat_template, int T,
+                                   const std::string& model_template) {
   if (ends_with(path, ".jsonl")) {
     auto examples = read_sft_jsonl(path);
     EncodeFn enc = [&tok](std::string_view s) { return tok.encode(s); };
-    return pack_sft(examples, tmpl, enc, tok.bos_id(), T, path);
+    std::string tmpl = chat_template;
+    if (tmpl.empty()) tmpl = model_template.empty() ? "chatml" : "model";
+    for (const auto& name : chat_template_names())  // the segment-wise built-ins
+      if (tmpl == name) return pack_sft(examples, tmpl, enc, tok.bos_id(), T, path);
+    if (tmpl == "model" && model_template.empty())
+      fail("--chat-template model: the base model carries no chat template");
+    ChatTemplate t = model_chat_template(model_template, tok, tmpl == "model" ? "" : tmpl);
+    return pack_sft(examples, t, enc, tok.bos_id(), T, path);
   }
   const std::string text = read_file(path);
   if (text.empty()) fail("dataset {} is empty", path);
@@ -41,8 +48,9 @@ PackedSequences load_training_rows(const std::string& path, const Tokenizer& tok
 
 void load_train_val_rows(const std::string& data, const std::string& val_data, double val_fraction,
                          const Tokenizer& tok, const std::string& chat_template, int T,
-                         PackedSequences& train, PackedSequences& val) {
-  PackedSequences all = load_training_rows(data, tok, chat_template, T);
+                         PackedSequences& train, PackedSequences& val,
+                         const std::string& model_template) {
+  PackedSequences all = load_training_rows(data, tok, chat_template, T, model_template);
   if (val_data.empty()) {
     split_rows(all, val_fraction, train, val);
     if (val.rows == 0)
@@ -53,7 +61,7 @@ void load_train_val_rows(const std::string& data, const std::string& val_data, d
           data, all.rows, T);
   } else {
     train = std::move(all);
-    val = load_training_rows(val_data, tok, chat_template, T);
+    val = load_training_rows(val_data, tok, chat_template, T, model_template);
   }
   if (train.rows == 0) fail("dataset {} gives no training rows", data);
 }
@@ -69,7 +77,7 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
 
   PackedSequences train, val;
   load_train_val_rows(cfg.data, cfg.val_data, cfg.val_fraction, *base.tokenizer, cfg.chat_template,
-                      T, train, val);
+                      T, train, val, base.chat_template);
 
   make_dirs(cfg.out);
   std::unique_ptr<LoraAdapters> adapters;

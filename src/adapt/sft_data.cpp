@@ -39,8 +39,8 @@ SftExample parse_line(std::string_view line, int lineno, const std::string& src)
     if (!m.contains("content") || !m["content"].is_string())
       fail("{}:{}: message {} needs a string 'content'", src, lineno, i + 1);
     ChatMessage cm{m["role"].get<std::string>(), m["content"].get<std::string>()};
-    if (cm.role != "system" && cm.role != "user" && cm.role != "assistant")
-      fail("{}:{}: message {} has role '{}' (expected system, user or assistant)", src, lineno,
+    if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool")
+      fail("{}:{}: message {} has role '{}' (expected system, user, assistant or tool)", src, lineno,
            i + 1, cm.role);
     if (cm.role == "system" && i != 0)
       fail("{}:{}: message {}: a system message must come first", src, lineno, i + 1);
@@ -144,19 +144,24 @@ PackedSequences pack_stream(const std::vector<int32_t>& toks, const std::vector<
 
 }  // namespace
 
-PackedSequences pack_sft(const std::vector<SftExample>& examples, const std::string& tmpl,
-                         const EncodeFn& encode, int32_t bos_id, int T, const std::string& src) {
+namespace {
+
+using RenderFn = std::function<std::vector<TextSegment>(const std::vector<ChatMessage>&)>;
+
+PackedSequences pack_examples(const std::vector<SftExample>& examples, const RenderFn& render,
+                              const EncodeFn& encode, int32_t bos_id, int T,
+                              const std::string& src) {
   if (examples.empty()) fail("dataset {} holds no examples", src);
-  render_chat(tmpl, {});  // Rejects an unknown template name even when every example is text.
   std::vector<int32_t> toks;
   std::vector<uint8_t> train;
   for (const auto& ex : examples) {
-    if (bos_id >= 0) {
-      toks.push_back(bos_id);
-      train.push_back(0);
+    std::vector<TextSegment> seg;
+    try {
+      seg = ex.messages.empty() ? std::vector<TextSegment>{{ex.text, true}} : render(ex.messages);
+    } catch (const Error& e) {
+      fail("{}:{}: {}", src, ex.line, e.what());
     }
-    std::vector<TextSegment> seg = ex.messages.empty() ? std::vector<TextSegment>{{ex.text, true}}
-                                                       : render_chat(tmpl, ex.messages);
+    const size_t start = toks.size();
     for (const auto& s : seg) {
       std::vector<int32_t> ids;
       try {
@@ -167,10 +172,70 @@ PackedSequences pack_sft(const std::vector<SftExample>& examples, const std::str
       toks.insert(toks.end(), ids.begin(), ids.end());
       train.insert(train.end(), ids.size(), s.train ? 1 : 0);
     }
+    // Each example starts with BOS, unless its template already printed it.
+    if (bos_id >= 0 && (toks.size() == start || toks[start] != bos_id)) {
+      toks.insert(toks.begin() + static_cast<long>(start), bos_id);
+      train.insert(train.begin() + static_cast<long>(start), 0);
+    }
   }
   PackedSequences p = pack_stream(toks, train, T);
   if (p.rows == 0) fail("dataset {}: no example has a token to train on after tokenization", src);
   return p;
+}
+
+}  // namespace
+
+PackedSequences pack_sft(const std::vector<SftExample>& examples, const std::string& tmpl,
+                         const EncodeFn& encode, int32_t bos_id, int T, const std::string& src) {
+  if (examples.empty()) fail("dataset {} holds no examples", src);
+  render_chat(tmpl, {});  // Rejects an unknown template name even when every example is text.
+  return pack_examples(
+      examples, [&](const std::vector<ChatMessage>& m) { return render_chat(tmpl, m); }, encode,
+      bos_id, T, src);
+}
+
+PackedSequences pack_sft(const std::vector<SftExample>& examples, const ChatTemplate& t,
+                         const EncodeFn& encode, int32_t bos_id, int T, const std::string& src) {
+  return pack_examples(
+      examples, [&](const std::vector<ChatMessage>& m) { return render_chat(t, m); }, encode,
+      bos_id, T, src);
+}
+
+std::vector<TextSegment> render_chat(const ChatTemplate& t,
+                                     const std::vector<ChatMessage>& messages) {
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  for (const auto& m : messages) all.push_back({{"role", m.role}, {"content", m.content}});
+  std::vector<std::pair<size_t, size_t>> spans;
+  const std::string full = t.apply_json(all, false, nlohmann::ordered_json::object(), &spans);
+  if (spans.empty()) {
+    // No {% generation %} markers: each assistant turn is what its message adds to the
+    // conversation before it, rendered with the generation prompt.
+    for (size_t i = 0; i < messages.size(); ++i) {
+      if (messages[i].role != "assistant") continue;
+      nlohmann::ordered_json before = nlohmann::ordered_json::array(), upto;
+      for (size_t k = 0; k < i; ++k) before.push_back(all[k]);
+      for (size_t k = 0; k <= i; ++k) upto.push_back(all[k]);
+      const std::string prompt = i == 0 ? std::string() : t.apply_json(before, true);
+      const std::string with = t.apply_json(upto, false);
+      if (!with.starts_with(prompt) || !full.starts_with(with) || with.size() == prompt.size())
+        fail(
+            "chat template '{}' does not render assistant message {} as an extension of the "
+            "conversation before it, so its loss mask cannot be found (add {{% generation %}} "
+            "markers to the template, or pick another with --chat-template)",
+            t.name(), i + 1);
+      spans.push_back({prompt.size(), with.size()});
+    }
+  }
+  std::vector<TextSegment> seg;
+  size_t pos = 0;
+  for (auto [a, b] : spans) {
+    if (a < pos || b > full.size()) fail("chat template '{}': overlapping generation spans", t.name());
+    if (a > pos) seg.push_back({full.substr(pos, a - pos), false});
+    if (b > a) seg.push_back({full.substr(a, b - a), true});
+    pos = b;
+  }
+  if (pos < full.size()) seg.push_back({full.substr(pos), false});
+  return seg;
 }
 
 PackedSequences pack_tokens(const std::vector<int32_t>& tokens, int T) {

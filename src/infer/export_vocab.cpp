@@ -6,6 +6,8 @@
 #include "sllm/infer/model_tokenizer.h"
 #include "sllm/io/file.h"
 #include "sllm/tokenizer/bpe.h"
+#include "sllm/tokenizer/hf_tokenizer.h"
+#include "tokenizer/pretokenizer.h"
 
 namespace sllm {
 
@@ -47,6 +49,8 @@ struct ByteLevelVocab {
 
 // The regex families sllm's BPE tokenizers use, told apart by their leading alternatives.
 std::string pre_tokenizer_name(const BpeSpec& s) {
+  if (std::string name = llama_cpp_pre_name(s.pattern, s.whole_piece_first); !name.empty())
+    return name;
   if (s.pattern.starts_with("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+")) return "gpt-2";
   if (s.pattern.starts_with("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+") &&
       s.whole_piece_first)
@@ -56,6 +60,26 @@ std::string pre_tokenizer_name(const BpeSpec& s) {
 
 bool byte_level_vocab(const Tokenizer& tok, ByteLevelVocab& v, std::string& note) {
   const auto* bpe = dynamic_cast<const BpeTokenizer*>(&tok);
+  if (const auto* hf = dynamic_cast<const HfTokenizer*>(&tok)) {
+    // tokenizer.json: byte-level BPE whose pre-tokenizer llama.cpp has a name for.
+    if (hf->llama_pattern().empty()) {
+      note = "the tokenizer.json pipeline (normalizer / pre-tokenizer) has no GGUF form";
+      return false;
+    }
+    v.pre = llama_cpp_pre_name(hf->llama_pattern(), hf->model().spec().whole_piece_first);
+    if (v.pre.empty()) {
+      note = "the tokenizer.json pre-tokenizer regex has no llama.cpp name";
+      return false;
+    }
+    const BpeSpec& s = hf->model().spec();
+    for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+      const bool added = s.types[id] == TokenType::Unused;  // ids outside the model vocabulary
+      v.tokens.push_back(added ? s.tokens[id] : map_gpt2_bytes(s.tokens[id]));
+      v.types.push_back(tok.is_special(id) ? 3 : added ? 4 : 1);
+    }
+    for (const auto& [a, b] : s.merges) v.merges.push_back(v.tokens[a] + " " + v.tokens[b]);
+    return true;
+  }
   if (bpe) {
     const BpeSpec& s = bpe->spec();
     if (s.sentencepiece) {
@@ -164,9 +188,95 @@ bool add_gguf_vocab(const ModelFiles& files, GGUFWriter& w, std::string& note) {
   return true;
 }
 
+namespace {
+
+// tokenizer_config.json: what transformers reads next to tokenizer.json (special-token names
+// and the chat template).
+void write_tokenizer_config(const Tokenizer& tok, const ModelFiles& files, const std::string& dir) {
+  nlohmann::ordered_json c = {{"tokenizer_class", "PreTrainedTokenizerFast"},
+                              {"clean_up_tokenization_spaces", false}};
+  if (const auto* hf = dynamic_cast<const HfTokenizer*>(&tok))
+    c["clean_up_tokenization_spaces"] = hf->config().clean_up_tokenization_spaces;
+  if (tok.bos_id() >= 0) c["bos_token"] = std::string(tok.token_bytes(tok.bos_id()));
+  if (tok.eos_id() >= 0) c["eos_token"] = std::string(tok.token_bytes(tok.eos_id()));
+  if (!files.chat_template.empty()) c["chat_template"] = files.chat_template;
+  write_file_atomic(dir + "/tokenizer_config.json", c.dump(2) + "\n");
+}
+
+// tokenizer.json for a byte-level BPE vocabulary: its regexes as Split pre-tokenizers (one per
+// regex, as llama.cpp applies them), then ByteLevel without its own regex.
+std::string byte_level_tokenizer_json(const Tokenizer& tok, const ByteLevelVocab& v) {
+  using oj = nlohmann::ordered_json;
+  const auto* bpe = dynamic_cast<const BpeTokenizer*>(&tok);
+  oj pre = oj::array();
+  if (bpe) {
+    const std::string& pat = bpe->spec().pattern;
+    for (size_t pos = 0; !pat.empty() && pos <= pat.size();) {
+      size_t nul = pat.find('\0', pos);
+      if (nul == std::string::npos) nul = pat.size();
+      pre.push_back({{"type", "Split"},
+                     {"pattern", {{"Regex", pat.substr(pos, nul - pos)}}},
+                     {"behavior", "Isolated"},
+                     {"invert", false}});
+      pos = nul + 1;
+    }
+  }
+  pre.push_back({{"type", "ByteLevel"},
+                 {"add_prefix_space", false},
+                 {"trim_offsets", true},
+                 {"use_regex", false}});
+  oj added = oj::array();
+  oj vocab = oj::object();
+  for (size_t i = 0; i < v.tokens.size(); ++i) {
+    if (v.types[i] == 3)
+      added.push_back({{"id", i},
+                       {"content", v.tokens[i]},
+                       {"single_word", false},
+                       {"lstrip", false},
+                       {"rstrip", false},
+                       {"normalized", false},
+                       {"special", true}});
+    else
+      vocab[v.tokens[i]] = i;
+  }
+  oj merges = oj::array();
+  for (const auto& m : v.merges) {
+    size_t sp = m.find(' ');
+    merges.push_back({m.substr(0, sp), m.substr(sp + 1)});
+  }
+  oj j = {{"version", "1.0"},
+          {"truncation", nullptr},
+          {"padding", nullptr},
+          {"added_tokens", added},
+          {"normalizer", nullptr},
+          {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", pre}}},
+          {"post_processor", nullptr},
+          {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
+                       {"use_regex", false}}},
+          {"model",
+           {{"type", "BPE"},
+            {"dropout", nullptr},
+            {"unk_token", nullptr},
+            {"continuing_subword_prefix", nullptr},
+            {"end_of_word_suffix", nullptr},
+            {"fuse_unk", false},
+            {"byte_fallback", false},
+            {"ignore_merges", bpe && bpe->spec().whole_piece_first},
+            {"vocab", vocab},
+            {"merges", merges}}}};
+  return j.dump();
+}
+
+}  // namespace
+
 bool write_hf_vocab(const ModelFiles& files, const std::string& dir, std::string& note) {
   auto tok = try_tokenizer(files, note);
   if (!tok) return false;
+  if (const auto* hf = dynamic_cast<const HfTokenizer*>(tok.get())) {
+    hf->save(dir + "/tokenizer.json");  // the original file, as it was read
+    write_tokenizer_config(*tok, files, dir);
+    return true;
+  }
   ByteLevelVocab v;
   if (!byte_level_vocab(*tok, v, note)) return false;
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
@@ -175,6 +285,8 @@ bool write_hf_vocab(const ModelFiles& files, const std::string& dir, std::string
   for (const auto& m : v.merges) merges += m + "\n";
   write_file_atomic(dir + "/vocab.json", vocab.dump());
   write_file_atomic(dir + "/merges.txt", merges);
+  write_file_atomic(dir + "/tokenizer.json", byte_level_tokenizer_json(*tok, v));
+  write_tokenizer_config(*tok, files, dir);
   return true;
 }
 

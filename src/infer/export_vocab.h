@@ -12,8 +12,9 @@ namespace sllm {
 // and says why in `note` when the tokenizer has no GGUF form (or the model has none).
 bool add_gguf_vocab(const ModelFiles& files, GGUFWriter& w, std::string& note);
 
-// Writes DIR/vocab.json + DIR/merges.txt (Hugging Face GPT-2 layout) for byte-level tokenizers.
-// Returns false and says why in `note` otherwise.
+// Writes DIR/tokenizer.json and DIR/tokenizer_config.json (with the chat template): the model's
+// own tokenizer.json when it came with one, else one built from a byte-level vocabulary (plus
+// vocab.json + merges.txt, the GPT-2 layout). Returns false and says why in `note` otherwise.
 bool write_hf_vocab(const ModelFiles& files, const std::string& dir, std::string& note);
 
 }  // namespace sllm

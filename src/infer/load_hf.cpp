@@ -13,6 +13,7 @@
 #include "sllm/infer/hf_names.h"
 #include "sllm/infer/weights.h"
 #include "sllm/io/safetensors.h"
+#include "sllm/tokenizer/hf_tokenizer.h"
 
 namespace sllm {
 
@@ -142,7 +143,10 @@ ModelFiles load_hf_dir(const std::string& dir) {
     for (const auto& t : r->tensors()) all[t.name] = {&t, f};
     m.keep_alive.push_back(r);
   }
-  if (file_exists(dir + "/vocab.json") && file_exists(dir + "/merges.txt")) m.tokenizer_path = dir;
+  if (file_exists(dir + "/tokenizer.json") ||
+      (file_exists(dir + "/vocab.json") && file_exists(dir + "/merges.txt")))
+    m.tokenizer_path = dir;
+  m.chat_template = hf_chat_template(dir);
   const bool gpt2 = c.arch == Arch::GPT2;
   auto find = [&](const std::string& name) -> std::pair<const TensorView*, std::string> {
     for (const char* prefix : {"", "model.", "transformer."}) {

@@ -43,9 +43,7 @@ class InferBackend : public Backend {
     const int block = model_->config().block_size;
     if (ctx > block) fail("--ctx {} exceeds the model's context of {} tokens", ctx, block);
     ctx_ = ctx > 0 ? ctx : block;
-    std::vector<std::string> specials;
-    for (const auto& s : tok_->special_tokens()) specials.push_back(s.text);
-    template_ = detect_chat_template(model_->files().chat_template, specials);
+    template_ = model_chat_template(model_->files().chat_template, *tok_);
     add_bos_ = model_->files().vocab.add_bos;
   }
 
@@ -54,9 +52,7 @@ class InferBackend : public Backend {
   int hidden_size() const override { return model_->config().n_embd; }
 
   std::vector<int32_t> encode(const std::string& text) const override {
-    std::vector<int32_t> ids;
-    if (add_bos_ && tok_->bos_id() >= 0) ids.push_back(tok_->bos_id());
-    tok_->encode_append(text, ids);
+    std::vector<int32_t> ids = encode_prompt(*tok_, text, add_bos_);
     if (ids.empty() && tok_->bos_id() >= 0) ids.push_back(tok_->bos_id());  // Start from BOS.
     return ids;
   }
@@ -64,7 +60,7 @@ class InferBackend : public Backend {
   std::string render_chat(const std::vector<ChatMessage>& messages) const override {
     std::vector<sllm::ChatMessage> msgs;
     for (const auto& m : messages) msgs.push_back({m.role, m.content});
-    return apply_chat_template(template_, msgs);
+    return template_.apply(msgs);
   }
 
   std::unique_ptr<Sequence> start(const GenerationSpec& spec) override {
@@ -72,7 +68,7 @@ class InferBackend : public Backend {
     o.max_tokens = spec.max_tokens;
     o.stop = spec.stop;
     if (spec.chat)
-      for (auto& s : chat_stop_strings(template_)) o.stop.push_back(s);
+      for (auto& s : template_.stop_strings()) o.stop.push_back(s);
     const SamplingOptions& s = spec.sampling;
     SamplingParams& p = o.sampling;
     p.temperature = s.temperature;
@@ -119,7 +115,7 @@ class InferBackend : public Backend {
  private:
   std::unique_ptr<InferenceModel> model_;
   std::unique_ptr<Tokenizer> tok_;
-  ChatTemplate template_ = ChatTemplate::ChatML;
+  ChatTemplate template_;
   bool add_bos_ = true;
   int ctx_ = 0;
   std::vector<InferenceModel::Seq> seqs_;

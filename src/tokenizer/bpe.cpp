@@ -136,7 +136,8 @@ struct BpeTokenizer::Tables {
   PairMap pairs;
   StringIdMap pieces;  // spec-form bytes -> id, for mergeable tokens
   int32_t byte_id[256];
-  std::unique_ptr<Pretokenizer> pre;
+  // The pre-tokenizer regexes, applied one after the other (llama.cpp's multi-regex ones).
+  std::vector<std::unique_ptr<Pretokenizer>> pre;
   bool split_after_newline = false;  // see is_safe_split()
 
   // Pairs of ids below 256 (the single bytes of tiktoken and GPT-2 vocabularies) come from a
@@ -356,7 +357,12 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec) : spec_(std::move(spec)), t_(std::make_
 
   t_->build_dense();
   if (!spec_.pattern.empty()) {
-    t_->pre = std::make_unique<Pretokenizer>(spec_.pattern);
+    for (size_t pos = 0; pos <= spec_.pattern.size();) {
+      size_t nul = spec_.pattern.find('\0', pos);
+      if (nul == std::string::npos) nul = spec_.pattern.size();
+      t_->pre.push_back(std::make_unique<Pretokenizer>(spec_.pattern.substr(pos, nul - pos)));
+      pos = nul + 1;
+    }
     for (const char* p : {"gpt2", "cl100k", "o200k"})
       if (spec_.pattern == builtin_pattern(p)) t_->split_after_newline = true;
   }
@@ -387,10 +393,16 @@ void BpeTokenizer::encode_ordinary(std::string_view text, std::vector<int32_t>& 
     encode_sentencepiece(text, out);
     return;
   }
-  if (t_->pre)
-    t_->pre->split(text, [&](std::string_view piece) { encode_piece(piece, out); });
-  else
+  split_level(text, 0, out);
+}
+
+void BpeTokenizer::split_level(std::string_view text, size_t level,
+                               std::vector<int32_t>& out) const {
+  if (level == t_->pre.size()) {
     encode_piece(text, out);
+    return;
+  }
+  t_->pre[level]->split(text, [&](std::string_view piece) { split_level(piece, level + 1, out); });
 }
 
 void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
@@ -432,6 +444,10 @@ void BpeTokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& ou
 // tokens (SentencePiece itself would lose it); everything else follows llama.cpp.
 void BpeTokenizer::encode_sentencepiece(std::string_view text, std::vector<int32_t>& out) const {
   if (text.empty()) return;
+  if (spec_.raw_pieces) {
+    encode_sentencepiece_run(text, false, out);
+    return;
+  }
   bool first = true;
   while (true) {
     size_t mark = text.find(kSpaceMark);
@@ -450,16 +466,43 @@ void BpeTokenizer::push_byte(uint8_t b, std::vector<int32_t>& out) const {
   out.push_back(id >= 0 ? id : spec_.unk_id);
 }
 
+// A character outside the vocabulary: its byte tokens, or (without byte fallback, or when one of
+// its bytes has no token, as transformers does) the unknown token.
+void BpeTokenizer::push_unknown(const uint8_t* p, size_t len, std::vector<int32_t>& out) const {
+  bool bytes = spec_.byte_fallback;
+  if (spec_.raw_pieces)
+    for (size_t k = 0; k < len && bytes; ++k) bytes = t_->byte_id[p[k]] >= 0;
+  if (bytes || !spec_.raw_pieces) {
+    for (size_t k = 0; k < len; ++k) push_byte(p[k], out);
+    return;
+  }
+  if (spec_.unk_id < 0)
+    fail("tokenizer '{}' has no token for a character of the text and no unknown token", name());
+  if (spec_.fuse_unk && !out.empty() && out.back() == spec_.unk_id) return;
+  out.push_back(spec_.unk_id);
+}
+
 void BpeTokenizer::encode_sentencepiece_run(std::string_view text, bool space_prefix,
                                             std::vector<int32_t>& out) const {
   std::string buf;
-  buf.reserve(text.size() + 8);
-  if (space_prefix) buf += kSpaceMark;
-  for (char c : text) {
-    if (c == ' ')
-      buf += kSpaceMark;
-    else
-      buf += c;
+  if (spec_.raw_pieces) {
+    buf = text;
+    if (spec_.whole_piece_first) {  // ignore_merges
+      int32_t id = t_->pieces.find(buf);
+      if (id >= 0) {
+        out.push_back(id);
+        return;
+      }
+    }
+  } else {
+    buf.reserve(text.size() + 8);
+    if (space_prefix) buf += kSpaceMark;
+    for (char c : text) {
+      if (c == ' ')
+        buf += kSpaceMark;
+      else
+        buf += c;
+    }
   }
   // Characters outside the vocabulary never merge, so the runs between them merge on their own.
   std::vector<int32_t> run;
@@ -477,7 +520,7 @@ void BpeTokenizer::encode_sentencepiece_run(std::string_view text, bool space_pr
       run.push_back(id);
     } else {
       flush();
-      for (size_t k = 0; k < len; ++k) push_byte(p[i + k], out);
+      push_unknown(p + i, len, out);
     }
     i += len;
   }

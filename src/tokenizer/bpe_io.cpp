@@ -29,6 +29,10 @@ void BpeTokenizer::save(const std::string& path) const {
   h["sentencepiece"] = spec_.sentencepiece;
   h["add_space_prefix"] = spec_.add_space_prefix;
   h["unk_id"] = spec_.unk_id;
+  // Written only when they differ from the defaults, so older readers see the same files.
+  if (spec_.raw_pieces) h["raw_pieces"] = true;
+  if (!spec_.byte_fallback) h["byte_fallback"] = false;
+  if (spec_.fuse_unk) h["fuse_unk"] = true;
   std::string extra;
   for (TokenType t : spec_.types) extra += static_cast<char>(t);
   if (spec_.order == MergeOrder::Merges) {
@@ -72,6 +76,12 @@ std::unique_ptr<Tokenizer> bpe_from_sllmtok(const SllmtokContents& c, const std:
   spec.whole_piece_first = boolean("whole_piece_first");
   spec.sentencepiece = boolean("sentencepiece");
   spec.add_space_prefix = boolean("add_space_prefix");
+  auto optional_bool = [&](const char* key, bool dflt) {
+    return h.contains(key) ? boolean(key) : dflt;
+  };
+  spec.raw_pieces = optional_bool("raw_pieces", false);
+  spec.byte_fallback = optional_bool("byte_fallback", true);
+  spec.fuse_unk = optional_bool("fuse_unk", false);
   if (h.contains("unk_id")) {
     if (!h["unk_id"].is_number_integer()) fail("{}: 'unk_id' must be an integer", where);
     int64_t u = h["unk_id"].get<int64_t>();

@@ -9,6 +9,7 @@
 #include "sllm/common/error.h"
 #include "sllm/io/file.h"
 #include "sllm/io/gguf.h"
+#include "sllm/tokenizer/hf_tokenizer.h"
 #include "sllmtok_format.h"
 #include "utf8.h"
 
@@ -316,16 +317,10 @@ std::unique_ptr<BpeTokenizer> tokenizer_from_gguf(const GGUFReader& g) {
   spec.unk_id = id_key("tokenizer.ggml.unknown_token_id");
   if (model == "gpt2") {
     std::string pre = g.get_string("tokenizer.ggml.pre", "default");
-    if (pre == "default" || pre == "gpt-2" || pre == "gpt2") {
-      spec.pattern = builtin_pattern("gpt2");
-      spec.name = "gpt2";
-    } else if (pre == "llama3" || pre == "llama-bpe" || pre == "dbrx" || pre == "smaug-bpe") {
-      spec.pattern = builtin_pattern("cl100k");
-      spec.whole_piece_first = pre != "dbrx";
-      spec.name = pre;
-    } else {
-      fail("{}: pre-tokenizer '{}' is not supported (gpt-2 and llama3 are)", where, pre);
-    }
+    if (!llama_cpp_pre_tokenizer(pre, &spec.pattern, &spec.whole_piece_first))
+      fail("{}: pre-tokenizer '{}' is not supported (see llama_cpp_pre_tokenizer for the names)",
+           where, pre);
+    spec.name = pre == "default" || pre == "gpt-2" ? "gpt2" : pre;
     std::unordered_map<std::string, int32_t> mapped_id;
     for (size_t i = 0; i < n; ++i) {
       mapped_id.emplace(spec.tokens[i], static_cast<int32_t>(i));
@@ -394,24 +389,28 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
   if (fs::is_directory(path, ec)) {
     if (fs::exists(fs::path(path) / "tokenizer.sllmtok"))
       return load_tokenizer((fs::path(path) / "tokenizer.sllmtok").string());
+    if (fs::exists(fs::path(path) / "tokenizer.json")) return load_hf_tokenizer(path);
     if (fs::exists(fs::path(path) / "vocab.json") && fs::exists(fs::path(path) / "merges.txt"))
       return load_hf_bpe((fs::path(path) / "vocab.json").string(),
                          (fs::path(path) / "merges.txt").string());
-    fail("{}: folder has neither tokenizer.sllmtok nor vocab.json + merges.txt", path);
+    fail("{}: folder has neither tokenizer.sllmtok, tokenizer.json nor vocab.json + merges.txt", path);
   }
   MappedFile f(path);
   std::string_view head = as_view(f).substr(0, 8);
   if (head.size() == 8 && head == std::string_view(kSllmtokMagic, 8)) return load_tokenizer(path);
   if (head.substr(0, 4) == "GGUF") return load_gguf_tokenizer(path);
+  if (!head.empty() && head[0] == '{' && !fs::path(path).filename().string().ends_with("vocab.json"))
+    return load_hf_tokenizer(path);  // tokenizer.json, under any name
   std::string name = fs::path(path).filename().string();
   if (name.ends_with(".tiktoken")) return load_tiktoken(path);
+  if (name.ends_with(".json") && !name.ends_with("vocab.json")) return load_hf_tokenizer(path);
   if (name.ends_with("vocab.json")) {
     std::string merges =
         path.substr(0, path.size() - std::string("vocab.json").size()) + "merges.txt";
     if (!fs::exists(merges)) fail("{}: no merges file {} next to it", path, merges);
     return load_hf_bpe(path, merges);
   }
-  fail("{}: not a tokenizer sllm can read (.sllmtok, GGUF, .tiktoken, vocab.json + merges.txt)",
+  fail("{}: not a tokenizer sllm can read (.sllmtok, GGUF, .tiktoken, tokenizer.json, vocab.json + merges.txt)",
        path);
 }
 

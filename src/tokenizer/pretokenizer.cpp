@@ -4,6 +4,7 @@
 #include <pcre2.h>
 
 #include <atomic>
+#include <vector>
 
 #include "sllm/common/error.h"
 #include "utf8.h"
@@ -22,6 +23,130 @@ std::string builtin_pattern(std::string_view name) {
     return R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
            R"(|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?)"
            R"(|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  return {};
+}
+
+namespace {
+
+// llama.cpp's llm_tokenizer_bpe regexes (src/llama-vocab.cpp), by tokenizer.ggml.pre name.
+// "gpt-2" and its aliases keep sllm's GPT-2 pattern (what the official GPT-2 test vectors pass
+// with); the case-insensitive contraction groups are spelled out as llama.cpp spells them.
+#define SLLM_LLAMA3                                                                             \
+  "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1," \
+  "3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define SLLM_GPT2_NO_TAIL \
+  "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
+
+struct PreRow {
+  const char* names;  // space-separated
+  bool ignore_merges;
+  std::vector<const char*> regexes;
+};
+
+const std::vector<PreRow>& pre_table() {
+  static const std::vector<PreRow> rows = {
+      {"gpt-2 gpt2 default phi-2 jina-es jina-de jina-v2-es jina-v2-de jina-v2-code gigachat "
+       "roberta-bpe mpt olmo jais trillion granite-docling exaone4",
+       false,
+       {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"}},
+      {"llama-bpe llama3 llama-v3 falcon3 falcon-h1 pixtral midm-2.0 lfm2", true, {SLLM_LLAMA3}},
+      {"dbrx smaug-bpe glm4 chatglm-bpe", false, {SLLM_LLAMA3}},
+      {"qwen2 deepseek-r1-qwen kormo megrez stablelm2 hunyuan grok-2",
+       false,
+       {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{"
+        "N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
+      {"deepseek-llm",
+       false,
+       {"[\r\n]",
+        "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-"
+        "ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-"
+        "ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ\U00010400-\U0001044f𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
+        "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", "[一-龥ࠀ-一가-퟿]+", "\\p{N}+"}},
+      {"deepseek-coder",
+       false,
+       {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[一-龥ࠀ-一가-퟿]+", "\\p{N}"}},
+      {"deepseek-v3 hunyuan-dense",
+       false,
+       {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
+        "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| "
+        "?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
+      {"falcon",
+       false,
+       {"[\\p{P}\\$\\+<=>\\^~\\|`]+", SLLM_GPT2_NO_TAIL, "[0-9][0-9][0-9]"}},
+      {"starcoder refact command-r smollm codeshell exaone minerva-7b",
+       false,
+       {"\\p{N}", SLLM_GPT2_NO_TAIL}},
+      {"poro-chat bloom gpt3-finnish", false, {" ?[^(\\s|.,!?…。，、।۔،)]+"}},
+      {"viking", false, {" ?[^(\\s|.,!?…。，、।۔،)]+", "\\p{N}"}},
+      {"tekken",
+       true,
+       {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?(("
+        "?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|"
+        "\\s+(?!\\S)|\\s+"}},
+      {"chameleon",
+       false,
+       {"<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )", "\\p{N}",
+        "[\\p{P}!-/:-@\\[-`{-~]", SLLM_GPT2_NO_TAIL}},
+      {"gpt-4o llama4 minimax-m2",
+       false,
+       {"[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'"
+        "[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^"
+        "A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| "
+        "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
+      {"bailingmoe bailingmoe2 llada-moe",
+       false,
+       {"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+        "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"}},
+      {"seed-coder",
+       false,
+       {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{"
+        "N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}},
+  };
+  return rows;
+}
+
+std::string joined(const PreRow& r) {
+  std::string p;
+  for (size_t k = 0; k < r.regexes.size(); ++k) {
+    if (k) p += '\0';
+    p += r.regexes[k];
+  }
+  return p;
+}
+
+}  // namespace
+
+bool llama_cpp_pre_tokenizer(std::string_view name, std::string* pattern, bool* ignore_merges) {
+  for (const auto& r : pre_table()) {
+    std::string_view names = r.names;
+    for (size_t pos = 0; pos <= names.size();) {
+      size_t sp = names.find(' ', pos);
+      if (sp == std::string_view::npos) sp = names.size();
+      if (names.substr(pos, sp - pos) == name) {
+        *pattern = joined(r);
+        *ignore_merges = r.ignore_merges;
+        return true;
+      }
+      pos = sp + 1;
+    }
+  }
+  return false;
+}
+
+std::string llama_cpp_pre_name(std::string_view pattern_in, bool ignore_merges) {
+  // tokenizer.json spells what llama.cpp rewrites for its regex engine: the case-insensitive
+  // contractions, and o200k's and tekken's letter classes.
+  std::string pattern(pattern_in);
+  const std::string ci = "(?i:'s|'t|'re|'ve|'m|'ll|'d)";
+  for (size_t p; (p = pattern.find(ci)) != std::string::npos;)
+    pattern.replace(p, ci.size(), "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])");
+  if (pattern_in == builtin_pattern("o200k")) return "gpt-4o";
+  if (pattern_in == builtin_pattern("cl100k")) return ignore_merges ? "llama-bpe" : "dbrx";
+  for (const auto& r : pre_table()) {
+    if (r.ignore_merges != ignore_merges || joined(r) != pattern) continue;
+    std::string_view names = r.names;
+    return std::string(names.substr(0, names.find(' ')));
+  }
   return {};
 }
 

@@ -12,6 +12,14 @@ namespace sllm {
 // "o200k". Returns an empty string for other names.
 std::string builtin_pattern(std::string_view name);
 
+// The pre-tokenizer of a llama.cpp tokenizer.ggml.pre name (llama-bpe, qwen2, smollm,
+// deepseek-llm, deepseek-v3, gpt-4o, tekken, ...): its regexes, applied one after the other,
+// joined by NUL characters (BpeSpec::pattern's form), and whether whole pieces that are tokens
+// skip merging. False for names sllm does not know.
+bool llama_cpp_pre_tokenizer(std::string_view name, std::string* pattern, bool* ignore_merges);
+// The llama.cpp name of a pattern (the first name in its table row), or "" when none has it.
+std::string llama_cpp_pre_name(std::string_view pattern, bool ignore_merges);
+
 // True when, under the GPT-2, cl100k and o200k patterns, no piece spans position p: p follows a
 // newline that ends a line whose last character is not a space and starts a line beginning
 // with a letter or digit (ASCII or Hangul). Both halves then see the same matches, so they can
@@ -44,9 +52,10 @@ class Pretokenizer {
     }
   }
 
- private:
   // Finds the next non-empty match at or after pos. False when there is none.
   bool next_match(std::string_view text, size_t pos, size_t* start, size_t* end) const;
+
+ private:
   struct Impl;
   std::string pattern_;
   std::unique_ptr<Impl> impl_;

@@ -11,10 +11,13 @@ namespace sllm {
 
 void Tokenizer::encode_append(std::string_view text, std::vector<int32_t>& out,
                               bool allow_special) const {
-  if (!allow_special || specials_.empty()) {
+  if (!allow_special || specials_.empty())
     encode_ordinary(text, out);
-    return;
-  }
+  else
+    encode_text(text, out);
+}
+
+void Tokenizer::encode_text(std::string_view text, std::vector<int32_t>& out) const {
   // Next occurrence of every special token; the earliest (longest on ties) wins.
   std::vector<size_t> next(specials_.size());
   for (size_t i = 0; i < specials_.size(); ++i) next[i] = text.find(specials_[i].text);
@@ -35,6 +38,19 @@ void Tokenizer::encode_append(std::string_view text, std::vector<int32_t>& out,
     pos = best + specials_[best_i].text.size();
   }
   if (pos < text.size()) encode_ordinary(text.substr(pos), out);
+}
+
+std::vector<int32_t> encode_prompt(const Tokenizer& tok, std::string_view text, bool add_bos) {
+  std::vector<int32_t> ids;
+  const int32_t bos = tok.bos_id();
+  if (bos >= 0 && text.starts_with(tok.token_bytes(bos))) {
+    tok.encode_append(text, ids);
+    return ids;
+  }
+  if (tok.encode_with_post_processor(text, ids)) return ids;
+  if (add_bos && bos >= 0) ids.push_back(bos);
+  tok.encode_append(text, ids);
+  return ids;
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool allow_special) const {

@@ -18,7 +18,9 @@ struct FinetuneConfig {
   std::string data;           // .jsonl: chat SFT / {"text"} lines; anything else: plain text.
   std::string val_data;       // Empty: the last val_fraction of data's rows.
   std::string out;            // Adapter folder (LoRA) or model directory (full), plus metrics.
-  std::string chat_template;  // Empty: chatml.
+  // Empty: the base model's own template (chatml when it has none); "model": its own; a
+  // built-in name (chatml, zephyr, plain, llama2, llama3); or a .jinja file.
+  std::string chat_template;
   int seq_len = 0;            // 0: the base's block_size.
   double val_fraction = 0.1;
   bool lora = false;
@@ -38,15 +40,18 @@ struct FinetuneResult {
 FinetuneResult run_finetune(const FinetuneConfig& cfg);
 
 // Training rows from a file: .jsonl through the chat template (loss on assistant tokens), any
-// other file as plain text (loss on every token). Throws naming the file (and line).
+// other file as plain text (loss on every token). `model_template` is the base model's own
+// Jinja template (see FinetuneConfig::chat_template). Throws naming the file (and line).
 PackedSequences load_training_rows(const std::string& path, const Tokenizer& tok,
-                                   const std::string& chat_template, int T);
+                                   const std::string& chat_template, int T,
+                                   const std::string& model_template = "");
 
 // Training and validation rows: val_data's rows, or else the last val_fraction of data's.
 // Throws naming the file when either set would be empty (a dataset too short to split).
 void load_train_val_rows(const std::string& data, const std::string& val_data, double val_fraction,
                          const Tokenizer& tok, const std::string& chat_template, int T,
-                         PackedSequences& train, PackedSequences& val);
+                         PackedSequences& train, PackedSequences& val,
+                         const std::string& model_template = "");
 
 // Folds the adapters in adapter_dir into the base and writes a full sllm model directory.
 void merge_adapter(const std::string& base, const std::string& adapter_dir, const std::string& out,

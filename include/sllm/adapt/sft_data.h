@@ -39,6 +39,13 @@ std::vector<std::string> chat_template_names();
 std::vector<TextSegment> render_chat(const std::string& template_name,
                                      const std::vector<ChatMessage>& messages);
 
+// A Jinja chat template (the model's own, as transformers renders it). The trained spans are
+// its {% generation %} blocks when it has them (TRL's assistant masks); else each assistant
+// message's span is what rendering messages[0..i] adds to messages[0..i) rendered with the
+// generation prompt: the reply and its end-of-turn. Throws when the template does not render
+// a conversation as a sequence of such extensions.
+std::vector<TextSegment> render_chat(const ChatTemplate& t, const std::vector<ChatMessage>& messages);
+
 using EncodeFn = std::function<std::vector<int32_t>(std::string_view)>;
 
 // Rows of T input tokens with their next-token targets (-1 where the loss ignores a position).
@@ -55,6 +62,11 @@ struct PackedSequences {
 // rows of T inputs; the last row is padded with token 0 and target -1. Rows with no trained
 // target are dropped. Tokenizer errors are rethrown naming the example's line.
 PackedSequences pack_sft(const std::vector<SftExample>& examples, const std::string& template_name,
+                         const EncodeFn& encode, int32_t bos_id, int T,
+                         const std::string& source_name);
+
+// The same through a Jinja template; bos_id is not added when the template printed it.
+PackedSequences pack_sft(const std::vector<SftExample>& examples, const ChatTemplate& t,
                          const EncodeFn& encode, int32_t bos_id, int T,
                          const std::string& source_name);
 

@@ -39,10 +39,17 @@ struct BpeSpec {
   MergeOrder order = MergeOrder::Merges;
   std::vector<std::pair<int32_t, int32_t>> merges;  // MergeOrder::Merges, best first
   std::vector<float> scores;                        // MergeOrder::Scores, one per token
-  std::string pattern;             // pre-tokenizer regex; empty: no pre-tokenization
+  // Pre-tokenizer regex; empty: no pre-tokenization. Several regexes, applied one after the
+  // other, are joined by NUL characters.
+  std::string pattern;
   bool whole_piece_first = false;  // tiktoken: a piece that is a token is emitted as is
   bool sentencepiece = false;      // symbols are characters, ' ' is U+2581, byte fallback
   bool add_space_prefix = true;    // SentencePiece: prefix each text with a space
+  // tokenizer.json BPE without ByteLevel (Llama 2, Gemma): the text arrives normalized (spaces
+  // already U+2581), so symbols are its characters as they are, with no prefix.
+  bool raw_pieces = false;
+  bool byte_fallback = true;  // sentencepiece: a character outside the vocabulary as byte tokens
+  bool fuse_unk = false;      // consecutive unknown characters give one unk token
   std::vector<SpecialToken> specials;
   int32_t unk_id = -1;
 };
@@ -73,10 +80,12 @@ class BpeTokenizer final : public Tokenizer {
  private:
   struct Tables;
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
+  void split_level(std::string_view text, size_t level, std::vector<int32_t>& out) const;
   void encode_sentencepiece(std::string_view text, std::vector<int32_t>& out) const;
   void encode_sentencepiece_run(std::string_view text, bool space_prefix,
                                 std::vector<int32_t>& out) const;
   void push_byte(uint8_t b, std::vector<int32_t>& out) const;
+  void push_unknown(const uint8_t* p, size_t len, std::vector<int32_t>& out) const;
 
   BpeSpec spec_;
   std::vector<std::string> bytes_;  // what token_bytes() returns

@@ -66,9 +66,19 @@ class Tokenizer {
   // one leading space from the first token.
   virtual bool drops_leading_space() const { return false; }
 
+  // Appends `text` encoded as the tokenizer's own library encodes a plain text by default
+  // (tokenizer.json's post-processor adds Llama 3's <|begin_of_text|>, Gemma's <bos>) and
+  // returns true; false when the tokenizer has no such rule.
+  virtual bool encode_with_post_processor(std::string_view text, std::vector<int32_t>& out) const {
+    return false;
+  }
+
  protected:
   // Encodes text that holds no special tokens (or where they are to be read as plain text).
   virtual void encode_ordinary(std::string_view text, std::vector<int32_t>& out) const = 0;
+  // Encodes text where special tokens are to be matched: by default each special token's text
+  // (earliest, longest on ties) becomes its id and the rest goes to encode_ordinary().
+  virtual void encode_text(std::string_view text, std::vector<int32_t>& out) const;
   // Registers special tokens (ids must already be valid ids of this tokenizer) and picks the
   // bos/eos ids from the usual names (<s>, <|begin_of_text|>, </s>, <|endoftext|>, ...).
   void set_special_tokens(std::vector<SpecialToken> specials);
@@ -134,6 +144,11 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 //   "byte"  -> ByteTokenizer with <|endoftext|> (id 256) as eos
 //   a path  -> open_tokenizer(path) (loaders.h: .sllmtok, GGUF, .tiktoken, vocab.json + merges.txt)
 std::unique_ptr<Tokenizer> resolve_tokenizer(const std::string& spec, std::string_view corpus);
+
+// A prompt for generation: text that starts with the BOS token's text (a chat template printed
+// it) as it is; else with the tokenizer's post-processor tokens when it has a post-processor;
+// else with BOS first when `add_bos`.
+std::vector<int32_t> encode_prompt(const Tokenizer& tok, std::string_view text, bool add_bos);
 
 // Encodes text on `threads` threads (<= 0: all cores), splitting it only where
 // Tokenizer::is_safe_split() allows, so the result equals tokenizer.encode(text).
