@@ -65,8 +65,9 @@ int run_generate(int argc, char** argv) {
                  "context (KV cache) size; default: prompt + max-tokens, capped at the model's");
   app.add_flag("--chat", chat, "wrap the prompt in the model's chat template");
   app.add_option("--system", system, "system message for --chat");
-  app.add_option("--template", template_name,
-                 "chat template: chatml, llama2, llama3, zephyr or a .jinja file (default: the model's own)");
+  app.add_option(
+      "--template", template_name,
+      "chat template: chatml, llama2, llama3, zephyr or a .jinja file (default: the model's own)");
   app.add_flag("--json", json_mode, "constrain the output to one JSON value");
   app.add_option("--schema", schema_file, "constrain the output to this JSON schema (file)");
   try {
@@ -94,8 +95,8 @@ int run_generate(int argc, char** argv) {
   } else if (json_mode) {
     opt.constraint = sllm::json_constraint();
   }
-  std::vector<int32_t> ids = sllm::encode_prompt(
-      *tok, text, model->files().vocab.add_bos || tok->drops_leading_space());
+  std::vector<int32_t> ids =
+      sllm::encode_prompt(*tok, text, model->files().vocab.add_bos || tok->drops_leading_space());
   if (ids.empty()) {
     if (tok->bos_id() < 0)
       sllm::fail("the prompt is empty and the tokenizer has no BOS token to start from");

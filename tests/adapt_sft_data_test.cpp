@@ -143,3 +143,45 @@ TEST(AdaptSftData, EmptyDatasetAndUntokenizableTextAreClearErrors) {
   }
   EXPECT_THROW(render_chat("nope", ex[0].messages), Error);
 }
+
+namespace sllm {
+namespace {
+
+std::string trained_text(const std::vector<TextSegment>& seg, std::string* all = nullptr) {
+  std::string t;
+  for (const auto& s : seg) {
+    if (all) *all += s.text;
+    if (s.train) t += s.text;
+  }
+  return t;
+}
+
+TEST(AdaptSftData, JinjaTemplateMasksFollowRendering) {
+  std::vector<ChatMessage> m = {
+      {"system", "S"}, {"user", "hi"}, {"assistant", "yo"}, {"user", "again"}, {"assistant", "ok"}};
+  std::string all;
+  // Without {% generation %} markers: what each assistant message adds after the prompt.
+  EXPECT_EQ(trained_text(render_chat(ChatTemplate::named("llama3"), m), &all),
+            "yo<|eot_id|>ok<|eot_id|>");
+  EXPECT_EQ(all, ChatTemplate::named("llama3").apply(m, false));
+  // With markers: exactly the marked spans.
+  auto marked = ChatTemplate::jinja(
+      "{% for m in messages %}<{{ m.role }}>{% if m.role == 'assistant' %}{% generation %}"
+      "{{ m.content }}</s>{% endgeneration %}{% else %}{{ m.content }}{% endif %}{% endfor %}"
+      "{% if add_generation_prompt %}<assistant>{% endif %}",
+      "", "</s>");
+  EXPECT_EQ(trained_text(render_chat(marked, m)), "yo</s>ok</s>");
+  // A template that drops earlier turns cannot give masks by rendering: a clear error.
+  auto last_only = ChatTemplate::jinja(
+      "{{ messages[-1].content }}{% if add_generation_prompt %}>{% endif %}", "", "");
+  std::string e;
+  try {
+    render_chat(last_only, m);
+  } catch (const Error& err) {
+    e = err.what();
+  }
+  EXPECT_NE(e.find("generation"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace sllm

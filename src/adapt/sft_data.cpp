@@ -40,8 +40,8 @@ SftExample parse_line(std::string_view line, int lineno, const std::string& src)
       fail("{}:{}: message {} needs a string 'content'", src, lineno, i + 1);
     ChatMessage cm{m["role"].get<std::string>(), m["content"].get<std::string>()};
     if (cm.role != "system" && cm.role != "user" && cm.role != "assistant" && cm.role != "tool")
-      fail("{}:{}: message {} has role '{}' (expected system, user, assistant or tool)", src, lineno,
-           i + 1, cm.role);
+      fail("{}:{}: message {} has role '{}' (expected system, user, assistant or tool)", src,
+           lineno, i + 1, cm.role);
     if (cm.role == "system" && i != 0)
       fail("{}:{}: message {}: a system message must come first", src, lineno, i + 1);
     has_assistant |= cm.role == "assistant";
@@ -229,7 +229,8 @@ std::vector<TextSegment> render_chat(const ChatTemplate& t,
   std::vector<TextSegment> seg;
   size_t pos = 0;
   for (auto [a, b] : spans) {
-    if (a < pos || b > full.size()) fail("chat template '{}': overlapping generation spans", t.name());
+    if (a < pos || b > full.size())
+      fail("chat template '{}': overlapping generation spans", t.name());
     if (a > pos) seg.push_back({full.substr(pos, a - pos), false});
     if (b > a) seg.push_back({full.substr(a, b - a), true});
     pos = b;

@@ -460,8 +460,9 @@ void check_keys(const json& j, std::initializer_list<std::string_view> known, co
 
 std::string llama_pattern_of(const json& j, bool byte_level) {
   if (!byte_level) return {};
+  // llama.cpp applies no normalizer; its converter still names Qwen's NFC tokenizers qwen2.
   const json norm = j.value("normalizer", json());
-  if (!norm.is_null() &&
+  if (!norm.is_null() && norm.value("type", "") != "NFC" &&
       !(norm.value("type", "") == "Sequence" && norm.value("normalizers", json::array()).empty()))
     return {};
   const json pre = j.value("pre_tokenizer", json());

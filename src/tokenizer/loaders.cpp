@@ -393,13 +393,15 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
     if (fs::exists(fs::path(path) / "vocab.json") && fs::exists(fs::path(path) / "merges.txt"))
       return load_hf_bpe((fs::path(path) / "vocab.json").string(),
                          (fs::path(path) / "merges.txt").string());
-    fail("{}: folder has neither tokenizer.sllmtok, tokenizer.json nor vocab.json + merges.txt", path);
+    fail("{}: folder has neither tokenizer.sllmtok, tokenizer.json nor vocab.json + merges.txt",
+         path);
   }
   MappedFile f(path);
   std::string_view head = as_view(f).substr(0, 8);
   if (head.size() == 8 && head == std::string_view(kSllmtokMagic, 8)) return load_tokenizer(path);
   if (head.substr(0, 4) == "GGUF") return load_gguf_tokenizer(path);
-  if (!head.empty() && head[0] == '{' && !fs::path(path).filename().string().ends_with("vocab.json"))
+  if (!head.empty() && head[0] == '{' &&
+      !fs::path(path).filename().string().ends_with("vocab.json"))
     return load_hf_tokenizer(path);  // tokenizer.json, under any name
   std::string name = fs::path(path).filename().string();
   if (name.ends_with(".tiktoken")) return load_tiktoken(path);
@@ -410,8 +412,10 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
     if (!fs::exists(merges)) fail("{}: no merges file {} next to it", path, merges);
     return load_hf_bpe(path, merges);
   }
-  fail("{}: not a tokenizer sllm can read (.sllmtok, GGUF, .tiktoken, tokenizer.json, vocab.json + merges.txt)",
-       path);
+  fail(
+      "{}: not a tokenizer sllm can read (.sllmtok, GGUF, .tiktoken, tokenizer.json, vocab.json + "
+      "merges.txt)",
+      path);
 }
 
 }  // namespace sllm

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <unordered_map>
 
 #include "sllm/common/error.h"
 #include "sllm/tokenizer/loaders.h"
@@ -93,14 +94,15 @@ void Tokenizer::set_bos_eos(int32_t bos, int32_t eos) {
 }
 
 void Tokenizer::set_special_tokens(std::vector<SpecialToken> specials) {
+  std::unordered_map<std::string_view, int32_t> seen;  // Gemma has thousands of specials
   for (size_t i = 0; i < specials.size(); ++i) {
     if (specials[i].text.empty())
       fail("tokenizer '{}': special token {} has empty text", name_, specials[i].id);
     check_id(specials[i].id);
-    for (size_t j = 0; j < i; ++j)
-      if (specials[j].text == specials[i].text)
-        fail("tokenizer '{}': duplicate special token '{}' (ids {} and {})", name_,
-             specials[i].text, specials[j].id, specials[i].id);
+    auto [it, fresh] = seen.emplace(specials[i].text, specials[i].id);
+    if (!fresh)
+      fail("tokenizer '{}': duplicate special token '{}' (ids {} and {})", name_, specials[i].text,
+           it->second, specials[i].id);
   }
   specials_ = std::move(specials);
   static const char* kBos[] = {"<s>", "<|begin_of_text|>", "<|startoftext|>", "<bos>", "[BOS]"};
