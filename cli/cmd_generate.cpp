@@ -12,7 +12,7 @@
 #include "sllm/infer/chat.h"
 #include "sllm/infer/generate.h"
 #include "sllm/infer/json_grammar.h"
-#include "sllm/infer/model_tokenizer.h"
+#include "sllm/format/model_tokenizer.h"
 #include "sllm/io/file.h"
 #include "sllm/quant/quant.h"
 

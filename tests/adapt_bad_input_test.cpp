@@ -7,7 +7,7 @@
 #include "adapt_test_util.h"
 #include "sllm/adapt/distill.h"
 #include "sllm/adapt/finetune.h"
-#include "sllm/adapt/lora_adapter.h"
+#include "sllm/model/lora_adapter.h"
 #include "sllm/io/file.h"
 
 using namespace sllm;

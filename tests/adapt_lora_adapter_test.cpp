@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "sllm/adapt/lora_adapter.h"
+#include "sllm/model/lora_adapter.h"
 #include "sllm/common/error.h"
 #include "sllm/io/file.h"
 #include "sllm/io/safetensors.h"

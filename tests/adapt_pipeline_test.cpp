@@ -7,7 +7,8 @@
 #include <string>
 
 #include "adapt_test_util.h"
-#include "sllm/adapt/base_model.h"
+#include "sllm/format/model_dir.h"
+#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/adapt/distill.h"
 #include "sllm/adapt/finetune.h"
 #include "sllm/adapt/teacher_cache.h"
@@ -179,7 +180,7 @@ TEST(AdaptPipeline, TeacherAndStudentMustShareTheTokenizer) {
   Model m(c);
   m.init_weights(1);
   ByteTokenizer other_specials({"<|im_start|>"});
-  save_trainable_model(dir.file("student"), m, other_specials);
+  save_model_dir(dir.file("student"), m, other_specials);
   write_file_atomic(dir.file("data.txt"), corpus(4));
   DistillConfig d;
   d.teacher = teacher;

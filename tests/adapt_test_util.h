@@ -5,7 +5,8 @@
 #include <string>
 
 #include "sllm/adapt/adapt_loop.h"
-#include "sllm/adapt/base_model.h"
+#include "sllm/format/model_dir.h"
+#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/model/model.h"
@@ -38,7 +39,7 @@ inline std::string make_adapt_model(const TempDir& dir, const std::string& name,
   Model m(c);
   m.init_weights(seed);
   ByteTokenizer tok(specials);
-  save_trainable_model(dir.file(name), m, tok);
+  save_model_dir(dir.file(name), m, tok);
   return dir.file(name);
 }
 

@@ -4,11 +4,11 @@
 
 #include "infer_test_util.h"
 #include "sllm/common/error.h"
-#include "sllm/infer/export.h"
-#include "sllm/infer/hf_names.h"
+#include "sllm/format/export.h"
+#include "sllm/format/hf_names.h"
 #include "sllm/infer/model.h"
-#include "sllm/infer/model_tokenizer.h"
-#include "sllm/infer/quantize.h"
+#include "sllm/format/model_tokenizer.h"
+#include "sllm/format/quantize.h"
 #include "sllm/quant/quant.h"
 #include "test_util.h"
 

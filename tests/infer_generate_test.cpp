@@ -5,8 +5,8 @@
 #include "sllm/infer/chat.h"
 #include "sllm/infer/generate.h"
 #include "sllm/infer/json_grammar.h"
-#include "sllm/infer/model_tokenizer.h"
-#include "sllm/infer/sampler.h"
+#include "sllm/format/model_tokenizer.h"
+#include "sllm/model/sampler.h"
 #include "test_util.h"
 
 namespace sllm {

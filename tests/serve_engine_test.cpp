@@ -15,7 +15,7 @@
 #include <set>
 
 #include "serve_test_model.h"
-#include "sllm/adapt/lora_adapter.h"
+#include "sllm/model/lora_adapter.h"
 #include "sllm/serve/server.h"
 #include "test_util.h"
 

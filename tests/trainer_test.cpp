@@ -14,6 +14,7 @@
 #include "sllm/common/error.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/checksum.h"
 #include "test_util.h"
@@ -195,7 +196,7 @@ TEST(Trainer, WritesMetricsCurveSamplesAndAModelDirectory) {
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.sllmtok", "train_state.json",
                         "train_state.safetensors", "manifest.json"})
     EXPECT_TRUE(file_exists(c.out + "/" + f)) << f;
-  LoadedModelDir md = load_model_dir(c.out);
+  TrainableModel md = load_trainable_model(c.out);
   EXPECT_EQ(md.model->config().to_json(), Checkpoint(c.out).model_config().to_json());
   EXPECT_EQ(md.tokenizer->kind(), "char");
 }
@@ -229,7 +230,7 @@ TEST(Trainer, Gpt2WithoutBiasesTrainsAndTheInferenceModelAgrees) {
   c.model.bias = false;  // nanoGPT's bias=False
   c.quiet = true;
   train(c);
-  LoadedModelDir md = load_model_dir(c.out);
+  TrainableModel md = load_trainable_model(c.out);
   ASSERT_FALSE(md.model->config().has_bias());
   const std::vector<int32_t> toks = {1, 2, 3, 4, 5};
   md.model->forward(toks.data(), nullptr, 1, 5);
@@ -541,7 +542,7 @@ TEST(Trainer, InitFromStartsWithTheSavedWeights) {
   ft.max_iters = 1;
   Trainer t(ft);
   EXPECT_EQ(t.model().config().to_json(), Checkpoint(base.out).model_config().to_json());
-  LoadedModelDir saved = load_model_dir(base.out);
+  TrainableModel saved = load_trainable_model(base.out);
   EXPECT_TRUE(std::equal(saved.model->params().begin(), saved.model->params().end(),
                          t.model().params().begin()));
   t.run();

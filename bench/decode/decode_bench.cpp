@@ -46,7 +46,7 @@
 
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/export.h"
+#include "sllm/format/export.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
 #include "sllm/quant/gemm_amx.h"

@@ -4,7 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "sllm/adapt/base_model.h"
+#include "sllm/format/model_dir.h"
+#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/adapt/finetune.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
@@ -174,7 +175,7 @@ DistillResult run_distill(const DistillConfig& cfg) {
     teacher.model.reset();  // Free it for training.
 
   res.loop = run_adapt_loop(learner, *sampler, val, loop);
-  save_trainable_model(cfg.out, *student.model, *student.tokenizer);
+  save_model_dir(cfg.out, *student.model, *student.tokenizer);
   nlohmann::json summary = {{"mode", cfg.mode},
                             {"teacher", cfg.teacher},
                             {"teacher_params", res.teacher_params},

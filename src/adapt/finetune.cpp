@@ -2,7 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sllm/adapt/base_model.h"
+#include "sllm/format/model_dir.h"
+#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/io/file.h"
@@ -92,7 +93,7 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   if (cfg.lora)
     adapters->save(cfg.out, cfg.base);
   else
-    save_trainable_model(cfg.out, model, *base.tokenizer);
+    save_model_dir(cfg.out, model, *base.tokenizer);
   nlohmann::json summary = {{"base", cfg.base},
                             {"data", cfg.data},
                             {"mode", cfg.lora ? "lora" : "full"},
@@ -122,7 +123,7 @@ void merge_adapter(const std::string& base_path, const std::string& adapter_dir,
   TrainableModel base = load_trainable_model(base_path, tokenizer);
   LoraAdapters adapters = LoraAdapters::load(adapter_dir, base.model->config());
   adapters.merge_into(base.model->specs(), base.model->params().data());
-  save_trainable_model(out, *base.model, *base.tokenizer);
+  save_model_dir(out, *base.model, *base.tokenizer);
 }
 
 }  // namespace sllm

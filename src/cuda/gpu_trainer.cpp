@@ -14,6 +14,7 @@
 #include "sllm/model/optimizer.h"
 #include "sllm/scale/hardware.h"
 #include "sllm/train/checkpoint.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/train/data.h"
 #include "sllm/train/metrics.h"
 #include "sllm/train/rng.h"

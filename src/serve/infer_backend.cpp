@@ -7,7 +7,7 @@
 #include "sllm/infer/generate.h"
 #include "sllm/infer/json_grammar.h"
 #include "sllm/infer/model.h"
-#include "sllm/infer/model_tokenizer.h"
+#include "sllm/format/model_tokenizer.h"
 #include "sllm/serve/backend.h"
 #include "sllm/serve/lora.h"
 

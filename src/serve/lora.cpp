@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "sllm/adapt/lora_adapter.h"
+#include "sllm/model/lora_adapter.h"
 #include "sllm/common/error.h"
 
 namespace sllm::serve {

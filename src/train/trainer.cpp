@@ -9,6 +9,7 @@
 
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/io/file.h"
 #include "sllm/kernels/bf16.h"
 #include "sllm/kernels/peak.h"
@@ -242,12 +243,11 @@ double Trainer::evaluate() {
 }
 
 std::string Trainer::sample(const std::string& prompt, int max_tokens, uint64_t seed) {
-  SamplingOptions o;
-  o.max_tokens = max_tokens;
-  o.temperature = cfg_.sample_temperature;
-  o.top_k = cfg_.sample_top_k;
-  o.seed = seed;
-  return sample_text(*model_, *tok_, prompt, o);
+  SamplingParams p;
+  p.temperature = cfg_.sample_temperature;
+  p.top_k = cfg_.sample_top_k;
+  p.seed = seed;
+  return sample_text(*model_, *tok_, prompt, p, max_tokens);
 }
 
 void Trainer::save_checkpoint() {

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "sllm/adapt/adapt_loop.h"
-#include "sllm/adapt/lora_adapter.h"
+#include "sllm/model/lora_adapter.h"
 #include "sllm/adapt/lora_model.h"
 #include "sllm/adapt/sft_data.h"
 #include "sllm/tokenizer/tokenizer.h"

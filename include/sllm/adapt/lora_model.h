@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "sllm/adapt/lora_adapter.h"
+#include "sllm/model/lora_adapter.h"
 #include "sllm/model/model.h"
 
 namespace sllm {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "sllm/infer/matmul.h"
-#include "sllm/infer/weights.h"
+#include "sllm/format/model_files.h"
 #include "sllm/model/config.h"
 
 namespace sllm {

@@ -24,18 +24,6 @@ inline constexpr const char* kCheckpointMagic = "sllm-checkpoint";
 inline constexpr const char* kTrainStateMagic = "sllm-train-state";
 inline constexpr int kCheckpointVersion = 1;
 
-// The three files of an sllm model directory, each written atomically.
-void save_model_dir(const std::string& dir, const Model& model, const Tokenizer& tok);
-// Copies model.safetensors' tensors into the model, checking names, dtypes and shapes.
-void load_model_params(Model& model, const std::string& safetensors_path);
-
-struct LoadedModelDir {
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tokenizer;
-};
-// Loads DIR/config.json, DIR/model.safetensors and DIR/tokenizer.sllmtok.
-LoadedModelDir load_model_dir(const std::string& dir);
-
 // extra: the caller's part of train_state.json (data position, train args, ...). keep: how
 // many step folders to keep (at least 1).
 void save_checkpoint(const std::string& out, int step, const Model& model, const Tokenizer& tok,

@@ -2,8 +2,8 @@
 // parameter names. Tensors stay in the mapped file; GPT-2's fused attn_qkv is split by rows,
 // which needs no copy because rows are stored whole in every ggml type.
 #include "sllm/common/error.h"
-#include "sllm/infer/hf_names.h"
-#include "sllm/infer/weights.h"
+#include "sllm/format/hf_names.h"
+#include "sllm/format/model_files.h"
 
 namespace sllm {
 

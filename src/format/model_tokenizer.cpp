@@ -1,4 +1,4 @@
-#include "sllm/infer/model_tokenizer.h"
+#include "sllm/format/model_tokenizer.h"
 
 #include "sllm/common/error.h"
 #include "sllm/tokenizer/bpe.h"

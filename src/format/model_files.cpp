@@ -1,4 +1,4 @@
-#include "sllm/infer/weights.h"
+#include "sllm/format/model_files.h"
 
 #include <cstring>
 #include <filesystem>

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "sllm/adapt/lora.h"
+#include "sllm/model/lora.h"
 #include "sllm/model/config.h"
 
 namespace sllm {

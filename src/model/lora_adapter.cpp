@@ -1,4 +1,4 @@
-#include "sllm/adapt/lora_adapter.h"
+#include "sllm/model/lora_adapter.h"
 
 #include <algorithm>
 #include <cmath>

@@ -4,9 +4,9 @@
 
 #include "export_vocab.h"
 #include "sllm/common/error.h"
-#include "sllm/infer/export.h"
-#include "sllm/infer/hf_names.h"
-#include "sllm/infer/quantize.h"
+#include "sllm/format/export.h"
+#include "sllm/format/hf_names.h"
+#include "sllm/format/quantize.h"
 #include "sllm/io/file.h"
 #include "sllm/io/safetensors.h"
 

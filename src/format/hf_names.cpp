@@ -1,4 +1,4 @@
-#include "sllm/infer/hf_names.h"
+#include "sllm/format/hf_names.h"
 
 #include <nlohmann/json.hpp>
 

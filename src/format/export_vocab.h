@@ -2,7 +2,7 @@
 #pragma once
 #include <string>
 
-#include "sllm/infer/weights.h"
+#include "sllm/format/model_files.h"
 #include "sllm/io/gguf.h"
 
 namespace sllm {

@@ -1,4 +1,4 @@
-#include "sllm/infer/sampler.h"
+#include "sllm/model/sampler.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,10 +1,10 @@
-#include "sllm/infer/quantize.h"
+#include "sllm/format/quantize.h"
 
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
-#include "sllm/infer/model_tokenizer.h"
-#include "sllm/infer/weights.h"
+#include "sllm/format/model_tokenizer.h"
+#include "sllm/format/model_files.h"
 #include "sllm/io/file.h"
 #include "sllm/quant/quant.h"
 

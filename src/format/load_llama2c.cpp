@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "sllm/common/error.h"
-#include "sllm/infer/weights.h"
+#include "sllm/format/model_files.h"
 
 namespace sllm {
 

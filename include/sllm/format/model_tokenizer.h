@@ -3,7 +3,7 @@
 #pragma once
 #include <memory>
 
-#include "sllm/infer/weights.h"
+#include "sllm/format/model_files.h"
 #include "sllm/tokenizer/tokenizer.h"
 
 namespace sllm {

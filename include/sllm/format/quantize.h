@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "sllm/infer/weights.h"
+#include "sllm/format/model_files.h"
 #include "sllm/io/gguf.h"
 
 namespace sllm {

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
-#include "sllm/infer/model_tokenizer.h"
+#include "sllm/format/model_tokenizer.h"
 #include "sllm/io/file.h"
 #include "sllm/tokenizer/bpe.h"
 

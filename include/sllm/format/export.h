@@ -13,7 +13,7 @@
 #include <optional>
 #include <string>
 
-#include "sllm/infer/weights.h"
+#include "sllm/format/model_files.h"
 #include "sllm/io/gguf.h"
 
 namespace sllm {

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
-#include "sllm/infer/hf_names.h"
-#include "sllm/infer/weights.h"
+#include "sllm/format/hf_names.h"
+#include "sllm/format/model_files.h"
 #include "sllm/io/safetensors.h"
 
 namespace sllm {

@@ -1,4 +1,4 @@
-#include "sllm/adapt/lora.h"
+#include "sllm/model/lora.h"
 
 #include <cblas.h>
 
