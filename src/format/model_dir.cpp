@@ -1,6 +1,7 @@
 #include "sllm/format/model_dir.h"
 
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
 #include "sllm/format/model_files.h"

@@ -10,7 +10,7 @@
 #include <map>
 #include <set>
 
-#include "kernels/gemm.h"
+#include "sllm/kernels/gemm.h"
 #include "sllm/common/error.h"
 #include "sllm/kernels/activation.h"
 #include "sllm/kernels/attention.h"

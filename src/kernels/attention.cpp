@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "gemm.h"
+#include "sllm/kernels/gemm.h"
 #include "simd.h"
 
 namespace sllm {

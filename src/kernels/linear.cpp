@@ -2,7 +2,7 @@
 
 #include <cstddef>
 
-#include "gemm.h"
+#include "sllm/kernels/gemm.h"
 #include "gemm_bf16.h"
 
 namespace sllm {
