@@ -78,6 +78,15 @@ void expect_kill_and_resume(const std::string& args, const std::string& out_dir,
   const Run other = run_cli(common + " --warmup-iters 3 --out " + out + " --resume");
   EXPECT_NE(other.exit_code, 0);
   EXPECT_NE(other.output.find("'warmup_iters'"), std::string::npos) << other.output;
+
+  // More steps continue the finished run on the schedule it started with.
+  const Run more =
+      run_cli(args + " --max-iters 12 --eval-interval 2 --threads 1 --out " + out + " --resume");
+  ASSERT_EQ(more.exit_code, 0) << more.output;
+  const auto longer = losses_of(out);
+  ASSERT_EQ(longer.size(), 13u);
+  EXPECT_EQ(std::vector<std::string>(longer.begin(), longer.begin() + 10),
+            std::vector<std::string>(want.begin(), want.begin() + 10));
 }
 
 struct Fixture {

@@ -106,6 +106,7 @@ void check_same_run(const json& saved, const json& now, const std::string& what,
 Trainer::Trainer(TrainConfig cfg, TrainHooks hooks)
     : cfg_(std::move(cfg)), hooks_(std::move(hooks)) {
   cfg_.validate();
+  const bool decay_at_max_iters = cfg_.lr_decay_iters == 0;
   if (cfg_.lr_decay_iters == 0) cfg_.lr_decay_iters = cfg_.max_iters;
   if (cfg_.checkpoint_interval == 0) cfg_.checkpoint_interval = cfg_.eval_interval;
   set_num_threads(cfg_.threads);
@@ -121,6 +122,10 @@ Trainer::Trainer(TrainConfig cfg, TrainHooks hooks)
     ck.emplace(writer ? reopen_for_resume(cfg_.out) : Checkpoint(cfg_.out));
     if (prebuilt) {
       const json& st = ck->train_state();
+      // A new --max-iters keeps the schedule the run started with (as `sllm train --resume`).
+      const json saved_decay = st.value("args", json::object()).value("lr_decay_iters", json());
+      if (decay_at_max_iters && saved_decay.is_number_integer())
+        cfg_.lr_decay_iters = saved_decay.get<int>();
       check_same_run(st.value("args", json::object()), cfg_.to_json(), "setting", ck->dir());
       check_same_run(st.value("settings", json::object()), hooks_.settings, "setting", ck->dir());
     }
