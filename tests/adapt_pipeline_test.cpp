@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "../cli/inference_teacher.h"
 #include "adapt_test_util.h"
 #include "sllm/format/model_dir.h"
 #include "sllm/tokenizer/fingerprint.h"
@@ -158,6 +159,8 @@ TEST(AdaptPipeline, DistillOnTheFlyFromCacheAndSynthetic) {
   // Sequence-level: the teacher writes a corpus from prompts, the student learns it.
   write_file_atomic(dir.file("prompts.txt"), "the cat\n\nthe dog\n");
   c.mode = "synthetic";
+  cli::InferenceTeacher generator(teacher, load_trainable_model(teacher).tokenizer);
+  c.generator = &generator;
   c.teacher_cache.clear();
   c.synthetic.prompts = dir.file("prompts.txt");
   c.synthetic.samples_per_prompt = 2;

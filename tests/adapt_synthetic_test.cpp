@@ -1,12 +1,13 @@
 // Synthetic-data generation: batched decoding over KV caches gives the same corpus as one
-// sequence at a time, with the requested number of samples per prompt.
+// sequence at a time, with the requested number of samples per prompt (the CLI's glue of the
+// inference engine to adapt's SyntheticTeacher).
 #include <gtest/gtest.h>
 
 #include <sstream>
 
+#include "../cli/inference_teacher.h"
 #include "adapt_test_util.h"
 #include "sllm/adapt/synthetic.h"
-#include "sllm/infer/model.h"
 #include "sllm/io/file.h"
 
 using namespace sllm;
@@ -15,8 +16,8 @@ TEST(AdaptSynthetic, BatchedGenerationEqualsOneAtATime) {
   set_num_threads(1);
   test::TempDir dir;
   const std::string path = test::make_adapt_model(dir, "teacher", 2, 32, Arch::Llama, 7);
-  auto teacher = InferenceModel::load(path);
   TrainableModel tm = load_trainable_model(path);
+  auto teacher = std::make_unique<cli::InferenceTeacher>(path, tm.tokenizer);
   write_file_atomic(dir.file("prompts.txt"), "the cat\n\nthe dog sat\na\n");
   const std::vector<Prompt> prompts = read_prompts(dir.file("prompts.txt"));
   ASSERT_EQ(prompts.size(), 3u);

@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-#include "sllm/adapt/adapt_loop.h"
+#include "sllm/adapt/adapt_train.h"
 #include "sllm/format/model_dir.h"
 #include "sllm/tokenizer/fingerprint.h"
 #include "sllm/common/error.h"
@@ -43,15 +43,16 @@ inline std::string make_adapt_model(const TempDir& dir, const std::string& name,
   return dir.file(name);
 }
 
-inline LoopConfig quick_loop(int iters) {
-  LoopConfig l;
+inline TrainConfig quick_loop(int iters) {
+  TrainConfig l = TrainConfig::defaults(TrainMode::Finetune);
   l.batch_size = 4;
   l.max_iters = iters;
   l.lr = 3e-3f;
   l.min_lr = 3e-4f;
   l.warmup_iters = 2;
   l.eval_interval = iters;
-  l.eval_rows = 8;
+  l.threads = 1;
+  l.quiet = true;
   return l;
 }
 

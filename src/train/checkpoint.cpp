@@ -172,7 +172,8 @@ void publish_step(const std::string& out, int step) {
 }  // namespace
 
 void save_checkpoint(const std::string& out, int step, const Model& model, const Tokenizer& tok,
-                     const AdamWState& opt, const AdamWParams& hyper, const json& extra, int keep) {
+                     const AdamWState& opt, const AdamWParams& hyper, const json& extra, int keep,
+                     const TrainedTensors* trained) {
   const std::string rel = step_dir_name(step), dir = out + "/" + rel;
   // A folder for this step that the manifest does not name is a leftover of a killed run.
   std::error_code ec;
@@ -180,17 +181,22 @@ void save_checkpoint(const std::string& out, int step, const Model& model, const
   save_model_dir(dir, model, tok, crash_point);
   {
     // Before the first update AdamW's moments are still unallocated: they are zeros.
-    const size_t n = model.params().size();
+    const std::vector<ParamSpec>& specs = trained ? trained->specs : model.specs();
+    const size_t n = trained ? trained->params.size() : model.params().size();
     const std::vector<float> zeros(opt.m.empty() ? n : 0, 0.0f);
     const float* m = opt.m.empty() ? zeros.data() : opt.m.data();
     const float* v = opt.v.empty() ? zeros.data() : opt.v.data();
     if ((!opt.m.empty() && opt.m.size() != n) || (!opt.v.empty() && opt.v.size() != n))
-      fail("AdamW state holds {} / {} values but the model has {} parameters", opt.m.size(),
+      fail("AdamW state holds {} / {} values but {} parameters are trained", opt.m.size(),
            opt.v.size(), n);
     std::vector<TensorToWrite> t;
-    for (const auto& s : model.specs())
+    if (trained)
+      for (const auto& s : specs)
+        t.push_back({"trained." + s.name, DType::F32, s.shape, trained->params.data() + s.offset,
+                     s.numel * 4});
+    for (const auto& s : specs)
       t.push_back({"exp_avg." + s.name, DType::F32, s.shape, m + s.offset, s.numel * 4});
-    for (const auto& s : model.specs())
+    for (const auto& s : specs)
       t.push_back({"exp_avg_sq." + s.name, DType::F32, s.shape, v + s.offset, s.numel * 4});
     write_safetensors(dir + "/train_state.safetensors", t, {{"format", "sllm"}});
     crash_point();
@@ -271,16 +277,29 @@ void Checkpoint::load_model(Model& model) const {
   load_model_params(model, dir_ + "/model.safetensors");
 }
 
+namespace {
+void read_optimizer(const std::string& dir, const json& state, const SafetensorsReader& r,
+                    const std::vector<ParamSpec>& specs, size_t n, AdamWState& opt) {
+  opt.m.assign(n, 0.0f);
+  opt.v.assign(n, 0.0f);
+  read_f32_params(r, specs, opt.m.data(), "exp_avg.");
+  read_f32_params(r, specs, opt.v.data(), "exp_avg_sq.");
+  const json o = state.value("optimizer", json::object());
+  if (!o.contains("t") || !o["t"].is_number_integer() || o["t"].get<int64_t>() < 0)
+    fail("{}/train_state.json: optimizer has no valid step count 't'", dir);
+  opt.step = o["t"].get<int64_t>();
+}
+}  // namespace
+
 void Checkpoint::load_optimizer(const Model& model, AdamWState& opt) const {
   SafetensorsReader r(dir_ + "/train_state.safetensors");
-  opt.m.assign(model.params().size(), 0.0f);
-  opt.v.assign(model.params().size(), 0.0f);
-  read_f32_params(r, model.specs(), opt.m.data(), "exp_avg.");
-  read_f32_params(r, model.specs(), opt.v.data(), "exp_avg_sq.");
-  const json o = state_.value("optimizer", json::object());
-  if (!o.contains("t") || !o["t"].is_number_integer() || o["t"].get<int64_t>() < 0)
-    fail("{}/train_state.json: optimizer has no valid step count 't'", dir_);
-  opt.step = o["t"].get<int64_t>();
+  read_optimizer(dir_, state_, r, model.specs(), model.params().size(), opt);
+}
+
+void Checkpoint::load_trained(TrainedTensors& trained, AdamWState& opt) const {
+  SafetensorsReader r(dir_ + "/train_state.safetensors");
+  read_f32_params(r, trained.specs, trained.params.data(), "trained.");
+  read_optimizer(dir_, state_, r, trained.specs, trained.params.size(), opt);
 }
 
 Checkpoint reopen_for_resume(const std::string& out) {

@@ -11,7 +11,7 @@
 #include "sllm/train/data.h"
 #include "sllm/train/trainer.h"
 
-namespace sllm::scale {
+namespace sllm {
 
 // True when this sllm was built against MPI.
 bool mpi_built();
@@ -97,4 +97,4 @@ double average_over_ranks(double v);
 // cache first.
 void setup_data_parallel(const MpiSession& mpi, TrainConfig& cfg, TrainHooks& hooks);
 
-}  // namespace sllm::scale
+}  // namespace sllm

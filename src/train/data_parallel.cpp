@@ -1,4 +1,4 @@
-#include "sllm/scale/data_parallel.h"
+#include "sllm/train/data_parallel.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -22,7 +22,7 @@
 #include <mpi.h>
 #endif
 
-namespace sllm::scale {
+namespace sllm {
 
 namespace {
 
@@ -287,4 +287,4 @@ void setup_data_parallel(const MpiSession& mpi, TrainConfig& cfg, TrainHooks& ho
   };
 }
 
-}  // namespace sllm::scale
+}  // namespace sllm
