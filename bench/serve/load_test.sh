@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 "$BUILD/bench/serve_bench" --write-model "$WORK/model" >/dev/null
-"$BUILD/sllm" serve --model "m=$WORK/model" --port 0 --threads 2 --max-batch 16 --max-queue 64 2> "$WORK/log" &
+"$BUILD/sllm" serve --model "m=$WORK/model" --port 0 --threads 2 --max-batch 16 --max-queue 64 --open 2> "$WORK/log" &
 PID=$!
 for _ in $(seq 100); do grep -q "listening on" "$WORK/log" && break; sleep 0.1; done
 PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$WORK/log")

@@ -1,10 +1,15 @@
 #include "sllm/serve/server.h"
 
+#include <netdb.h>
 #include <openssl/rand.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
+#include <cstring>
 
 #include "server_impl.h"
 #include "sllm/common/error.h"
@@ -92,6 +97,29 @@ std::string endpoint_label(const std::string& path) {
   return "other";
 }
 
+// Why binding host:port fails (httplib only says that it did): bind a probe socket the same way.
+std::string bind_error(const ServerOptions& o) {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  int rc = getaddrinfo(o.host.c_str(), std::to_string(o.port).c_str(), &hints, &res);
+  if (rc != 0) return fmt::format("bad address ({})", gai_strerror(rc));
+  std::string why = "unknown error";
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    bool ok = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 1) == 0;
+    why = ok ? "unknown error" : std::strerror(errno);
+    close(fd);
+    if (!ok) break;
+  }
+  freeaddrinfo(res);
+  for (auto& c : why) c = char(std::tolower(uint8_t(c)));
+  return why;
+}
+
 }  // namespace
 
 json error_body(const ApiError& e) {
@@ -156,8 +184,7 @@ void Server::bind() {
     impl_->port = impl_->http.bind_to_any_port(o.host);
   else
     impl_->port = impl_->http.bind_to_port(o.host, o.port) ? o.port : -1;
-  if (impl_->port < 0)
-    fail("serve: cannot listen on {}:{} (in use, or a bad address?)", o.host, o.port);
+  if (impl_->port < 0) fail("serve: cannot listen on {}:{}: {}", o.host, o.port, bind_error(o));
   // Debian's libcpp-httplib listens with a backlog of 5: a burst of clients connecting at once
   // overflows it, the kernel drops their SYNs and they retry only after 1 s (a 1 s TTFT). A
   // second listen() on the bound socket raises the backlog.
@@ -202,7 +229,14 @@ ModelSlot& Server::Impl::model(const std::string& name) {
 }
 
 std::optional<ApiKey> Server::Impl::authenticate(const httplib::Request& req) {
-  if (!keys || !keys->has_active_keys()) return std::nullopt;
+  // A server given a key database requires a key for as long as it runs, even when none is
+  // active (all revoked): an open server is only ever the operator's explicit choice.
+  if (!keys) return std::nullopt;
+  if (!keys->has_active_keys())
+    throw ApiError(401, "invalid_request_error", "",
+                   "this server requires an API key, and none is active (all were revoked); the "
+                   "operator can create one with `sllm keys create`",
+                   "invalid_api_key");
   std::string auth = req.get_header_value("Authorization");
   const std::string bearer = "Bearer ";
   if (auth.rfind(bearer, 0) != 0)
@@ -216,32 +250,47 @@ std::optional<ApiKey> Server::Impl::authenticate(const httplib::Request& req) {
   return key;
 }
 
-void Server::Impl::check_quota(const ApiKey& key) {
-  if (key.requests_per_minute > 0) {
-    std::lock_guard lock(rate_mu);
-    auto& q = recent_requests[key.id];
-    auto now = Clock::now();
-    while (!q.empty() && now - q.front() >= std::chrono::minutes(1)) q.pop_front();
-    if (int64_t(q.size()) >= key.requests_per_minute)
-      throw ApiError(
-          429, "requests", "",
-          fmt::format(
-              "rate limit reached for key '{}': {} requests per minute; try again in a few seconds",
-              key.name, key.requests_per_minute),
-          "rate_limit_exceeded");
-    q.push_back(now);
-  }
-  if (key.tokens_per_day > 0) {
-    UsageTotals today = keys->usage_since(key.id, start_of_utc_day(unix_now()));
-    if (today.total() >= key.tokens_per_day)
-      throw ApiError(
-          429, "insufficient_quota", "",
-          fmt::format(
-              "token quota exceeded for key '{}': {} of {} tokens used today; the quota resets at "
-              "00:00 UTC",
-              key.name, today.total(), key.tokens_per_day),
-          "insufficient_quota");
-  }
+void Server::Impl::check_rate(const ApiKey& key) {
+  if (key.requests_per_minute <= 0) return;
+  std::lock_guard lock(rate_mu);
+  auto& q = recent_requests[key.id];
+  auto now = Clock::now();
+  while (!q.empty() && now - q.front() >= std::chrono::minutes(1)) q.pop_front();
+  if (int64_t(q.size()) >= key.requests_per_minute)
+    throw ApiError(
+        429, "requests", "",
+        fmt::format(
+            "rate limit reached for key '{}': {} requests per minute; try again in a few seconds",
+            key.name, key.requests_per_minute),
+        "rate_limit_exceeded");
+  q.push_back(now);
+}
+
+std::unique_ptr<QuotaReservation> Server::Impl::reserve_tokens(const std::optional<ApiKey>& key,
+                                                               int64_t tokens) {
+  if (!key || key->tokens_per_day <= 0) return nullptr;
+  // One lock over reading the ledger and reserving: two admissions cannot both see the same
+  // room. A request's reservation is released only after its ledger row is committed, so
+  // every token is counted once, in one or the other.
+  std::lock_guard lock(quota_mu);
+  int64_t used = keys->usage_since(key->id, start_of_utc_day(unix_now())).total();
+  int64_t& held = reserved_tokens[key->id];
+  if (used + held + tokens > key->tokens_per_day)
+    throw ApiError(
+        429, "insufficient_quota", "",
+        fmt::format("token quota exceeded for key '{}': {} of {} tokens used today and {} "
+                    "reserved by requests in progress, and this request may use {} (prompt + "
+                    "max_tokens); lower max_tokens or wait (the quota resets at 00:00 UTC)",
+                    key->name, used, key->tokens_per_day, held, tokens),
+        "insufficient_quota");
+  held += tokens;
+  return std::make_unique<QuotaReservation>(*this, key->id, tokens);
+}
+
+QuotaReservation::~QuotaReservation() {
+  std::lock_guard lock(impl_.quota_mu);
+  auto it = impl_.reserved_tokens.find(key_id_);
+  if ((it->second -= tokens_) == 0) impl_.reserved_tokens.erase(it);
 }
 
 void Server::Impl::record_usage(const std::optional<ApiKey>& key, const UsageRecord& r) {
@@ -260,7 +309,10 @@ void Server::Impl::install_routes() {
   http.set_keep_alive_timeout(std::min(5, opt.read_timeout_s));
   http.set_tcp_nodelay(true);
   http.set_socket_options([this](socket_t sock) {
-    httplib::default_socket_options(sock);  // This callback replaces them otherwise.
+    // SO_REUSEADDR only: httplib's default SO_REUSEPORT lets a second server bind the same
+    // port, and the kernel then splits the connections between the two.
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     listen_fd = static_cast<int>(sock);
   });
 
@@ -385,6 +437,9 @@ void Server::Impl::handle_usage(const httplib::Request& req, httplib::Response& 
                 {"completion_tokens", t.completion_tokens},
                 {"total_tokens", t.total()}};
   };
+  json by_status = json::object();  // stop, length, cancelled, error
+  for (const auto& u : keys->usage_by_status(key->id, day_start))
+    by_status[u.status] = totals(u.totals);
   send_json(
       res, 200,
       {{"key", {{"name", key->name}, {"prefix", key->prefix}, {"created_at", key->created_at}}},
@@ -392,6 +447,7 @@ void Server::Impl::handle_usage(const httplib::Request& req, httplib::Response& 
         {{"tokens_per_day", key->tokens_per_day},
          {"requests_per_minute", key->requests_per_minute}}},
        {"today", totals(today)},
+       {"today_by_status", by_status},
        {"all_time", totals(all)},
        {"daily", days}});
 }

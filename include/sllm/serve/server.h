@@ -36,7 +36,9 @@ struct ServedModel {
 
 class Server {
  public:
-  // `keys` may be null (no authentication, no ledger). Models are routed by name.
+  // With `keys`, every API request needs one of its active keys (none active: every request
+  // gets 401). Null `keys` is an open server: no authentication, no ledger. Models are routed
+  // by name.
   Server(std::vector<ServedModel> models, ServerOptions options, KeyStore* keys);
   ~Server();
   Server(const Server&) = delete;
