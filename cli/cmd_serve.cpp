@@ -87,6 +87,11 @@ int run_serve(int argc, char** argv) {
                  "Connections served at once (more get 503)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  app.add_option("--header-timeout", o.header_timeout_s,
+                 "Seconds from a request's first byte to the end of its headers (slow clients "
+                 "get 408)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_option("--timeout", o.read_timeout_s, "Read and write timeout in seconds")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();

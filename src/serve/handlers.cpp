@@ -124,116 +124,118 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   // Called when the response is destroyed, after a normal end too (then it changes nothing).
   auto release = [hang_up](bool) { hang_up(); };
 
+  // HTTP/1.0 has no chunked encoding: its response body ends when the connection closes.
+  auto provide = [&](const char* type, httplib::ContentProviderWithoutLength provider) {
+    if (req.version == "HTTP/1.0")
+      res.set_content_provider(type, std::move(provider), release);
+    else
+      res.set_chunked_content_provider(type, std::move(provider), release);
+  };
+
   if (r.stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [g, record, hang_up, keepalive](size_t, httplib::DataSink& sink) {
-          auto chunk = [&](const json& choice_delta, const json& finish) {
-            json choice = g->chat ? json{{"index", 0},
-                                         {"delta", choice_delta},
-                                         {"logprobs", nullptr},
-                                         {"finish_reason", finish}}
-                                  : json{{"index", 0},
-                                         {"text", choice_delta},
-                                         {"logprobs", nullptr},
-                                         {"finish_reason", finish}};
-            json c = {{"id", g->id},
-                      {"object", g->chat ? "chat.completion.chunk" : "text_completion"},
-                      {"created", g->created},
-                      {"model", g->model},
-                      {"choices", json::array({choice})}};
-            std::string line = "data: " + dump(c) + "\n\n";
-            return sink.write(line.data(), line.size());
-          };
-          bool ok = g->chat ? chunk({{"role", "assistant"}, {"content", ""}}, nullptr)
-                            : (g->echo_prefix.empty() || chunk(g->echo_prefix, nullptr));
-          std::string text;
-          bool finished = false;
-          while (ok && !finished) {
-            finished = g->job->wait(text, keepalive);
-            if (!text.empty())
-              ok = chunk(g->chat ? json{{"content", text}} : json(text), nullptr);
-            else if (!finished)
-              ok = sink.write(": keepalive\n\n", 13);
-          }
-          if (!ok) {
-            hang_up();
-            return false;
-          }
-          if (g->job->finish_reason() == "error") {
-            record();
-            std::string line =
-                "data: " + dump(error_body(ApiError(500, "server_error", "", g->job->error()))) +
-                "\n\n";
-            sink.write(line.data(), line.size());
-            sink.done();
-            return true;
-          }
-          // The ledger row is durable before the last bytes of the response leave.
-          record();
-          ok = chunk(g->chat ? json::object() : json(""), g->job->finish_reason());
-          if (ok && g->include_usage) {
-            json u = {{"id", g->id},
-                      {"object", g->chat ? "chat.completion.chunk" : "text_completion"},
-                      {"created", g->created},
-                      {"model", g->model},
-                      {"choices", json::array()},
-                      {"usage", usage_json(g->job->prompt_tokens(), g->job->completion_tokens())}};
-            std::string line = "data: " + dump(u) + "\n\n";
-            ok = sink.write(line.data(), line.size());
-          }
-          if (ok) ok = sink.write("data: [DONE]\n\n", 14);
-          if (ok) sink.done();
-          return ok;
-        },
-        release);
+    provide("text/event-stream", [g, record, hang_up, keepalive](size_t, httplib::DataSink& sink) {
+      auto chunk = [&](const json& choice_delta, const json& finish) {
+        json choice = g->chat ? json{{"index", 0},
+                                     {"delta", choice_delta},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", finish}}
+                              : json{{"index", 0},
+                                     {"text", choice_delta},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", finish}};
+        json c = {{"id", g->id},
+                  {"object", g->chat ? "chat.completion.chunk" : "text_completion"},
+                  {"created", g->created},
+                  {"model", g->model},
+                  {"choices", json::array({choice})}};
+        std::string line = "data: " + dump(c) + "\n\n";
+        return sink.write(line.data(), line.size());
+      };
+      bool ok = g->chat ? chunk({{"role", "assistant"}, {"content", ""}}, nullptr)
+                        : (g->echo_prefix.empty() || chunk(g->echo_prefix, nullptr));
+      std::string text;
+      bool finished = false;
+      while (ok && !finished) {
+        finished = g->job->wait(text, keepalive);
+        if (!text.empty())
+          ok = chunk(g->chat ? json{{"content", text}} : json(text), nullptr);
+        else if (!finished)
+          ok = sink.write(": keepalive\n\n", 13);
+      }
+      if (!ok) {
+        hang_up();
+        return false;
+      }
+      if (g->job->finish_reason() == "error") {
+        record();
+        std::string line =
+            "data: " + dump(error_body(ApiError(500, "server_error", "", g->job->error()))) +
+            "\n\n";
+        sink.write(line.data(), line.size());
+        sink.done();
+        return true;
+      }
+      // The ledger row is durable before the last bytes of the response leave.
+      record();
+      ok = chunk(g->chat ? json::object() : json(""), g->job->finish_reason());
+      if (ok && g->include_usage) {
+        json u = {{"id", g->id},
+                  {"object", g->chat ? "chat.completion.chunk" : "text_completion"},
+                  {"created", g->created},
+                  {"model", g->model},
+                  {"choices", json::array()},
+                  {"usage", usage_json(g->job->prompt_tokens(), g->job->completion_tokens())}};
+        std::string line = "data: " + dump(u) + "\n\n";
+        ok = sink.write(line.data(), line.size());
+      }
+      if (ok) ok = sink.write("data: [DONE]\n\n", 14);
+      if (ok) sink.done();
+      return ok;
+    });
     return;
   }
 
-  res.set_chunked_content_provider(
-      "application/json",
-      [g, record, hang_up, keepalive](size_t, httplib::DataSink& sink) {
-        std::string text, all = g->echo_prefix;
-        bool finished = false;
-        auto started = Clock::now();
-        while (!finished) {
-          finished = g->job->wait(text, keepalive);
-          all += text;
-          // A long generation writes JSON-insignificant whitespace now and then: the only way
-          // to learn that the client went away is a failed write.
-          if (!finished && Clock::now() - started > 2 * keepalive && !sink.write(" ", 1)) {
-            hang_up();
-            return false;
-          }
-        }
-        record();
-        json body;
-        if (g->job->finish_reason() == "error") {
-          body = error_body(ApiError(500, "server_error", "", g->job->error()));
-        } else {
-          json choice = g->chat ? json{{"index", 0},
-                                       {"message", {{"role", "assistant"}, {"content", all}}},
-                                       {"logprobs", nullptr},
-                                       {"finish_reason", g->job->finish_reason()}}
-                                : json{{"index", 0},
-                                       {"text", all},
-                                       {"logprobs", nullptr},
-                                       {"finish_reason", g->job->finish_reason()}};
-          body = {{"id", g->id},
-                  {"object", g->chat ? "chat.completion" : "text_completion"},
-                  {"created", g->created},
-                  {"model", g->model},
-                  {"choices", json::array({choice})},
-                  {"usage", usage_json(g->job->prompt_tokens(), g->job->completion_tokens())}};
-        }
-        std::string s = dump(body);
-        if (!sink.write(s.data(), s.size())) return false;
-        sink.done();
-        return true;
-      },
-      release);
+  provide("application/json", [g, record, hang_up, keepalive](size_t, httplib::DataSink& sink) {
+    std::string text, all = g->echo_prefix;
+    bool finished = false;
+    auto started = Clock::now();
+    while (!finished) {
+      finished = g->job->wait(text, keepalive);
+      all += text;
+      // A long generation writes JSON-insignificant whitespace now and then: the only way
+      // to learn that the client went away is a failed write.
+      if (!finished && Clock::now() - started > 2 * keepalive && !sink.write(" ", 1)) {
+        hang_up();
+        return false;
+      }
+    }
+    record();
+    json body;
+    if (g->job->finish_reason() == "error") {
+      body = error_body(ApiError(500, "server_error", "", g->job->error()));
+    } else {
+      json choice = g->chat ? json{{"index", 0},
+                                   {"message", {{"role", "assistant"}, {"content", all}}},
+                                   {"logprobs", nullptr},
+                                   {"finish_reason", g->job->finish_reason()}}
+                            : json{{"index", 0},
+                                   {"text", all},
+                                   {"logprobs", nullptr},
+                                   {"finish_reason", g->job->finish_reason()}};
+      body = {{"id", g->id},
+              {"object", g->chat ? "chat.completion" : "text_completion"},
+              {"created", g->created},
+              {"model", g->model},
+              {"choices", json::array({choice})},
+              {"usage", usage_json(g->job->prompt_tokens(), g->job->completion_tokens())}};
+    }
+    std::string s = dump(body);
+    if (!sink.write(s.data(), s.size())) return false;
+    sink.done();
+    return true;
+  });
 }
 
 void Server::Impl::handle_embeddings(const httplib::Request& req, httplib::Response& res) {

@@ -18,67 +18,6 @@ namespace sllm::serve {
 
 namespace {
 
-// Set on the thread that serves a connection beyond the limit: its requests get a 503.
-thread_local bool t_over_connection_limit = false;
-
-// httplib's task queue, bounded: `workers` threads serve connections; a connection that finds
-// them all busy goes to a single overflow thread that answers 503 and closes it, so an
-// overload never queues unbounded work or leaks sockets.
-class BoundedTaskQueue : public httplib::TaskQueue {
- public:
-  explicit BoundedTaskQueue(int workers) {
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(false); });
-    threads_.emplace_back([this] { work(true); });
-    workers_ = workers;
-  }
-  void enqueue(std::function<void()> fn) override {
-    {
-      std::lock_guard lock(mu_);
-      if (busy_ + int(jobs_.size()) < workers_)
-        jobs_.push_back(std::move(fn));
-      else
-        overflow_.push_back(std::move(fn));
-    }
-    cv_.notify_all();
-  }
-  void shutdown() override {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-
- private:
-  void work(bool overflow) {
-    t_over_connection_limit = overflow;
-    auto& q = overflow ? overflow_ : jobs_;
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !q.empty(); });
-        if (q.empty()) return;
-        fn = std::move(q.front());
-        q.pop_front();
-        if (!overflow) busy_++;
-      }
-      fn();
-      if (!overflow) {
-        std::lock_guard lock(mu_);
-        busy_--;
-      }
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_, overflow_;
-  std::vector<std::thread> threads_;
-  int workers_ = 0, busy_ = 0;
-  bool stop_ = false;
-};
-
 // Metrics label for a path: the known routes, everything else as "other" (bounded cardinality).
 std::string endpoint_label(const std::string& path) {
   static const char* known[] = {"/v1/models",
@@ -181,9 +120,9 @@ Server::~Server() {
 void Server::bind() {
   auto& o = impl_->opt;
   if (o.port == 0)
-    impl_->port = impl_->http.bind_to_any_port(o.host);
+    impl_->port = impl_->http->bind_to_any_port(o.host);
   else
-    impl_->port = impl_->http.bind_to_port(o.host, o.port) ? o.port : -1;
+    impl_->port = impl_->http->bind_to_port(o.host, o.port) ? o.port : -1;
   if (impl_->port < 0) fail("serve: cannot listen on {}:{}: {}", o.host, o.port, bind_error(o));
   // Debian's libcpp-httplib listens with a backlog of 5: a burst of clients connecting at once
   // overflows it, the kernel drops their SYNs and they retry only after 1 s (a 1 s TTFT). A
@@ -197,7 +136,7 @@ int Server::port() const {
 }
 
 void Server::run() {
-  impl_->http.listen_after_bind();
+  impl_->http->listen_after_bind();
 }
 
 void Server::start() {
@@ -206,7 +145,7 @@ void Server::start() {
 }
 
 void Server::stop() {
-  impl_->http.stop();
+  impl_->http->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
@@ -301,14 +240,16 @@ void Server::Impl::record_usage(const std::optional<ApiKey>& key, const UsageRec
 }
 
 void Server::Impl::install_routes() {
-  http.new_task_queue = [this] { return new BoundedTaskQueue(opt.max_connections); };
-  http.set_payload_max_length(opt.max_body_bytes);
-  http.set_read_timeout(opt.read_timeout_s, 0);
-  http.set_write_timeout(opt.write_timeout_s, 0);
-  http.set_keep_alive_max_count(100);
-  http.set_keep_alive_timeout(std::min(5, opt.read_timeout_s));
-  http.set_tcp_nodelay(true);
-  http.set_socket_options([this](socket_t sock) {
+  ConnectionLimits limits;
+  limits.head_timeout_s = opt.header_timeout_s;
+  limits.idle_timeout_s = std::min(5, opt.read_timeout_s);
+  limits.read_timeout_s = opt.read_timeout_s;
+  limits.write_timeout_s = opt.write_timeout_s;
+  limits.max_connections = opt.max_connections;
+  http = std::make_unique<HttpServer>(limits);
+  http->set_payload_max_length(opt.max_body_bytes);
+  http->set_tcp_nodelay(true);
+  http->set_socket_options([this](socket_t sock) {
     // SO_REUSEADDR only: httplib's default SO_REUSEPORT lets a second server bind the same
     // port, and the kernel then splits the connections between the two.
     int yes = 1;
@@ -316,22 +257,16 @@ void Server::Impl::install_routes() {
     listen_fd = static_cast<int>(sock);
   });
 
-  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (t_over_connection_limit) {
-      send_error(res, ApiError(503, "server_error", "", "too many connections; try again shortly",
-                               "overloaded"));
-      res.set_header("Retry-After", "1");
-    } else if (int(req.headers.size()) > opt.max_headers) {
-      send_error(res, ApiError(431, "invalid_request_error", "",
-                               fmt::format("the request has {} header fields; the limit is {}",
-                                           req.headers.size(), opt.max_headers)));
-    } else {
+  http->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (int(req.headers.size()) <= opt.max_headers)
       return httplib::Server::HandlerResponse::Unhandled;
-    }
+    send_error(res, ApiError(431, "invalid_request_error", "",
+                             fmt::format("the request has {} header fields; the limit is {}",
+                                         req.headers.size(), opt.max_headers)));
     res.set_header("Connection", "close");
     return httplib::Server::HandlerResponse::Handled;
   });
-  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  http->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;  // A handler already wrote an error body.
     int status = res.status;
     std::string msg = status == 404   ? fmt::format("no route for {} {}", req.method, req.path)
@@ -342,7 +277,7 @@ void Server::Impl::install_routes() {
                           : fmt::format("HTTP error {}", status);
     send_error(res, ApiError(status, "invalid_request_error", "", msg));
   });
-  http.set_exception_handler(
+  http->set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         try {
           std::rethrow_exception(ep);
@@ -352,7 +287,7 @@ void Server::Impl::install_routes() {
           send_error(res, ApiError(500, "server_error", "", e.what()));
         }
       });
-  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+  http->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     metrics.count_request(endpoint_label(req.path), res.status);
   });
 
@@ -367,41 +302,41 @@ void Server::Impl::install_routes() {
       }
     };
   };
-  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+  http->Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(web_ui_html(), "text/html; charset=utf-8");
   });
-  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+  http->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     json names = json::array();
     for (const auto& [name, slot] : models) names.push_back(name);
     send_json(res, 200, {{"status", "ok"}, {"models", names}});
   });
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  http->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     for (auto& [name, slot] : models)
       metrics.set_queue(name, slot.scheduler->waiting(), slot.scheduler->running());
     res.set_content(metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  http.Get("/v1/models", guarded([this](const auto& req, auto& res) { handle_models(req, res); }));
-  http.Get(R"(/v1/models/(.+))", guarded([this](const auto& req, auto& res) {
-             authenticate(req);
-             auto& m = model(req.matches[1]);
-             send_json(res, 200,
-                       {{"id", m.name},
-                        {"object", "model"},
-                        {"created", m.created},
-                        {"owned_by", "sllm"},
-                        {"context_length", m.backend->context_length()}});
-           }));
-  http.Post("/v1/completions",
-            guarded([this](const auto& req, auto& res) { handle_generation(req, res, false); }));
-  http.Post("/v1/chat/completions",
-            guarded([this](const auto& req, auto& res) { handle_generation(req, res, true); }));
-  http.Post("/v1/embeddings",
-            guarded([this](const auto& req, auto& res) { handle_embeddings(req, res); }));
-  http.Post("/tokenize",
-            guarded([this](const auto& req, auto& res) { handle_tokenize(req, res); }));
-  http.Post("/detokenize",
-            guarded([this](const auto& req, auto& res) { handle_detokenize(req, res); }));
-  http.Get("/v1/usage", guarded([this](const auto& req, auto& res) { handle_usage(req, res); }));
+  http->Get("/v1/models", guarded([this](const auto& req, auto& res) { handle_models(req, res); }));
+  http->Get(R"(/v1/models/(.+))", guarded([this](const auto& req, auto& res) {
+              authenticate(req);
+              auto& m = model(req.matches[1]);
+              send_json(res, 200,
+                        {{"id", m.name},
+                         {"object", "model"},
+                         {"created", m.created},
+                         {"owned_by", "sllm"},
+                         {"context_length", m.backend->context_length()}});
+            }));
+  http->Post("/v1/completions",
+             guarded([this](const auto& req, auto& res) { handle_generation(req, res, false); }));
+  http->Post("/v1/chat/completions",
+             guarded([this](const auto& req, auto& res) { handle_generation(req, res, true); }));
+  http->Post("/v1/embeddings",
+             guarded([this](const auto& req, auto& res) { handle_embeddings(req, res); }));
+  http->Post("/tokenize",
+             guarded([this](const auto& req, auto& res) { handle_tokenize(req, res); }));
+  http->Post("/detokenize",
+             guarded([this](const auto& req, auto& res) { handle_detokenize(req, res); }));
+  http->Get("/v1/usage", guarded([this](const auto& req, auto& res) { handle_usage(req, res); }));
 }
 
 void Server::Impl::handle_models(const httplib::Request& req, httplib::Response& res) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "http_server.h"
 #include "sllm/serve/server.h"
 
 namespace sllm::serve {
@@ -43,7 +44,7 @@ struct Server::Impl {
   KeyStore* keys = nullptr;
   Metrics metrics;
   std::map<std::string, ModelSlot> models;
-  httplib::Server http;
+  std::unique_ptr<HttpServer> http;
   std::thread thread;
   int port = -1;
   int listen_fd = -1;  // The bound socket, to raise httplib's listen backlog (see bind()).

@@ -20,9 +20,10 @@ struct ServerOptions {
   RequestLimits limits;
   SchedulerOptions scheduler;
   size_t max_body_bytes = 1 << 20;
-  int max_connections = 64;  // Connections served at once; more get 503.
-  int max_headers = 100;     // Header fields per request; more get 431. (cpp-httplib refuses a
-                             // header line over 8 KiB with 400 on its own.)
+  int max_connections = 64;   // Connections served at once; more get 503 at once.
+  int max_headers = 100;      // Header fields per request; more get 431. (cpp-httplib refuses a
+                              // header line over 8 KiB with 400 on its own.)
+  int header_timeout_s = 10;  // From a request's first byte to the end of its head (slowloris).
   int read_timeout_s = 30;
   int write_timeout_s = 30;
   int keepalive_interval_ms =
