@@ -168,9 +168,11 @@ def slow(port, seconds, conns):
 
 
 def ledger(port, seconds, conns, key, db):
-    # Per stream: (prompt + completion tokens the client saw, how it ended). A hung-up stream
-    # saw one token per content chunk (the tiny model's byte tokens); its prompt is counted by
-    # /tokenize, the same way the server counts it.
+    # Per stream: (prompt + completion tokens the client saw, how it ended). A finished stream
+    # says its usage; a hung-up one is counted one token per content chunk it received (true
+    # when decoding is slower than the writer, as on the bench model; a model fast enough to
+    # put several tokens in a chunk is billed more than this count), plus its prompt as
+    # /tokenize counts it.
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(post("/tokenize", json.dumps({"model": "m", "prompt": "Once upon a time"}),
                        extra=f"Authorization: Bearer {key}\r\nConnection: close\r\n"))
@@ -189,25 +191,58 @@ def ledger(port, seconds, conns, key, db):
                 s = socket.create_connection(("127.0.0.1", port), timeout=30)
             except OSError:
                 return  # The server is gone (the kill).
-            f = s.makefile("rb")
-            seen, usage, ended = 0, None, "cut"
+            seen, usage, ended, buf = 0, None, "cut", b""
+
+            def events(data):
+                # Complete lines of the response so far: the SSE data lines (chunk-size lines
+                # and keep-alive comments are skipped).
+                nonlocal buf
+                buf += data
+                *lines, buf = buf.split(b"\n")
+                return [l[6:].strip() for l in lines if l.startswith(b"data: ")]
+
+            def take(payload):
+                nonlocal seen, usage
+                if payload == b"[DONE]":
+                    return True
+                ev = json.loads(payload)
+                if ev.get("usage"):
+                    usage = ev["usage"]["total_tokens"]
+                elif ev["choices"] and ev["choices"][0]["text"]:
+                    seen += 1
+                return False
+
             try:
                 s.sendall(post("/v1/completions", json.dumps(body),
                                extra=f"Authorization: Bearer {key}\r\n"))
-                for line in f:
-                    if not line.startswith(b"data: "):
-                        continue
-                    if line.strip() == b"data: [DONE]":
-                        ended = "done"
+                rest = []  # Events that arrived with the one the client hung up after.
+                while ended == "cut":
+                    data = s.recv(65536)
+                    if not data:
                         break
-                    ev = json.loads(line[6:])
-                    if ev.get("usage"):
-                        usage = ev["usage"]["total_tokens"]
-                    elif ev["choices"] and ev["choices"][0]["text"]:
-                        seen += 1
-                    if hang_up_after is not None and seen >= hang_up_after:
-                        ended = "hung up"
-                        break
+                    got = events(data)
+                    for k, payload in enumerate(got):
+                        if take(payload):
+                            ended = "done"
+                            break
+                        if hang_up_after is not None and seen >= hang_up_after:
+                            ended, rest = "hung up", got[k + 1:]
+                            break
+                if ended == "hung up":
+                    # What already arrived was received too: it is counted, then the client
+                    # closes with the rest unread.
+                    s.setblocking(False)
+                    try:
+                        while True:
+                            data = s.recv(65536)
+                            if not data:
+                                break
+                            buf += data
+                    except BlockingIOError:
+                        pass
+                    for payload in rest + events(b""):
+                        if take(payload):
+                            ended = "done"
             except (OSError, ValueError):
                 pass
             s.close()
