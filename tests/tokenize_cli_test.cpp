@@ -75,3 +75,16 @@ TEST(TokenizeCli, TrainEncodeDecodeInspect) {
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("not a tokenizer"), std::string::npos) << out;
 }
+
+// Issue 27: an empty --text is a text (no tokens), not a missing option.
+TEST(TokenizeCli, EmptyTextEncodesToNoTokens) {
+  auto [rc, out] = run("tokenize encode --tokenizer byte --text ''");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "\n");
+  std::tie(rc, out) = run("tokenize count --tokenizer byte --text ''");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out.rfind("0 tokens, 0 bytes", 0), 0u) << out;
+  std::tie(rc, out) = run("tokenize encode --tokenizer byte");
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("give exactly one of --input and --text"), std::string::npos) << out;
+}

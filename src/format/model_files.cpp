@@ -124,7 +124,12 @@ ModelFiles load_model_files_only(const std::string& path, const std::string& tok
   MappedFile probe(path);
   if (probe.size() >= 4 && std::memcmp(probe.data(), "GGUF", 4) == 0) return load_gguf_model(path);
   const std::string ext = fs::path(path).extension().string();
-  if (ext == ".safetensors") return load_hf_dir(fs::path(path).parent_path().string());
+  if (ext == ".safetensors") {
+    // The folder around the file, loaded as a folder; a bare file name lives in the current
+    // folder, not at the root ("" + "/config.json").
+    const std::string dir = fs::path(path).parent_path().string();
+    return load_model_files_only(dir.empty() ? "." : dir, tokenizer_hint);
+  }
   std::string tok = tokenizer_hint;
   if (tok.empty()) {
     const std::string sibling = (fs::path(path).parent_path() / "tokenizer.bin").string();
