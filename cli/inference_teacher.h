@@ -25,10 +25,7 @@ class InferenceTeacher final : public SyntheticTeacher {
     for (size_t i = 0; i < jobs.size(); ++i) {
       b[i].prompt = jobs[i].prompt;
       b[i].gen.max_tokens = jobs[i].max_tokens;
-      b[i].gen.sampling.temperature = jobs[i].temperature;
-      b[i].gen.sampling.top_k = jobs[i].top_k;
-      b[i].gen.sampling.top_p = jobs[i].top_p;
-      b[i].gen.sampling.seed = jobs[i].seed;
+      b[i].gen.sampling = jobs[i].sampling;
       b[i].gen.stop_at_eos = true;
     }
     std::vector<TeacherText> out;

@@ -26,8 +26,8 @@ TEST(AdaptSynthetic, BatchedGenerationEqualsOneAtATime) {
   SyntheticOptions o;
   o.samples_per_prompt = 2;
   o.max_tokens = 12;
-  o.temperature = 0.9f;
-  o.seed = 5;
+  o.sampling.temperature = 0.9f;
+  o.sampling.seed = 5;
   o.batch = 1;
   const SyntheticCorpus one = synthesize_corpus(*teacher, *tm.tokenizer, prompts, o);
   o.batch = 4;  // Slots are reused: 6 samples through 4 slots.
@@ -40,6 +40,6 @@ TEST(AdaptSynthetic, BatchedGenerationEqualsOneAtATime) {
 
   // The corpus is in prompt order and each sample starts with its prompt.
   EXPECT_EQ(batched.text.rfind("the cat", 0), 0u);
-  o.seed = 6;
+  o.sampling.seed = 6;
   EXPECT_NE(synthesize_corpus(*teacher, *tm.tokenizer, prompts, o).text, batched.text);
 }

@@ -50,10 +50,8 @@ SyntheticCorpus synthesize_corpus(SyntheticTeacher& teacher, const Tokenizer& to
       TeacherJob job;
       job.prompt = ids;
       job.max_tokens = std::min(opt.max_tokens, block - static_cast<int>(ids.size()));
-      job.temperature = opt.temperature;
-      job.top_k = opt.top_k;
-      job.top_p = opt.top_p;
-      job.seed = opt.seed + i * opt.samples_per_prompt + j;
+      job.sampling = opt.sampling;
+      job.sampling.seed = opt.sampling.seed + i * opt.samples_per_prompt + j;
       jobs.push_back(std::move(job));
       prompt_of.push_back(i);
     }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "sllm/model/sampler.h"
 #include "sllm/tokenizer/tokenizer.h"
 
 namespace sllm {
@@ -14,9 +15,7 @@ struct SyntheticOptions {
   std::string prompts;  // Text file, one prompt per line (blank lines skipped).
   int samples_per_prompt = 1;
   int max_tokens = 256;
-  float temperature = 1.0f, top_p = 1.0f;
-  int top_k = 0;
-  uint64_t seed = 1;
+  SamplingParams sampling = {.seed = 1};  // Its seed is sample 0's; see synthesize_corpus.
   int batch = 16;  // Sequences decoded together.
   void validate() const;
 };
@@ -38,9 +37,7 @@ struct SyntheticCorpus {
 struct TeacherJob {
   std::vector<int32_t> prompt;
   int max_tokens = 0;
-  float temperature = 1.0f, top_p = 1.0f;
-  int top_k = 0;
-  uint64_t seed = 0;
+  SamplingParams sampling;
 };
 
 struct TeacherText {
@@ -57,7 +54,7 @@ class SyntheticTeacher {
   virtual std::vector<TeacherText> generate(const std::vector<TeacherJob>& jobs, int batch) = 0;
 };
 
-// Sample j of prompt i uses sampling seed opt.seed + i * samples_per_prompt + j, so the corpus
+// Sample j of prompt i uses sampling seed opt.sampling.seed + i * samples_per_prompt + j, so the corpus
 // does not depend on the batch size's grouping of the samples. A prompt that does not fit the
 // teacher's context is an error naming its line.
 SyntheticCorpus synthesize_corpus(SyntheticTeacher& teacher, const Tokenizer& tok,
