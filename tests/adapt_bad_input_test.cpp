@@ -9,6 +9,7 @@
 #include "sllm/adapt/finetune.h"
 #include "sllm/adapt/lora_adapter.h"
 #include "sllm/io/file.h"
+#include "test_arch.h"
 
 using namespace sllm;
 using sllm::test::error_of;

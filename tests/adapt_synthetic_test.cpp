@@ -8,6 +8,7 @@
 #include "sllm/adapt/synthetic.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
+#include "test_arch.h"
 
 using namespace sllm;
 

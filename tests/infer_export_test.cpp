@@ -10,6 +10,7 @@
 #include "sllm/infer/model_tokenizer.h"
 #include "sllm/infer/quantize.h"
 #include "sllm/quant/quant.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {

@@ -12,6 +12,7 @@
 #include "sllm/cuda/cuda_model.h"
 #include "sllm/io/file.h"
 #include "sllm/model/optimizer.h"
+#include "sllm/model/presets.h"
 #include "sllm/scale/hardware.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/data.h"
@@ -87,7 +88,7 @@ TrainResult train_on_gpu(TrainConfig cfg) {
   log(fmt::format(
       "sllm train --device cuda on {}: {} {} parameters, batch {} x {} x {} tokens, {} steps -> "
       "{}",
-      gpu, arch_name(cfg.model.arch), num_params(cfg.model), cfg.batch_size, cfg.grad_accum, T,
+      gpu, family_name(cfg.model), num_params(cfg.model), cfg.batch_size, cfg.grad_accum, T,
       cfg.max_iters, cfg.out));
 
   Batch batch;
@@ -154,7 +155,7 @@ TrainResult train_on_gpu(TrainConfig cfg) {
   model.get_params(host.params());
   save_model_dir(cfg.out, host, *tok);
   write_loss_curve(cfg.out + "/loss.svg", metrics.records(),
-                   fmt::format("{}: {} on {}", cfg.out, arch_name(cfg.model.arch), gpu));
+                   fmt::format("{}: {} on {}", cfg.out, family_name(cfg.model), gpu));
   res.steps = cfg.max_iters;
   res.elapsed_s = seconds_since(started);
   if (train_seconds > 0) {

@@ -12,6 +12,7 @@
 #include "sllm/io/file.h"
 #include "sllm/kernels/bf16.h"
 #include "sllm/kernels/peak.h"
+#include "sllm/model/presets.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/sampling.h"
 
@@ -275,7 +276,7 @@ TrainResult Trainer::run() {
   log(fmt::format(
       "sllm train: {} {} parameters ({} layers, {} heads, {} wide, vocab {}), batch {} x {} x {} "
       "tokens, {} steps{}, {} -> {}; MFU against {:.0f} GFLOP/s ({})",
-      arch_name(cfg_.model.arch), num_params(cfg_.model), cfg_.model.n_layer, cfg_.model.n_head,
+      family_name(cfg_.model), num_params(cfg_.model), cfg_.model.n_layer, cfg_.model.n_head,
       cfg_.model.n_embd, cfg_.model.vocab_size, cfg_.batch_size, cfg_.grad_accum, T, cfg_.max_iters,
       start > 0 ? fmt::format(", resuming at step {}", start) : "",
       cfg_.dtype == "bfloat16"
@@ -285,7 +286,7 @@ TrainResult Trainer::run() {
       cfg_.peak_gflops > 0 ? "--peak-gflops"
                            : fmt::format("measured SGEMM peak, {} threads", num_threads())));
   const std::string title =
-      fmt::format("{}: {} {} params", cfg_.out, arch_name(cfg_.model.arch), num_params(cfg_.model));
+      fmt::format("{}: {} {} params", cfg_.out, family_name(cfg_.model), num_params(cfg_.model));
   TrainResult res;
   auto write_curve = [&] {
     if (metrics_) write_loss_curve(cfg_.out + "/loss.svg", metrics_->records(), title);
