@@ -269,3 +269,34 @@ TEST(ModelPresets, ConsumersRunTheFeaturesTheySupport) {
   EXPECT_NO_THROW(require_supported(small("qwen2"), "inference engine", kInferenceFeatures));
   EXPECT_TRUE(contains(test::error_of([] { Model m(small("qwen2")); }), "q/k/v biases"));
 }
+
+// Hugging Face config keys for features are read, so that the engine refuses them by name
+// instead of running a different model.
+TEST(ModelPresets, HfConfigReadsFeatures) {
+  const nlohmann::json base = {{"model_type", "llama"},
+                               {"hidden_size", 32},
+                               {"num_hidden_layers", 2},
+                               {"num_attention_heads", 4},
+                               {"max_position_embeddings", 16},
+                               {"intermediate_size", 64},
+                               {"vocab_size", 64}};
+  EXPECT_EQ(hf_config_from_json(base, "c.json"), small("llama"));
+  auto refusal = [&](const char* key, nlohmann::json v) {
+    nlohmann::json j = base;
+    j[key] = v;
+    const ModelConfig c = hf_config_from_json(j, "c.json");
+    return test::error_of([&] { require_supported(c, "inference engine", kInferenceFeatures); });
+  };
+  EXPECT_TRUE(contains(refusal("hidden_act", "gelu_pytorch_tanh"), "gated gelu"));
+  EXPECT_TRUE(contains(refusal("head_dim", 16), "head_dim"));
+  EXPECT_TRUE(contains(refusal("mlp_bias", true), "biases on a gated MLP"));
+  EXPECT_EQ(refusal("attention_bias", true), "");  // Per-tensor biases run in the engine.
+  nlohmann::json j = base;
+  j["hidden_act"] = "relu";
+  EXPECT_TRUE(contains(test::error_of([&] { hf_config_from_json(j, "c.json"); }), "relu"));
+  nlohmann::json g = {{"model_type", "gpt2"}, {"n_embd", 32},
+                      {"n_layer", 2},         {"n_head", 4},
+                      {"n_positions", 16},    {"vocab_size", 64},
+                      {"n_inner", 64},        {"activation_function", "gelu_new"}};
+  EXPECT_EQ(hf_config_from_json(g, "c.json"), small("gpt2"));
+}

@@ -48,6 +48,22 @@ int cfg_int(const json& j, std::initializer_list<const char*> keys, int def,
   return def;
 }
 
+Activation cfg_activation(const json& j, const char* key, Activation def, const std::string& file) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  if (!j[key].is_string()) fail("{}: '{}' must be a string", file, key);
+  try {
+    return parse_activation(j[key].get<std::string>());
+  } catch (const Error& e) {
+    fail("{}: {}", file, e.what());
+  }
+}
+
+bool cfg_bool(const json& j, const char* key, bool def, const std::string& file) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  if (!j[key].is_boolean()) fail("{}: '{}' must be a boolean", file, key);
+  return j[key].get<bool>();
+}
+
 }  // namespace
 
 ModelConfig hf_config_from_json(const json& j, const std::string& file,
@@ -72,6 +88,7 @@ ModelConfig hf_config_from_json(const json& j, const std::string& file,
     c.vocab_size = cfg_int(j, {"vocab_size"}, -1, file);
     if (j.contains("layer_norm_epsilon")) c.norm_eps = j["layer_norm_epsilon"].get<float>();
     c.tie_word_embeddings = j.value("tie_word_embeddings", true);
+    c.activation = cfg_activation(j, "activation_function", c.activation, file);
   } else {
     if (p->hf_sliding_window_key && j.value(p->hf_sliding_window_key, false))
       fail("{}: sliding-window attention ({}) is not supported", file, p->hf_sliding_window_key);
@@ -85,6 +102,11 @@ ModelConfig hf_config_from_json(const json& j, const std::string& file,
     if (j.contains("rms_norm_eps")) c.norm_eps = j["rms_norm_eps"].get<float>();
     if (j.contains("rope_theta")) c.rope_theta = j["rope_theta"].get<float>();
     c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+    c.activation = cfg_activation(j, "hidden_act", c.activation, file);
+    // Features the engine may not run: read, so that it refuses them by name.
+    c.head_size = cfg_int(j, {"head_dim"}, 0, file);
+    if (cfg_bool(j, "attention_bias", false, file)) c.qkv_bias = c.attn_out_bias = true;
+    c.mlp_bias = cfg_bool(j, "mlp_bias", c.mlp_bias, file);
     if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
       fail("{}: rope_scaling is not supported", file);
   }

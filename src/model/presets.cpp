@@ -39,7 +39,11 @@ constexpr TensorName kHfLlamaLayer[] = {{"attn_norm.weight", "input_layernorm.we
                                         {"mlp.down.weight", "mlp.down_proj.weight"},
                                         {"attn.q.bias", "self_attn.q_proj.bias"},
                                         {"attn.k.bias", "self_attn.k_proj.bias"},
-                                        {"attn.v.bias", "self_attn.v_proj.bias"}};
+                                        {"attn.v.bias", "self_attn.v_proj.bias"},
+                                        {"attn.o.bias", "self_attn.o_proj.bias"},
+                                        {"mlp.gate.bias", "mlp.gate_proj.bias"},
+                                        {"mlp.up.bias", "mlp.up_proj.bias"},
+                                        {"mlp.down.bias", "mlp.down_proj.bias"}};
 
 constexpr HfNames kHfGpt2{HfStyle::Gpt2, "transformer.", "h.", kHfGpt2Globals, kHfGpt2Layer};
 constexpr HfNames kHfLlama{HfStyle::Llama, "model.", "layers.", kHfLlamaGlobals, kHfLlamaLayer};
