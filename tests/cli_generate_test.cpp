@@ -1,6 +1,7 @@
 #include <nlohmann/json.hpp>
 
 #include "infer_test_util.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {

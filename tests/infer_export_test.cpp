@@ -10,6 +10,7 @@
 #include "sllm/format/model_tokenizer.h"
 #include "sllm/format/quantize.h"
 #include "sllm/quant/quant.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {

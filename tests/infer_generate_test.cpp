@@ -7,6 +7,7 @@
 #include "sllm/infer/json_grammar.h"
 #include "sllm/format/model_tokenizer.h"
 #include "sllm/model/sampler.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {

@@ -3,6 +3,7 @@
 #include "sllm/infer/model.h"
 #include "sllm/format/quantize.h"
 #include "sllm/quant/quant.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {

@@ -86,7 +86,7 @@ ModelConfig StudentShape::apply(const ModelConfig& t) const {
     c.intermediate_size = 0;  // The default width for the new embedding size.
   }
   if (n_head) c.n_head = n_head;
-  c.n_kv_head = n_kv_head ? n_kv_head : (c.arch == Arch::GPT2 || n_head ? c.n_head : c.n_kv_head);
+  c.n_kv_head = n_kv_head ? n_kv_head : (n_head ? c.n_head : c.n_kv_head);
   if (intermediate_size) c.intermediate_size = intermediate_size;
   c.validate();
   return c;

@@ -7,6 +7,7 @@
 #include "sllm/format/export.h"
 #include "sllm/format/hf_names.h"
 #include "sllm/format/quantize.h"
+#include "sllm/model/presets.h"
 #include "sllm/quant/quant.h"
 
 namespace sllm {
@@ -37,12 +38,10 @@ uint32_t file_type(GGMLType t) {
 std::vector<std::pair<std::string, std::string>> gguf_names(const ModelConfig& c) {
   std::vector<std::pair<std::string, std::string>> n = {
       {"tok_embeddings.weight", "token_embd.weight"}, {"norm.weight", "output_norm.weight"}};
-  const bool gpt2 = c.arch == Arch::GPT2;
   if (!c.tie_word_embeddings) n.push_back({"lm_head.weight", "output.weight"});
-  if (gpt2) {
+  if (c.positions == Positions::Learned)
     n.push_back({"pos_embeddings.weight", "position_embd.weight"});
-    n.push_back({"norm.bias", "output_norm.bias"});
-  }
+  if (c.norm_bias) n.push_back({"norm.bias", "output_norm.bias"});
   static const std::pair<const char*, const char*> per_layer[] = {
       {"attn_norm.", "attn_norm."}, {"attn.q.", "attn_q."},      {"attn.k.", "attn_k."},
       {"attn.v.", "attn_v."},       {"attn.o.", "attn_output."}, {"mlp_norm.", "ffn_norm."},
@@ -65,11 +64,11 @@ ExportReport export_gguf(const ModelFiles& files, const std::string& path,
   const ModelConfig& c = files.config;
   if (type && !(*type == GGMLType::F32 || is_quantized(*type)))
     fail("export: GGUF matrices can be f32, q8_0, q4_0 or q4_1, not {}", weight_type_name(*type));
-  // A llama with q/k/v biases is llama.cpp's "qwen2", which rotates halves (NEOX RoPE): its
-  // q/k rows go in Hugging Face order.
-  const bool qwen2 = c.qkv_bias;
-  const std::string arch = qwen2 ? "qwen2" : arch_name(c.arch);
-  const bool gpt2 = c.arch == Arch::GPT2;
+  const ModelPreset& family = exported_preset(c, "GGUF export");
+  if (!family.gguf_arch) fail("GGUF export: family {} has no GGUF architecture", family.name);
+  const std::string arch = family.gguf_arch;
+  // Families llama.cpp runs with rotate-half (NEOX) RoPE (qwen2) get q/k rows in HF order.
+  const bool rotate_half = family.gguf_rotate_half, fused = family.gguf_fused_qkv;
   GGUFWriter w;
   ExportReport rep;
   w.set("general.architecture", GGUFValue::string(arch));
@@ -85,10 +84,11 @@ ExportReport export_gguf(const ModelFiles& files, const std::string& path,
   w.set(key("feed_forward_length"), GGUFValue::u32(c.ffn_dim()));
   w.set(key("attention.head_count"), GGUFValue::u32(c.n_head));
   w.set(key("attention.head_count_kv"), GGUFValue::u32(c.n_kv_head));
-  if (gpt2) {
+  if (c.norm == NormKind::LayerNorm)
     w.set(key("attention.layer_norm_epsilon"), GGUFValue::f32(c.norm_eps));
-  } else {
+  else
     w.set(key("attention.layer_norm_rms_epsilon"), GGUFValue::f32(c.norm_eps));
+  if (c.positions == Positions::Rope) {
     w.set(key("rope.dimension_count"), GGUFValue::u32(c.head_dim()));
     w.set(key("rope.freq_base"), GGUFValue::f32(c.rope_theta));
   }
@@ -117,10 +117,10 @@ ExportReport export_gguf(const ModelFiles& files, const std::string& path,
   for (const auto& [ours, theirs] : gguf_names(c)) {
     auto it = files.tensors.find(ours);
     if (it == files.tensors.end()) continue;  // Biases of bias-free models, gate of GPT-2.
-    if (gpt2 &&
+    if (fused &&
         (ours.find(".attn.q.") != std::string::npos || ours.find(".attn.k.") != std::string::npos))
       continue;
-    if (gpt2 && ours.find(".attn.v.") != std::string::npos) {
+    if (fused && ours.find(".attn.v.") != std::string::npos) {
       // llama.cpp's GPT-2 reads one fused attn_qkv: q, k and v rows one after the other.
       const std::string base = ours.substr(0, ours.find(".attn.v.")) + ".attn.";
       const std::string part = ours.substr(ours.rfind('.') + 1);
@@ -143,7 +143,7 @@ ExportReport export_gguf(const ModelFiles& files, const std::string& path,
     }
     Bytes b = stored(ours);
     const bool q = ours.find(".attn.q.") != std::string::npos;
-    if (qwen2 && (q || ours.find(".attn.k.") != std::string::npos)) {
+    if (rotate_half && (q || ours.find(".attn.k.") != std::string::npos)) {
       const int64_t rows = it->second.shape[0];
       bufs.push_back(
           hf_permute_rows(b.data, rows, b.size / rows, q ? c.n_head : c.n_kv_head, true));

@@ -30,8 +30,9 @@ DType dtype_of(GGMLType t) {
 ExportReport export_hf(const ModelFiles& files, const std::string& dir) {
   files.validate();
   const ModelConfig& c = files.config;
-  const bool gpt2 = c.arch == Arch::GPT2;
-  const std::string prefix = gpt2 ? "transformer." : "model.";
+  const ModelPreset& family = hf_preset(c);
+  const bool conv1d = family.hf->style == HfStyle::Gpt2;  // Conv1D weights, fused c_attn
+  const std::string prefix = family.hf->prefix;
   ExportReport rep;
   std::deque<std::vector<uint8_t>> bufs;  // Converted, permuted or fused tensors.
   std::vector<TensorToWrite> out;
@@ -60,11 +61,11 @@ ExportReport export_hf(const ModelFiles& files, const std::string& dir) {
     out.push_back(std::move(tw));
   };
 
-  for (const auto& [hf, ours] : hf_global_names(c))
+  for (const auto& [hf, ours] : hf_global_names(c, family))
     if (files.tensors.count(ours)) emit(hf, plain(ours));
   for (int i = 0; i < c.n_layer; ++i) {
     const std::string L = "layers." + std::to_string(i) + ".";
-    for (const auto& [hf, ours] : hf_layer_names(c, i)) {
+    for (const auto& [hf, ours] : hf_layer_names(c, family, i)) {
       TensorToWrite tw;
       const size_t qkv = ours.find(".attn.qkv.");
       if (qkv != std::string::npos) {  // GPT-2 c_attn: q, k, v rows fused.
@@ -88,11 +89,11 @@ ExportReport export_hf(const ModelFiles& files, const std::string& dir) {
       }
       const size_t elem = dtype_size(tw.dtype);
       const auto* src = static_cast<const uint8_t*>(tw.data);
-      if (gpt2 && hf_is_conv1d(hf)) {  // Conv1D stores [in, out].
+      if (conv1d && hf_is_conv1d(hf)) {  // Conv1D stores [in, out].
         own(transpose_bytes(src, tw.shape[0], tw.shape[1], elem), tw);
         std::swap(tw.shape[0], tw.shape[1]);
-      } else if (!gpt2 && (ours == L + "attn.q.weight" || ours == L + "attn.k.weight" ||
-                           ours == L + "attn.q.bias" || ours == L + "attn.k.bias")) {
+      } else if (!conv1d && (ours == L + "attn.q.weight" || ours == L + "attn.k.weight" ||
+                             ours == L + "attn.q.bias" || ours == L + "attn.k.bias")) {
         const int heads = ours.starts_with(L + "attn.q.") ? c.n_head : c.n_kv_head;
         const size_t row = tw.shape.size() > 1 ? tw.shape[1] * elem : elem;
         own(hf_permute_rows(src, tw.shape[0], row, heads, true), tw);
@@ -102,7 +103,7 @@ ExportReport export_hf(const ModelFiles& files, const std::string& dir) {
   }
   make_dirs(dir);
   write_safetensors(dir + "/model.safetensors", out, {{"format", "pt"}});
-  write_file_atomic(dir + "/config.json", hf_config_to_json(c).dump(2) + "\n");
+  write_file_atomic(dir + "/config.json", hf_config_to_json(c, family).dump(2) + "\n");
   rep.tokenizer = write_hf_vocab(files, dir, rep.note);
   return rep;
 }

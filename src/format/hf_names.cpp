@@ -1,53 +1,48 @@
 #include "sllm/format/hf_names.h"
 
 #include <nlohmann/json.hpp>
+#include <set>
+
+#include "sllm/model/presets.h"
 
 namespace sllm {
 
-std::vector<std::pair<std::string, std::string>> hf_global_names(const ModelConfig& c) {
-  if (c.arch == Arch::GPT2)
-    return {{"wte.weight", "tok_embeddings.weight"},
-            {"wpe.weight", "pos_embeddings.weight"},
-            {"ln_f.weight", "norm.weight"},
-            {"ln_f.bias", "norm.bias"},
-            {"lm_head.weight", "lm_head.weight"}};
-  return {{"embed_tokens.weight", "tok_embeddings.weight"},
-          {"norm.weight", "norm.weight"},
-          {"lm_head.weight", "lm_head.weight"}};
+namespace {
+
+// The row's names of the tensors c has: a fused "attn.qkv.*" counts when its q part exists.
+std::vector<std::pair<std::string, std::string>> present(const ModelConfig& c,
+                                                         std::span<const TensorName> names,
+                                                         const std::string& ours_prefix,
+                                                         const std::string& hf_prefix) {
+  std::set<std::string> have;
+  for (const ParamSpec& s : param_specs(c))
+    if (s.name.starts_with(ours_prefix) || ours_prefix.empty()) have.insert(s.name);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const TensorName& n : names) {
+    std::string ours = ours_prefix + n.ours;
+    std::string probe = ours;
+    if (const size_t f = probe.find(".attn.qkv."); f != std::string::npos)
+      probe.replace(f, 10, ".attn.q.");
+    if (have.count(probe)) out.push_back({hf_prefix + n.theirs, std::move(ours)});
+  }
+  return out;
 }
 
-std::vector<std::pair<std::string, std::string>> hf_layer_names(const ModelConfig& c, int i) {
-  const std::string L = "layers." + std::to_string(i) + ".";
-  if (c.arch == Arch::GPT2) {
-    const std::string H = "h." + std::to_string(i) + ".";
-    return {{H + "ln_1.weight", L + "attn_norm.weight"},
-            {H + "ln_1.bias", L + "attn_norm.bias"},
-            {H + "attn.c_attn.weight", L + "attn.qkv.weight"},
-            {H + "attn.c_attn.bias", L + "attn.qkv.bias"},
-            {H + "attn.c_proj.weight", L + "attn.o.weight"},
-            {H + "attn.c_proj.bias", L + "attn.o.bias"},
-            {H + "ln_2.weight", L + "mlp_norm.weight"},
-            {H + "ln_2.bias", L + "mlp_norm.bias"},
-            {H + "mlp.c_fc.weight", L + "mlp.up.weight"},
-            {H + "mlp.c_fc.bias", L + "mlp.up.bias"},
-            {H + "mlp.c_proj.weight", L + "mlp.down.weight"},
-            {H + "mlp.c_proj.bias", L + "mlp.down.bias"}};
-  }
-  const std::string H = "layers." + std::to_string(i) + ".";
-  std::vector<std::pair<std::string, std::string>> n = {
-      {H + "input_layernorm.weight", L + "attn_norm.weight"},
-      {H + "self_attn.q_proj.weight", L + "attn.q.weight"},
-      {H + "self_attn.k_proj.weight", L + "attn.k.weight"},
-      {H + "self_attn.v_proj.weight", L + "attn.v.weight"},
-      {H + "self_attn.o_proj.weight", L + "attn.o.weight"},
-      {H + "post_attention_layernorm.weight", L + "mlp_norm.weight"},
-      {H + "mlp.gate_proj.weight", L + "mlp.gate.weight"},
-      {H + "mlp.up_proj.weight", L + "mlp.up.weight"},
-      {H + "mlp.down_proj.weight", L + "mlp.down.weight"}};
-  if (c.qkv_bias)  // Qwen2.
-    for (const char* p : {"q", "k", "v"})
-      n.push_back({H + "self_attn." + p + "_proj.bias", L + "attn." + p + ".bias"});
-  return n;
+}  // namespace
+
+const ModelPreset& hf_preset(const ModelConfig& c) {
+  return exported_preset(c, "Hugging Face export");
+}
+
+std::vector<std::pair<std::string, std::string>> hf_global_names(const ModelConfig& c,
+                                                                 const ModelPreset& p) {
+  return present(c, p.hf->globals, "", "");  // lm_head only when untied
+}
+
+std::vector<std::pair<std::string, std::string>> hf_layer_names(const ModelConfig& c,
+                                                                const ModelPreset& p, int i) {
+  return present(c, p.hf->layer, "layers." + std::to_string(i) + ".",
+                 p.hf->layer_prefix + std::to_string(i) + ".");
 }
 
 bool hf_is_conv1d(const std::string& n) {
@@ -56,11 +51,11 @@ bool hf_is_conv1d(const std::string& n) {
           n.find("c_fc") != std::string::npos);
 }
 
-nlohmann::json hf_config_to_json(const ModelConfig& c) {
+nlohmann::json hf_config_to_json(const ModelConfig& c, const ModelPreset& p) {
   nlohmann::json j;
-  if (c.arch == Arch::GPT2) {
-    j["architectures"] = {"GPT2LMHeadModel"};
-    j["model_type"] = "gpt2";
+  j["architectures"] = {p.hf_architecture};
+  j["model_type"] = p.hf_model_type;
+  if (p.hf->style == HfStyle::Gpt2) {
     j["n_embd"] = c.n_embd;
     j["n_layer"] = c.n_layer;
     j["n_head"] = c.n_head;
@@ -72,8 +67,6 @@ nlohmann::json hf_config_to_json(const ModelConfig& c) {
     j["activation_function"] = "gelu_new";
     j["tie_word_embeddings"] = c.tie_word_embeddings;
   } else {
-    j["architectures"] = {c.qkv_bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM"};
-    j["model_type"] = c.qkv_bias ? "qwen2" : "llama";
     j["hidden_size"] = c.n_embd;
     j["num_hidden_layers"] = c.n_layer;
     j["num_attention_heads"] = c.n_head;
@@ -83,8 +76,8 @@ nlohmann::json hf_config_to_json(const ModelConfig& c) {
     j["vocab_size"] = c.vocab_size;
     j["rms_norm_eps"] = c.norm_eps;
     j["rope_theta"] = c.rope_theta;
-    j["hidden_act"] = "silu";
-    if (c.qkv_bias) j["use_sliding_window"] = false;
+    j["hidden_act"] = activation_name(c.activation);
+    if (p.hf_sliding_window_key) j[p.hf_sliding_window_key] = false;
     j["tie_word_embeddings"] = c.tie_word_embeddings;
   }
   j["torch_dtype"] = "float32";

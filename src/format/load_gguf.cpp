@@ -1,9 +1,10 @@
-// GGUF models as llama.cpp writes them (architectures "llama" and "gpt2"), mapped to sllm's
-// parameter names. Tensors stay in the mapped file; GPT-2's fused attn_qkv is split by rows,
-// which needs no copy because rows are stored whole in every ggml type.
+// GGUF models as llama.cpp writes them (the preset table's GGUF architectures: llama, qwen2,
+// gpt2), mapped to sllm's parameter names. Tensors stay in the mapped file; GPT-2's fused attn_qkv
+// is split by rows, which needs no copy because rows are stored whole in every ggml type.
 #include "sllm/common/error.h"
 #include "sllm/format/hf_names.h"
 #include "sllm/format/model_files.h"
+#include "sllm/model/presets.h"
 
 namespace sllm {
 
@@ -32,12 +33,11 @@ ModelFiles load_gguf_model(const std::string& path) {
   const std::string arch = r->get_string("general.architecture");
   if (arch.empty())
     fail("{}: GGUF file has no general.architecture (a vocabulary-only file?)", path);
-  if (arch != "llama" && arch != "gpt2" && arch != "qwen2")
+  const ModelPreset* family = find_gguf_preset(arch);
+  if (!family)
     fail("{}: unsupported architecture '{}' (sllm runs llama, qwen2 and gpt2)", path, arch);
   ModelConfig& c = m.config;
-  const bool qwen2 = arch == "qwen2";
-  c.arch = qwen2 ? Arch::Llama : parse_arch(arch);
-  c.qkv_bias = qwen2;
+  apply_preset(c, *family);
   auto need_int = [&](const std::string& key) {
     const int64_t v = r->get_int(arch + "." + key, -1);
     if (v <= 0 || v > (1 << 24))
@@ -53,14 +53,14 @@ ModelFiles load_gguf_model(const std::string& path) {
   const GGUFTensorInfo& emb = r->tensor("token_embd.weight");
   if (emb.dims.size() != 2) fail("{}: token_embd.weight must be 2-D", path);
   c.vocab_size = static_cast<int>(emb.dims[1]);
-  if (c.arch == Arch::Llama) {
-    c.norm_eps = static_cast<float>(r->get_float(arch + ".attention.layer_norm_rms_epsilon", 1e-5));
+  const bool rms = c.norm == NormKind::RMSNorm;
+  c.norm_eps = static_cast<float>(r->get_float(
+      arch + (rms ? ".attention.layer_norm_rms_epsilon" : ".attention.layer_norm_epsilon"), 1e-5));
+  if (c.positions == Positions::Rope) {
     c.rope_theta = static_cast<float>(r->get_float(arch + ".rope.freq_base", 10000.0));
     const int64_t rot = r->get_int(arch + ".rope.dimension_count", c.n_embd / c.n_head);
     if (rot != c.n_embd / c.n_head)
       fail("{}: partial RoPE (dimension_count {}) is not supported", path, rot);
-  } else {
-    c.norm_eps = static_cast<float>(r->get_float("gpt2.attention.layer_norm_epsilon", 1e-5));
   }
   c.tie_word_embeddings = r->find_tensor("output.weight") == nullptr;
   try {
@@ -75,31 +75,32 @@ ModelFiles load_gguf_model(const std::string& path) {
   map("token_embd.weight", "tok_embeddings.weight");
   map("output_norm.weight", "norm.weight");
   if (!c.tie_word_embeddings) map("output.weight", "lm_head.weight");
-  const bool gpt2 = c.arch == Arch::GPT2;
-  if (gpt2) {
-    map("position_embd.weight", "pos_embeddings.weight");
-    map("output_norm.bias", "norm.bias");
-  }
+  const bool fused = family->gguf_fused_qkv;
+  if (c.positions == Positions::Learned) map("position_embd.weight", "pos_embeddings.weight");
+  if (c.norm_bias) map("output_norm.bias", "norm.bias");
   for (int i = 0; i < c.n_layer; ++i) {
     map(blk(i, "attn_norm.weight"), lay(i, "attn_norm.weight"));
     map(blk(i, "attn_output.weight"), lay(i, "attn.o.weight"));
     map(blk(i, "ffn_norm.weight"), lay(i, "mlp_norm.weight"));
     map(blk(i, "ffn_up.weight"), lay(i, "mlp.up.weight"));
     map(blk(i, "ffn_down.weight"), lay(i, "mlp.down.weight"));
-    if (!gpt2) {
+    if (!fused) {
       map(blk(i, "attn_q.weight"), lay(i, "attn.q.weight"));
       map(blk(i, "attn_k.weight"), lay(i, "attn.k.weight"));
       map(blk(i, "attn_v.weight"), lay(i, "attn.v.weight"));
-      map(blk(i, "ffn_gate.weight"), lay(i, "mlp.gate.weight"));
-      if (!qwen2) continue;
-      // llama.cpp runs Qwen2 with rotate-half (NEOX) RoPE, so its q/k rows are in Hugging
-      // Face order: back to interleaved pairs.
-      for (const char* p : {"q", "k", "v"}) {
+      if (c.gated_mlp) map(blk(i, "ffn_gate.weight"), lay(i, "mlp.gate.weight"));
+      if (c.qkv_bias)
+        for (const char* p : {"q", "k", "v"})
+          map(blk(i, (std::string("attn_") + p + ".bias").c_str()),
+              lay(i, (std::string("attn.") + p + ".bias").c_str()));
+      if (!family->gguf_rotate_half) continue;
+      // llama.cpp runs this family (Qwen2) with rotate-half (NEOX) RoPE, so its q/k rows are
+      // in Hugging Face order: back to interleaved pairs.
+      for (const char* p : {"q", "k"}) {
         const std::string part = std::string("attn.") + p + ".";
-        map(blk(i, (std::string("attn_") + p + ".bias").c_str()), lay(i, (part + "bias").c_str()));
-        if (*p == 'v') continue;
         const int heads = *p == 'q' ? c.n_head : c.n_kv_head;
         for (const char* wb : {"weight", "bias"}) {
+          if (!m.tensors.count(lay(i, (part + wb).c_str()))) continue;
           WeightTensor& w = m.tensors[lay(i, (part + wb).c_str())];
           const int64_t rows = w.shape.empty() ? 0 : w.shape[0];
           if (rows % (2 * heads) != 0)

@@ -48,15 +48,37 @@ int cfg_int(const json& j, std::initializer_list<const char*> keys, int def,
   return def;
 }
 
+Activation cfg_activation(const json& j, const char* key, Activation def, const std::string& file) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  if (!j[key].is_string()) fail("{}: '{}' must be a string", file, key);
+  try {
+    return parse_activation(j[key].get<std::string>());
+  } catch (const Error& e) {
+    fail("{}: {}", file, e.what());
+  }
+}
+
+bool cfg_bool(const json& j, const char* key, bool def, const std::string& file) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  if (!j[key].is_boolean()) fail("{}: '{}' must be a boolean", file, key);
+  return j[key].get<bool>();
+}
+
 }  // namespace
 
-ModelConfig hf_config_from_json(const json& j, const std::string& file) {
+ModelConfig hf_config_from_json(const json& j, const std::string& file,
+                                const ModelPreset** family) {
   if (!j.is_object() || !j.contains("model_type") || !j["model_type"].is_string())
     fail("{}: needs a string 'model_type'", file);
   const std::string type = j["model_type"].get<std::string>();
+  const ModelPreset* p = find_hf_preset(type);
+  if (!p)
+    fail("{}: unsupported model_type '{}' (sllm imports llama, mistral, qwen2 and gpt2)", file,
+         type);
+  if (family) *family = p;
   ModelConfig c;
-  if (type == "gpt2") {
-    c.arch = Arch::GPT2;
+  apply_preset(c, *p);
+  if (p->hf->style == HfStyle::Gpt2) {
     c.n_embd = cfg_int(j, {"n_embd", "hidden_size"}, -1, file);
     c.n_layer = cfg_int(j, {"n_layer", "num_hidden_layers"}, -1, file);
     c.n_head = cfg_int(j, {"n_head", "num_attention_heads"}, -1, file);
@@ -66,11 +88,10 @@ ModelConfig hf_config_from_json(const json& j, const std::string& file) {
     c.vocab_size = cfg_int(j, {"vocab_size"}, -1, file);
     if (j.contains("layer_norm_epsilon")) c.norm_eps = j["layer_norm_epsilon"].get<float>();
     c.tie_word_embeddings = j.value("tie_word_embeddings", true);
-  } else if (type == "llama" || type == "mistral" || type == "qwen2") {
-    c.arch = Arch::Llama;
-    c.qkv_bias = type == "qwen2";
-    if (j.value("use_sliding_window", false))
-      fail("{}: sliding-window attention (use_sliding_window) is not supported", file);
+    c.activation = cfg_activation(j, "activation_function", c.activation, file);
+  } else {
+    if (p->hf_sliding_window_key && j.value(p->hf_sliding_window_key, false))
+      fail("{}: sliding-window attention ({}) is not supported", file, p->hf_sliding_window_key);
     c.n_embd = cfg_int(j, {"hidden_size"}, -1, file);
     c.n_layer = cfg_int(j, {"num_hidden_layers"}, -1, file);
     c.n_head = cfg_int(j, {"num_attention_heads"}, -1, file);
@@ -81,11 +102,13 @@ ModelConfig hf_config_from_json(const json& j, const std::string& file) {
     if (j.contains("rms_norm_eps")) c.norm_eps = j["rms_norm_eps"].get<float>();
     if (j.contains("rope_theta")) c.rope_theta = j["rope_theta"].get<float>();
     c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+    c.activation = cfg_activation(j, "hidden_act", c.activation, file);
+    // Features the engine may not run: read, so that it refuses them by name.
+    c.head_size = cfg_int(j, {"head_dim"}, 0, file);
+    if (cfg_bool(j, "attention_bias", false, file)) c.qkv_bias = c.attn_out_bias = true;
+    c.mlp_bias = cfg_bool(j, "mlp_bias", c.mlp_bias, file);
     if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
       fail("{}: rope_scaling is not supported", file);
-  } else {
-    fail("{}: unsupported model_type '{}' (sllm imports llama, mistral, qwen2 and gpt2)", file,
-         type);
   }
   try {
     c.validate();
@@ -128,7 +151,8 @@ ModelFiles load_hf_dir(const std::string& dir) {
   } catch (const json::exception& e) {
     fail("{}: not valid JSON: {}", cfg_file, e.what());
   }
-  m.config = hf_config_from_json(j, cfg_file);
+  const ModelPreset* family = nullptr;
+  m.config = hf_config_from_json(j, cfg_file, &family);
   const ModelConfig& c = m.config;
 
   std::map<std::string, std::pair<const TensorView*, std::string>> all;  // name -> (view, file)
@@ -143,7 +167,9 @@ ModelFiles load_hf_dir(const std::string& dir) {
     m.keep_alive.push_back(r);
   }
   if (file_exists(dir + "/vocab.json") && file_exists(dir + "/merges.txt")) m.tokenizer_path = dir;
-  const bool gpt2 = c.arch == Arch::GPT2;
+  // Conv1D [in, out] weights (GPT-2), or rotate-half q/k rows (the RoPE families).
+  const bool conv1d = family->hf->style == HfStyle::Gpt2;
+  const bool rotate_half = family->hf->style == HfStyle::Llama;
   auto find = [&](const std::string& name) -> std::pair<const TensorView*, std::string> {
     for (const char* prefix : {"", "model.", "transformer."}) {
       auto it = all.find(prefix + name);
@@ -151,9 +177,9 @@ ModelFiles load_hf_dir(const std::string& dir) {
     }
     fail("{}: tensor '{}' is missing", dir, name);
   };
-  std::vector<std::pair<std::string, std::string>> names = hf_global_names(c);
+  std::vector<std::pair<std::string, std::string>> names = hf_global_names(c, *family);
   for (int i = 0; i < c.n_layer; ++i)
-    for (auto& p : hf_layer_names(c, i)) names.push_back(std::move(p));
+    for (auto& p : hf_layer_names(c, *family, i)) names.push_back(std::move(p));
   for (const auto& [hf, ours] : names) {
     if (ours == "lm_head.weight" && c.tie_word_embeddings) continue;
     auto [t, f] = find(hf);
@@ -161,14 +187,15 @@ ModelFiles load_hf_dir(const std::string& dir) {
     WeightTensor w{ggml_of(t->dtype, f, t->name), t->shape, t->data, t->nbytes};
     const bool q_or_k =
         ours.find(".attn.q.") != std::string::npos || ours.find(".attn.k.") != std::string::npos;
-    if (!gpt2 && q_or_k) {  // Rotate-half rows back to interleaved pairs (weights and biases).
+    if (rotate_half &&
+        q_or_k) {  // Rotate-half rows back to interleaved pairs (weights and biases).
       const int heads = ours.find(".attn.q.") != std::string::npos ? c.n_head : c.n_kv_head;
       if (t->shape.empty() || t->shape[0] % (2 * heads) != 0)
         fail("{}: {} has {} rows, not a multiple of 2*{}", f, t->name,
              t->shape.empty() ? 0 : t->shape[0], heads);
       const size_t row = t->shape.size() > 1 ? t->shape[1] * elem : elem;
       w.data = m.own(hf_permute_rows(t->data, t->shape[0], row, heads, false));
-    } else if (gpt2 && hf_is_conv1d(hf)) {
+    } else if (conv1d && hf_is_conv1d(hf)) {
       if (t->shape.size() != 2) fail("{}: {} must be 2-D", f, t->name);
       w.shape = {t->shape[1], t->shape[0]};
       w.data = m.own(transpose_bytes(t->data, t->shape[0], t->shape[1], elem));

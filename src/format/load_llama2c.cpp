@@ -7,6 +7,7 @@
 
 #include "sllm/common/error.h"
 #include "sllm/format/model_files.h"
+#include "sllm/model/presets.h"
 
 namespace sllm {
 
@@ -64,7 +65,7 @@ ModelFiles load_llama2c(const std::string& path, const std::string& tokenizer_pa
   m.source = path;
   m.format = "llama2c";
   ModelConfig& c = m.config;
-  c.arch = Arch::Llama;
+  apply_preset(c, preset("llama"));  // llama2.c checkpoints are Meta's Llama.
   c.n_embd = h[0];
   c.intermediate_size = h[1];
   c.n_layer = h[2];

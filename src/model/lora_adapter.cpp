@@ -79,8 +79,10 @@ void LoraConfig::validate(const ModelConfig& base) const {
   for (const auto& t : targets) {
     const ModuleInfo* m = find_module(t);
     if (!m) fail("unknown LoRA target '{}' (expected q, k, v, o, gate, up, down)", t);
-    if (base.arch == Arch::GPT2 && t == "gate")
-      fail("LoRA target 'gate': a gpt2 model has no gate projection (use q, k, v, o, up, down)");
+    if (!base.gated_mlp && t == "gate")
+      fail(
+          "LoRA target 'gate': a plain (ungated) MLP has no gate projection (use q, k, v, o, up, "
+          "down)");
   }
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "sllm/common/error.h"
+#include "sllm/model/presets.h"
 #include "sllm/train/trainer.h"
 
 namespace sllm {
@@ -56,7 +57,7 @@ TrainConfig TrainConfig::defaults(TrainMode mode) {
   }
   if (mode == TrainMode::Pretrain) {
     // The demo: a byte-level Llama on the KJV Bible, a few minutes on 2 cores.
-    c.model.arch = Arch::Llama;
+    apply_preset(c.model, preset("llama"));
     c.model.n_layer = 4;
     c.model.n_head = 4;
     c.model.n_kv_head = 4;

@@ -13,6 +13,7 @@
 #include "sllm/io/file.h"
 #include "sllm/kernels/bf16.h"
 #include "sllm/kernels/peak.h"
+#include "sllm/model/presets.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/sampling.h"
 
@@ -347,7 +348,7 @@ TrainResult Trainer::run() {
   log(fmt::format(
       "{}: {} {} parameters ({} layers, {} heads, {} wide, vocab {}), batch {} x {} x {} "
       "tokens, {} steps{}, {} -> {}; MFU against {:.0f} GFLOP/s ({})",
-      hooks_.name, arch_name(cfg_.model.arch), num_params(cfg_.model), cfg_.model.n_layer,
+      hooks_.name, family_name(cfg_.model), num_params(cfg_.model), cfg_.model.n_layer,
       cfg_.model.n_head, cfg_.model.n_embd, cfg_.model.vocab_size, cfg_.batch_size, cfg_.grad_accum,
       T, cfg_.max_iters, start > 0 ? fmt::format(", resuming at step {}", start) : "",
       !device.empty() ? "bfloat16 on " + device
@@ -356,7 +357,7 @@ TrainResult Trainer::run() {
           : std::string("float32"),
       cfg_.out, peak_gflops, peak_source));
   const std::string title =
-      fmt::format("{}: {} {} params", cfg_.out, arch_name(cfg_.model.arch), num_params(cfg_.model));
+      fmt::format("{}: {} {} params", cfg_.out, family_name(cfg_.model), num_params(cfg_.model));
   TrainResult res;
   auto write_curve = [&] {
     if (metrics_) write_loss_curve(cfg_.out + "/loss.svg", metrics_->records(), title);

@@ -69,6 +69,11 @@ struct LoadOptions {
   KVType kv_type = KVType::F32;  // Of the caches new_cache() makes.
 };
 
+// The optional features (sllm/model/config.h) the inference engine runs; loading refuses the
+// others by name. Biases are per tensor here, so any set of them runs (but none on a gated MLP).
+inline constexpr uint32_t kInferenceFeatures =
+    Feature::UnbiasedLayerNorm | Feature::MixedBiases | Feature::GroupedQueryLearned;
+
 class InferenceModel {
  public:
   static std::unique_ptr<InferenceModel> load(const std::string& path, const LoadOptions& opt = {});

@@ -3,23 +3,11 @@
 // pool and OpenMP's would otherwise fight over the cores (each spins while the other works).
 // Deterministic for a fixed thread count: the split never cuts the K dimension.
 #pragma once
+#include "sllm/kernels/blas_threads.h"
 
 namespace sllm::detail {
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc);
-
-// Makes OpenBLAS single-threaded for its lifetime (restoring the previous count after), so
-// calls from inside OpenMP regions run inline on the calling thread.
-class BlasSingleThreaded {
- public:
-  BlasSingleThreaded();
-  ~BlasSingleThreaded();
-  BlasSingleThreaded(const BlasSingleThreaded&) = delete;
-  BlasSingleThreaded& operator=(const BlasSingleThreaded&) = delete;
-
- private:
-  int saved_;
-};
 
 }  // namespace sllm::detail
