@@ -133,7 +133,11 @@ class ConnectionStream : public httplib::Stream {
       }
       auto left = (deadline ? *deadline : idle_end) - Clock::now();
       int ms = int(std::chrono::duration_cast<std::chrono::milliseconds>(left).count());
-      if (ms <= 0) return deadline ? HeadResult::Timeout : HeadResult::Closed;
+      // A thread that ran late (a loaded or paused machine) finds the bytes already waiting:
+      // they are read before the connection is given up.
+      if (ms <= 0 && (wait(POLLIN, 0) <= 0 || fill() <= 0))
+        return deadline ? HeadResult::Timeout : HeadResult::Closed;
+      if (ms <= 0) continue;
       int r = wait(POLLIN, std::min(ms, 100));  // Slices, to notice a stopping server.
       if (r < 0) return HeadResult::Closed;
       if (r == 0) continue;
