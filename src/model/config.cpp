@@ -128,7 +128,7 @@ const FeatureInfo kFeatures[] = {
      [](const ModelConfig& c) { return !c.gated_mlp && c.activation == Activation::Silu; }},
     {Feature::GatedMlpBias, "biases on a gated MLP",
      [](const ModelConfig& c) { return c.gated_mlp && c.mlp_bias; }},
-    {Feature::MixedBiases, "biases on only some layers (as Qwen2's q/k/v biases)",
+    {Feature::MixedBiases, "biases on only some projections and norms (as Qwen2's q/k/v biases)",
      [](const ModelConfig& c) { return !c.all_biases() && !c.no_biases(); }},
     {Feature::UnbiasedLayerNorm, "LayerNorm without bias",
      [](const ModelConfig& c) { return c.norm == NormKind::LayerNorm && !c.norm_bias; }},

@@ -115,7 +115,7 @@ enum class Feature : uint32_t {
   GatedGelu = 1u << 12,            // gated MLP with a GELU (GeGLU)
   PlainSilu = 1u << 13,            // plain (ungated) MLP with SiLU
   GatedMlpBias = 1u << 14,         // biases on a gated MLP
-  MixedBiases = 1u << 15,          // biases on some layers only (e.g. Qwen2's q/k/v biases alone)
+  MixedBiases = 1u << 15,          // biases on some projections or norms only (Qwen2: q/k/v)
   UnbiasedLayerNorm = 1u << 16,    // LayerNorm without bias
   GroupedQueryLearned = 1u << 17,  // grouped-query attention with learned positions
 };
@@ -125,7 +125,6 @@ constexpr uint32_t operator|(Feature a, Feature b) {
 constexpr uint32_t operator|(uint32_t a, Feature b) {
   return a | static_cast<uint32_t>(b);
 }
-constexpr uint32_t kAllFeatures = (1u << 18) - 1;
 
 const char* feature_name(Feature f);
 bool uses_feature(const ModelConfig& c, Feature f);
