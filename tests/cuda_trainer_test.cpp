@@ -14,6 +14,7 @@
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/checksum.h"
 #include "sllm/train/trainer.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 using namespace sllm;
@@ -68,7 +69,7 @@ TrainHooks device_hooks() {
 
 TrainConfig tiny(const test::TempDir& dir, const std::string& out) {
   TrainConfig c;
-  c.model.arch = Arch::Llama;
+  set_arch(c.model, Arch::Llama);
   c.model.n_layer = 1;
   c.model.n_head = 2;
   c.model.n_kv_head = 1;

@@ -8,7 +8,7 @@
 
 #include "sllm/common/error.h"
 #include "sllm/cuda/cuda_model.h"
-#include "sllm/infer/hf_names.h"
+#include "sllm/format/hf_names.h"
 #include "sllm/infer/model.h"
 #include "sllm/model/model.h"
 #include "sllm/model/presets.h"
