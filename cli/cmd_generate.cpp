@@ -9,7 +9,7 @@
 #include "model_flags.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/chat.h"
+#include "sllm/tokenizer/chat.h"
 #include "sllm/infer/generate.h"
 #include "sllm/infer/json_grammar.h"
 #include "sllm/format/model_tokenizer.h"

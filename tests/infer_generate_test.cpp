@@ -2,7 +2,7 @@
 
 #include "infer_test_util.h"
 #include "sllm/common/error.h"
-#include "sllm/infer/chat.h"
+#include "sllm/tokenizer/chat.h"
 #include "sllm/infer/generate.h"
 #include "sllm/infer/json_grammar.h"
 #include "sllm/format/model_tokenizer.h"

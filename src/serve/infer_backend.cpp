@@ -3,7 +3,7 @@
 #include <random>
 
 #include "sllm/common/error.h"
-#include "sllm/infer/chat.h"
+#include "sllm/tokenizer/chat.h"
 #include "sllm/infer/generate.h"
 #include "sllm/infer/json_grammar.h"
 #include "sllm/infer/model.h"

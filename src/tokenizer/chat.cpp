@@ -1,4 +1,4 @@
-#include "sllm/infer/chat.h"
+#include "sllm/tokenizer/chat.h"
 
 #include <algorithm>
 
