@@ -135,7 +135,7 @@ void require_supported(const ModelConfig& c, const char* consumer, uint32_t supp
 // `sllm train`'s default initializer_range: GPT-2's 0.02 at its width of 768, scaled as
 // 1/sqrt(n_embd) like a fan-in init, so that a layer's outputs start at the same scale at every
 // width: 0.049 at 128 wide, 0.028 at 384, 0.02 at 768, 0.0173 at 1024. A fixed 0.02 trains
-// markedly worse at 128 wide (bench/shakespeare_char.sh: val 1.90 against 1.76).
+// markedly worse at 128 wide (bench/shakespeare_char.sh and the README give the figures).
 float width_scaled_init_std(int n_embd);
 
 // One parameter tensor in the model's parameter arena. Shapes are [out, in] for linear
