@@ -5,9 +5,9 @@
 #include "adapt_options.h"
 #include "command.h"
 #include "inference_teacher.h"
-#include "sllm/format/model_dir.h"
 #include "sllm/adapt/distill.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 
 namespace {
 
@@ -47,12 +47,15 @@ int run_distill_cmd(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--gen-tokens", c.synthetic.max_tokens, "synthetic: tokens per generation")
       ->capture_default_str();
-  app.add_option("--gen-temperature", c.synthetic.sampling.temperature, "synthetic: sampling temperature")
+  app.add_option("--gen-temperature", c.synthetic.sampling.temperature,
+                 "synthetic: sampling temperature")
       ->capture_default_str();
   app.add_option("--gen-top-k", c.synthetic.sampling.top_k, "synthetic: top-k (0: off)")
       ->capture_default_str();
-  app.add_option("--gen-top-p", c.synthetic.sampling.top_p, "synthetic: top-p")->capture_default_str();
-  app.add_option("--gen-seed", c.synthetic.sampling.seed, "synthetic: sampling seed")->capture_default_str();
+  app.add_option("--gen-top-p", c.synthetic.sampling.top_p, "synthetic: top-p")
+      ->capture_default_str();
+  app.add_option("--gen-seed", c.synthetic.sampling.seed, "synthetic: sampling seed")
+      ->capture_default_str();
   app.add_option("--gen-batch", c.synthetic.batch, "synthetic: sequences generated together")
       ->capture_default_str();
   sllm::cli::add_loop_options(app, c.loop, c.eval_rows);

@@ -8,8 +8,8 @@
 #include "adapt_test_util.h"
 #include "sllm/adapt/distill.h"
 #include "sllm/adapt/finetune.h"
-#include "sllm/model/lora_adapter.h"
 #include "sllm/io/file.h"
+#include "sllm/model/lora_adapter.h"
 #include "test_arch.h"
 
 using namespace sllm;

@@ -3,10 +3,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "sllm/model/lora_adapter.h"
 #include "sllm/common/error.h"
 #include "sllm/io/file.h"
 #include "sllm/io/safetensors.h"
+#include "sllm/model/lora_adapter.h"
 #include "test_arch.h"
 #include "test_util.h"
 

@@ -8,15 +8,15 @@
 
 #include "../cli/inference_teacher.h"
 #include "adapt_test_util.h"
-#include "sllm/format/model_dir.h"
-#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/adapt/distill.h"
 #include "sllm/adapt/finetune.h"
 #include "sllm/adapt/teacher_cache.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/io/file.h"
 #include "sllm/model/model.h"
+#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/tokenizer/tokenizer.h"
 #include "test_arch.h"
 

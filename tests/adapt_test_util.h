@@ -5,11 +5,11 @@
 #include <string>
 
 #include "sllm/adapt/adapt_train.h"
-#include "sllm/format/model_dir.h"
-#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/model/model.h"
+#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/tokenizer/tokenizer.h"
 #include "test_arch.h"
 #include "test_util.h"

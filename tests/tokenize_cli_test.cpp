@@ -60,7 +60,8 @@ TEST(TokenizeCli, TrainEncodeDecodeInspect) {
   std::tie(rc, out) = run("tokenize inspect " + dir.file("t.sllmtok"));
   EXPECT_EQ(rc, 0);
   EXPECT_NE(out.find("kind: bpe"), std::string::npos) << out;
-  EXPECT_NE(out.find("<|endoftext|>=" + std::to_string(tok->vocab_size() - 1)), std::string::npos) << out;
+  EXPECT_NE(out.find("<|endoftext|>=" + std::to_string(tok->vocab_size() - 1)), std::string::npos)
+      << out;
   std::tie(rc, out) = run("tokenize inspect " + dir.file("c.tok"));
   EXPECT_NE(out.find("tokens: " + std::to_string(tf.size())), std::string::npos) << out;
 

@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
-#include "sllm/format/model_dir.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/checksum.h"
 #include "test_arch.h"

@@ -4,12 +4,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "sllm/format/model_dir.h"
-#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/adapt/finetune.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/io/file.h"
+#include "sllm/tokenizer/fingerprint.h"
 
 namespace sllm {
 

@@ -2,11 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sllm/format/model_dir.h"
-#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/io/file.h"
+#include "sllm/tokenizer/fingerprint.h"
 
 namespace sllm {
 

@@ -22,8 +22,8 @@ TrainableModel load_trainable_model(const std::string& path, const std::string& 
                       ? model_tokenizer(files)
                       : load_tokenizer(tokenizer_path);
   if (out.tokenizer->vocab_size() > files.config.vocab_size)
-    fail("{}: the tokenizer has {} tokens but the model only {}", path,
-         out.tokenizer->vocab_size(), files.config.vocab_size);
+    fail("{}: the tokenizer has {} tokens but the model only {}", path, out.tokenizer->vocab_size(),
+         files.config.vocab_size);
   out.model = std::make_unique<Model>(files.config);
   for (const ParamSpec& s : out.model->specs()) {
     const WeightTensor& t = files.tensors.at(s.name);

@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
-#include "sllm/format/model_tokenizer.h"
 #include "sllm/format/model_files.h"
+#include "sllm/format/model_tokenizer.h"
 #include "sllm/io/file.h"
 #include "sllm/quant/quant.h"
 

@@ -89,7 +89,8 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
 
   auto g = std::make_shared<Generation>();
   g->reservation = reserve_tokens(key, int64_t(prompt.size()) + max_tokens);
-  g->job = std::make_shared<Job>(GenerationSpec{prompt, r.sampling, max_tokens, r.stop, chat, r.seeded, r.json_mode});
+  g->job = std::make_shared<Job>(
+      GenerationSpec{prompt, r.sampling, max_tokens, r.stop, chat, r.seeded, r.json_mode});
   g->key = key;
   g->id = random_id(chat ? "chatcmpl-" : "cmpl-");
   g->model = r.model;

@@ -3,13 +3,13 @@
 #include <random>
 
 #include "sllm/common/error.h"
-#include "sllm/tokenizer/chat.h"
+#include "sllm/format/model_tokenizer.h"
 #include "sllm/infer/generate.h"
 #include "sllm/infer/json_grammar.h"
 #include "sllm/infer/model.h"
-#include "sllm/format/model_tokenizer.h"
 #include "sllm/serve/backend.h"
 #include "sllm/serve/lora.h"
+#include "sllm/tokenizer/chat.h"
 
 namespace sllm::serve {
 

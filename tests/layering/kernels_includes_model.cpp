@@ -2,4 +2,6 @@
 // kernels library's world, which sees no model header (kernels sit below the model).
 #include "sllm/model/config.h"
 
-int layering_probe() { return sllm::ModelConfig{}.n_layer; }
+int layering_probe() {
+  return sllm::ModelConfig{}.n_layer;
+}

@@ -5,9 +5,9 @@
 #include <string>
 
 #include "sllm/adapt/adapt_train.h"
-#include "sllm/model/lora_adapter.h"
 #include "sllm/adapt/lora_model.h"
 #include "sllm/adapt/sft_data.h"
+#include "sllm/model/lora_adapter.h"
 #include "sllm/tokenizer/tokenizer.h"
 
 namespace sllm {

@@ -6,12 +6,13 @@
 //   {"text": "..."}                                                    (every token is trained)
 // Blank lines are skipped; any other defect is an sllm::Error naming the file and line.
 #pragma once
-#include "sllm/tokenizer/chat.h"
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "sllm/tokenizer/chat.h"
 
 namespace sllm {
 

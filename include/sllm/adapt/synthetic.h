@@ -16,7 +16,7 @@ struct SyntheticOptions {
   int samples_per_prompt = 1;
   int max_tokens = 256;
   SamplingParams sampling = {.seed = 1};  // Its seed is sample 0's; see synthesize_corpus.
-  int batch = 16;  // Sequences decoded together.
+  int batch = 16;                         // Sequences decoded together.
   void validate() const;
 };
 
@@ -54,9 +54,9 @@ class SyntheticTeacher {
   virtual std::vector<TeacherText> generate(const std::vector<TeacherJob>& jobs, int batch) = 0;
 };
 
-// Sample j of prompt i uses sampling seed opt.sampling.seed + i * samples_per_prompt + j, so the corpus
-// does not depend on the batch size's grouping of the samples. A prompt that does not fit the
-// teacher's context is an error naming its line.
+// Sample j of prompt i uses sampling seed opt.sampling.seed + i * samples_per_prompt + j, so the
+// corpus does not depend on the batch size's grouping of the samples. A prompt that does not fit
+// the teacher's context is an error naming its line.
 SyntheticCorpus synthesize_corpus(SyntheticTeacher& teacher, const Tokenizer& tok,
                                   const std::vector<Prompt>& prompts, const SyntheticOptions& opt);
 

@@ -21,7 +21,8 @@ struct TrainableModel {
 };
 
 // tokenizer_path overrides the model's own tokenizer (a llama2.c tokenizer.bin, an .sllmtok).
-TrainableModel load_trainable_model(const std::string& path, const std::string& tokenizer_path = "");
+TrainableModel load_trainable_model(const std::string& path,
+                                    const std::string& tokenizer_path = "");
 
 // Writes an sllm model directory (model.safetensors with F32 params and metadata
 // {"format": "sllm"}, tokenizer.sllmtok, config.json), each file atomically and config.json

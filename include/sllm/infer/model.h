@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "sllm/infer/matmul.h"
 #include "sllm/format/model_files.h"
+#include "sllm/infer/matmul.h"
 #include "sllm/model/config.h"
 
 namespace sllm {

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "sllm/model/lora.h"
 #include "sllm/model/config.h"
+#include "sllm/model/lora.h"
 
 namespace sllm {
 

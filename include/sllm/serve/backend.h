@@ -28,7 +28,7 @@ struct GenerationSpec {
   SamplingParams sampling;  // Validated; its seed counts only when `seeded`.
   int max_tokens = 16;
   std::vector<std::string> stop;
-  bool chat = false;  // The prompt is a rendered conversation: also stop at the end of a turn.
+  bool chat = false;       // The prompt is a rendered conversation: also stop at the end of a turn.
   bool seeded = false;     // The request gave a seed; otherwise each generation draws one.
   bool json_mode = false;  // Constrain the output to one JSON value.
 };

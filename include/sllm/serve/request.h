@@ -42,7 +42,7 @@ struct GenerationRequest {
   std::string prompt;                  // Completions: the prompt text.
   std::vector<int32_t> prompt_tokens;  // Completions: a prompt given as token ids.
   std::vector<ChatMessage> messages;   // Chat.
-  SamplingParams sampling;  // Its seed counts only when `seeded`.
+  SamplingParams sampling;             // Its seed counts only when `seeded`.
   bool seeded = false;
   bool json_mode = false;  // response_format json_object.
   int max_tokens = 0;
