@@ -126,15 +126,10 @@ ModelFiles load_gguf_model(const std::string& path) {
       const int64_t rows = qkv.shape[0];
       if (rows != 3 * c.n_embd)
         fail("{}: {} has {} rows, expected {}", path, blk(i, "attn_qkv"), rows, 3 * c.n_embd);
-      const size_t third = qkv.nbytes / 3;
+      const std::array<WeightTensor, 3> split = split_rows_in_thirds(qkv);
       const char* names[3] = {"attn.q.", "attn.k.", "attn.v."};
-      for (int j = 0; j < 3; ++j) {
-        WeightTensor w = qkv;
-        w.shape[0] = c.n_embd;
-        w.data = qkv.data + j * third;
-        w.nbytes = third;
-        m.tensors[lay(i, (std::string(names[j]) + part).c_str())] = w;
-      }
+      for (int j = 0; j < 3; ++j)
+        m.tensors[lay(i, (std::string(names[j]) + part).c_str())] = split[j];
     }
   }
 

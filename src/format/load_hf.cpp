@@ -210,15 +210,9 @@ ModelFiles load_hf_dir(const std::string& dir) {
     if (rows != 3 * c.n_embd)
       fail("{}: {} has {} outputs, expected {}", f, t->name, rows, 3 * c.n_embd);
     const std::string base = ours.substr(0, qkv) + ".attn.", part = ours.substr(qkv + 10);
-    const size_t third = w.nbytes / 3;
+    const std::array<WeightTensor, 3> split = split_rows_in_thirds(w);
     const char* parts[3] = {"q.", "k.", "v."};
-    for (int p = 0; p < 3; ++p) {
-      WeightTensor s = w;
-      s.shape[0] = c.n_embd;
-      s.data = w.data + p * third;
-      s.nbytes = third;
-      m.tensors[base + parts[p] + part] = s;
-    }
+    for (int p = 0; p < 3; ++p) m.tensors[base + parts[p] + part] = split[p];
   }
   return m;
 }

@@ -11,6 +11,18 @@
 
 namespace sllm {
 
+std::array<WeightTensor, 3> split_rows_in_thirds(const WeightTensor& fused) {
+  std::array<WeightTensor, 3> out;
+  const size_t third = fused.nbytes / 3;
+  for (size_t j = 0; j < 3; ++j) {
+    out[j] = fused;
+    out[j].shape[0] = fused.shape[0] / 3;
+    out[j].data = fused.data + j * third;
+    out[j].nbytes = third;
+  }
+  return out;
+}
+
 namespace fs = std::filesystem;
 
 int64_t WeightTensor::numel() const {

@@ -1,6 +1,7 @@
 // Weight tensors as inference sees them: any supported ggml type, pointing into a memory-mapped
 // file (zero copy) or into a buffer the model owns (after conversion or quantization).
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -37,6 +38,10 @@ struct VocabInfo {
 
 // What every loader produces: the config, every parameter by sllm name in the file's own type,
 // and whatever keeps the bytes alive (mapped files, converted buffers).
+// A fused q/k/v tensor's three consecutive row ranges (GPT-2's c_attn, GGUF's attn_qkv), as
+// views of its bytes; the caller checks that it has 3 x n_embd rows.
+std::array<WeightTensor, 3> split_rows_in_thirds(const WeightTensor& fused);
+
 struct ModelFiles {
   ModelConfig config;
   std::map<std::string, WeightTensor> tensors;
