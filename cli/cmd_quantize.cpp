@@ -5,7 +5,7 @@
 
 #include "command.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/quantize.h"
+#include "sllm/format/quantize.h"
 #include "sllm/quant/quant.h"
 
 namespace {

@@ -261,6 +261,39 @@ TEST(HfTokenizer, OpenTokenizerReadsFoldersAndFiles) {
   EXPECT_EQ(sllm::open_tokenizer(dir.file("copy.json"))->encode("ab ab"), a->encode("ab ab"));
 }
 
+TEST(HfTokenizer, SavedConfigReadsBackTheSame) {
+  // What a model directory keeps of a tokenizer.json source: the text and, beside it, the
+  // config (special tokens, add_bos, named templates, generation eos ids).
+  sllm::test::TempDir dir;
+  sllm::make_dirs(dir.file("src"));
+  sllm::write_file_atomic(
+      dir.file("src/tokenizer.json"),
+      tiny_json(R"({"type":"ByteLevel","add_prefix_space":false,"use_regex":true})", "",
+                R"([{"id":258,"content":"<s>","special":true,"single_word":false,"lstrip":false,
+          "rstrip":false,"normalized":false}])"));
+  sllm::write_file_atomic(
+      dir.file("src/tokenizer_config.json"),
+      R"({"bos_token":"<s>","add_bos_token":true,"clean_up_tokenization_spaces":false,
+                              "chat_template":[{"name":"default","template":"A"},{"name":"tool_use","template":"B"}]})");
+  sllm::write_file_atomic(dir.file("src/generation_config.json"), R"({"eos_token_id":[258,3]})");
+  auto a = sllm::load_hf_tokenizer(dir.file("src"));
+  sllm::make_dirs(dir.file("out"));
+  a->save(dir.file("out/tokenizer.sllmtok"));
+  a->save_config(dir.file("out"));
+  auto b = sllm::open_tokenizer(dir.file("out/tokenizer.sllmtok"));
+  const auto* hb = dynamic_cast<const sllm::HfTokenizer*>(b.get());
+  ASSERT_NE(hb, nullptr);
+  const sllm::HfTokenizerConfig &x = a->config(), &y = hb->config();
+  EXPECT_EQ(y.bos_token, "<s>");
+  EXPECT_TRUE(y.has_add_bos && y.add_bos_token);
+  EXPECT_FALSE(y.has_add_eos);
+  EXPECT_EQ(y.clean_up_tokenization_spaces, x.clean_up_tokenization_spaces);
+  EXPECT_EQ(y.chat_template, "A");
+  EXPECT_EQ(y.named_templates, x.named_templates);
+  EXPECT_EQ(y.eos_ids, (std::vector<int32_t>{258, 3}));
+  EXPECT_EQ(hb->encode_with_specials("ab ab"), a->encode_with_specials("ab ab"));
+}
+
 }  // namespace
 
 namespace {

@@ -1,8 +1,9 @@
 #include "infer_test_util.h"
 #include "sllm/common/error.h"
+#include "sllm/format/quantize.h"
 #include "sllm/infer/model.h"
-#include "sllm/infer/quantize.h"
 #include "sllm/quant/quant.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {

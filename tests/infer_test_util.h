@@ -8,12 +8,13 @@
 #include "sllm/io/safetensors.h"
 #include "sllm/model/config.h"
 #include "sllm/tokenizer/tokenizer.h"
+#include "test_arch.h"
 
 namespace sllm::test {
 
 inline ModelConfig tiny_config(Arch arch) {
   ModelConfig c;
-  c.arch = arch;
+  set_arch(c, arch);
   c.vocab_size = 257;  // Bytes + <|endoftext|>.
   c.n_layer = 2;
   c.n_head = 4;

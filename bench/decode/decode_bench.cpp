@@ -46,9 +46,10 @@
 
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/export.h"
+#include "sllm/format/export.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
+#include "sllm/model/presets.h"
 #include "sllm/quant/gemm_amx.h"
 #include "sllm/quant/quant.h"
 
@@ -91,7 +92,7 @@ ModelFiles random_model(const Shape& s) {
   m.source = std::string("random stories") + s.name;
   m.format = "random";
   ModelConfig& c = m.config;
-  c.arch = Arch::Llama;
+  apply_preset(c, preset("llama"));
   c.vocab_size = 32000;
   c.n_layer = s.layers;
   c.n_head = s.heads;
@@ -198,7 +199,6 @@ double rss_mb() {
   }
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1e6;
 }
-
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

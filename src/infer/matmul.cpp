@@ -17,15 +17,14 @@ namespace {
 // while every token of the step streams past them.
 constexpr int64_t kRowChunk = 16;
 // Below this many tokens the matrix-vector kernel beats sgemm, which repacks the whole weight
-// matrix on every call (measured on the stories15M shape: a batch of 8 decodes is ~1.3x faster).
+// matrix on every call (bench/decode measures the batch sizes on both sides of it).
 constexpr int64_t kGemmMinTokens = 16;
 constexpr int64_t kGemmRowChunk = 128;  // Fewest weight rows per sgemm call.
 
 // Weight rows per sgemm call: a share per core of the machine (not per thread of the team: the
 // split must not depend on --threads, since OpenBLAS's results depend on how the columns are
-// split into calls), at least kGemmRowChunk. Every call packs all of x again: on stories15M's f32
-// prefill 128-row calls spent 18% of the time in sgemm_incopy; one call per core was 3-12% faster
-// here.
+// split into calls), at least kGemmRowChunk. Every call packs all of x again, so fewer, larger
+// calls pack less of it (bench/decode's f32 prefill shows the difference).
 int64_t gemm_chunk(int64_t rows) {
   static const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
   const int64_t share = (rows + cores - 1) / cores;
@@ -36,15 +35,14 @@ int64_t gemm_chunk(int64_t rows) {
 constexpr int64_t kAmxMinTokens = 16;
 constexpr int64_t kAmxPanel = 32;  // Weight rows per AMX work item.
 // Tokens per packed-kernel call: the group's codes are unpacked once for all of them (Q4) and
-// its scales converted once (stories15M Q4_0 prefill, 1 thread: 12.9-13.1k -> 13.2-13.3k tok/s).
+// its scales converted once.
 constexpr int64_t kPackTokens = 8;
 
 // Rows per chunk for the dot kernels: about 8 chunks per thread, so a thread the OS parks
 // leaves a small share to the others, without paying a shared counter for every 16 rows of a
 // 32000-row classifier; and at least kMinChunkBytes of weight bytes x tokens, since every chunk
-// costs atomic operations on lines the two cores pass back and forth: stories15M's 288-wide
-// matrices (47-124 KB in Q4_0) took as long at 2 threads as at 1 with 8 chunks per thread, and
-// 20-25% less with this floor (a 2-thread decode step 10% faster); stories110M's unchanged.
+// costs atomic operations on lines the two cores pass back and forth: small matrices (tens of
+// KB) split 8 ways per thread gain nothing from a second thread (bench/decode, 1 vs 2 threads).
 // (Each row is one dot whatever the chunking: the bits do not change.)
 constexpr int64_t kMinChunkBytes = 64 << 10;
 int64_t dot_chunk(int64_t rows, size_t row_bytes, int64_t tokens, const Team& team) {

@@ -279,6 +279,43 @@ void HfTokenizer::save(const std::string& path) const {
   write_file_atomic(path, json_);
 }
 
+void HfTokenizer::save_config(const std::string& dir) const {
+  write_file_atomic(dir + "/tokenizer_config.json", hf_tokenizer_config_json(config_));
+  if (std::string g = hf_generation_config_json(config_); !g.empty())
+    write_file_atomic(dir + "/generation_config.json", g);
+}
+
+std::string hf_tokenizer_config_json(const HfTokenizerConfig& c) {
+  nlohmann::ordered_json j = {{"tokenizer_class", "PreTrainedTokenizerFast"}};
+  for (const auto& [key, value] :
+       {std::pair<const char*, const std::string&>{"bos_token", c.bos_token},
+        {"eos_token", c.eos_token},
+        {"pad_token", c.pad_token},
+        {"unk_token", c.unk_token}})
+    if (!value.empty()) j[key] = value;
+  if (c.has_add_bos) j["add_bos_token"] = c.add_bos_token;
+  if (c.has_add_eos) j["add_eos_token"] = c.add_eos_token;
+  j["clean_up_tokenization_spaces"] = c.clean_up_tokenization_spaces;
+  if (!c.named_templates.empty()) {
+    j["chat_template"] = nlohmann::ordered_json::array();
+    for (const auto& [name, text] : c.named_templates)
+      j["chat_template"].push_back({{"name", name}, {"template", text}});
+  } else if (!c.chat_template.empty()) {
+    j["chat_template"] = c.chat_template;
+  }
+  return j.dump(2) + "\n";
+}
+
+std::string hf_generation_config_json(const HfTokenizerConfig& c) {
+  if (c.eos_ids.empty()) return {};
+  nlohmann::ordered_json j;
+  if (c.eos_ids.size() == 1)
+    j["eos_token_id"] = c.eos_ids[0];
+  else
+    j["eos_token_id"] = c.eos_ids;
+  return j.dump(2) + "\n";
+}
+
 void HfTokenizer::set_config(HfTokenizerConfig config) {
   config_ = std::move(config);
   auto id_of = [&](const std::string& name, const char* what) -> int32_t {

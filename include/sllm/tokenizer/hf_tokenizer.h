@@ -39,6 +39,13 @@ HfTokenizerConfig parse_hf_tokenizer_config(std::string_view json, const std::st
 void parse_hf_generation_config(std::string_view json, const std::string& where,
                                 HfTokenizerConfig& config);
 
+// The inverse of the two parsers: tokenizer_config.json text (the special-token names, add_bos /
+// add_eos where the source said, the decode clean-up, the chat template or named templates)
+// and generation_config.json text (eos ids; "" when there are none), so a saved tokenizer
+// reads back with the same behaviour.
+std::string hf_tokenizer_config_json(const HfTokenizerConfig& config);
+std::string hf_generation_config_json(const HfTokenizerConfig& config);
+
 // The chat template of a Hugging Face model folder: tokenizer_config.json's chat_template (the
 // "default" one of a named list), else chat_template.jinja; "" when it has none.
 std::string hf_chat_template(const std::string& dir);
@@ -64,7 +71,11 @@ class HfTokenizer final : public Tokenizer {
   std::string_view token_bytes(int32_t id) const override;
   std::string decode(std::span<const int32_t> ids) const override;
   // Writes the tokenizer.json text it was built from (atomically): open_tokenizer() reads it.
+  // The config travels separately (save_config, hf_tokenizer_config_json).
   void save(const std::string& path) const override;
+  // Writes DIR/tokenizer_config.json and, when there are eos ids, DIR/generation_config.json:
+  // load_hf_tokenizer() reads them beside the tokenizer.json text.
+  void save_config(const std::string& dir) const;
   bool is_safe_split(std::string_view text, size_t p) const override { return false; }
   bool drops_leading_space() const override;
 

@@ -1,0 +1,20 @@
+// The model's tokenizer in other tools' vocabulary formats, for the exporters.
+#pragma once
+#include <string>
+
+#include "sllm/format/model_files.h"
+#include "sllm/io/gguf.h"
+
+namespace sllm {
+
+// Sets tokenizer.ggml.* on `w`: copied from the source when it is a GGUF file, else built from
+// the model's tokenizer ("llama" for SentencePiece, "gpt2" for byte-level ones). Returns false
+// and says why in `note` when the tokenizer has no GGUF form (or the model has none).
+bool add_gguf_vocab(const ModelFiles& files, GGUFWriter& w, std::string& note);
+
+// Writes DIR/tokenizer.json and DIR/tokenizer_config.json (with the chat template): the model's
+// own tokenizer.json when it came with one, else one built from a byte-level vocabulary (plus
+// vocab.json + merges.txt, the GPT-2 layout). Returns false and says why in `note` otherwise.
+bool write_hf_vocab(const ModelFiles& files, const std::string& dir, std::string& note);
+
+}  // namespace sllm
