@@ -226,8 +226,13 @@ void setup_data_parallel(const MpiSession& mpi, TrainConfig& cfg, TrainHooks& ho
     if (cfg.data.empty()) write_default_corpus(corpus);
     check_corpus(corpus);
     // A resumed run or a fine-tune keeps its model's tokenizer, as the single-process trainer does.
+    // Rank 0 publishes the checkpoint it resumes again before the others look (latest-valid
+    // may pick a step folder).
+    const ResumeFrom from =
+        cfg.resume_latest_valid ? ResumeFrom::LatestValid : ResumeFrom::Published;
     if (cfg.resume)
-      tok = Checkpoint(cfg.out).tokenizer();
+      tok = (rank == 0 ? reopen_for_resume(cfg.out, from) : open_for_resume(cfg.out, from))
+                .tokenizer();
     else if (!cfg.init_from.empty())
       tok = load_tokenizer(cfg.init_from + "/tokenizer.sllmtok");
     else
