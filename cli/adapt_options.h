@@ -3,6 +3,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include "resume_option.h"
 #include "sllm/train/trainer.h"
 
 namespace sllm::cli {
@@ -30,8 +31,9 @@ inline void add_loop_options(CLI::App& app, TrainConfig& c, int& eval_rows) {
   app.add_option("--seed", c.seed, "Random seed (adapter init, batch order)")
       ->capture_default_str();
   app.add_option("--threads", c.threads, "Threads (0: all cores)")->capture_default_str();
-  app.add_flag("--resume", c.resume,
-               "Continue the run in --out from its last checkpoint, bit-exactly (same settings)");
+  add_resume_option(app, c,
+                    "Continue the run in --out from its last checkpoint, bit-exactly (same "
+                    "settings)");
 }
 
 }  // namespace sllm::cli

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "command.h"
+#include "resume_option.h"
 #include "sllm/common/error.h"
 #include "sllm/cuda/cuda_model.h"
 #include "sllm/cuda/gpu_trainer.h"
@@ -96,8 +97,8 @@ int run_train(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--init-from", c.init_from,
                  "Start from this model directory's weights and tokenizer");
-  app.add_flag("--resume", c.resume,
-               "Continue the run in --out from its last checkpoint, bit-exactly");
+  sllm::cli::add_resume_option(app, c,
+                               "Continue the run in --out from its last checkpoint, bit-exactly");
   app.add_flag("--quiet", c.quiet, "No progress lines");
   std::string device = "cpu";
   app.add_option("--device", device, "cpu | cuda (one NVIDIA GPU, bf16 with fp32 master weights)")
@@ -131,7 +132,7 @@ int run_train(int argc, char** argv) {
         sllm::fail(
             "{} cannot change on --resume: the run continues with the settings it was started with",
             o->get_name());
-    sllm::TrainConfig saved = sllm::saved_train_config(c.out);
+    sllm::TrainConfig saved = sllm::saved_train_config(c.out, c.resume_latest_valid);
     auto keep = [&](const char* flag, auto& dst, const auto& src) {
       if (app.count(flag)) dst = src;
     };

@@ -3,9 +3,11 @@
 // close the connection, never crash; a /health check after each input proves it still serves.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -33,6 +35,33 @@ sllm::serve::Server* server() {
   return s.get();
 }
 
+// libFuzzer's -timeout watchdog is a SIGALRM timer whose handler is installed without
+// SA_RESTART: when it fires while this thread waits in connect, send or recv, the call fails with
+// EINTR. Taken for an answer, that read as an empty /health reply and trapped every few thousand
+// inputs; these calls carry on instead.
+void connect_or_trap(int fd, const sockaddr_in& a) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0) return;
+  if (errno != EINTR) __builtin_trap();
+  // An interrupted connect goes on in the background: wait for it, then read its outcome.
+  pollfd p{fd, POLLOUT, 0};
+  while (poll(&p, 1, 10000) < 0 && errno == EINTR) {
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) __builtin_trap();
+}
+
+void send_all(int fd, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return;  // The server may close before reading all of a bad request.
+    p += k;
+    n -= size_t(k);
+  }
+}
+
 // Sends `data`, then reads until the server closes. `half_close` also ends the client's side, so
 // a truncated request ends at once instead of at the read timeout (the server may then answer
 // nothing, which is fine for fuzz input but not for the health check).
@@ -42,15 +71,21 @@ std::string exchange(int port, const void* data, size_t n, bool half_close) {
   a.sin_family = AF_INET;
   a.sin_port = htons(uint16_t(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) __builtin_trap();
+  connect_or_trap(fd, a);
   timeval tv{10, 0};  // Generous: the sanitized server on a busy machine can be slow.
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  (void)!send(fd, data, n, MSG_NOSIGNAL);
+  send_all(fd, data, n);
   if (half_close) shutdown(fd, SHUT_WR);
   std::string out;
   char buf[4096];
   ssize_t k;
-  while ((k = recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, size_t(k));
+  while ((k = recv(fd, buf, sizeof buf, 0)) > 0 || (k < 0 && errno == EINTR))
+    if (k > 0) out.append(buf, size_t(k));
+  // The server has closed (or gone quiet for 10 s): reset rather than close, so that its side
+  // skips TIME_WAIT. Two connections per input would otherwise leave tens of thousands of
+  // TIME_WAIT sockets on loopback, whose port pairs the next connections then reuse.
+  linger lg{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   close(fd);
   return out;
 }

@@ -3,8 +3,10 @@
 // same losses in metrics.jsonl as an uninterrupted run, bit for bit.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -121,4 +123,31 @@ TEST(AdaptResume, DistillKilledAndResumedIsBitExact) {
                              " --student-shape layers=1,embd=8 --data " + f.data +
                              " --batch-size 4 --eval-rows 8",
                          f.dir.file("kd"), 3);
+}
+
+// A damaged newest checkpoint: `--resume` refuses and names the fallback, `--resume
+// latest-valid` continues from the step folder before it, to the same losses.
+TEST(AdaptResume, LatestValidSkipsADamagedNewestCheckpoint) {
+  Fixture f;
+  const std::string common = "finetune --base " + f.base + " --data " + f.data +
+                             " --lora-r 2 --batch-size 4 --lr 3e-2 --eval-rows 8 --max-iters 6 "
+                             "--eval-interval 2 --threads 1";
+  const std::string full = f.dir.file("full"), out = f.dir.file("damaged");
+  const auto ref = run_cli(common + " --out " + full);
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  std::filesystem::copy(full, out, std::filesystem::copy_options::recursive);
+  ASSERT_EQ(truncate((out + "/checkpoints/step-00000006/train_state.safetensors").c_str(), 64), 0);
+
+  const auto refused = run_cli(common + " --out " + out + " --resume");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.output.find("train_state.safetensors is truncated"), std::string::npos)
+      << refused.output;
+  EXPECT_NE(refused.output.find("continue from the newest intact one (step 4) with --resume "
+                                "latest-valid"),
+            std::string::npos)
+      << refused.output;
+  const auto resumed = run_cli(common + " --out " + out + " --resume latest-valid");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(losses_of(out), losses_of(full));
+  EXPECT_EQ(Checkpoint(out).step(), 6);
 }

@@ -435,7 +435,9 @@ TEST(TrainCheckpoint, DamagedCheckpointsAreRejectedNamingTheDefect) {
                   }),
                   "manifest.json is corrupt");
   EXPECT_CONTAINS(damaged([&](const std::string& d) { fs::remove(d + "/manifest.json"); }),
-                  "no training state (manifest.json not found)");
+                  "publishes no checkpoint: " + dir.file("bad6") +
+                      "/manifest.json is missing (though " + dir.file("bad6") +
+                      "/checkpoints holds step folders)");
   // A train_state.json with a wrong magic but matching checksums is caught by its own check.
   EXPECT_CONTAINS(damaged([&](const std::string& d) {
                     const std::string sp = d + step_dir + "/train_state.json";
@@ -452,6 +454,115 @@ TEST(TrainCheckpoint, DamagedCheckpointsAreRejectedNamingTheDefect) {
   resume.out = dir.file("bad0");
   resume.resume = true;
   EXPECT_CONTAINS(error_of([&] { Trainer t(resume); }), "is corrupt");
+}
+
+// A run whose published checkpoint is missing or damaged: --resume refuses, naming the defect
+// and the step folders; latest-valid continues from the newest intact step folder, bit-exactly.
+TEST(TrainCheckpoint, LatestValidResumesFromTheNewestIntactStepFolder) {
+  test::TempDir dir;
+  TrainConfig full = tiny_config(dir, "full");
+  full.max_iters = 8;
+  full.checkpoint_interval = 2;
+  train(full);
+  TrainConfig run = full;
+  run.out = dir.file("run");
+  run.max_iters = 6;
+  run.lr_decay_iters = 8;  // The schedule of the 8-step run.
+  run.keep_checkpoints = 3;
+  train(run);  // Step folders 2, 4 and 6; 6 published.
+  ASSERT_TRUE(file_exists(run.out + "/checkpoints/step-00000002/manifest.json"));
+
+  int n = 0;
+  auto copy_run = [&] {
+    const std::string d = dir.file("case" + std::to_string(n++));
+    fs::copy(run.out, d, fs::copy_options::recursive);
+    return d;
+  };
+  auto corrupt = [](const std::string& path) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(200);
+    f.put('\x7f');
+  };
+  auto resume_error = [](const std::string& out, bool latest_valid) {
+    const std::string e = error_of([&] { saved_train_config(out, latest_valid); });
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;  // One line.
+    return e;
+  };
+  // Resumes OUT with latest-valid to step 8: the losses and weights of the uninterrupted run.
+  auto expect_latest_valid_resumes = [&](const std::string& out, int from_step) {
+    std::string passed_over;
+    EXPECT_EQ(open_for_resume(out, ResumeFrom::LatestValid, &passed_over).step(), from_step);
+    EXPECT_FALSE(passed_over.empty());
+    TrainConfig rest = saved_train_config(out, true);
+    rest.max_iters = 8;
+    rest.quiet = true;
+    EXPECT_EQ(train(rest).steps, 8);
+    EXPECT_EQ(losses_of(out), losses_of(full.out)) << out;
+    EXPECT_EQ(file_checksum_hex(out + "/model.safetensors"),
+              file_checksum_hex(full.out + "/model.safetensors"));
+    EXPECT_EQ(Checkpoint(out).step(), 8);  // Published again: the top level is whole.
+  };
+
+  // The top-level manifest is damaged; every step folder is intact.
+  std::string d = copy_run();
+  write_file_atomic(d + "/manifest.json", "{\"magic\": ");
+  std::string e = resume_error(d, false);
+  EXPECT_CONTAINS(
+      e, "cannot resume " + d + ": checkpoint manifest " + d + "/manifest.json is corrupt");
+  EXPECT_CONTAINS(e,
+                  "step folders: checkpoints/step-00000006 (intact), checkpoints/step-00000004 "
+                  "(intact), checkpoints/step-00000002 (intact); continue from the newest intact "
+                  "one (step 6) with --resume latest-valid");
+  expect_latest_valid_resumes(d, 6);
+
+  // The top-level manifest is deleted.
+  d = copy_run();
+  fs::remove(d + "/manifest.json");
+  e = resume_error(d, false);
+  EXPECT_CONTAINS(e, d + "/manifest.json is missing");
+  EXPECT_CONTAINS(e, "continue from the newest intact one (step 6) with --resume latest-valid");
+  expect_latest_valid_resumes(d, 6);
+
+  // The newest step folder (the published one) is damaged: back to step 4.
+  d = copy_run();
+  corrupt(d + "/checkpoints/step-00000006/model.safetensors");
+  e = resume_error(d, false);
+  EXPECT_CONTAINS(e, "checkpoints/step-00000006/model.safetensors is corrupt");
+  EXPECT_CONTAINS(e, "checkpoints/step-00000006 (damaged: checkpoint file " + d +
+                         "/checkpoints/step-00000006/model.safetensors is corrupt");
+  EXPECT_CONTAINS(e, "checkpoints/step-00000004 (intact)");
+  EXPECT_CONTAINS(e, "(step 4) with --resume latest-valid");
+  expect_latest_valid_resumes(d, 4);
+
+  // Nothing intact: both refuse, naming every defect.
+  d = copy_run();
+  fs::remove(d + "/manifest.json");
+  for (const char* s : {"00000002", "00000004", "00000006"})
+    ASSERT_EQ(truncate((d + "/checkpoints/step-" + s + "/train_state.safetensors").c_str(), 100),
+              0);
+  e = resume_error(d, false);
+  EXPECT_CONTAINS(e, "no step folder is intact either: checkpoints/step-00000006 (damaged: ");
+  EXPECT_CONTAINS(e, "step-00000002/train_state.safetensors is truncated");
+  e = resume_error(d, true);
+  EXPECT_CONTAINS(e,
+                  "no intact checkpoint to resume in " + d + ": " + d + " publishes no checkpoint");
+  EXPECT_CONTAINS(e, "checkpoints/step-00000006 is damaged: ");
+  EXPECT_CONTAINS(e, "step-00000002/train_state.safetensors is truncated");
+  TrainConfig again = run;
+  again.out = d;
+  again.resume = again.resume_latest_valid = true;
+  EXPECT_CONTAINS(error_of([&] { Trainer t(again); }), "no intact checkpoint to resume in");
+
+  // Through the CLI: the bare flag refuses (exit 1), `--resume latest-valid` continues.
+  d = copy_run();
+  corrupt(d + "/checkpoints/step-00000006/train_state.safetensors");
+  CliResult r = run_cli("train --out " + d + " --resume --quiet");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_CONTAINS(r.output, "(step 4) with --resume latest-valid");
+  r = run_cli("train --out " + d + " --resume latest-valid --max-iters 8 --quiet");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_CONTAINS(r.output, "--resume latest-valid: continuing from step 4");
+  EXPECT_EQ(losses_of(d), losses_of(full.out));
 }
 
 TEST(TrainCli, KillNineDuringACheckpointLeavesTheLastOneLoadable) {

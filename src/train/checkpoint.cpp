@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "sllm/common/error.h"
 #include "sllm/format/model_dir.h"
@@ -124,16 +125,23 @@ int parse_step_dir(const std::string& name) {
   return std::stoi(name.substr(5));
 }
 
-// Deletes step folders beyond the newest `keep` (never the published one) and temp files a
-// killed writer left behind.
-void clean_up(const std::string& out, int published_step, int keep) {
+// The steps of OUT's checkpoints/step-N folders, newest first.
+std::vector<int> step_folders(const std::string& out) {
   std::error_code ec;
   std::vector<int> steps;
   for (const auto& e : fs::directory_iterator(out + "/checkpoints", ec)) {
     const int s = parse_step_dir(e.path().filename().string());
-    if (s >= 0) steps.push_back(s);
+    if (s >= 0 && e.is_directory(ec)) steps.push_back(s);
   }
   std::sort(steps.rbegin(), steps.rend());
+  return steps;
+}
+
+// Deletes step folders beyond the newest `keep` (never the published one) and temp files a
+// killed writer left behind.
+void clean_up(const std::string& out, int published_step, int keep) {
+  std::error_code ec;
+  const std::vector<int> steps = step_folders(out);
   int kept = 0;
   for (int s : steps) {
     if (s == published_step) continue;
@@ -231,6 +239,9 @@ void save_checkpoint(const std::string& out, int step, const Model& model, const
 Checkpoint::Checkpoint(const std::string& path) {
   const std::string manifest_path = path + "/manifest.json";
   if (!file_exists(manifest_path)) {
+    if (!step_folders(path).empty())
+      fail("{} publishes no checkpoint: {} is missing (though {}/checkpoints holds step folders)",
+           path, manifest_path, path);
     if (file_exists(path + "/config.json"))
       fail(
           "{} holds a model but no training state (manifest.json not found): start from it with "
@@ -302,8 +313,91 @@ void Checkpoint::load_trained(TrainedTensors& trained, AdamWState& opt) const {
   read_optimizer(dir_, state_, r, trained.specs, trained.params.size(), opt);
 }
 
-Checkpoint reopen_for_resume(const std::string& out) {
-  Checkpoint c(out);
+namespace {
+
+// OUT's step-N folder as a checkpoint, verified; nothing, with `defect` saying why, when it is
+// not one.
+std::optional<Checkpoint> open_step_folder(const std::string& out, int step, std::string& defect) {
+  const std::string dir = out + "/" + step_dir_name(step);
+  if (!file_exists(dir + "/manifest.json")) {
+    defect = "incomplete: " + dir + "/manifest.json, written last, is missing";
+    return std::nullopt;
+  }
+  try {
+    Checkpoint c(dir);
+    if (c.step() == step) return c;
+    defect = fmt::format("{}/manifest.json is for step {}", dir, c.step());
+  } catch (const Error& e) {
+    defect = e.what();
+  }
+  return std::nullopt;
+}
+
+Checkpoint open_published(const std::string& out) {
+  try {
+    return Checkpoint(out);
+  } catch (const Error& e) {
+    const std::vector<int> steps = step_folders(out);
+    if (steps.empty()) throw;
+    // The published checkpoint is gone or damaged: say what each step folder holds, and which
+    // one `--resume latest-valid` would take.
+    std::string folders;
+    int intact = -1;
+    for (int s : steps) {
+      std::string defect;
+      const bool ok = open_step_folder(out, s, defect).has_value();
+      if (ok && intact < 0) intact = s;
+      folders += fmt::format("{}{} ({})", folders.empty() ? "" : ", ", step_dir_name(s),
+                             ok ? "intact" : "damaged: " + defect);
+    }
+    if (intact < 0)
+      fail("cannot resume {}: {}; no step folder is intact either: {}", out, e.what(), folders);
+    fail(
+        "cannot resume {}: {}; step folders: {}; continue from the newest intact one (step {}) "
+        "with --resume latest-valid",
+        out, e.what(), folders, intact);
+  }
+}
+
+Checkpoint open_latest_valid(const std::string& out, std::string* passed_over) {
+  std::optional<Checkpoint> top;
+  std::vector<std::string> skipped;
+  try {
+    top.emplace(out);
+  } catch (const Error& e) {
+    skipped.push_back(e.what());
+  }
+  auto joined = [&] {
+    std::string all;
+    for (const auto& why : skipped) all += (all.empty() ? "" : "; ") + why;
+    return all;
+  };
+  auto done = [&](Checkpoint c) {
+    if (passed_over) *passed_over = joined();
+    return c;
+  };
+  // Step folders newer than the published checkpoint: complete ones that a kill interrupted
+  // before publishing, or damaged ones.
+  for (int s : step_folders(out)) {
+    if (top && s <= top->step()) break;
+    std::string defect;
+    if (auto c = open_step_folder(out, s, defect)) return done(std::move(*c));
+    skipped.push_back(fmt::format("{} is damaged: {}", step_dir_name(s), defect));
+  }
+  if (top) return done(std::move(*top));
+  fail("no intact checkpoint to resume in {}: {}", out, joined());
+}
+
+}  // namespace
+
+Checkpoint open_for_resume(const std::string& out, ResumeFrom from, std::string* passed_over) {
+  if (passed_over) passed_over->clear();
+  return from == ResumeFrom::LatestValid ? open_latest_valid(out, passed_over)
+                                         : open_published(out);
+}
+
+Checkpoint reopen_for_resume(const std::string& out, ResumeFrom from, std::string* passed_over) {
+  Checkpoint c = open_for_resume(out, from, passed_over);
   if (c.dir() != out) {
     publish_step(out, c.step());
     clean_up(out, c.step(), 2);

@@ -226,12 +226,25 @@ void setup_data_parallel(const MpiSession& mpi, TrainConfig& cfg, TrainHooks& ho
     if (cfg.data.empty()) write_default_corpus(corpus);
     check_corpus(corpus);
     // A resumed run or a fine-tune keeps its model's tokenizer, as the single-process trainer does.
-    if (cfg.resume)
-      tok = Checkpoint(cfg.out).tokenizer();
-    else if (!cfg.init_from.empty())
+    // Rank 0 publishes the checkpoint it resumes again before the others look (latest-valid
+    // may pick a step folder).
+    if (cfg.resume) {
+      const ResumeFrom from =
+          cfg.resume_latest_valid ? ResumeFrom::LatestValid : ResumeFrom::Published;
+      std::string passed_over;
+      const Checkpoint ck = rank == 0 ? reopen_for_resume(cfg.out, from, &passed_over)
+                                      : open_for_resume(cfg.out, from);
+      if (!passed_over.empty())
+        std::fprintf(stderr,
+                     "sllm: --resume latest-valid: continuing from step %d (%s); passed over: "
+                     "%s\n",
+                     ck.step(), ck.dir().c_str(), passed_over.c_str());
+      tok = ck.tokenizer();
+    } else if (!cfg.init_from.empty()) {
       tok = load_tokenizer(cfg.init_from + "/tokenizer.sllmtok");
-    else
+    } else {
       tok = make_tokenizer(cfg.tokenizer, corpus);
+    }
     tokens = cached_token_file(*tok, corpus, cfg.out + "/data", cfg.threads);
   };
   if (rank == 0) {

@@ -67,13 +67,23 @@ void check_training_memory(const ModelConfig& cfg, int batch, int seq_len, bool 
         gib(double(m.optimizer)), gib(double(m.activations)), batch, seq_len, gib(double(avail)));
 }
 
-TrainConfig saved_train_config(const std::string& out) {
-  Checkpoint c(out);
+namespace {
+
+ResumeFrom resume_from(const TrainConfig& cfg) {
+  return cfg.resume_latest_valid ? ResumeFrom::LatestValid : ResumeFrom::Published;
+}
+
+}  // namespace
+
+TrainConfig saved_train_config(const std::string& out, bool latest_valid) {
+  const Checkpoint c =
+      open_for_resume(out, latest_valid ? ResumeFrom::LatestValid : ResumeFrom::Published);
   const json& st = c.train_state();
   if (!st.contains("args")) fail("{}/train_state.json has no 'args'", c.dir());
   TrainConfig cfg = TrainConfig::from_json(st["args"]);
   cfg.out = out;
   cfg.resume = true;
+  cfg.resume_latest_valid = latest_valid;
   return cfg;
 }
 
@@ -121,7 +131,13 @@ Trainer::Trainer(TrainConfig cfg, TrainHooks hooks)
 
   std::optional<Checkpoint> ck;
   if (cfg_.resume) {
-    ck.emplace(writer ? reopen_for_resume(cfg_.out) : Checkpoint(cfg_.out));
+    std::string passed_over;
+    ck.emplace(writer ? reopen_for_resume(cfg_.out, resume_from(cfg_), &passed_over)
+                      : open_for_resume(cfg_.out, resume_from(cfg_)));
+    if (!passed_over.empty())
+      std::fprintf(stderr,
+                   "%s: --resume latest-valid: continuing from step %d (%s); passed over: %s\n",
+                   hooks_.name.c_str(), ck->step(), ck->dir().c_str(), passed_over.c_str());
     if (prebuilt) {
       const json& st = ck->train_state();
       // A new --max-iters keeps the schedule the run started with (as `sllm train --resume`).

@@ -57,8 +57,24 @@ class Checkpoint {
   ModelConfig config_;
 };
 
-// The newest checkpoint of OUT after publishing it again into OUT (repairs a publication a
-// crash interrupted). Throws like Checkpoint.
-Checkpoint reopen_for_resume(const std::string& out);
+// Which checkpoint of OUT a resume continues from.
+enum class ResumeFrom {
+  // The one OUT's manifest.json publishes. Where that is missing or damaged, the error names the
+  // defect, the step folders and the newest intact one (for LatestValid).
+  Published,
+  // The newest checkpoint that verifies: the published one or a checkpoints/step-N/ folder
+  // (`--resume latest-valid`).
+  LatestValid,
+};
+
+// The checkpoint a resume of OUT continues from, verified; writes nothing. `passed_over`, when
+// given, receives why newer checkpoints were skipped (LatestValid; empty when none was).
+Checkpoint open_for_resume(const std::string& out, ResumeFrom from = ResumeFrom::Published,
+                           std::string* passed_over = nullptr);
+
+// open_for_resume, then publishes that checkpoint again into OUT (repairs a publication a crash
+// interrupted, or a damaged top level) and deletes the step folders newer than it.
+Checkpoint reopen_for_resume(const std::string& out, ResumeFrom from = ResumeFrom::Published,
+                             std::string* passed_over = nullptr);
 
 }  // namespace sllm

@@ -66,13 +66,16 @@ struct TrainConfig {
   std::string dtype = "float32";
   double peak_gflops = 0;  // For MFU: the machine's fp32 GEMM peak; 0: measured at start.
   bool resume = false;
+  // With resume: continue from the newest checkpoint that verifies (a step folder, when the
+  // published one is missing or damaged) instead of refusing (`--resume latest-valid`).
+  bool resume_latest_valid = false;
   bool quiet = false;  // No progress lines on stdout.
 
   // The defaults of each command, from one table (src/train/train_config.cpp); its flags
   // override them. Library: the member initializers above.
   static TrainConfig defaults(TrainMode mode);
 
-  nlohmann::json to_json() const;  // Every field but resume and quiet.
+  nlohmann::json to_json() const;  // Every field but resume, resume_latest_valid and quiet.
   static TrainConfig from_json(const nlohmann::json& j);
   void validate() const;  // Throws sllm::Error naming the bad field.
 };
@@ -170,8 +173,9 @@ class Trainer {
   float last_lr_ = 0;
 };
 
-// The args a checkpoint in OUT was trained with (for resuming it), with resume set.
-TrainConfig saved_train_config(const std::string& out);
+// The args the checkpoint a resume of OUT continues from was trained with, with resume (and
+// latest_valid: resume_latest_valid) set.
+TrainConfig saved_train_config(const std::string& out, bool latest_valid = false);
 
 // Trainer(cfg, hooks).run().
 TrainResult train(const TrainConfig& cfg, TrainHooks hooks = {});
