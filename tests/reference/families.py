@@ -20,6 +20,12 @@ and llama.cpp's is_masked_swa agree). Every tiny config shrinks the window below
 length, and the script checks that each feature it names changes the logits (so a test that
 ignored it would fail).
 
+It also writes OUT_DIR/<family>/model.gguf the way llama.cpp's convert_hf_to_gguf.py converts
+the checkpoint (F32 tensors, no vocabulary): its architecture names, tensor names and metadata
+keys; Llama's q/k rows permuted to interleaved pairs; llama3 rope_scaling as rope_freqs.weight;
+Gemma's norm weights stored as 1 + w; Phi-3's fused tensors kept fused. Mistral is left out
+(llama.cpp converts it as llama, without its window).
+
 usage: /usr/bin/python3 tests/reference/families.py OUT_DIR
 """
 import json
@@ -338,6 +344,129 @@ def write_safetensors(path, tensors):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
+GGUF_ARCH = {"llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma2": "gemma2",
+             "gemma3_text": "gemma3", "phi3": "phi3"}
+GGUF_LAYER = [("input_layernorm", "attn_norm"), ("self_attn.q_proj", "attn_q"),
+              ("self_attn.k_proj", "attn_k"), ("self_attn.v_proj", "attn_v"),
+              ("self_attn.qkv_proj", "attn_qkv"), ("self_attn.o_proj", "attn_output"),
+              ("self_attn.q_norm", "attn_q_norm"), ("self_attn.k_norm", "attn_k_norm"),
+              ("pre_feedforward_layernorm", "ffn_norm"),
+              ("post_feedforward_layernorm", "post_ffw_norm"), ("mlp.gate_proj", "ffn_gate"),
+              ("mlp.up_proj", "ffn_up"), ("mlp.gate_up_proj", "ffn_up"),
+              ("mlp.down_proj", "ffn_down")]
+
+
+def llama3_rope_factors(c):
+    """convert_hf_to_gguf's rope_freqs for rope_type llama3: a divisor per rotated pair."""
+    s, hd = c["rope_scaling"], head_dim(c)
+    factor, lo, hi = s["factor"], s["low_freq_factor"], s["high_freq_factor"]
+    old = s["original_max_position_embeddings"]
+    out = []
+    for f in (1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))).tolist():
+        wavelen = 2 * math.pi / f
+        if wavelen < old / hi:
+            out.append(1.0)
+        elif wavelen > old / lo:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - lo) / (hi - lo)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return torch.tensor(out, dtype=torch.float32)
+
+
+def gguf_tensors(c, params):
+    t = c["model_type"]
+    H, KVH = c["num_attention_heads"], c["num_key_value_heads"]
+
+    def permute(w, heads):  # HF rotate-half rows -> interleaved pairs (LlamaModel.permute)
+        return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+    out = {}
+    for name, w in params.items():
+        w = w.float()
+        if name == "model.embed_tokens.weight":
+            key = "token_embd.weight"
+        elif name == "model.norm.weight":
+            key = "output_norm.weight"
+        elif name == "lm_head.weight":
+            key = "output.weight"
+        else:
+            i, rest = name[len("model.layers."):].split(".", 1)
+            base, suffix = rest.rsplit(".", 1)
+            table = dict(GGUF_LAYER)
+            if t in ("gemma2", "gemma3_text"):
+                table["post_attention_layernorm"] = "post_attention_norm"
+            else:
+                table["post_attention_layernorm"] = "ffn_norm"
+            key = f"blk.{i}.{table[base]}.{suffix}"
+            if t == "llama" and base == "self_attn.q_proj":
+                w = permute(w, H)
+            if t == "llama" and base == "self_attn.k_proj":
+                w = permute(w, KVH)
+        if t in ("gemma2", "gemma3_text") and name.endswith("norm.weight"):
+            w = w + 1
+        out[key] = w
+    if t == "llama" and c.get("rope_scaling"):
+        out["rope_freqs.weight"] = llama3_rope_factors(c)
+    return out
+
+
+def gguf_metadata(c):
+    a = GGUF_ARCH[c["model_type"]]
+    m = {"general.architecture": a, f"{a}.context_length": c["max_position_embeddings"],
+         f"{a}.embedding_length": c["hidden_size"], f"{a}.block_count": c["num_hidden_layers"],
+         f"{a}.feed_forward_length": c["intermediate_size"],
+         f"{a}.attention.head_count": c["num_attention_heads"],
+         f"{a}.attention.head_count_kv": c["num_key_value_heads"],
+         f"{a}.attention.layer_norm_rms_epsilon": float(c["rms_norm_eps"]),
+         f"{a}.rope.freq_base": float(c["rope_theta"]),
+         f"{a}.rope.dimension_count": head_dim(c),
+         f"{a}.attention.key_length": head_dim(c), f"{a}.attention.value_length": head_dim(c)}
+    if c["model_type"] in ("gemma2", "gemma3_text", "phi3"):
+        m[f"{a}.attention.sliding_window"] = c["sliding_window"]
+    if c["model_type"] == "gemma2":
+        m[f"{a}.attn_logit_softcapping"] = float(c["attn_logit_softcapping"])
+        m[f"{a}.final_logit_softcapping"] = float(c["final_logit_softcapping"])
+        # The tiny config's query_pre_attn_scalar is not head_dim: llama.cpp's attention.scale.
+        m[f"{a}.attention.scale"] = float(c["query_pre_attn_scalar"]) ** -0.5
+    if c["model_type"] == "gemma3_text":
+        m[f"{a}.attention.sliding_window_pattern"] = c["sliding_window_pattern"]
+        m[f"{a}.rope.scaling.type"] = c["rope_scaling"]["rope_type"]
+        m[f"{a}.rope.scaling.factor"] = float(c["rope_scaling"]["factor"])
+    return m
+
+
+def write_gguf(path, metadata, tensors):
+    """GGUF v3: header, metadata, tensor infos (ggml dims: innermost first), 32-byte aligned
+    F32 data."""
+    def s(x):
+        b = x.encode()
+        return struct.pack("<Q", len(b)) + b
+
+    def value(v):
+        if isinstance(v, str):
+            return struct.pack("<I", 8) + s(v)
+        if isinstance(v, float):
+            return struct.pack("<If", 6, v)
+        return struct.pack("<II", 4, v)
+
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(metadata))
+    for k, v in metadata.items():
+        head += s(k) + value(v)
+    blobs, off = [], 0
+    for name, t in tensors.items():
+        b = t.contiguous().numpy().astype("<f4").tobytes()
+        dims = list(reversed(t.shape))
+        head += s(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        head += struct.pack("<IQ", 0, off)
+        pad = (32 - len(b) % 32) % 32
+        blobs.append(b + b"\0" * pad)
+        off += len(b) + pad
+    head += b"\0" * ((32 - len(head) % 32) % 32)
+    with open(path, "wb") as f:
+        f.write(head + b"".join(blobs))
+
+
 def write_family(out, name, c, seed):
     g = torch.Generator().manual_seed(seed)
     store = STORE.get(name, torch.float32)
@@ -362,6 +491,8 @@ def write_family(out, name, c, seed):
             json.dump(index, f, indent=2)
     else:
         write_safetensors(os.path.join(d, "model.safetensors"), params)
+    if c["model_type"] in GGUF_ARCH:
+        write_gguf(os.path.join(d, "model.gguf"), gguf_metadata(c), gguf_tensors(c, params))
     logits = forward(c, params, tokens)
     for feature in SENSITIVE.get(name, []):
         diff = (forward(c, params, tokens, off={feature}) - logits).abs().max().item()
