@@ -106,16 +106,16 @@ TEST_P(Families, InferenceMatchesPyTorchAtEveryPosition) {
   }
 }
 
-// The same checkpoint as llama.cpp's converter writes it (families.py's model.gguf): its
+// The same checkpoint as llama.cpp's converter writes it (families.py's <family>.gguf): its
 // names and keys, llama3 scaling as rope_freqs.weight, Gemma's norms as 1 + w.
 TEST_P(Families, GgufMatchesPyTorchAtEveryPosition) {
   const std::string root = families_dir();
   if (root.empty()) GTEST_SKIP() << "/usr/bin/python3 (torch) is needed for the reference";
-  const std::string dir = root + "/" + GetParam();
-  if (!std::filesystem::exists(dir + "/model.gguf"))
+  const std::string dir = root + "/" + GetParam(), gguf = dir + ".gguf";
+  if (!std::filesystem::exists(gguf))
     GTEST_SKIP() << GetParam() << ": llama.cpp converts it as llama, without its window";
   const Expected e = expected(dir);
-  auto m = InferenceModel::load(dir + "/model.gguf");
+  auto m = InferenceModel::load(gguf);
   for (size_t chunk : {e.tokens.size(), size_t{1}}) {
     const double d = max_abs_diff(*m, e, chunk);
     std::printf("%s GGUF chunk %zu: max |sllm - torch| = %.3g\n", GetParam(), chunk, d);

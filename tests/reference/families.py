@@ -20,7 +20,7 @@ and llama.cpp's is_masked_swa agree). Every tiny config shrinks the window below
 length, and the script checks that each feature it names changes the logits (so a test that
 ignored it would fail).
 
-It also writes OUT_DIR/<family>/model.gguf the way llama.cpp's convert_hf_to_gguf.py converts
+It also writes OUT_DIR/<family>.gguf the way llama.cpp's convert_hf_to_gguf.py converts
 the checkpoint (F32 tensors, no vocabulary): its architecture names, tensor names and metadata
 keys; Llama's q/k rows permuted to interleaved pairs; llama3 rope_scaling as rope_freqs.weight;
 Gemma's norm weights stored as 1 + w; Phi-3's fused tensors kept fused. Mistral is left out
@@ -161,11 +161,13 @@ def make_params(c, g):
         return (0.0 if gemma else 1.0) + 0.2 * torch.randn(n, generator=g)
 
     # Embedding scales that keep the logits O(10) (tied heads reuse the embedding).
-    p = {"model.embed_tokens.weight": torch.randn(V, C, generator=g) * (0.2 if gemma else 3 / math.sqrt(C))}
+    p = {"model.embed_tokens.weight": torch.randn(V, C, generator=g) * (0.2 if gemma else 2 / math.sqrt(C))}
     for i in range(c["num_hidden_layers"]):
         L = f"model.layers.{i}."
         p[L + "input_layernorm.weight"] = norm_w(C)
-        q, k, v = mat(H * hd, C, 2.5), mat(KVH * hd, C, 2.5), mat(KVH * hd, C)
+        # Larger q/k for Gemma 2, whose attention softcap must bite.
+        qk = 2.5 if t == "gemma2" else 1.5
+        q, k, v = mat(H * hd, C, qk), mat(KVH * hd, C, qk), mat(KVH * hd, C)
         if t == "phi3":
             p[L + "self_attn.qkv_proj.weight"] = torch.cat([q, k, v])
         else:
@@ -192,7 +194,7 @@ def make_params(c, g):
         p[L + "mlp.down_proj.weight"] = mat(C, F)
     p["model.norm.weight"] = norm_w(C)
     if not c["tie_word_embeddings"]:
-        p["lm_head.weight"] = mat(V, C, 3.0)
+        p["lm_head.weight"] = mat(V, C, 2.0)
     return p
 
 
@@ -492,7 +494,7 @@ def write_family(out, name, c, seed):
     else:
         write_safetensors(os.path.join(d, "model.safetensors"), params)
     if c["model_type"] in GGUF_ARCH:
-        write_gguf(os.path.join(d, "model.gguf"), gguf_metadata(c), gguf_tensors(c, params))
+        write_gguf(os.path.join(out, name + ".gguf"), gguf_metadata(c), gguf_tensors(c, params))
     logits = forward(c, params, tokens)
     for feature in SENSITIVE.get(name, []):
         diff = (forward(c, params, tokens, off={feature}) - logits).abs().max().item()
