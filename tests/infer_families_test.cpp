@@ -17,6 +17,7 @@
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
 #include "sllm/io/safetensors.h"
+#include "sllm/model/model.h"
 #include "test_util.h"
 
 namespace sllm {
@@ -120,6 +121,37 @@ TEST_P(Families, GgufMatchesPyTorchAtEveryPosition) {
     const double d = max_abs_diff(*m, e, chunk);
     std::printf("%s GGUF chunk %zu: max |sllm - torch| = %.3g\n", GetParam(), chunk, d);
     EXPECT_LE(d, 1e-4) << GetParam() << " with chunks of " << chunk;
+  }
+}
+
+// An F16 KV cache reads windows through its own kernels (half keys: a looser tolerance).
+TEST(FamiliesKvF16, SlidingWindowsAndSoftcapsMatch) {
+  const std::string root = families_dir();
+  if (root.empty()) GTEST_SKIP() << "/usr/bin/python3 (torch) is needed for the reference";
+  for (const char* f : {"gemma2", "gemma3", "mistral"}) {
+    const Expected e = expected(root + "/" + f);
+    LoadOptions opt;
+    opt.kv_type = KVType::F16;
+    auto m = InferenceModel::load(root + "/" + f, opt);
+    for (size_t chunk : {e.tokens.size(), size_t{1}}) {
+      const double d = max_abs_diff(*m, e, chunk);
+      std::printf("%s f16 KV chunk %zu: max |sllm - torch| = %.3g\n", f, chunk, d);
+      EXPECT_LE(d, 2e-2) << f << " with chunks of " << chunk;
+    }
+  }
+}
+
+// The training model does not run these features yet: it names the first one it meets.
+TEST(FamiliesConfig, TrainingModelRefusesByName) {
+  const std::string root = families_dir();
+  if (root.empty()) GTEST_SKIP() << "/usr/bin/python3 (torch) is needed for the reference";
+  ModelConfig c = load_model_files(root + "/gemma2").config;
+  try {
+    Model m(c);
+    FAIL() << "gemma2 trained";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training model: "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("is not supported"), std::string::npos) << e.what();
   }
 }
 
