@@ -141,6 +141,20 @@ TEST(FamiliesKvF16, SlidingWindowsAndSoftcapsMatch) {
   }
 }
 
+// sllm's own config.json (written by `sllm quantize`) keeps every feature of every family.
+TEST(FamiliesConfig, SllmConfigJsonRoundTrips) {
+  const std::string root = families_dir();
+  if (root.empty()) GTEST_SKIP() << "/usr/bin/python3 (torch) is needed for the reference";
+  for (const char* f :
+       {"llama3", "smollm2", "qwen25", "qwen3", "gemma2", "gemma3", "phi3", "mistral"}) {
+    const ModelConfig c = load_model_files(root + "/" + f).config;
+    EXPECT_EQ(ModelConfig::from_json(c.to_json()), c) << f << ": " << c.to_json().dump();
+    if (std::string(f) == "mistral") continue;  // No GGUF (families.py says why).
+    const ModelConfig g = load_model_files(root + "/" + f + ".gguf").config;
+    EXPECT_EQ(ModelConfig::from_json(g.to_json()), g) << f << ": " << g.to_json().dump();
+  }
+}
+
 // The training model does not run these features yet: it names the first one it meets.
 TEST(FamiliesConfig, TrainingModelRefusesByName) {
   const std::string root = families_dir();

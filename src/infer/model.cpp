@@ -238,7 +238,7 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
     f.resize(hd / 2);
     rope_inv_freq(f.data(), hd, rope_theta_at(cfg_, l));
     const std::vector<double> div = rope_freq_divisors(cfg_, l);
-    for (int i = 0; i < hd / 2; ++i)
+    for (size_t i = 0; i < div.size() && i < f.size(); ++i)
       if (div[i] != 1.0) f[i] = static_cast<float>(f[i] / div[i]);
   }
 }
