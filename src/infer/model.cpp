@@ -458,12 +458,12 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
       } else {
         dequantize_row(tok_emb_.type, tok_emb_.row(id), s.x.data() + t * C, C);
       }
+      if (cfg_.embedding_scale != 1.0f)  // Of the token embeddings only.
+        for (int i = 0; i < C; ++i) s.x[t * C + i] *= cfg_.embedding_scale;
       if (!pos_emb_.empty()) {
         const float* pe = pos_emb_.data() + static_cast<size_t>(pos_of[t]) * C;
         for (int i = 0; i < C; ++i) s.x[t * C + i] += pe[i];
       }
-      if (cfg_.embedding_scale != 1.0f)
-        for (int i = 0; i < C; ++i) s.x[t * C + i] *= cfg_.embedding_scale;
     }
   });
 
