@@ -189,6 +189,17 @@ const Aspect kAspects[] = {
      },
      false},
     SLLM_ASPECT("final-logit softcap", final_logit_softcap, false),
+    {"query_pre_attn_scalar other than head_dim",
+     [](const ModelConfig& a, const ModelConfig& b) {
+       return uses_feature(a, Feature::QueryPreAttnScalar) ==
+              uses_feature(b, Feature::QueryPreAttnScalar);
+     },
+     false},
+    {"a separate RoPE base for sliding-window layers",
+     [](const ModelConfig& a, const ModelConfig& b) {
+       return a.rope_local_theta == b.rope_local_theta;
+     },
+     false},
 };
 #undef SLLM_ASPECT
 
