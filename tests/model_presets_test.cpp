@@ -102,7 +102,7 @@ TEST(ModelPresets, EveryFeatureRoundTripsThroughConfigJson) {
   c.head_size = 16;
   c.norm_unit_offset = true;
   c.post_norms = true;
-  c.rope_scaling = {"llama3", 8.0f, 8192, 1.0f, 4.0f, {}, {}};
+  c.rope_scaling = {"llama3", 8.0f, 8192, 1.0f, 4.0f, {}, {}, {}};
   c.rotary_fraction = 0.5f;
   c.rope_layout = RopeLayout::RotateHalf;
   c.qk_norm = true;
