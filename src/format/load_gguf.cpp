@@ -101,7 +101,9 @@ ModelFiles load_gguf_model(const std::string& path) {
       c.rope_local_theta = static_cast<float>(
           r->get_float(arch + ".rope.freq_base_swa", family->features.rope_local_theta));
   }
-  if (const int64_t w = r->get_int(arch + ".attention.sliding_window", 0); w > 0) {
+  if (const int64_t w = r->get_int(arch + ".attention.sliding_window", 0); w != 0) {
+    if (w < 0 || w > (1 << 24))
+      fail("{}: {}.attention.sliding_window {} is out of range", path, arch, w);
     c.sliding_window.assign(static_cast<size_t>(c.n_layer), 0);
     for (int i = 0; i < c.n_layer; ++i) {
       switch (family->window_layers) {
