@@ -9,7 +9,8 @@ namespace sllm {
 
 namespace {
 
-// The row's names of the tensors c has: a fused "attn.qkv.*" counts when its q part exists.
+// The row's names of the tensors c has: a fused "attn.qkv.*" counts when its q part exists, a
+// fused "mlp.gate_up.*" when its gate part does.
 std::vector<std::pair<std::string, std::string>> present(const ModelConfig& c,
                                                          std::span<const TensorName> names,
                                                          const std::string& ours_prefix,
@@ -23,6 +24,8 @@ std::vector<std::pair<std::string, std::string>> present(const ModelConfig& c,
     std::string probe = ours;
     if (const size_t f = probe.find(".attn.qkv."); f != std::string::npos)
       probe.replace(f, 10, ".attn.q.");
+    if (const size_t f = probe.find(".mlp.gate_up."); f != std::string::npos)
+      probe.replace(f, 13, ".mlp.gate.");
     if (have.count(probe)) out.push_back({hf_prefix + n.theirs, std::move(ours)});
   }
   return out;

@@ -1,6 +1,15 @@
 // GGUF models as llama.cpp writes them (the preset table's GGUF architectures: llama, qwen2,
-// gpt2), mapped to sllm's parameter names. Tensors stay in the mapped file; GPT-2's fused attn_qkv
-// is split by rows, which needs no copy because rows are stored whole in every ggml type.
+// qwen3, gemma2, gemma3, phi3, gpt2), mapped to sllm's parameter names. Tensors stay in the mapped
+// file; fused tensors (GPT-2's and Phi-3's attn_qkv, Phi-3's [gate; up] ffn_up) are split by
+// rows, which needs no copy because rows are stored whole in every ggml type. Facts from
+// llama.cpp's converter and loader that the file does not say:
+//  - its Gemma converter stores norm weights as 1 + w, so the file's norms are plain RMSNorm;
+//  - Gemma scales embeddings by sqrt(n_embd), and its attention by 1/sqrt(head_dim) except on
+//    the 27B models (46 or 62 layers: 1/sqrt(n_embd / n_head));
+//  - Gemma 3's local layers are five of every six, with RoPE base 10000 and no scaling;
+//  - llama3 rope_scaling arrives as rope_freqs.weight, a divisor per rotated pair.
+#include <cmath>
+
 #include "sllm/common/error.h"
 #include "sllm/format/hf_names.h"
 #include "sllm/format/model_files.h"
@@ -35,7 +44,10 @@ ModelFiles load_gguf_model(const std::string& path) {
     fail("{}: GGUF file has no general.architecture (a vocabulary-only file?)", path);
   const ModelPreset* family = find_gguf_preset(arch);
   if (!family)
-    fail("{}: unsupported architecture '{}' (sllm runs llama, qwen2 and gpt2)", path, arch);
+    fail(
+        "{}: unsupported architecture '{}' (sllm runs llama, qwen2, qwen3, gemma2, gemma3, phi3 "
+        "and gpt2)",
+        path, arch);
   ModelConfig& c = m.config;
   apply_preset(c, *family);
   auto need_int = [&](const std::string& key) {
@@ -56,12 +68,74 @@ ModelFiles load_gguf_model(const std::string& path) {
   const bool rms = c.norm == NormKind::RMSNorm;
   c.norm_eps = static_cast<float>(r->get_float(
       arch + (rms ? ".attention.layer_norm_rms_epsilon" : ".attention.layer_norm_epsilon"), 1e-5));
+  const int64_t key_length = r->get_int(arch + ".attention.key_length", c.n_embd / c.n_head);
+  if (r->get_int(arch + ".attention.value_length", key_length) != key_length)
+    fail("{}: {}.attention.value_length differs from key_length", path, arch);
+  if (key_length <= 0 || key_length > 65536)
+    fail("{}: {}.attention.key_length {} is out of range", path, arch, key_length);
+  if (key_length * c.n_head != c.n_embd) c.head_size = static_cast<int>(key_length);
   if (c.positions == Positions::Rope) {
-    c.rope_theta = static_cast<float>(r->get_float(arch + ".rope.freq_base", 10000.0));
-    const int64_t rot = r->get_int(arch + ".rope.dimension_count", c.n_embd / c.n_head);
-    if (rot != c.n_embd / c.n_head)
+    c.rope_theta =
+        static_cast<float>(r->get_float(arch + ".rope.freq_base", family->features.rope_theta));
+    const int64_t rot = r->get_int(arch + ".rope.dimension_count", c.head_dim());
+    if (rot != c.head_dim())
       fail("{}: partial RoPE (dimension_count {}) is not supported", path, rot);
+    const std::string scaling = r->get_string(arch + ".rope.scaling.type", "none");
+    if (scaling == "linear") {
+      c.rope_scaling.type = "linear";
+      c.rope_scaling.factor = static_cast<float>(r->get_float(arch + ".rope.scaling.factor", 1.0));
+    } else if (scaling != "none") {
+      fail("{}: rope scaling type '{}' is not supported (sllm implements linear and llama3)", path,
+           scaling);
+    }
+    if (const GGUFTensorInfo* f = r->find_tensor("rope_freqs.weight")) {
+      if (!c.rope_scaling.type.empty())
+        fail("{}: rope_freqs.weight and rope scaling type '{}' together", path, scaling);
+      if (f->type != GGMLType::F32 || f->numel() != c.head_dim() / 2)
+        fail("{}: rope_freqs.weight must be F32 with {} entries", path, c.head_dim() / 2);
+      const float* v = reinterpret_cast<const float*>(f->data);
+      c.rope_scaling.type = "freq_factors";
+      c.rope_scaling.freq_factors.assign(v, v + f->numel());
+    }
+    if (c.rope_local_theta > 0.0f)
+      c.rope_local_theta = static_cast<float>(
+          r->get_float(arch + ".rope.freq_base_swa", family->features.rope_local_theta));
   }
+  if (const int64_t w = r->get_int(arch + ".attention.sliding_window", 0); w != 0) {
+    if (w < 0 || w > (1 << 24))
+      fail("{}: {}.attention.sliding_window {} is out of range", path, arch, w);
+    c.sliding_window.assign(static_cast<size_t>(c.n_layer), 0);
+    for (int i = 0; i < c.n_layer; ++i) {
+      switch (family->window_layers) {
+        case WindowLayers::None:
+          fail("{}: {}.attention.sliding_window is not supported for this architecture", path,
+               arch);
+        case WindowLayers::Every:
+          c.sliding_window[i] = static_cast<int>(w);
+          break;
+        case WindowLayers::Even:
+          c.sliding_window[i] = i % 2 == 0 ? static_cast<int>(w) : 0;
+          break;
+        case WindowLayers::Pattern: {
+          const int64_t every = r->get_int(arch + ".attention.sliding_window_pattern", 6);
+          c.sliding_window[i] = every > 0 && (i + 1) % every == 0 ? 0 : static_cast<int>(w);
+          break;
+        }
+      }
+    }
+  }
+  c.attn_softcap = static_cast<float>(
+      r->get_float(arch + ".attn_logit_softcapping", family->features.attn_softcap));
+  c.final_logit_softcap = static_cast<float>(
+      r->get_float(arch + ".final_logit_softcapping", family->features.final_logit_softcap));
+  if (family->sqrt_embedding_scale) {
+    c.norm_unit_offset = false;  // The converter stored 1 + w.
+    c.embedding_scale = std::sqrt(static_cast<float>(c.n_embd));
+    const bool big = c.n_layer == 46 || c.n_layer == 62;  // Gemma 2 and 3 27B
+    c.query_pre_attn_scalar = big ? static_cast<float>(c.n_embd / c.n_head) : c.head_dim();
+  }
+  if (const double scale = r->get_float(arch + ".attention.scale", 0.0); scale > 0.0)
+    c.query_pre_attn_scalar = static_cast<float>(1.0 / (scale * scale));
   c.tie_word_embeddings = r->find_tensor("output.weight") == nullptr;
   try {
     c.validate();
@@ -78,58 +152,75 @@ ModelFiles load_gguf_model(const std::string& path) {
   const bool fused = family->gguf_fused_qkv;
   if (c.positions == Positions::Learned) map("position_embd.weight", "pos_embeddings.weight");
   if (c.norm_bias) map("output_norm.bias", "norm.bias");
+  const int64_t hd = c.head_dim(), Q = c.n_head * hd, KV = c.n_kv_head * hd, F = c.ffn_dim();
+  // Splits a fused tensor into consecutive row ranges, checking its rows.
+  auto split = [&](const std::string& from, std::initializer_list<int64_t> rows,
+                   std::initializer_list<std::string> to) {
+    const WeightTensor w = view(r->tensor(from));
+    int64_t want = 0;
+    for (int64_t n : rows) want += n;
+    if (w.shape.empty() || w.shape[0] != want)
+      fail("{}: {} has {} rows, expected {}", path, from, w.shape.empty() ? 0 : w.shape[0], want);
+    const std::vector<WeightTensor> parts = split_rows(w, std::vector<int64_t>(rows));
+    size_t j = 0;
+    for (const std::string& name : to) m.tensors[name] = parts[j++];
+  };
+  // Per-layer tensors that are one-to-one: llama.cpp's name, sllm's, and whether c has it.
+  struct Plain {
+    const char *theirs, *ours;
+    bool present;
+  };
+  const bool gated_sep = c.gated_mlp && !fused;  // Phi-3 fuses gate into ffn_up.
+  const Plain plain[] = {
+      {"attn_norm.weight", "attn_norm.weight", true},
+      {"attn_norm.bias", "attn_norm.bias", c.norm_bias},
+      {"attn_q.weight", "attn.q.weight", !fused},
+      {"attn_k.weight", "attn.k.weight", !fused},
+      {"attn_v.weight", "attn.v.weight", !fused},
+      {"attn_q.bias", "attn.q.bias", !fused && c.qkv_bias},
+      {"attn_k.bias", "attn.k.bias", !fused && c.qkv_bias},
+      {"attn_v.bias", "attn.v.bias", !fused && c.qkv_bias},
+      {"attn_q_norm.weight", "attn.q_norm.weight", c.qk_norm},
+      {"attn_k_norm.weight", "attn.k_norm.weight", c.qk_norm},
+      {"attn_output.weight", "attn.o.weight", true},
+      {"attn_output.bias", "attn.o.bias", c.attn_out_bias},
+      {"post_attention_norm.weight", "attn_post_norm.weight", c.post_norms},
+      {"ffn_norm.weight", "mlp_norm.weight", true},
+      {"ffn_norm.bias", "mlp_norm.bias", c.norm_bias},
+      {"ffn_gate.weight", "mlp.gate.weight", gated_sep},
+      {"ffn_up.weight", "mlp.up.weight", !(c.gated_mlp && fused)},
+      {"ffn_up.bias", "mlp.up.bias", c.mlp_bias},
+      {"ffn_down.weight", "mlp.down.weight", true},
+      {"ffn_down.bias", "mlp.down.bias", c.mlp_bias},
+      {"post_ffw_norm.weight", "mlp_post_norm.weight", c.post_norms},
+  };
   for (int i = 0; i < c.n_layer; ++i) {
-    map(blk(i, "attn_norm.weight"), lay(i, "attn_norm.weight"));
-    map(blk(i, "attn_output.weight"), lay(i, "attn.o.weight"));
-    map(blk(i, "ffn_norm.weight"), lay(i, "mlp_norm.weight"));
-    map(blk(i, "ffn_up.weight"), lay(i, "mlp.up.weight"));
-    map(blk(i, "ffn_down.weight"), lay(i, "mlp.down.weight"));
-    if (!fused) {
-      map(blk(i, "attn_q.weight"), lay(i, "attn.q.weight"));
-      map(blk(i, "attn_k.weight"), lay(i, "attn.k.weight"));
-      map(blk(i, "attn_v.weight"), lay(i, "attn.v.weight"));
-      if (c.gated_mlp) map(blk(i, "ffn_gate.weight"), lay(i, "mlp.gate.weight"));
+    for (const Plain& p : plain)
+      if (p.present) map(blk(i, p.theirs), lay(i, p.ours));
+    if (fused) {
+      split(blk(i, "attn_qkv.weight"), {Q, KV, KV},
+            {lay(i, "attn.q.weight"), lay(i, "attn.k.weight"), lay(i, "attn.v.weight")});
       if (c.qkv_bias)
-        for (const char* p : {"q", "k", "v"})
-          map(blk(i, (std::string("attn_") + p + ".bias").c_str()),
-              lay(i, (std::string("attn.") + p + ".bias").c_str()));
-      if (!family->gguf_rotate_half) continue;
-      // llama.cpp runs this family (Qwen2) with rotate-half (NEOX) RoPE, so its q/k rows are
-      // in Hugging Face order: back to interleaved pairs.
-      for (const char* p : {"q", "k"}) {
-        const std::string part = std::string("attn.") + p + ".";
-        const int heads = *p == 'q' ? c.n_head : c.n_kv_head;
-        for (const char* wb : {"weight", "bias"}) {
-          if (!m.tensors.count(lay(i, (part + wb).c_str()))) continue;
-          WeightTensor& w = m.tensors[lay(i, (part + wb).c_str())];
-          const int64_t rows = w.shape.empty() ? 0 : w.shape[0];
-          if (rows % (2 * heads) != 0)
-            fail("{}: {}{} has {} rows, not a multiple of 2*{}", path, blk(i, "attn_"), p, rows,
-                 heads);
-          w.data = m.own(hf_permute_rows(w.data, rows, w.nbytes / rows, heads, false));
-        }
-      }
-      continue;
+        split(blk(i, "attn_qkv.bias"), {Q, KV, KV},
+              {lay(i, "attn.q.bias"), lay(i, "attn.k.bias"), lay(i, "attn.v.bias")});
+      if (c.gated_mlp)
+        split(blk(i, "ffn_up.weight"), {F, F},
+              {lay(i, "mlp.gate.weight"), lay(i, "mlp.up.weight")});
     }
-    for (const char* s :
-         {"attn_norm.bias", "attn_output.bias", "ffn_norm.bias", "ffn_up.bias", "ffn_down.bias"}) {
-      static const std::map<std::string, std::string> to = {{"attn_norm.bias", "attn_norm.bias"},
-                                                            {"attn_output.bias", "attn.o.bias"},
-                                                            {"ffn_norm.bias", "mlp_norm.bias"},
-                                                            {"ffn_up.bias", "mlp.up.bias"},
-                                                            {"ffn_down.bias", "mlp.down.bias"}};
-      map(blk(i, s), lay(i, to.at(s).c_str()));
-    }
-    // Fused [3C, C] qkv weight and [3C] bias: q, k, v are consecutive row ranges.
-    for (const char* part : {"weight", "bias"}) {
-      WeightTensor qkv = view(r->tensor(blk(i, (std::string("attn_qkv.") + part).c_str())));
-      const int64_t rows = qkv.shape[0];
-      if (rows != 3 * c.n_embd)
-        fail("{}: {} has {} rows, expected {}", path, blk(i, "attn_qkv"), rows, 3 * c.n_embd);
-      const std::array<WeightTensor, 3> split = split_rows_in_thirds(qkv);
-      const char* names[3] = {"attn.q.", "attn.k.", "attn.v."};
-      for (int j = 0; j < 3; ++j)
-        m.tensors[lay(i, (std::string(names[j]) + part).c_str())] = split[j];
+    if (!family->gguf_rotate_half) continue;
+    // llama.cpp runs this family with rotate-half (NEOX) RoPE, so its q/k rows (and the
+    // per-head qk-norm weights) are in Hugging Face order: back to interleaved pairs.
+    const std::pair<const char*, int> permuted[] = {
+        {"attn.q.weight", c.n_head},  {"attn.q.bias", c.n_head}, {"attn.k.weight", c.n_kv_head},
+        {"attn.k.bias", c.n_kv_head}, {"attn.q_norm.weight", 1}, {"attn.k_norm.weight", 1}};
+    for (const auto& [name, heads] : permuted) {
+      auto it = m.tensors.find(lay(i, name));
+      if (it == m.tensors.end()) continue;
+      WeightTensor& w = it->second;
+      const int64_t rows = w.shape.empty() ? 0 : w.shape[0];
+      if (rows == 0 || rows % (2 * heads) != 0)
+        fail("{}: layer {} {} has {} rows, not a multiple of 2*{}", path, i, name, rows, heads);
+      w.data = m.own(hf_permute_rows(w.data, rows, w.nbytes / rows, heads, false));
     }
   }
 

@@ -11,6 +11,21 @@
 
 namespace sllm {
 
+std::vector<WeightTensor> split_rows(const WeightTensor& fused, std::span<const int64_t> rows) {
+  const size_t row = fused.shape.empty() || fused.shape[0] == 0 ? 0 : fused.nbytes / fused.shape[0];
+  std::vector<WeightTensor> out;
+  int64_t at = 0;
+  for (int64_t n : rows) {
+    WeightTensor w = fused;
+    w.shape[0] = n;
+    w.data = fused.data + at * row;
+    w.nbytes = static_cast<size_t>(n) * row;
+    out.push_back(std::move(w));
+    at += n;
+  }
+  return out;
+}
+
 std::array<WeightTensor, 3> split_rows_in_thirds(const WeightTensor& fused) {
   std::array<WeightTensor, 3> out;
   const size_t third = fused.nbytes / 3;

@@ -179,16 +179,21 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
       {"attn.v.weight", &Layer::v},      {"attn.o.weight", &Layer::o},
       {"mlp.gate.weight", &Layer::gate}, {"mlp.up.weight", &Layer::up},
       {"mlp.down.weight", &Layer::down}};
-  static const std::map<std::string, Vec> vectors = {{"attn_norm.weight", &Layer::attn_norm_w},
-                                                     {"attn_norm.bias", &Layer::attn_norm_b},
-                                                     {"mlp_norm.weight", &Layer::mlp_norm_w},
-                                                     {"mlp_norm.bias", &Layer::mlp_norm_b},
-                                                     {"attn.q.bias", &Layer::q_b},
-                                                     {"attn.k.bias", &Layer::k_b},
-                                                     {"attn.v.bias", &Layer::v_b},
-                                                     {"attn.o.bias", &Layer::o_b},
-                                                     {"mlp.up.bias", &Layer::up_b},
-                                                     {"mlp.down.bias", &Layer::down_b}};
+  static const std::map<std::string, Vec> vectors = {
+      {"attn_norm.weight", &Layer::attn_norm_w},
+      {"attn_norm.bias", &Layer::attn_norm_b},
+      {"mlp_norm.weight", &Layer::mlp_norm_w},
+      {"mlp_norm.bias", &Layer::mlp_norm_b},
+      {"attn.q.bias", &Layer::q_b},
+      {"attn.k.bias", &Layer::k_b},
+      {"attn.v.bias", &Layer::v_b},
+      {"attn.o.bias", &Layer::o_b},
+      {"mlp.up.bias", &Layer::up_b},
+      {"mlp.down.bias", &Layer::down_b},
+      {"attn.q_norm.weight", &Layer::q_norm_w},
+      {"attn.k_norm.weight", &Layer::k_norm_w},
+      {"attn_post_norm.weight", &Layer::attn_post_norm_w},
+      {"mlp_post_norm.weight", &Layer::mlp_post_norm_w}};
   const auto to = opt.weight_type;
   layers_.resize(cfg_.n_layer);
   for (const ParamSpec& spec : param_specs(cfg_)) {
@@ -216,8 +221,26 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
     }
   }
   if (cfg_.tie_word_embeddings) lm_head_ = tok_emb_;
-  inv_freq_.resize(cfg_.head_dim() / 2);
-  rope_inv_freq(inv_freq_.data(), cfg_.head_dim(), cfg_.rope_theta);
+  // Gemma's x * (1 + w): the 1 joins the weights once here.
+  if (cfg_.norm_unit_offset) {
+    auto shift = [](std::vector<float>& w) {
+      for (float& x : w) x += 1.0f;
+    };
+    shift(norm_w_);
+    for (Layer& l : layers_)
+      for (auto* w : {&l.attn_norm_w, &l.mlp_norm_w, &l.q_norm_w, &l.k_norm_w, &l.attn_post_norm_w,
+                      &l.mlp_post_norm_w})
+        shift(*w);
+  }
+  const int hd = cfg_.head_dim();
+  for (int l = 0; l < cfg_.n_layer; ++l) {
+    std::vector<float>& f = layers_[l].inv_freq;
+    f.resize(hd / 2);
+    rope_inv_freq(f.data(), hd, rope_theta_at(cfg_, l));
+    const std::vector<double> div = rope_freq_divisors(cfg_, l);
+    for (size_t i = 0; i < div.size() && i < f.size(); ++i)
+      if (div[i] != 1.0) f[i] = static_cast<float>(f[i] / div[i]);
+  }
 }
 
 size_t InferenceModel::weight_bytes() const {
@@ -268,7 +291,8 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
   const int H = cfg_.n_head, hd = cfg_.head_dim(), group = cfg_.n_head / cfg_.n_kv_head;
   const int Q = H * hd;
   const int64_t N = static_cast<int64_t>(seq_of.size());
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = cfg_.attn_scale(), softcap = cfg_.attn_softcap;
+  const int window = cfg_.window_at(layer);
   Scratch& s = *s_;
   // Runs of consecutive tokens of one sequence (forward_batch keeps a sequence's tokens
   // together). A long run (a prefill chunk) goes through attention_query_block per head and
@@ -318,22 +342,28 @@ void InferenceModel::attention(std::span<const Seq> seqs, int layer, const std::
         for (int h = kvh * group; h < (kvh + 1) * group; ++h)
           attention_query_block(s.att.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q), sc.data(),
                                 s.q.data() + r.t0 * Q + h * hd, static_cast<size_t>(Q), k, v,
-                                static_cast<size_t>(hd), static_cast<int>(r.n), first, hd, scale);
+                                static_cast<size_t>(hd), static_cast<int>(r.n), first, hd, scale,
+                                window, softcap);
         continue;
       }
       const int64_t t = singles[(item - nb) / KVH];
       const int kvh = static_cast<int>((item - nb) % KVH);
       const KVCache& cache = *seqs[seq_of[t]].cache;
       const int p = pos_of[t];
-      sc.resize(static_cast<size_t>(group) * (p + 1));
+      // The keys this query sees: all before it, or the last `window` on a sliding layer.
+      const int lo = window > 0 ? std::max(0, p + 1 - window) : 0, n = p + 1 - lo;
+      const size_t at = static_cast<size_t>(lo) * hd;
+      sc.resize(static_cast<size_t>(group) * n);
       float* out = s.att.data() + t * Q + kvh * group * hd;
       const float* q = s.q.data() + t * Q + kvh * group * hd;
       if (cache.type() == KVType::F16)
-        attention_group_query_f16(out, sc.data(), q, group, cache.k16(layer, kvh),
-                                  cache.v16(layer, kvh), static_cast<size_t>(hd), p + 1, hd, scale);
+        attention_group_query_f16(out, sc.data(), q, group, cache.k16(layer, kvh) + at,
+                                  cache.v16(layer, kvh) + at, static_cast<size_t>(hd), n, hd, scale,
+                                  softcap);
       else
-        attention_group_query(out, sc.data(), q, group, cache.k(layer, kvh), cache.v(layer, kvh),
-                              static_cast<size_t>(hd), p + 1, hd, scale);
+        attention_group_query(out, sc.data(), q, group, cache.k(layer, kvh) + at,
+                              cache.v(layer, kvh) + at, static_cast<size_t>(hd), n, hd, scale,
+                              softcap);
     }
   });
 }
@@ -414,6 +444,7 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
   const int64_t N = static_cast<int64_t>(seq_of.size()), M = static_cast<int64_t>(rows.size());
   Scratch& s = *s_;
   const bool gated = cfg_.gated_mlp;
+  static const std::vector<float> kNoBias;
 
   // Embeddings.
   team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
@@ -427,6 +458,8 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
       } else {
         dequantize_row(tok_emb_.type, tok_emb_.row(id), s.x.data() + t * C, C);
       }
+      if (cfg_.embedding_scale != 1.0f)  // Of the token embeddings only.
+        for (int i = 0; i < C; ++i) s.x[t * C + i] *= cfg_.embedding_scale;
       if (!pos_emb_.empty()) {
         const float* pe = pos_emb_.data() + static_cast<size_t>(pos_of[t]) * C;
         for (int i = 0; i < C; ++i) s.x[t * C + i] += pe[i];
@@ -461,11 +494,25 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
             add_bias(s.v.data(), L.v_b, t0, t1);
           });
           break;
+        case BlockStep::QkNorm:
+          team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t) {
+              for (int h = 0; h < cfg_.n_head; ++h) {
+                float* q = s.q.data() + t * Q + h * hd;
+                rmsnorm_row(q, q, L.q_norm_w.data(), hd, cfg_.norm_eps);
+              }
+              for (int h = 0; h < cfg_.n_kv_head; ++h) {
+                float* k = s.k.data() + t * KV + h * hd;
+                rmsnorm_row(k, k, L.k_norm_w.data(), hd, cfg_.norm_eps);
+              }
+            }
+          });
+          break;
         case BlockStep::Rope:
           team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
             for (int64_t t = t0; t < t1; ++t) {
-              rope_row(s.q.data() + t * Q, cfg_.n_head, hd, pos_of[t], inv_freq_.data());
-              rope_row(s.k.data() + t * KV, cfg_.n_kv_head, hd, pos_of[t], inv_freq_.data());
+              rope_row(s.q.data() + t * Q, cfg_.n_head, hd, pos_of[t], L.inv_freq.data());
+              rope_row(s.k.data() + t * KV, cfg_.n_kv_head, hd, pos_of[t], L.inv_freq.data());
             }
           });
           break;
@@ -479,8 +526,13 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
         case BlockStep::AttnOut:
           project({{&L.o, s.mlp_out.data()}}, s.att.data());
           break;
+        case BlockStep::AttnPostNorm:  // The output bias joins before the norm.
+          team.parallel_for(
+              N, 4, [&](int64_t t0, int64_t t1) { add_bias(s.mlp_out.data(), L.o_b, t0, t1); });
+          norm(s.mlp_out.data(), L.attn_post_norm_w.data(), nullptr, s.mlp_out.data(), N, team);
+          break;
         case BlockStep::AttnResidual:
-          residual(s.x.data(), s.mlp_out.data(), L.o_b);
+          residual(s.x.data(), s.mlp_out.data(), cfg_.post_norms ? kNoBias : L.o_b);
           break;
         case BlockStep::MlpNorm:
           norm(s.x.data(), L.mlp_norm_w.data(),
@@ -494,9 +546,10 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
           break;
         case BlockStep::Activation:
           if (gated) {
+            const auto glu = cfg_.activation == Activation::Silu ? swiglu_span : geglu_span;
             team.parallel_for(N * F, 1024, [&](int64_t i0, int64_t i1) {
-              swiglu_span(s.h1.data() + i0, s.h1.data() + i0, s.h2.data() + i0,
-                          static_cast<size_t>(i1 - i0));
+              glu(s.h1.data() + i0, s.h1.data() + i0, s.h2.data() + i0,
+                  static_cast<size_t>(i1 - i0));
             });
           } else {  // The up projection's bias joins the GELU's pass.
             team.parallel_for(N, 1, [&](int64_t t0, int64_t t1) {
@@ -509,8 +562,13 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
         case BlockStep::MlpDown:
           project({{&L.down, s.mlp_out.data()}}, s.h1.data());
           break;
+        case BlockStep::MlpPostNorm:
+          team.parallel_for(
+              N, 4, [&](int64_t t0, int64_t t1) { add_bias(s.mlp_out.data(), L.down_b, t0, t1); });
+          norm(s.mlp_out.data(), L.mlp_post_norm_w.data(), nullptr, s.mlp_out.data(), N, team);
+          break;
         case BlockStep::MlpResidual:
-          residual(s.x.data(), s.mlp_out.data(), L.down_b);
+          residual(s.x.data(), s.mlp_out.data(), cfg_.post_norms ? kNoBias : L.down_b);
           break;
       }
   }
@@ -523,6 +581,12 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
   norm(s.last.data(), norm_w_.data(), norm_b_.empty() ? nullptr : norm_b_.data(), s.xn.data(), M,
        team);
   matmul(lm_head_, s.xn.data(), M, s.logits, s.acts, team);
+  if (const float cap = cfg_.final_logit_softcap; cap > 0.0f) {
+    const int64_t V = cfg_.vocab_size;
+    team.parallel_for(M, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0 * V; i < i1 * V; ++i) s.logits[i] = cap * std::tanh(s.logits[i] / cap);
+    });
+  }
 }
 
 std::vector<float> InferenceModel::forward(KVCache& cache, std::span<const int32_t> tokens) {

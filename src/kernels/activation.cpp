@@ -37,6 +37,11 @@ void swiglu_span(float* out, const float* gate, const float* up, size_t n) {
   simd::swiglu(out, gate, up, n);
 }
 
+void geglu_span(float* out, const float* gate, const float* up, size_t n) {
+  simd::gelu(out, gate, n);
+  for (size_t i = 0; i < n; ++i) out[i] *= up[i];
+}
+
 void swiglu_forward(float* out, const float* inp, int N, int F) {
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {

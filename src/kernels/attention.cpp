@@ -117,31 +117,45 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 }
 
 void attention_group_query(float* out, float* scores, const float* q, int queries, const float* k,
-                           const float* v, size_t stride, int n, int hd, float scale) {
+                           const float* v, size_t stride, int n, int hd, float scale,
+                           float softcap) {
   simd::attend(out, scores, q, static_cast<size_t>(queries), k, v, stride, static_cast<size_t>(n),
-               static_cast<size_t>(hd), scale);
+               static_cast<size_t>(hd), scale, softcap);
 }
 
 void attention_group_query_f16(float* out, float* scores, const float* q, int queries,
                                const uint16_t* k, const uint16_t* v, size_t stride, int n, int hd,
-                               float scale) {
+                               float scale, float softcap) {
   simd::attend_f16(out, scores, q, static_cast<size_t>(queries), k, v, stride,
-                   static_cast<size_t>(n), static_cast<size_t>(hd), scale);
+                   static_cast<size_t>(n), static_cast<size_t>(hd), scale, softcap);
 }
 
 void attention_query_block(float* out, size_t out_stride, float* scores, const float* q,
                            size_t q_stride, const float* k, const float* v, size_t kv_stride, int n,
-                           int first, int hd, float scale) {
-  const int P = first + n;
+                           int first, int hd, float scale, int window, float softcap) {
+  // Keys [lo, first + n) are the union of the queries' windows; scores hold only those.
+  const int lo = window > 0 ? std::max(0, first - window + 1) : 0;
+  const int P = first + n - lo;
   const int ld_q = static_cast<int>(q_stride), ld_kv = static_cast<int>(kv_stride);
+  k += static_cast<size_t>(lo) * kv_stride;
+  v += static_cast<size_t>(lo) * kv_stride;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, P, hd, scale, q, ld_q, k, ld_kv, 0.0f,
               scores, P);
   for (int i = 0; i < n; ++i) {
     float* row = scores + static_cast<size_t>(i) * P;
-    const size_t len = static_cast<size_t>(first + i + 1);
-    const float inv = 1.0f / simd::exp_shifted(row, row, len, simd::max(row, len));
-    for (size_t j = 0; j < len; ++j) row[j] *= inv;
-    std::fill(row + len, row + P, 0.0f);  // The future: masked.
+    const int end = first + i + 1 - lo;  // The future: masked.
+    const int begin = window > 0 ? std::max(0, first + i + 1 - window - lo) : 0;
+    const size_t len = static_cast<size_t>(end - begin);
+    float* r = row + begin;
+    float mx = simd::max(r, len);
+    if (softcap > 0.0f) {
+      for (size_t j = 0; j < len; ++j) r[j] = softcap * std::tanh(r[j] / softcap);
+      mx = softcap * std::tanh(mx / softcap);
+    }
+    const float inv = 1.0f / simd::exp_shifted(r, r, len, mx);
+    for (size_t j = 0; j < len; ++j) r[j] *= inv;
+    std::fill(row, r, 0.0f);
+    std::fill(row + end, row + P, 0.0f);
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, P, 1.0f, scores, P, v, ld_kv, 0.0f,
               out, static_cast<int>(out_stride));

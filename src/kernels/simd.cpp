@@ -125,12 +125,19 @@ HWY_INLINE V load_row(const uint16_t* p, size_t i, size_t count) {
   return load_row(buf);
 }
 
+// Gemma 2's softcap, cap * tanh(s / cap), on n scores; returns the capped max (tanh is
+// increasing, so the max stays the max).
+float cap_scores(float* s, size_t n, float mx, float cap) {
+  for (size_t j = 0; j < n; ++j) s[j] = cap * std::tanh(s[j] / cap);
+  return cap * std::tanh(mx / cap);
+}
+
 // G queries (heads sharing one KV head: q and out hold G rows of hd floats, scores G rows of n)
 // with q in registers: each key and value row is read once for all G. Per query the arithmetic
 // is the same whatever G, so grouping never changes a result.
 template <class T, int G>
 void attend_registers(float* out, float* scores, const float* q, const T* k, const T* v,
-                      size_t stride, size_t n, size_t hd, float scale) {
+                      size_t stride, size_t n, size_t hd, float scale, float softcap) {
   const D d;
   const size_t N = hn::Lanes(d), nv = hd / N;
   V qv[G][16], acc[G][16], row[16];
@@ -161,6 +168,7 @@ void attend_registers(float* out, float* scores, const float* q, const T* k, con
   }
   float inv[G];
   for (int g = 0; g < G; ++g) {
+    if (softcap > 0.0f) mx[g] = cap_scores(scores + g * n, n, mx[g], softcap);
     inv[g] = 1.0f / exp_shifted(scores + g * n, scores + g * n, n, mx[g]);
     for (size_t i = 0; i < nv; ++i) acc[g][i] = hn::Zero(d);
   }
@@ -180,7 +188,7 @@ void attend_registers(float* out, float* scores, const float* q, const T* k, con
 // One query, any hd: padded vectors.
 template <class T>
 void attend_padded(float* out, float* scores, const float* q, const T* k, const T* v, size_t stride,
-                   size_t n, size_t hd, float scale) {
+                   size_t n, size_t hd, float scale, float softcap) {
   const D d;
   float mx = -std::numeric_limits<float>::infinity();
   for (size_t j = 0; j < n; ++j) {
@@ -191,6 +199,7 @@ void attend_padded(float* out, float* scores, const float* q, const T* k, const 
     scores[j] = hn::GetLane(hn::SumOfLanes(d, s)) * scale;
     mx = std::max(mx, scores[j]);
   }
+  if (softcap > 0.0f) mx = cap_scores(scores, n, mx, softcap);
   const float inv = 1.0f / exp_shifted(scores, scores, n, mx);
   std::fill(out, out + hd, 0.0f);
   for (size_t j = 0; j < n; ++j) {
@@ -204,36 +213,39 @@ void attend_padded(float* out, float* scores, const float* q, const T* k, const 
 
 template <class T>
 void attend_rows(float* out, float* scores, const float* q, size_t queries, const T* k, const T* v,
-                 size_t stride, size_t n, size_t hd, float scale) {
+                 size_t stride, size_t n, size_t hd, float scale, float softcap) {
   const size_t N = hn::Lanes(D());
   // A head is at most a few hundred floats: q and the output rows stay in registers when hd
   // is a multiple of the vector width (64 = 4 AVX-512 vectors), up to 4 queries at a time.
   if (hd % N == 0 && hd <= 16 * N) {
     size_t g = 0;
     for (; g + 4 <= queries; g += 4)
-      attend_registers<T, 4>(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale);
+      attend_registers<T, 4>(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale,
+                             softcap);
     if (g + 2 <= queries) {
-      attend_registers<T, 2>(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale);
+      attend_registers<T, 2>(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale,
+                             softcap);
       g += 2;
     }
     if (g < queries)
-      attend_registers<T, 1>(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale);
+      attend_registers<T, 1>(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale,
+                             softcap);
     return;
   }
   for (size_t g = 0; g < queries; ++g)
-    attend_padded(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale);
+    attend_padded(out + g * hd, scores + g * n, q + g * hd, k, v, stride, n, hd, scale, softcap);
 }
 
 }  // namespace
 
 void attend(float* out, float* scores, const float* q, size_t queries, const float* k,
-            const float* v, size_t stride, size_t n, size_t hd, float scale) {
-  attend_rows(out, scores, q, queries, k, v, stride, n, hd, scale);
+            const float* v, size_t stride, size_t n, size_t hd, float scale, float softcap) {
+  attend_rows(out, scores, q, queries, k, v, stride, n, hd, scale, softcap);
 }
 
 void attend_f16(float* out, float* scores, const float* q, size_t queries, const uint16_t* k,
-                const uint16_t* v, size_t stride, size_t n, size_t hd, float scale) {
-  attend_rows(out, scores, q, queries, k, v, stride, n, hd, scale);
+                const uint16_t* v, size_t stride, size_t n, size_t hd, float scale, float softcap) {
+  attend_rows(out, scores, q, queries, k, v, stride, n, hd, scale, softcap);
 }
 
 void to_f16(uint16_t* out, const float* x, size_t n) {

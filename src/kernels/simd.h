@@ -18,12 +18,13 @@ void exp_shifted_scaled(float* out, const float* x, size_t n, float shift, float
 // values (row j at k + j * stride, v + j * stride, hd floats each): out row g = softmax(scale *
 // q_g . k_j) . v_j, with the max subtracted. scores holds queries * n floats of scratch. Each
 // key/value row is read once for up to 4 queries; a query's result does not depend on how many
-// share the call.
+// share the call. softcap > 0 caps the scaled scores at softcap * tanh(s / softcap) first.
 void attend(float* out, float* scores, const float* q, size_t queries, const float* k,
-            const float* v, size_t stride, size_t n, size_t hd, float scale);
+            const float* v, size_t stride, size_t n, size_t hd, float scale, float softcap = 0.0f);
 // The same over IEEE half keys and values (widened exactly to float as they are read).
 void attend_f16(float* out, float* scores, const float* q, size_t queries, const uint16_t* k,
-                const uint16_t* v, size_t stride, size_t n, size_t hd, float scale);
+                const uint16_t* v, size_t stride, size_t n, size_t hd, float scale,
+                float softcap = 0.0f);
 
 // IEEE half <-> float (to_f16 rounds to nearest even; from_f16 is exact).
 void to_f16(uint16_t* out, const float* x, size_t n);

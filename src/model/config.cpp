@@ -1,5 +1,6 @@
 #include "sllm/model/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -42,6 +43,49 @@ bool ModelConfig::sliding_window_at(int layer) const {
   return layer < static_cast<int>(sliding_window.size()) && sliding_window[layer] > 0;
 }
 
+float ModelConfig::attn_scale() const {
+  const float d = query_pre_attn_scalar > 0.0f ? query_pre_attn_scalar : head_dim();
+  return 1.0f / std::sqrt(d);
+}
+
+float rope_theta_at(const ModelConfig& c, int layer) {
+  return c.rope_local_theta > 0.0f && c.sliding_window_at(layer) ? c.rope_local_theta
+                                                                 : c.rope_theta;
+}
+
+std::vector<double> rope_freq_divisors(const ModelConfig& c, int layer) {
+  const int rot = static_cast<int>(c.head_dim() * c.rotary_fraction) / 2 * 2, half = rot / 2;
+  std::vector<double> div(static_cast<size_t>(half), 1.0);
+  const RopeScaling& s = c.rope_scaling;
+  if (s.type.empty() || (c.rope_local_theta > 0.0f && c.sliding_window_at(layer))) return div;
+  if (s.type == "linear") {
+    std::fill(div.begin(), div.end(), static_cast<double>(s.factor));
+  } else if (s.type == "llama3") {
+    // Wavelengths shorter than original/high_freq_factor keep their frequency, longer than
+    // original/low_freq_factor are divided by factor, and the band between interpolates.
+    const double old = s.original_max_position, lo = s.low_freq_factor, hi = s.high_freq_factor;
+    const double factor = s.factor;
+    for (int i = 0; i < half; ++i) {
+      const double f = std::pow(static_cast<double>(c.rope_theta), -2.0 * i / rot);
+      const double wavelen = 2.0 * M_PI / f;
+      if (wavelen < old / hi) continue;
+      if (wavelen > old / lo) {
+        div[i] = factor;
+        continue;
+      }
+      const double smooth = (old / wavelen - lo) / (hi - lo);
+      div[i] = 1.0 / ((1.0 - smooth) / factor + smooth);
+    }
+  } else if (s.type == "freq_factors") {
+    if (static_cast<int>(s.freq_factors.size()) != half)
+      fail("rope_freqs has {} factors for {} rotated pairs", s.freq_factors.size(), half);
+    for (int i = 0; i < half; ++i) div[i] = s.freq_factors[i];
+  } else {
+    fail("rope_scaling type '{}' is not supported (sllm implements linear and llama3)", s.type);
+  }
+  return div;
+}
+
 void ModelConfig::validate() const {
   auto need = [](bool ok, const char* field, long v, const char* why) {
     if (!ok) fail("invalid model config: {} = {}: {}", field, v, why);
@@ -72,6 +116,19 @@ void ModelConfig::validate() const {
     fail("invalid model config: partial_rotary_factor {} must be in (0, 1]", rotary_fraction);
   if (!(rope_scaling.factor > 0.0f))
     fail("invalid model config: rope_scaling factor {} must be positive", rope_scaling.factor);
+  if (rope_scaling.type == "llama3" &&
+      !(rope_scaling.original_max_position > 0 && rope_scaling.low_freq_factor > 0.0f &&
+        rope_scaling.high_freq_factor > rope_scaling.low_freq_factor))
+    fail(
+        "invalid model config: rope_scaling llama3 needs original_max_position_embeddings > 0 and "
+        "0 < low_freq_factor < high_freq_factor");
+  for (float f : rope_scaling.freq_factors)
+    if (!(f > 0.0f && std::isfinite(f)))
+      fail("invalid model config: rope frequency factor {} must be positive", f);
+  if (!(rope_local_theta >= 0.0f && std::isfinite(rope_local_theta)))
+    fail("invalid model config: rope_local_base_freq {} must be >= 0", rope_local_theta);
+  if (!(query_pre_attn_scalar >= 0.0f && std::isfinite(query_pre_attn_scalar)))
+    fail("invalid model config: query_pre_attn_scalar {} must be >= 0", query_pre_attn_scalar);
   if (!sliding_window.empty() && static_cast<int>(sliding_window.size()) != n_layer)
     fail("invalid model config: sliding_window has {} entries for {} layers", sliding_window.size(),
          n_layer);
@@ -136,6 +193,12 @@ const FeatureInfo kFeatures[] = {
      [](const ModelConfig& c) {
        return c.n_kv_head != c.n_head && c.positions == Positions::Learned;
      }},
+    {Feature::QueryPreAttnScalar, "query_pre_attn_scalar other than head_dim",
+     [](const ModelConfig& c) {
+       return c.query_pre_attn_scalar > 0.0f && c.query_pre_attn_scalar != c.head_dim();
+     }},
+    {Feature::LocalRopeBase, "a separate RoPE base for sliding-window layers",
+     [](const ModelConfig& c) { return c.rope_local_theta > 0.0f; }},
 };
 
 }  // namespace
@@ -203,6 +266,7 @@ json ModelConfig::to_json() const {
       r["high_freq_factor"] = rope_scaling.high_freq_factor;
     if (!rope_scaling.short_factor.empty()) r["short_factor"] = rope_scaling.short_factor;
     if (!rope_scaling.long_factor.empty()) r["long_factor"] = rope_scaling.long_factor;
+    if (!rope_scaling.freq_factors.empty()) r["freq_factors"] = rope_scaling.freq_factors;
     j["rope_scaling"] = r;
   }
   if (rotary_fraction != 1.0f) j["partial_rotary_factor"] = rotary_fraction;
@@ -210,6 +274,8 @@ json ModelConfig::to_json() const {
   if (qk_norm) j["qk_norm"] = true;
   if (!sliding_window.empty()) j["sliding_window"] = sliding_window;
   if (attn_softcap > 0.0f) j["attn_logit_softcapping"] = attn_softcap;
+  if (query_pre_attn_scalar > 0.0f) j["query_pre_attn_scalar"] = query_pre_attn_scalar;
+  if (rope_local_theta > 0.0f) j["rope_local_base_freq"] = rope_local_theta;
   if (activation != d.activation) j["hidden_act"] = activation_name(activation);
   if (gated_mlp != d.gated_mlp) j["gated_mlp"] = gated_mlp;
   if (embedding_scale != 1.0f) j["embedding_scale"] = embedding_scale;
@@ -303,7 +369,8 @@ ModelConfig ModelConfig::from_json(const json& j) {
     get_float(r, "low_freq_factor", s.low_freq_factor);
     get_float(r, "high_freq_factor", s.high_freq_factor);
     for (auto [key, out] :
-         {std::pair{"short_factor", &s.short_factor}, std::pair{"long_factor", &s.long_factor}}) {
+         {std::pair{"short_factor", &s.short_factor}, std::pair{"long_factor", &s.long_factor},
+          std::pair{"freq_factors", &s.freq_factors}}) {
       if (!r.contains(key)) continue;
       if (!r[key].is_array()) fail("model config field '{}' must be an array", key);
       for (const json& x : r[key]) {
@@ -326,6 +393,8 @@ ModelConfig ModelConfig::from_json(const json& j) {
     }
   }
   get_float(j, "attn_logit_softcapping", c.attn_softcap);
+  get_float(j, "query_pre_attn_scalar", c.query_pre_attn_scalar);
+  get_float(j, "rope_local_base_freq", c.rope_local_theta);
   if (j.contains("hidden_act")) {
     if (!j["hidden_act"].is_string()) fail("model config field 'hidden_act' must be a string");
     c.activation = parse_activation(j["hidden_act"].get<std::string>());

@@ -579,6 +579,10 @@ void forward_rows(Model::Impl& m, const ModelConfig& c, bool bf, int b0, int nb)
         case BlockStep::MlpResidual:
           residual_forward(a.out, a.out, a.res1, NC);
           break;
+        case BlockStep::QkNorm:
+        case BlockStep::AttnPostNorm:
+        case BlockStep::MlpPostNorm:
+          fail("internal: block step {} in the training model", static_cast<int>(step));
       }
     x = a.out;
   }
@@ -705,6 +709,10 @@ void backward_rows(Model::Impl& m, const ModelConfig& c, bool acc, const ModelTe
         case BlockStep::MlpResidual:
         case BlockStep::AttnResidual:
           break;
+        case BlockStep::QkNorm:
+        case BlockStep::AttnPostNorm:
+        case BlockStep::MlpPostNorm:
+          fail("internal: block step {} in the training model", static_cast<int>(*it));
         case BlockStep::MlpDown:
           linear_back(dhact, gw.down_w, gw.down_b, dres, a.hact, a16.hact, w.down_w, F, C);
           break;

@@ -43,10 +43,40 @@ constexpr TensorName kHfLlamaLayer[] = {{"attn_norm.weight", "input_layernorm.we
                                         {"attn.o.bias", "self_attn.o_proj.bias"},
                                         {"mlp.gate.bias", "mlp.gate_proj.bias"},
                                         {"mlp.up.bias", "mlp.up_proj.bias"},
-                                        {"mlp.down.bias", "mlp.down_proj.bias"}};
+                                        {"mlp.down.bias", "mlp.down_proj.bias"},
+                                        {"attn.q_norm.weight", "self_attn.q_norm.weight"},
+                                        {"attn.k_norm.weight", "self_attn.k_norm.weight"}};
+
+// Gemma 2/3: Llama's names, but post_attention_layernorm is the attention's post-norm, and the
+// MLP has its own pre and post norms.
+constexpr TensorName kHfGemmaLayer[] = {
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"attn.q.weight", "self_attn.q_proj.weight"},
+    {"attn.k.weight", "self_attn.k_proj.weight"},
+    {"attn.v.weight", "self_attn.v_proj.weight"},
+    {"attn.q_norm.weight", "self_attn.q_norm.weight"},
+    {"attn.k_norm.weight", "self_attn.k_norm.weight"},
+    {"attn.o.weight", "self_attn.o_proj.weight"},
+    {"attn_post_norm.weight", "post_attention_layernorm.weight"},
+    {"mlp_norm.weight", "pre_feedforward_layernorm.weight"},
+    {"mlp.gate.weight", "mlp.gate_proj.weight"},
+    {"mlp.up.weight", "mlp.up_proj.weight"},
+    {"mlp.down.weight", "mlp.down_proj.weight"},
+    {"mlp_post_norm.weight", "post_feedforward_layernorm.weight"}};
+
+// Phi-3: q/k/v in one qkv_proj, gate and up in one gate_up_proj (rows [gate; up]); the loader
+// splits them ("attn.qkv.*" and "mlp.gate_up.*" stand for the parts).
+constexpr TensorName kHfPhi3Layer[] = {{"attn_norm.weight", "input_layernorm.weight"},
+                                       {"attn.qkv.weight", "self_attn.qkv_proj.weight"},
+                                       {"attn.o.weight", "self_attn.o_proj.weight"},
+                                       {"mlp_norm.weight", "post_attention_layernorm.weight"},
+                                       {"mlp.gate_up.weight", "mlp.gate_up_proj.weight"},
+                                       {"mlp.down.weight", "mlp.down_proj.weight"}};
 
 constexpr HfNames kHfGpt2{HfStyle::Gpt2, "transformer.", "h.", kHfGpt2Globals, kHfGpt2Layer};
 constexpr HfNames kHfLlama{HfStyle::Llama, "model.", "layers.", kHfLlamaGlobals, kHfLlamaLayer};
+constexpr HfNames kHfGemma{HfStyle::Llama, "model.", "layers.", kHfLlamaGlobals, kHfGemmaLayer};
+constexpr HfNames kHfPhi3{HfStyle::Llama, "model.", "layers.", kHfLlamaGlobals, kHfPhi3Layer};
 
 ModelConfig gpt2_features() {
   return ModelConfig{};  // ModelConfig's defaults are GPT-2's.
@@ -69,10 +99,42 @@ ModelConfig qwen2_features() {
   return c;
 }
 
-const std::array<ModelPreset, 4>& table() {
+ModelConfig qwen3_features() {
+  ModelConfig c = llama_features();
+  c.qk_norm = true;
+  c.norm_eps = 1e-6f;
+  return c;
+}
+
+// Gemma 2: (1+w) RMSNorm around and after both halves, GELU-tanh gated MLP, softcaps. The
+// embedding scale sqrt(n_embd) and query_pre_attn_scalar depend on the dimensions, and the
+// sliding window on the layer count: the loaders set them.
+ModelConfig gemma2_features() {
+  ModelConfig c = llama_features();
+  c.norm_unit_offset = true;
+  c.post_norms = true;
+  c.activation = Activation::GeluTanh;
+  c.tie_word_embeddings = true;
+  c.norm_eps = 1e-6f;
+  c.attn_softcap = 50.0f;
+  c.final_logit_softcap = 30.0f;
+  c.query_pre_attn_scalar = 256.0f;
+  return c;
+}
+
+ModelConfig gemma3_features() {
+  ModelConfig c = gemma2_features();
+  c.qk_norm = true;
+  c.attn_softcap = c.final_logit_softcap = 0.0f;
+  c.rope_theta = 1e6f;
+  c.rope_local_theta = 1e4f;
+  return c;
+}
+
+const std::array<ModelPreset, 8>& table() {
   // name, HF model_type, HF architecture, GGUF arch, sllm model_type, exported,
   // optional biases, GGUF rotate-half, GGUF fused qkv, HF sliding-window key, HF names.
-  static const std::array<ModelPreset, 4> t = {{
+  static const std::array<ModelPreset, 8> t = {{
       {"gpt2", "gpt2", "GPT2LMHeadModel", "gpt2", true, true, true, false, true, nullptr, &kHfGpt2,
        gpt2_features()},
       {"llama", "llama", "LlamaForCausalLM", "llama", true, true, false, false, false, nullptr,
@@ -80,7 +142,15 @@ const std::array<ModelPreset, 4>& table() {
       {"qwen2", "qwen2", "Qwen2ForCausalLM", "qwen2", false, true, false, true, false,
        "use_sliding_window", &kHfLlama, qwen2_features()},
       {"mistral", "mistral", "MistralForCausalLM", nullptr, false, false, false, false, false,
-       nullptr, &kHfLlama, llama_features()},
+       nullptr, &kHfLlama, llama_features(), WindowLayers::Every},
+      {"qwen3", "qwen3", "Qwen3ForCausalLM", "qwen3", false, false, false, true, false,
+       "use_sliding_window", &kHfLlama, qwen3_features()},
+      {"gemma2", "gemma2", "Gemma2ForCausalLM", "gemma2", false, false, false, true, false, nullptr,
+       &kHfGemma, gemma2_features(), WindowLayers::Even, true},
+      {"gemma3", "gemma3_text", "Gemma3ForCausalLM", "gemma3", false, false, false, true, false,
+       nullptr, &kHfGemma, gemma3_features(), WindowLayers::Pattern, true},
+      {"phi3", "phi3", "Phi3ForCausalLM", "phi3", false, false, false, true, true, nullptr,
+       &kHfPhi3, llama_features(), WindowLayers::Every},
   }};
   return t;
 }
@@ -113,8 +183,23 @@ const Aspect kAspects[] = {
     SLLM_ASPECT("activation", activation, false),
     SLLM_ASPECT("gated MLP", gated_mlp, false),
     SLLM_ASPECT("MLP biases", mlp_bias, true),
-    SLLM_ASPECT("embedding scale", embedding_scale, false),
+    {"embedding scale",
+     [](const ModelConfig& a, const ModelConfig& b) {
+       return (a.embedding_scale != 1.0f) == (b.embedding_scale != 1.0f);
+     },
+     false},
     SLLM_ASPECT("final-logit softcap", final_logit_softcap, false),
+    {"query_pre_attn_scalar other than head_dim",
+     [](const ModelConfig& a, const ModelConfig& b) {
+       return uses_feature(a, Feature::QueryPreAttnScalar) ==
+              uses_feature(b, Feature::QueryPreAttnScalar);
+     },
+     false},
+    {"a separate RoPE base for sliding-window layers",
+     [](const ModelConfig& a, const ModelConfig& b) {
+       return a.rope_local_theta == b.rope_local_theta;
+     },
+     false},
 };
 #undef SLLM_ASPECT
 
@@ -138,7 +223,9 @@ std::span<const ModelPreset> model_presets() {
 const ModelPreset& preset(std::string_view name) {
   for (const ModelPreset& p : table())
     if (name == p.name) return p;
-  fail("unknown architecture '{}' (expected gpt2, llama, qwen2 or mistral)", name);
+  std::string known;
+  for (const ModelPreset& p : table()) known += std::string(known.empty() ? "" : ", ") + p.name;
+  fail("unknown architecture '{}' (expected one of {})", name, known);
 }
 
 const ModelPreset* find_hf_preset(std::string_view model_type) {

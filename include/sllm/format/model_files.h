@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,9 @@ struct VocabInfo {
 // A fused q/k/v tensor's three consecutive row ranges (GPT-2's c_attn, GGUF's attn_qkv), as
 // views of its bytes; the caller checks that it has 3 x n_embd rows.
 std::array<WeightTensor, 3> split_rows_in_thirds(const WeightTensor& fused);
+// A fused tensor's consecutive row ranges of the given sizes (Phi-3's qkv_proj [Q; KV; KV] and
+// gate_up_proj [F; F]), as views; the caller checks that they add up to its rows.
+std::vector<WeightTensor> split_rows(const WeightTensor& fused, std::span<const int64_t> rows);
 
 struct ModelFiles {
   ModelConfig config;

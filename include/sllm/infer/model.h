@@ -72,7 +72,11 @@ struct LoadOptions {
 // The optional features (sllm/model/config.h) the inference engine runs; loading refuses the
 // others by name. Biases are per tensor here, so any set of them runs (but none on a gated MLP).
 inline constexpr uint32_t kInferenceFeatures =
-    Feature::UnbiasedLayerNorm | Feature::MixedBiases | Feature::GroupedQueryLearned;
+    Feature::UnbiasedLayerNorm | Feature::MixedBiases | Feature::GroupedQueryLearned |
+    Feature::HeadDim | Feature::QkNorm | Feature::RopeScaling | Feature::NormUnitOffset |
+    Feature::PostNorms | Feature::EmbeddingScale | Feature::GatedGelu | Feature::AttnSoftcap |
+    Feature::FinalSoftcap | Feature::QueryPreAttnScalar | Feature::SlidingWindow |
+    Feature::LocalRopeBase;
 
 class InferenceModel {
  public:
@@ -107,8 +111,10 @@ class InferenceModel {
 
   struct Layer {
     std::vector<float> attn_norm_w, attn_norm_b, mlp_norm_w, mlp_norm_b;
+    std::vector<float> q_norm_w, k_norm_w, attn_post_norm_w, mlp_post_norm_w;
     Weight q, k, v, o, gate, up, down;
     std::vector<float> q_b, k_b, v_b, o_b, up_b, down_b;
+    std::vector<float> inv_freq;  // RoPE frequencies of this layer ([head_dim / 2]).
   };
 
  private:
@@ -116,7 +122,7 @@ class InferenceModel {
   ModelFiles files_;
   ModelConfig cfg_;
   Weight tok_emb_, lm_head_;
-  std::vector<float> pos_emb_, norm_w_, norm_b_, inv_freq_;
+  std::vector<float> pos_emb_, norm_w_, norm_b_;
   std::vector<Layer> layers_;
   KVType kv_type_ = KVType::F32;
   std::unique_ptr<Scratch> s_;

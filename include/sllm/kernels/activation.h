@@ -18,5 +18,7 @@ void swiglu_backward(float* dinp, const float* inp, const float* dout, int N, in
 // arithmetic as the forwards above. out may alias an input.
 void gelu_span(float* out, const float* inp, size_t n);
 void swiglu_span(float* out, const float* gate, const float* up, size_t n);
+// GeGLU (Gemma): out = gelu_tanh(gate) * up.
+void geglu_span(float* out, const float* gate, const float* up, size_t n);
 
 }  // namespace sllm

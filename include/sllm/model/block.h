@@ -5,7 +5,7 @@
 // feature that adds a step (qk-norm, sandwich norms, softcaps) adds it here, and each consumer
 // either implements it or refuses the feature (require_supported).
 #pragma once
-#include <span>
+#include <iterator>
 
 #include "sllm/model/config.h"
 
@@ -14,28 +14,51 @@ namespace sllm {
 enum class BlockStep {
   AttnNorm,      // h = norm(x)
   Qkv,           // q, k, v = h W_qkv (+ b)
+  QkNorm,        // q, k = rmsnorm(q), rmsnorm(k) per head (qk_norm)
   Rope,          // rotate q and k (RoPE positions only)
-  Attention,     // y = causal softmax(q k^T / sqrt(hd)) v
+  Attention,     // y = causal softmax(cap(scale q k^T)) v, over the layer's window
   AttnOut,       // a = y W_o (+ b)
+  AttnPostNorm,  // a = norm(a) (post_norms)
   AttnResidual,  // x = x + a
   MlpNorm,       // h = norm(x)
   MlpUp,         // u = h W_up (+ b), or [gate, up] = h [W_gate; W_up] when gated
-  Activation,    // m = gelu(u), or silu(gate) * up when gated
+  Activation,    // m = act(u), or act(gate) * up when gated
   MlpDown,       // d = m W_down (+ b)
+  MlpPostNorm,   // d = norm(d) (post_norms)
   MlpResidual,   // x = x + d
 };
 
-// The steps of every block of c, in forward order.
-inline std::span<const BlockStep> block_steps(const ModelConfig& c) {
-  using S = BlockStep;
-  static constexpr S kRope[] = {S::AttnNorm,   S::Qkv,          S::Rope,       S::Attention,
-                                S::AttnOut,    S::AttnResidual, S::MlpNorm,    S::MlpUp,
-                                S::Activation, S::MlpDown,      S::MlpResidual};
-  static constexpr S kLearned[] = {S::AttnNorm,     S::Qkv,        S::Attention, S::AttnOut,
-                                   S::AttnResidual, S::MlpNorm,    S::MlpUp,     S::Activation,
-                                   S::MlpDown,      S::MlpResidual};
-  if (c.positions == Positions::Rope) return kRope;
-  return kLearned;
+// The steps of a block, in forward order (iterable both ways).
+class BlockSteps {
+ public:
+  explicit BlockSteps(const ModelConfig& c) {
+    using S = BlockStep;
+    const bool rope = c.positions == Positions::Rope;
+    for (S s : {S::AttnNorm, S::Qkv, S::QkNorm, S::Rope, S::Attention, S::AttnOut, S::AttnPostNorm,
+                S::AttnResidual, S::MlpNorm, S::MlpUp, S::Activation, S::MlpDown, S::MlpPostNorm,
+                S::MlpResidual}) {
+      if ((s == S::Rope && !rope) || (s == S::QkNorm && !c.qk_norm) ||
+          ((s == S::AttnPostNorm || s == S::MlpPostNorm) && !c.post_norms))
+        continue;
+      steps_[n_++] = s;
+    }
+  }
+  const BlockStep* begin() const { return steps_; }
+  const BlockStep* end() const { return steps_ + n_; }
+  std::reverse_iterator<const BlockStep*> rbegin() const {
+    return std::make_reverse_iterator(end());
+  }
+  std::reverse_iterator<const BlockStep*> rend() const {
+    return std::make_reverse_iterator(begin());
+  }
+
+ private:
+  BlockStep steps_[14] = {};
+  int n_ = 0;
+};
+
+inline BlockSteps block_steps(const ModelConfig& c) {
+  return BlockSteps(c);
 }
 
 }  // namespace sllm

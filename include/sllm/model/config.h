@@ -30,6 +30,9 @@ struct RopeScaling {
   int original_max_position = 0;
   float low_freq_factor = 0.0f, high_freq_factor = 0.0f;  // llama3
   std::vector<float> short_factor, long_factor;           // longrope (Phi-3)
+  // "freq_factors": GGUF's rope_freqs.weight, one divisor per rotated pair (llama.cpp's form
+  // of llama3 scaling, which its converter computes from the HF fields).
+  std::vector<float> freq_factors;
   bool operator==(const RopeScaling&) const = default;
 };
 
@@ -57,6 +60,9 @@ struct ModelConfig {
   Positions positions = Positions::Learned;
   float rope_theta = 10000.0f;
   RopeScaling rope_scaling;
+  // Gemma 3: sliding-window layers rotate with this base and no rope_scaling (0: the global
+  // rope_theta and scaling apply to every layer).
+  float rope_local_theta = 0.0f;
   float rotary_fraction = 1.0f;
   RopeLayout rope_layout = RopeLayout::Interleaved;
 
@@ -66,6 +72,9 @@ struct ModelConfig {
   bool qk_norm = false;       // RMSNorm of q and k per head (Qwen3, Gemma 3).
   std::vector<int> sliding_window;
   float attn_softcap = 0.0f;  // Gemma 2's tanh cap on the scores; 0 is none.
+  // Gemma's query_pre_attn_scalar: scores are scaled by 1/sqrt(this), not 1/sqrt(head_dim)
+  // (0: head_dim).
+  float query_pre_attn_scalar = 0.0f;
 
   // MLP: act(x W_up) or act(x W_gate) * (x W_up) when gated.
   Activation activation = Activation::GeluTanh;
@@ -88,6 +97,8 @@ struct ModelConfig {
   bool no_biases() const { return !norm_bias && !qkv_bias && !attn_out_bias && !mlp_bias; }
   void set_biases(bool on) { norm_bias = qkv_bias = attn_out_bias = mlp_bias = on; }
   bool sliding_window_at(int layer) const;
+  int window_at(int layer) const { return sliding_window_at(layer) ? sliding_window[layer] : 0; }
+  float attn_scale() const;  // 1/sqrt(query_pre_attn_scalar or head_dim)
 
   void validate() const;  // Throws sllm::Error naming the bad field.
   // model_type is the closest preset that sllm writes (gpt2 or llama); every feature that
@@ -118,6 +129,8 @@ enum class Feature : uint32_t {
   MixedBiases = 1u << 15,          // biases on some projections or norms only (Qwen2: q/k/v)
   UnbiasedLayerNorm = 1u << 16,    // LayerNorm without bias
   GroupedQueryLearned = 1u << 17,  // grouped-query attention with learned positions
+  QueryPreAttnScalar = 1u << 18,   // attention scale other than 1/sqrt(head_dim)
+  LocalRopeBase = 1u << 19,        // a separate RoPE base for sliding-window layers
 };
 constexpr uint32_t operator|(Feature a, Feature b) {
   return static_cast<uint32_t>(a) | static_cast<uint32_t>(b);
@@ -131,6 +144,13 @@ bool uses_feature(const ModelConfig& c, Feature f);
 // Throws sllm::Error "<consumer>: <feature> is not supported" for the first feature c uses
 // that is not in `supported` (a mask of Feature bits).
 void require_supported(const ModelConfig& c, const char* consumer, uint32_t supported);
+
+// The divisor of each rotated pair's frequency theta^(-2i/rot_dims), i < rot_dims/2, on layer
+// `layer` (1 everywhere without scaling): linear, llama3 (transformers'
+// _compute_llama3_parameters) and freq_factors. Throws naming any other rope_scaling type.
+std::vector<double> rope_freq_divisors(const ModelConfig& c, int layer);
+// The RoPE base of layer `layer` (rope_local_theta on sliding-window layers when set).
+float rope_theta_at(const ModelConfig& c, int layer);
 
 // `sllm train`'s default initializer_range: GPT-2's 0.02 at its width of 768, scaled as
 // 1/sqrt(n_embd) like a fan-in init, so that a layer's outputs start at the same scale at every

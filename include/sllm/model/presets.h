@@ -33,6 +33,14 @@ struct HfNames {
   std::span<const TensorName> globals, layer;
 };
 
+// Which layers of a checkpoint with a sliding_window slide, when its config has no layer_types.
+enum class WindowLayers {
+  None,     // none (the window key is ignored or switched by hf_sliding_window_key)
+  Every,    // every layer (Mistral, Phi-3)
+  Even,     // layers 0, 2, 4, ... (Gemma 2)
+  Pattern,  // all but every sliding_window_pattern-th layer (Gemma 3)
+};
+
 struct ModelPreset {
   const char* name;           // --arch, config.json model_type
   const char* hf_model_type;  // config.json model_type of its HF checkpoints
@@ -52,6 +60,8 @@ struct ModelPreset {
   const char* hf_sliding_window_key;
   const HfNames* hf;
   ModelConfig features;  // The family's features and default eps/theta/tying; dimensions unused.
+  WindowLayers window_layers = WindowLayers::None;
+  bool sqrt_embedding_scale = false;  // Embeddings are scaled by sqrt(n_embd) (Gemma).
 };
 
 std::span<const ModelPreset> model_presets();
