@@ -30,8 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int64_t i = 0; i < n; ++i) w[i] = x[i] == x[i] ? std::abs(x[i]) : 1.0f;
   std::vector<uint8_t> out(q.size());
   try {
-    sllm::quantize_row(t, x.data(), out.data(), n,
-                       imatrix && t != GGMLType::Q8_K ? w.data() : nullptr);
+    sllm::quantize_row_kquant(t, x.data(), out.data(), n,
+                              imatrix && t != GGMLType::Q8_K ? w.data() : nullptr);
   } catch (const sllm::Error&) {
   }
   return 0;

@@ -131,7 +131,7 @@ TEST(KQuantGgml, QuantizersGiveGgmlsBytes) {
       std::vector<uint8_t> want(row_bytes * rows), got(row_bytes * rows);
       g.fn<QuantizeFn>(c.quantize)(x.data(), want.data(), rows, cols, qw);
       for (int64_t r = 0; r < rows; ++r)
-        quantize_row(c.type, x.data() + r * cols, got.data() + r * row_bytes, cols, qw);
+        quantize_row_kquant(c.type, x.data() + r * cols, got.data() + r * row_bytes, cols, qw);
       for (int64_t r = 0; r < rows; ++r)
         EXPECT_EQ(std::memcmp(want.data() + r * row_bytes, got.data() + r * row_bytes, row_bytes),
                   0)
@@ -230,7 +230,7 @@ TEST(KQuant, BadRowsAreRefusedByName) {
             std::string::npos);
   x[3] = 1.0f;
   EXPECT_NE(test::error_of([&] {
-              quantize_row(GGMLType::Q8_K, x.data(), q.data(), 256, x.data());
+              quantize_row_kquant(GGMLType::Q8_K, x.data(), q.data(), 256, x.data());
             }).find("Q8_K is an activation type"),
             std::string::npos);
   EXPECT_EQ(parse_weight_type("Q4_K"), GGMLType::Q4_K);

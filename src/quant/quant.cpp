@@ -141,9 +141,8 @@ std::string weight_type_name(GGMLType t) {
   return s;
 }
 
-void quantize_row(GGMLType t, const float* x, void* dst, int64_t n, const float* imatrix) {
-  if (is_kquant_type(t)) return quantize_row_kquant(t, x, dst, n, imatrix);
-  if (imatrix) fail("{} takes no importance matrix", ggml_type_name(t));
+void quantize_row(GGMLType t, const float* x, void* dst, int64_t n) {
+  if (is_kquant_type(t)) return quantize_row_kquant(t, x, dst, n, nullptr);
   switch (t) {
     case GGMLType::F32:
       std::memcpy(dst, x, static_cast<size_t>(n) * 4);
