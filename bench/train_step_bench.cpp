@@ -18,6 +18,7 @@
 #include "sllm/common/runtime.h"
 #include "sllm/model/model.h"
 #include "sllm/model/optimizer.h"
+#include "sllm/model/presets.h"
 
 namespace {
 
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
   }
 
   sllm::ModelConfig cfg;
-  cfg.arch = sllm::parse_arch(arch);
+  sllm::apply_preset(cfg, sllm::preset(arch));
   cfg.vocab_size = vocab;
   cfg.n_layer = layers;
   cfg.n_head = heads;

@@ -4,8 +4,10 @@
 
 #include "adapt_options.h"
 #include "command.h"
+#include "inference_teacher.h"
 #include "sllm/adapt/distill.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 
 namespace {
 
@@ -13,8 +15,7 @@ int run_distill_cmd(int argc, char** argv) {
   CLI::App app{
       "Distill a teacher into a student: logit distillation (on the fly or from a top-k cache), "
       "synthetic data the teacher writes, or the student alone (ce) as a baseline."};
-  sllm::DistillConfig c;
-  int threads = 0;
+  sllm::DistillConfig c;  // Defaults: TrainConfig::defaults(TrainMode::Distill).
   std::string shape;
   app.add_option("--teacher", c.teacher, "Teacher model (any format sllm imports)")->required();
   app.add_option("--student", c.student, "Student model to start from (same tokenizer)");
@@ -46,15 +47,18 @@ int run_distill_cmd(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--gen-tokens", c.synthetic.max_tokens, "synthetic: tokens per generation")
       ->capture_default_str();
-  app.add_option("--gen-temperature", c.synthetic.temperature, "synthetic: sampling temperature")
+  app.add_option("--gen-temperature", c.synthetic.sampling.temperature,
+                 "synthetic: sampling temperature")
       ->capture_default_str();
-  app.add_option("--gen-top-k", c.synthetic.top_k, "synthetic: top-k (0: off)")
+  app.add_option("--gen-top-k", c.synthetic.sampling.top_k, "synthetic: top-k (0: off)")
       ->capture_default_str();
-  app.add_option("--gen-top-p", c.synthetic.top_p, "synthetic: top-p")->capture_default_str();
-  app.add_option("--gen-seed", c.synthetic.seed, "synthetic: sampling seed")->capture_default_str();
+  app.add_option("--gen-top-p", c.synthetic.sampling.top_p, "synthetic: top-p")
+      ->capture_default_str();
+  app.add_option("--gen-seed", c.synthetic.sampling.seed, "synthetic: sampling seed")
+      ->capture_default_str();
   app.add_option("--gen-batch", c.synthetic.batch, "synthetic: sequences generated together")
       ->capture_default_str();
-  sllm::cli::add_loop_options(app, c.loop, threads);
+  sllm::cli::add_loop_options(app, c.loop, c.eval_rows);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -66,8 +70,14 @@ int run_distill_cmd(int argc, char** argv) {
     return 2;
   }
   if (!shape.empty()) c.shape = sllm::StudentShape::parse(shape);
-  sllm::set_num_threads(threads);
-  c.loop.label = "distill";
+  sllm::set_num_threads(c.loop.threads);
+  // Synthetic data: the teacher runs on the inference engine.
+  std::unique_ptr<sllm::cli::InferenceTeacher> generator;
+  if (c.mode == "synthetic") {
+    generator = std::make_unique<sllm::cli::InferenceTeacher>(
+        c.teacher, sllm::load_trainable_model(c.teacher).tokenizer);
+    c.generator = generator.get();
+  }
   const sllm::DistillResult r = sllm::run_distill(c);
   std::printf(
       "distill (%s): student %zu params, teacher %zu; %d steps, %.0f tokens in %.1fs (+%.1fs "

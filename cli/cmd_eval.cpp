@@ -8,7 +8,7 @@
 #include "model_flags.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/model_tokenizer.h"
+#include "sllm/format/model_tokenizer.h"
 #include "sllm/infer/perplexity.h"
 #include "sllm/io/file.h"
 #include "sllm/quant/quant.h"

@@ -6,7 +6,7 @@
 #include "command.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/export.h"
+#include "sllm/format/export.h"
 #include "sllm/quant/quant.h"
 
 namespace {

@@ -9,12 +9,12 @@
 #include "model_flags.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/chat.h"
+#include "sllm/format/model_tokenizer.h"
 #include "sllm/infer/generate.h"
 #include "sllm/infer/json_grammar.h"
-#include "sllm/infer/model_tokenizer.h"
 #include "sllm/io/file.h"
 #include "sllm/quant/quant.h"
+#include "sllm/tokenizer/chat.h"
 
 namespace {
 

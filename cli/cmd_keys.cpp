@@ -1,4 +1,6 @@
 // sllm keys create|list|revoke|usage: API keys and their usage ledger for `sllm serve`.
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ctime>
@@ -100,6 +102,11 @@ int run_keys(int argc, char** argv) {
           k.name.c_str(), k.prefix.c_str(), k.revoked_at ? " [revoked]" : "", (long long)t.total(),
           (long long)t.prompt_tokens, (long long)t.completion_tokens, (long long)t.requests,
           limit(k.tokens_per_day).c_str(), (long long)all.total(), (long long)all.requests);
+      std::string by_status;
+      for (const auto& u : store.usage_by_status(k.id, 0))
+        by_status += fmt::format("{}{} {} ({} tokens)", by_status.empty() ? "" : ", ", u.status,
+                                 u.totals.requests, u.totals.total());
+      if (!by_status.empty()) std::printf("  requests by status: %s\n", by_status.c_str());
       for (const auto& d : store.daily_usage(k.id, days))
         std::printf("  %s  %8lld requests  %10lld prompt  %10lld completion\n", d.day.c_str(),
                     (long long)d.totals.requests, (long long)d.totals.prompt_tokens,

@@ -11,6 +11,7 @@
 #include "command.h"
 #include "sllm/common/error.h"
 #include "sllm/io/file.h"
+#include "sllm/model/presets.h"
 #include "sllm/scale/calibrate.h"
 #include "sllm/scale/plan.h"
 
@@ -96,7 +97,7 @@ int run_plan(int argc, char** argv) {
       cal.run_model->block_size = in.ctx;
     } else if (in.layers > 0 && in.width > 0) {
       sllm::ModelConfig m;
-      m.arch = sllm::Arch::GPT2;
+      sllm::apply_preset(m, sllm::preset("gpt2"));
       m.n_layer = in.layers;
       m.n_embd = in.width;
       m.n_head = m.n_kv_head = in.heads > 0 ? in.heads : std::max(1, in.width / 64);

@@ -6,8 +6,8 @@
 
 #include "command.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/quant_mix.h"
-#include "sllm/infer/quantize.h"
+#include "sllm/format/quant_mix.h"
+#include "sllm/format/quantize.h"
 #include "sllm/quant/quant.h"
 
 namespace {

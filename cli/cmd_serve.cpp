@@ -56,8 +56,12 @@ int run_serve(int argc, char** argv) {
   app.add_option("--port", o.port, "Port (0 picks a free one)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  bool open = false;
   app.add_option("--keys", keys_db,
-                 "API key database (from `sllm keys`); when it has active keys, requests need one");
+                 "API key database (from `sllm keys`): every request needs one of its active keys");
+  app.add_flag("--open", open,
+               "Serve without API keys: anyone who can connect may use the models (instead of "
+               "--keys)");
   app.add_option("--ctx", ctx, "Context length per sequence (default: the model's)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", threads, "Compute threads (0 = all cores)")->capture_default_str();
@@ -83,10 +87,19 @@ int run_serve(int argc, char** argv) {
                  "Connections served at once (more get 503)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  app.add_option("--header-timeout", o.header_timeout_s,
+                 "Seconds from a request's first byte to the end of its headers (slow clients "
+                 "get 408)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_option("--timeout", o.read_timeout_s, "Read and write timeout in seconds")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (keys_db.empty() == !open)
+    sllm::fail(
+        "give either --keys DB (requests need an API key; see `sllm keys create`) or "
+        "--open (no authentication: anyone who can connect may use the server)");
   o.write_timeout_s = o.read_timeout_s;
   if (pipe(g_stop_pipe) != 0) sllm::fail("sllm serve: cannot create a pipe");
   struct sigaction sa {};
@@ -138,8 +151,10 @@ int run_serve(int argc, char** argv) {
   });
   std::fprintf(stderr, "sllm serve: listening on http://%s:%d/ (%s)\n", o.host.c_str(),
                server.port(),
-               keys && keys->has_active_keys() ? "API keys required"
-                                               : "no API keys: open to anyone who can connect");
+               !keys                     ? "--open: no API keys, open to anyone who can connect"
+               : keys->has_active_keys() ? "API keys required"
+                                         : "API keys required, and none is active yet: every "
+                                           "request gets 401 until `sllm keys create`");
   server.run();
   on_stop_signal(0);  // Wakes the stopper if run() ended on its own.
   stopper.join();

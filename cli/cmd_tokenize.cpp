@@ -63,9 +63,10 @@ int cmd_train(const std::string& input, const std::string& out, sllm::BpeTrainOp
   return 0;
 }
 
+// --text '' is a text (it encodes to no tokens): what counts is whether --text was given.
 int cmd_encode(const std::string& spec, const std::string& input, const std::string& text,
-               const std::string& out, int threads, bool no_special) {
-  if (input.empty() == text.empty()) sllm::fail("give exactly one of --input and --text");
+               bool has_text, const std::string& out, int threads, bool no_special) {
+  if (input.empty() == !has_text) sllm::fail("give exactly one of --input and --text");
   if (!out.empty()) {
     if (input.empty()) sllm::fail("--out needs --input (a file or folder)");
     auto tok = sllm::resolve_tokenizer(spec, spec == "char" ? read_inputs(input) : std::string());
@@ -120,8 +121,8 @@ int cmd_decode(const std::string& spec, const std::string& ids_text, const std::
 }
 
 int cmd_count(const std::string& spec, const std::string& input, const std::string& text,
-              int threads) {
-  if (input.empty() == text.empty()) sllm::fail("give exactly one of --input and --text");
+              bool has_text, int threads) {
+  if (input.empty() == !has_text) sllm::fail("give exactly one of --input and --text");
   std::string data = input.empty() ? text : read_inputs(input);
   auto tok = sllm::resolve_tokenizer(spec, data);
   auto t0 = Clock::now();
@@ -217,7 +218,7 @@ int run_tokenize(int argc, char** argv) {
   bool no_special = false;
   encode->add_option("--tokenizer", spec, "char, byte or a tokenizer path")->capture_default_str();
   encode->add_option("--input", input, "text file or folder");
-  encode->add_option("--text", text, "text to encode");
+  auto* encode_text = encode->add_option("--text", text, "text to encode");
   encode->add_option("--out", out, "write a token file (multi-threaded) instead of printing ids");
   encode->add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
   encode->add_flag("--no-special", no_special, "read special-token text as plain text");
@@ -230,7 +231,7 @@ int run_tokenize(int argc, char** argv) {
   auto* count = app.add_subcommand("count", "count the tokens of a text, file or folder");
   count->add_option("--tokenizer", spec, "char, byte or a tokenizer path")->required();
   count->add_option("--input", input, "text file or folder");
-  count->add_option("--text", text, "text");
+  auto* count_text = count->add_option("--text", text, "text");
   count->add_option("--threads", threads, "threads (0: all cores)")->capture_default_str();
 
   auto* inspect = app.add_subcommand("inspect", "describe a tokenizer or token file");
@@ -249,9 +250,10 @@ int run_tokenize(int argc, char** argv) {
     return app.exit(e);
   }
   if (train->parsed()) return cmd_train(train_input, train_out, topt);
-  if (encode->parsed()) return cmd_encode(spec, input, text, out, threads, no_special);
+  if (encode->parsed())
+    return cmd_encode(spec, input, text, encode_text->count() > 0, out, threads, no_special);
   if (decode->parsed()) return cmd_decode(spec, ids, input);
-  if (count->parsed()) return cmd_count(spec, input, text, threads);
+  if (count->parsed()) return cmd_count(spec, input, text, count_text->count() > 0, threads);
   if (inspect->parsed()) return cmd_inspect(path, show);
   if (convert->parsed()) {
     auto tok = sllm::resolve_tokenizer(spec, "");

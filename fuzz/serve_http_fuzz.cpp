@@ -24,6 +24,7 @@ sllm::serve::Server* server() {
     o.port = 0;
     o.read_timeout_s = 1;
     o.write_timeout_s = 1;
+    o.header_timeout_s = 1;
     o.max_body_bytes = 1 << 16;
     auto srv = std::make_unique<sllm::serve::Server>(std::move(models), o, nullptr);
     srv->start();

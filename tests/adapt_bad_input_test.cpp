@@ -4,11 +4,13 @@
 
 #include <string>
 
+#include "../cli/inference_teacher.h"
 #include "adapt_test_util.h"
 #include "sllm/adapt/distill.h"
 #include "sllm/adapt/finetune.h"
-#include "sllm/adapt/lora_adapter.h"
 #include "sllm/io/file.h"
+#include "sllm/model/lora_adapter.h"
+#include "test_arch.h"
 
 using namespace sllm;
 using sllm::test::error_of;
@@ -151,6 +153,8 @@ TEST(AdaptBadInput, SyntheticPromptsNameTheFileAndLine) {
   c.data = dir.file("data.txt");
   c.out = dir.file("syn");
   c.loop = quick_loop(2);
+  cli::InferenceTeacher generator(teacher, load_trainable_model(teacher).tokenizer);
+  c.generator = &generator;
   c.synthetic.prompts = dir.file("none.txt");
   EXPECT_TRUE(contains(error_of([&] { run_distill(c); }), "none.txt holds no prompts"));
   c.synthetic.prompts = dir.file("long.txt");

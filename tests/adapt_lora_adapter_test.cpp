@@ -3,10 +3,11 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "sllm/adapt/lora_adapter.h"
 #include "sllm/common/error.h"
 #include "sllm/io/file.h"
 #include "sllm/io/safetensors.h"
+#include "sllm/model/lora_adapter.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 using namespace sllm;
@@ -15,7 +16,7 @@ namespace {
 
 ModelConfig tiny_llama() {
   ModelConfig c;
-  c.arch = Arch::Llama;
+  set_arch(c, Arch::Llama);
   c.vocab_size = 32;
   c.n_layer = 2;
   c.n_head = 2;
@@ -56,7 +57,7 @@ TEST(AdaptLoraAdapter, TargetsShapesAndPeftNames) {
   EXPECT_NE(error_of([] { LoraConfig::parse_targets("q,x"); }).find("unknown LoRA target 'x'"),
             std::string::npos);
   ModelConfig g = tiny_llama();
-  g.arch = Arch::GPT2;
+  set_arch(g, Arch::GPT2);
   g.n_kv_head = g.n_head;
   EXPECT_NE(error_of([&] { LoraAdapters(g, LoraConfig{}); }).find("no gate projection"),
             std::string::npos);

@@ -7,6 +7,7 @@
 #include "sllm/adapt/lora_model.h"
 #include "sllm/common/error.h"
 #include "sllm/model/model.h"
+#include "test_arch.h"
 
 using namespace sllm;
 
@@ -14,7 +15,7 @@ namespace {
 
 ModelConfig tiny(Arch arch) {
   ModelConfig c;
-  c.arch = arch;
+  set_arch(c, arch);
   c.vocab_size = 19;
   c.n_layer = 2;
   c.n_head = 2;
@@ -161,7 +162,8 @@ TEST(AdaptLoraModel, QuantizedFrozenBase) {
     LoraModel lm(m, a, ft);
     size_t total = 0;
     for (const auto& t : a.targets()) total += static_cast<size_t>(t.dims.out) * t.dims.in;
-    EXPECT_LT(lm.frozen_bytes(), total * sizeof(float) * 3 / 10) << frozen_type_name(ft);  // 8.5 or 4.5 bits
+    EXPECT_LT(lm.frozen_bytes(), total * sizeof(float) * 3 / 10)
+        << frozen_type_name(ft);  // 8.5 or 4.5 bits
     const LoraTarget& t = a.targets()[0];
     const size_t n = static_cast<size_t>(t.dims.out) * t.dims.in;
     // The model now holds the dequantized base: close to the original, not equal.

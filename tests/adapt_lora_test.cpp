@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "adapt_reference.h"
-#include "sllm/adapt/lora.h"
+#include "sllm/model/lora.h"
 
 using namespace sllm;
 using sllm::test::floats;

@@ -6,16 +6,19 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "../cli/inference_teacher.h"
 #include "adapt_test_util.h"
-#include "sllm/adapt/base_model.h"
 #include "sllm/adapt/distill.h"
 #include "sllm/adapt/finetune.h"
 #include "sllm/adapt/teacher_cache.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/io/file.h"
 #include "sllm/model/model.h"
+#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/tokenizer/tokenizer.h"
+#include "test_arch.h"
 
 using namespace sllm;
 
@@ -157,6 +160,8 @@ TEST(AdaptPipeline, DistillOnTheFlyFromCacheAndSynthetic) {
   // Sequence-level: the teacher writes a corpus from prompts, the student learns it.
   write_file_atomic(dir.file("prompts.txt"), "the cat\n\nthe dog\n");
   c.mode = "synthetic";
+  cli::InferenceTeacher generator(teacher, load_trainable_model(teacher).tokenizer);
+  c.generator = &generator;
   c.teacher_cache.clear();
   c.synthetic.prompts = dir.file("prompts.txt");
   c.synthetic.samples_per_prompt = 2;
@@ -179,7 +184,7 @@ TEST(AdaptPipeline, TeacherAndStudentMustShareTheTokenizer) {
   Model m(c);
   m.init_weights(1);
   ByteTokenizer other_specials({"<|im_start|>"});
-  save_trainable_model(dir.file("student"), m, other_specials);
+  save_model_dir(dir.file("student"), m, other_specials);
   write_file_atomic(dir.file("data.txt"), corpus(4));
   DistillConfig d;
   d.teacher = teacher;

@@ -4,12 +4,14 @@
 #include <functional>
 #include <string>
 
-#include "sllm/adapt/adapt_loop.h"
-#include "sllm/adapt/base_model.h"
+#include "sllm/adapt/adapt_train.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/model/model.h"
+#include "sllm/tokenizer/fingerprint.h"
 #include "sllm/tokenizer/tokenizer.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm::test {
@@ -28,7 +30,7 @@ inline std::string make_adapt_model(const TempDir& dir, const std::string& name,
                                     int embd, Arch arch, uint64_t seed,
                                     const std::vector<std::string>& specials = {"<|endoftext|>"}) {
   ModelConfig c;
-  c.arch = arch;
+  set_arch(c, arch);
   c.vocab_size = 257;
   c.n_layer = layers;
   c.n_head = 2;
@@ -38,19 +40,20 @@ inline std::string make_adapt_model(const TempDir& dir, const std::string& name,
   Model m(c);
   m.init_weights(seed);
   ByteTokenizer tok(specials);
-  save_trainable_model(dir.file(name), m, tok);
+  save_model_dir(dir.file(name), m, tok);
   return dir.file(name);
 }
 
-inline LoopConfig quick_loop(int iters) {
-  LoopConfig l;
+inline TrainConfig quick_loop(int iters) {
+  TrainConfig l = TrainConfig::defaults(TrainMode::Finetune);
   l.batch_size = 4;
   l.max_iters = iters;
   l.lr = 3e-3f;
   l.min_lr = 3e-4f;
   l.warmup_iters = 2;
   l.eval_interval = iters;
-  l.eval_rows = 8;
+  l.threads = 1;
+  l.quiet = true;
   return l;
 }
 

@@ -25,6 +25,7 @@
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/checksum.h"
 #include "sllm/train/trainer.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 using namespace sllm;
@@ -279,7 +280,7 @@ std::string write_corpus(const std::string& path) {
 // Big enough that oneDNN splits the products over the 2 threads.
 TrainConfig bf16_config(const test::TempDir& dir, const std::string& out, Arch arch) {
   TrainConfig c;
-  c.model.arch = arch;
+  set_arch(c.model, arch);
   c.model.n_layer = 2;
   c.model.n_head = 4;
   c.model.n_kv_head = arch == Arch::Llama ? 2 : 4;
@@ -412,7 +413,7 @@ TEST(Bf16Training, CliWarnsWhenBf16IsEmulated) {
 
 TEST(Bf16Training, AdamWWritesTheSameBf16WeightsForwardWouldConvert) {
   ModelConfig cfg;
-  cfg.arch = Arch::GPT2;
+  set_arch(cfg, Arch::GPT2);
   cfg.vocab_size = 50;
   cfg.n_layer = 2;
   cfg.n_head = 2;

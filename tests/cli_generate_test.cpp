@@ -1,6 +1,7 @@
 #include <nlohmann/json.hpp>
 
 #include "infer_test_util.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {
@@ -28,6 +29,21 @@ TEST(CliGenerate, SameSeedSameTextJsonModeAndClearErrors) {
   EXPECT_EQ(run("--model " + dir.file("missing") + " --prompt Hi").rc, 1);
   std::string long_prompt(100, 'a');
   EXPECT_EQ(run(m + " --prompt " + long_prompt).rc, 1);  // Longer than the context of 64.
+}
+
+// Issue 27: `--model model.safetensors` (a bare file name) looked for /config.json.
+TEST(CliGenerate, ABareSafetensorsNameIsInTheCurrentFolder) {
+  test::TempDir dir;
+  test::write_tiny_model(dir.path(), test::tiny_config(Arch::GPT2));
+  const std::string cmd = "cd '" + dir.path() + "' && " + test::sllm_binary() +
+                          " generate --threads 1 --model model.safetensors --prompt Hi "
+                          "--max-tokens 3 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t k = fread(buf, 1, sizeof buf, p)) out.append(buf, k);
+  EXPECT_EQ(pclose(p), 0) << out;
+  EXPECT_EQ(out.rfind("Hi", 0), 0u) << out;
 }
 
 }  // namespace

@@ -6,13 +6,14 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 using namespace sllm;
 
 TEST(ModelConfig, Gpt2_124M_ParamCount) {
   ModelConfig c;
-  c.arch = Arch::GPT2;
+  set_arch(c, Arch::GPT2);
   c.vocab_size = 50257;
   c.n_layer = 12;
   c.n_head = c.n_kv_head = 12;
@@ -23,7 +24,7 @@ TEST(ModelConfig, Gpt2_124M_ParamCount) {
 
 TEST(ModelConfig, LlamaParamCountAndLayout) {
   ModelConfig c;
-  c.arch = Arch::Llama;
+  set_arch(c, Arch::Llama);
   c.vocab_size = 32000;
   c.n_layer = 6;
   c.n_head = 6;
@@ -48,7 +49,7 @@ TEST(ModelConfig, LlamaParamCountAndLayout) {
 
 TEST(ModelConfig, JsonRoundTrip) {
   ModelConfig c;
-  c.arch = Arch::Llama;
+  set_arch(c, Arch::Llama);
   c.n_head = 8;
   c.n_kv_head = 2;
   c.n_embd = 256;
@@ -64,11 +65,11 @@ TEST(ModelConfig, Gpt2WithoutBiasesRoundTripsAndDropsTheBiasTensors) {
   ModelConfig c;  // gpt2
   const size_t with_bias = num_params(c);
   EXPECT_FALSE(c.to_json().contains("bias"));  // The default stays out of config.json.
-  c.bias = false;
+  c.set_biases(false);
   auto j = c.to_json();
   EXPECT_EQ(j["bias"], false);
   ModelConfig d = ModelConfig::from_json(j);
-  EXPECT_FALSE(d.has_bias());
+  EXPECT_FALSE(d.all_biases());
   EXPECT_EQ(d.to_json(), j);
   for (const ParamSpec& s : param_specs(d))
     EXPECT_EQ(s.name.find(".bias"), std::string::npos) << s.name;
@@ -96,7 +97,7 @@ TEST(ModelConfig, RejectsBadFieldsByName) {
   k["num_hidden_layers"] = "four";
   EXPECT_THROW(ModelConfig::from_json(k), Error);
   ModelConfig g;
-  g.arch = Arch::Llama;
+  set_arch(g, Arch::Llama);
   g.n_head = 6;
   g.n_kv_head = 4;
   g.n_embd = 96;

@@ -13,6 +13,7 @@
 #include "sllm/cuda/cuda_model.h"
 #include "sllm/model/model.h"
 #include "sllm/model/optimizer.h"
+#include "test_arch.h"
 
 using namespace sllm;
 
@@ -21,7 +22,7 @@ namespace {
 // Llama gets grouped-query attention (2 query heads per KV head).
 ModelConfig small_config(Arch arch, bool tied) {
   ModelConfig c;
-  c.arch = arch;
+  set_arch(c, arch);
   c.vocab_size = 101;
   c.n_layer = 2;
   c.n_head = 4;

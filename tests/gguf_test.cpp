@@ -153,6 +153,31 @@ TEST(GGUF, CorruptFieldsAreRejected) {
   expect_error(patch(q8_at + 4, 5, 4), "5 dimensions");
 }
 
+// Issue 27: key names went into errors raw: escape sequences reached the terminal and a NUL
+// cut the message short. Names from the file are shown with \xNN escapes.
+TEST(GGUF, NamesFromTheFileAreEscapedInErrors) {
+  test::TempDir dir;
+  const std::string evil = std::string("\x1b[2J\x1b[31mkey") + '\0' + "tail";
+  GGUFWriter w;
+  w.set(evil, GGUFValue::u32(1));
+  w.write(dir.file("m.gguf"));
+  std::string bytes = read_file(dir.file("m.gguf"));
+  const size_t at = bytes.find(evil);
+  ASSERT_NE(at, std::string::npos);
+  const uint32_t bad_type = 99;
+  std::memcpy(bytes.data() + at + evil.size(), &bad_type, 4);
+  try {
+    GGUFReader r(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "bad.gguf");
+    ADD_FAILURE() << "parsed a key with an unknown value type";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("'\\x1b[2J\\x1b[31mkey\\x00tail' has unknown value type 99"),
+              std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.find('\x1b'), std::string::npos);
+  }
+}
+
 TEST(GGUF, ReadsLlamaCppVocabularies) {
   SLLM_REQUIRE_SHARED("tokenizers/ggml-vocab-gpt-2.gguf");
   GGUFReader r(test::shared_data() + "/tokenizers/ggml-vocab-gpt-2.gguf");

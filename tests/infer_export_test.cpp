@@ -4,12 +4,13 @@
 
 #include "infer_test_util.h"
 #include "sllm/common/error.h"
-#include "sllm/infer/export.h"
-#include "sllm/infer/hf_names.h"
+#include "sllm/format/export.h"
+#include "sllm/format/hf_names.h"
+#include "sllm/format/model_tokenizer.h"
+#include "sllm/format/quantize.h"
 #include "sllm/infer/model.h"
-#include "sllm/infer/model_tokenizer.h"
-#include "sllm/infer/quantize.h"
 #include "sllm/quant/quant.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {

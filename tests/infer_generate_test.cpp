@@ -2,11 +2,12 @@
 
 #include "infer_test_util.h"
 #include "sllm/common/error.h"
-#include "sllm/infer/chat.h"
+#include "sllm/format/model_tokenizer.h"
 #include "sllm/infer/generate.h"
 #include "sllm/infer/json_grammar.h"
-#include "sllm/infer/model_tokenizer.h"
-#include "sllm/infer/sampler.h"
+#include "sllm/model/sampler.h"
+#include "sllm/tokenizer/chat.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {

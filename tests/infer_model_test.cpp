@@ -5,6 +5,7 @@
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/infer/model.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {

@@ -4,6 +4,7 @@
 #include "infer_test_util.h"
 #include "sllm/common/error.h"
 #include "sllm/infer/perplexity.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 namespace sllm {

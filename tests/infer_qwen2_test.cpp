@@ -3,7 +3,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "sllm/infer/export.h"
+#include "sllm/format/export.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
 #include "sllm/io/safetensors.h"

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sllm/model/model.h"
+#include "test_arch.h"
 
 using namespace sllm;
 
@@ -14,7 +15,7 @@ namespace {
 
 ModelConfig config(Arch arch, bool tied) {
   ModelConfig c;
-  c.arch = arch;
+  set_arch(c, arch);
   c.vocab_size = 41;
   c.n_layer = 3;
   c.n_head = 2;

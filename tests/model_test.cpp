@@ -13,6 +13,7 @@
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/model/optimizer.h"
+#include "test_arch.h"
 
 using namespace sllm;
 
@@ -20,7 +21,7 @@ namespace {
 
 ModelConfig small_config(Arch arch) {
   ModelConfig c;
-  c.arch = arch;
+  set_arch(c, arch);
   c.vocab_size = 53;
   c.n_layer = 2;
   c.n_head = 4;

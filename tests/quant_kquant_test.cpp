@@ -40,14 +40,16 @@ using RowFn = void (*)(const void*, void*, int64_t);
 
 class Ggml {
  public:
+  // Loaded once and never closed: ggml's static initializer asserts that it has not installed
+  // its terminate handler before, which a second load after dlclose() trips.
   Ggml() {
-    const std::string path = std::string(SLLM_SOURCE_DIR) +
-                             "/bench/decode/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/"
-                             "libggml-base.so";
-    h_ = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  }
-  ~Ggml() {
-    if (h_) dlclose(h_);
+    static void* const h = [] {
+      const std::string path = std::string(SLLM_SOURCE_DIR) +
+                               "/bench/decode/node_modules/@node-llama-cpp/linux-x64/bins/"
+                               "linux-x64/libggml-base.so";
+      return dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    }();
+    h_ = h;
   }
   bool loaded() const { return h_ != nullptr; }
   template <class F>

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "sllm/common/error.h"
-#include "sllm/scale/data_parallel.h"
+#include "sllm/train/data_parallel.h"
 #include "test_util.h"
 
 namespace {
@@ -45,7 +45,7 @@ bool have_mpirun() {
 }  // namespace
 
 TEST(ScaleDataParallel, ShardsSplitEachGlobalBatchInOrder) {
-  sllm::scale::ShardedBatches r0(std::make_unique<CountingRows>(), 0, 3),
+  sllm::ShardedBatches r0(std::make_unique<CountingRows>(), 0, 3),
       r2(std::make_unique<CountingRows>(), 2, 3);
   sllm::Batch a, b;
   r0.next(a);
@@ -57,16 +57,15 @@ TEST(ScaleDataParallel, ShardsSplitEachGlobalBatchInOrder) {
   r0.next(a);
   EXPECT_EQ(a.tokens[0], 100);
   EXPECT_EQ(r0.state()["n"], 2);  // the global stream's position
-  EXPECT_THROW(sllm::scale::ShardedBatches bad_rank(std::make_unique<CountingRows>(), 3, 3),
-               sllm::Error);
-  sllm::scale::ShardedBatches bad(std::make_unique<CountingRows>(), 0, 4);  // 6 rows over 4 ranks
+  EXPECT_THROW(sllm::ShardedBatches bad_rank(std::make_unique<CountingRows>(), 3, 3), sllm::Error);
+  sllm::ShardedBatches bad(std::make_unique<CountingRows>(), 0, 4);  // 6 rows over 4 ranks
   EXPECT_THROW(bad.next(a), sllm::Error);
 }
 
 // The contract: with the same global batch, `mpirun -np 2 sllm train` logs the
 // single-process losses to fp32 rounding.
 TEST(ScaleDataParallel, TwoRanksMatchOneProcess) {
-  if (!sllm::scale::mpi_built()) GTEST_SKIP() << "sllm was built without MPI";
+  if (!sllm::mpi_built()) GTEST_SKIP() << "sllm was built without MPI";
   if (!have_mpirun()) GTEST_SKIP() << "mpirun not found (install openmpi-bin)";
   if (std::getenv("SLLM_SANITIZED"))
     GTEST_SKIP() << "Open MPI's runtime is not instrumented for ASan";

@@ -15,7 +15,8 @@
 #include <set>
 
 #include "serve_test_model.h"
-#include "sllm/adapt/lora_adapter.h"
+#include "sllm/common/error.h"
+#include "sllm/model/lora_adapter.h"
 #include "sllm/serve/server.h"
 #include "test_util.h"
 
@@ -242,9 +243,10 @@ TEST(ServeEngine, LoraAdapterIsRoutedByTheModelField) {
   adapters.merge_into(merged.specs(), merged.params().data());
   sllm::test::write_model(dir.file("merged"), merged, sllm::ByteTokenizer({"<s>", "</s>"}));
 
-  auto [pid, err] = spawn({sllm::test::sllm_binary(), "serve", "--model", "tiny=" + model_dir(),
-                           "--model", "merged=" + dir.file("merged"), "--lora",
-                           "tuned=" + dir.file("adapter"), "--port", "0", "--threads", "1"});
+  auto [pid, err] =
+      spawn({sllm::test::sllm_binary(), "serve", "--model", "tiny=" + model_dir(), "--model",
+             "merged=" + dir.file("merged"), "--lora", "tuned=" + dir.file("adapter"), "--port",
+             "0", "--threads", "1", "--open"});
   int port = wait_for_port(err);
   ASSERT_GT(port, 0);
   httplib::Client c("127.0.0.1", port);
@@ -329,4 +331,30 @@ TEST(ServeClients, WebUiInHeadlessChromium) {
   if (!std::filesystem::exists("/usr/bin/chromium"))
     GTEST_SKIP() << "/usr/bin/chromium is not installed";
   run_node_client("webui.mjs", "playwright-core", true);
+}
+
+// Issue 27: httplib's SO_REUSEPORT let a second `sllm serve` bind a port in use, and the
+// kernel split the connections between the two servers. The second must exit 1, saying why.
+TEST(ServeEngine, ASecondServerOnTheSamePortExits1) {
+  sllm::serve::ServerOptions o;
+  o.port = 0;
+  sllm::serve::Server first(tiny_models(), o, nullptr);
+  first.start();
+  const std::string port = std::to_string(first.port());
+  o.port = first.port();
+  sllm::serve::Server second(tiny_models(), o, nullptr);
+  try {
+    second.bind();
+    ADD_FAILURE() << "a second server bound port " << port;
+  } catch (const sllm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("address already in use"), std::string::npos) << e.what();
+  }
+  auto run = sllm::test::run_sllm("serve --open --threads 1 --model tiny=" + model_dir() +
+                                  " --port " + port);
+  EXPECT_EQ(run.rc, 1) << run.out;
+  EXPECT_NE(run.out.find("cannot listen on 127.0.0.1:" + port + ": address already in use"),
+            std::string::npos)
+      << run.out;
+  httplib::Client c("127.0.0.1", first.port());
+  EXPECT_EQ(c.Get("/health")->status, 200);
 }

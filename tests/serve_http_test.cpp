@@ -9,66 +9,9 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
-#include "serve_script_backend.h"
-#include "sllm/serve/server.h"
-#include "test_util.h"
+#include "serve_http_util.h"
 
-using nlohmann::json;
-using sllm::test::ScriptBackend;
-
-namespace {
-
-const char* kScript = "Hello, world! The end.";
-const int kScriptTokens = int(std::strlen(kScript)) + 1;  // The end-of-text token counts too.
-
-struct ServerFixture {
-  explicit ServerFixture(sllm::serve::ServerOptions o = {}, sllm::serve::KeyStore* keys = nullptr,
-                         std::chrono::milliseconds delay = std::chrono::milliseconds(0)) {
-    auto b = std::make_unique<ScriptBackend>(kScript);
-    b->step_delay = delay;
-    backend = b.get();
-    std::vector<sllm::serve::ServedModel> models;
-    models.push_back({"tiny", std::move(b)});
-    o.port = 0;
-    o.keepalive_interval_ms = 50;
-    server = std::make_unique<sllm::serve::Server>(std::move(models), o, keys);
-    server->start();
-  }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", server->port());
-    c.set_read_timeout(10, 0);
-    return c;
-  }
-  ScriptBackend* backend;
-  std::unique_ptr<sllm::serve::Server> server;
-};
-
-httplib::Result post(httplib::Client& c, const std::string& path, const json& body,
-                     const std::string& key = "") {
-  httplib::Headers h;
-  if (!key.empty()) h.emplace("Authorization", "Bearer " + key);
-  return c.Post(path.c_str(), h, body.dump(), "application/json");
-}
-
-// The data payloads of a server-sent event stream.
-std::vector<std::string> sse_events(const std::string& body) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while ((pos = body.find("data: ", pos)) != std::string::npos) {
-    size_t end = body.find("\n\n", pos);
-    out.push_back(body.substr(pos + 6, end - pos - 6));
-    pos = end;
-  }
-  return out;
-}
-
-bool wait_for(const std::function<bool()>& cond) {
-  for (int i = 0; i < 500 && !cond(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  return cond();
-}
-
-}  // namespace
+using namespace sllm::test;
 
 TEST(ServeHttp, ModelsHealthAndUi) {
   ServerFixture f;
@@ -312,21 +255,52 @@ TEST(ServeHttp, KeysAuthenticateAndTheLedgerRecordsUsage) {
   EXPECT_EQ(post(c, "/v1/completions", {{"model", "tiny"}, {"prompt", "abc"}}, key)->status, 401);
 }
 
+// Issue 27: revoking every key turned authentication off. A server given a key database keeps
+// requiring a key; with none active it refuses with 401 and says why.
+TEST(ServeHttp, RevokingEveryKeyKeepsAuthenticationOn) {
+  sllm::test::TempDir dir;
+  sllm::serve::KeyStore keys(dir.file("keys.db"));
+  ServerFixture f({}, &keys);  // Started with no key at all.
+  auto c = f.client();
+  json req = {{"model", "tiny"}, {"prompt", "abc"}};
+  auto r = post(c, "/v1/completions", req);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_NE(json::parse(r->body)["error"]["message"].get<std::string>().find("none is active"),
+            std::string::npos)
+      << r->body;
+  std::string key = keys.create("alice", 0, 0);
+  EXPECT_EQ(post(c, "/v1/completions", req, key)->status, 200);
+  EXPECT_EQ(post(c, "/v1/completions", req)->status, 401);
+  keys.revoke("alice");
+  for (const std::string& k : {std::string(), key}) {
+    r = post(c, "/v1/completions", req, k);
+    EXPECT_EQ(r->status, 401) << k;
+    EXPECT_EQ(json::parse(r->body)["error"]["code"], "invalid_api_key");
+  }
+  EXPECT_EQ(c.Get("/v1/models")->status, 401);
+  EXPECT_EQ(c.Get("/health")->status, 200);  // Liveness stays open.
+}
+
 TEST(ServeHttp, QuotasAnswer429WithAClearMessage) {
   sllm::test::TempDir dir;
   sllm::serve::KeyStore keys(dir.file("keys.db"));
-  std::string daily = keys.create("daily", 20, 0);
+  std::string daily = keys.create("daily", 60, 0);
   std::string rpm = keys.create("rpm", 0, 2);
   ServerFixture f({}, &keys);
   auto c = f.client();
-  json req = {{"model", "tiny"}, {"prompt", "abc"}};
-  EXPECT_EQ(post(c, "/v1/completions", req, daily)->status, 200);  // Admitted at 0 of 20; uses 27.
-  auto r = post(c, "/v1/completions", req, daily);
+  json req = {{"model", "tiny"}, {"prompt", "abc"}, {"max_tokens", 30}};
+  // Reserves 4 + 30 of 60, uses 4 + 23 = 27.
+  EXPECT_EQ(post(c, "/v1/completions", req, daily)->status, 200);
+  auto r = post(c, "/v1/completions", req, daily);  // 27 + 34 > 60.
   EXPECT_EQ(r->status, 429);
   json e = json::parse(r->body)["error"];
   EXPECT_EQ(e["code"], "insufficient_quota");
-  EXPECT_NE(e["message"].get<std::string>().find("27 of 20 tokens"), std::string::npos)
+  EXPECT_NE(e["message"].get<std::string>().find("27 of 60 tokens"), std::string::npos)
       << e["message"];
+  EXPECT_NE(e["message"].get<std::string>().find("may use 34"), std::string::npos) << e["message"];
+  req["max_tokens"] = 29;  // 27 + 33 = 60 fits exactly.
+  EXPECT_EQ(post(c, "/v1/completions", req, daily)->status, 200);
   EXPECT_EQ(post(c, "/v1/completions", req, rpm)->status, 200);
   EXPECT_EQ(post(c, "/v1/completions", req, rpm)->status, 200);
   r = post(c, "/v1/completions", req, rpm);
@@ -336,44 +310,110 @@ TEST(ServeHttp, QuotasAnswer429WithAClearMessage) {
       std::string::npos);
 }
 
+// Issue 27: 16 parallel requests of max_tokens 100 on a 300-token key all got in, and the
+// ledger ended at 1,792. Admission now reserves prompt + max_tokens.
+TEST(ServeHttp, ConcurrentRequestsCannotOverrunTheDailyQuota) {
+  sllm::test::TempDir dir;
+  sllm::serve::KeyStore keys(dir.file("keys.db"));
+  std::string key = keys.create("q", 300, 0);
+  sllm::serve::ServerOptions o;
+  o.scheduler.max_batch = 16;
+  ServerFixture f(o, &keys, std::chrono::milliseconds(1), std::string(200, 'x'));
+  std::vector<std::future<int>> statuses;
+  for (int i = 0; i < 16; ++i)
+    statuses.push_back(std::async(std::launch::async, [&] {
+      auto c = f.client();
+      auto r = post(c, "/v1/completions",
+                    {{"model", "tiny"}, {"prompt", "abc"}, {"max_tokens", 100}}, key);
+      return r ? r->status : -1;
+    }));
+  int ok = 0, refused = 0;
+  for (auto& s : statuses) {
+    int st = s.get();
+    ok += st == 200;
+    refused += st == 429;
+  }
+  EXPECT_EQ(ok + refused, 16);
+  EXPECT_GE(ok, 1);
+  auto used = keys.usage_since(keys.verify(key)->id, 0);
+  EXPECT_EQ(used.requests, ok);
+  EXPECT_LE(used.total(), 300);
+  // Settlement: a request that stops early gives back what it reserved but did not use, so a
+  // second one fits only if the first's reservation was settled to its real count.
+  auto c = f.client();
+  int64_t room = 300 - used.total();
+  ASSERT_GT(room, 20);
+  json req = {{"model", "tiny"}, {"prompt", "abc"}, {"max_tokens", room - 4}, {"stop", {"xx"}}};
+  EXPECT_EQ(post(c, "/v1/completions", req, key)->status, 200);  // Uses 4 + 2.
+  req["max_tokens"] = room - 4 - 10;
+  EXPECT_EQ(post(c, "/v1/completions", req, key)->status, 200);
+}
+
+// Issue 27: of 10 streams closed mid-way, 8 never reached the ledger. A request that ends
+// because its client hung up is billed its prompt and the tokens it was sent, as "cancelled".
+TEST(ServeHttp, ClientsThatHangUpAreBilledWhatTheyWereSent) {
+  sllm::test::TempDir dir;
+  sllm::serve::KeyStore keys(dir.file("keys.db"));
+  std::string key = keys.create("k", 0, 0);
+  ServerFixture f({}, &keys, std::chrono::milliseconds(5), std::string(400, 'x'));
+  std::vector<std::future<int>> sent;
+  for (int hang_up_after : {3, 8, 15})
+    sent.push_back(std::async(std::launch::async, [&, hang_up_after] {
+      auto c = f.client();
+      httplib::Request req;
+      req.method = "POST";
+      req.path = "/v1/completions";
+      req.body =
+          json{{"model", "tiny"}, {"prompt", "abc"}, {"stream", true}, {"max_tokens", 300}}.dump();
+      req.set_header("Content-Type", "application/json");
+      req.set_header("Authorization", "Bearer " + key);
+      std::string body;
+      req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+        body.append(data, n);
+        return sse_events(body).size() < size_t(hang_up_after);
+      };
+      httplib::Response res;
+      httplib::Error err;
+      c.send(req, res, err);
+      int tokens = 0;
+      for (const auto& e : sse_events(body))
+        tokens += int(json::parse(e)["choices"][0]["text"].get<std::string>().size());
+      return tokens;
+    }));
+  int received = 0;
+  for (auto& s : sent) received += s.get();
+  const int64_t id = keys.verify(key)->id;
+  ASSERT_TRUE(wait_for([&] { return keys.usage_since(id, 0).requests == 3; }));
+  auto by_status = keys.usage_by_status(id, 0);
+  ASSERT_EQ(by_status.size(), 1u);
+  EXPECT_EQ(by_status[0].status, "cancelled");
+  EXPECT_EQ(by_status[0].totals.prompt_tokens, 3 * 4);
+  // Billed: what arrived, plus at most the chunks in flight when the client closed.
+  EXPECT_GE(by_status[0].totals.completion_tokens, received);
+  EXPECT_LE(by_status[0].totals.completion_tokens, received + 3 * 3);
+  EXPECT_TRUE(wait_for([&] { return f.backend->live == 0; }));
+
+  // A plain (not streamed) completion whose client gives up waiting is billed too: it hangs up
+  // at the first whitespace the server writes to check that it is still there.
+  auto c = f.client();
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = json{{"model", "tiny"}, {"prompt", "abc"}, {"max_tokens", 300}}.dump();
+  req.set_header("Content-Type", "application/json");
+  req.set_header("Authorization", "Bearer " + key);
+  req.content_receiver = [](const char*, size_t, uint64_t, uint64_t) { return false; };
+  httplib::Response res;
+  httplib::Error err;
+  EXPECT_FALSE(c.send(req, res, err));
+  ASSERT_TRUE(wait_for([&] { return keys.usage_since(id, 0).requests == 4; }));
+  auto u = keys.usage_by_status(id, 0)[0].totals;
+  EXPECT_EQ(u.prompt_tokens, 4 * 4);
+  EXPECT_GT(u.completion_tokens, by_status[0].totals.completion_tokens);
+  EXPECT_LT(u.completion_tokens, by_status[0].totals.completion_tokens + 300);
+}
+
 // ---- Hardening: header size, connection limit, read timeout, slow clients. ----
-
-namespace {
-
-// A raw loopback connection, for clients that misbehave on purpose.
-struct RawConnection {
-  explicit RawConnection(int port) {
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(uint16_t(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval tv{20, 0};  // Bounds every read, so a broken server fails the test, not hangs it.
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ADD_FAILURE() << "connect";
-  }
-  ~RawConnection() { close(fd); }
-  void send_all(const std::string& s) const {
-    for (size_t at = 0; at < s.size();) {
-      ssize_t n = ::send(fd, s.data() + at, s.size() - at, MSG_NOSIGNAL);
-      if (n <= 0) return;  // The server may close early on purpose.
-      at += size_t(n);
-    }
-  }
-  // Everything until the server closes the connection (or the read times out).
-  std::string read_to_close() const {
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, size_t(n));
-    closed = n == 0 || (n < 0 && errno == ECONNRESET);
-    return out;
-  }
-  int fd = -1;
-  mutable bool closed = false;
-};
-
-}  // namespace
 
 TEST(ServeHttp, OversizedHeadersAreRefused) {
   sllm::serve::ServerOptions o;

@@ -96,3 +96,37 @@ TEST(ServeKeys, StartOfUtcDay) {
   EXPECT_EQ(sllm::serve::start_of_utc_day(86400 * 3 + 5), 86400 * 3);
   EXPECT_EQ(sllm::serve::start_of_utc_day(86400 * 3), 86400 * 3);
 }
+
+// How each request ended is in the ledger and in `sllm keys usage`: a client that hung up
+// mid-stream is billed as "cancelled".
+TEST(ServeKeys, UsageShowsRequestsByStatus) {
+  sllm::test::TempDir dir;
+  std::string path = dir.file("k.db");
+  {
+    KeyStore keys(path);
+    int64_t id = keys.verify(keys.create("alice", 0, 0))->id;
+    keys.record({id, "m", "/v1/completions", 4, 10, "stop"});
+    keys.record({id, "m", "/v1/completions", 4, 7, "cancelled"});
+    keys.record({id, "m", "/v1/completions", 4, 2, "cancelled"});
+    auto s = keys.usage_by_status(id, 0);
+    ASSERT_EQ(s.size(), 2u);
+    EXPECT_EQ(s[0].status, "cancelled");
+    EXPECT_EQ(s[0].totals.requests, 2);
+    EXPECT_EQ(s[0].totals.total(), 17);
+    EXPECT_EQ(s[1].status, "stop");
+  }
+  auto run = sllm::test::run_sllm("keys --db " + path + " usage alice");
+  EXPECT_EQ(run.rc, 0) << run.out;
+  EXPECT_NE(run.out.find("requests by status: cancelled 2 (17 tokens), stop 1 (14 tokens)"),
+            std::string::npos)
+      << run.out;
+}
+
+// An open server is an explicit choice: `sllm serve` needs --keys or --open, never both.
+TEST(ServeKeys, ServeNeedsKeysOrOpen) {
+  for (const char* flags : {"", "--keys k.db --open"}) {
+    auto run = sllm::test::run_sllm(std::string("serve --model /nonexistent ") + flags);
+    EXPECT_EQ(run.rc, 1) << flags << ": " << run.out;
+    EXPECT_NE(run.out.find("give either --keys DB"), std::string::npos) << run.out;
+  }
+}

@@ -40,7 +40,7 @@ TEST(ServeRequest, ParsesEverySamplingParameter) {
   EXPECT_FLOAT_EQ(r.sampling.frequency_penalty, -0.5f);
   EXPECT_EQ(r.sampling.seed, 42u);
   ASSERT_EQ(r.sampling.logit_bias.size(), 2u);
-  EXPECT_TRUE(r.sampling.json_mode);
+  EXPECT_TRUE(r.json_mode);
   EXPECT_EQ(r.max_tokens, 20);
   EXPECT_EQ(r.stop, (std::vector<std::string>{"\n", "END"}));
   EXPECT_TRUE(r.stream);

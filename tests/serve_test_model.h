@@ -10,6 +10,7 @@
 #include "sllm/model/config.h"
 #include "sllm/model/model.h"
 #include "sllm/tokenizer/tokenizer.h"
+#include "test_arch.h"
 
 namespace sllm::test {
 
@@ -34,7 +35,7 @@ inline void write_random_model(const std::string& dir, const ModelConfig& cfg, c
 // A tiny Llama over bytes (vocab 256 + <s>, </s>): loads and runs in milliseconds.
 inline ModelConfig tiny_llama_config() {
   ModelConfig c;
-  c.arch = Arch::Llama;
+  set_arch(c, Arch::Llama);
   c.vocab_size = 258;
   c.n_layer = 2;
   c.n_head = 4;

@@ -60,7 +60,8 @@ TEST(TokenizeCli, TrainEncodeDecodeInspect) {
   std::tie(rc, out) = run("tokenize inspect " + dir.file("t.sllmtok"));
   EXPECT_EQ(rc, 0);
   EXPECT_NE(out.find("kind: bpe"), std::string::npos) << out;
-  EXPECT_NE(out.find("<|endoftext|>=" + std::to_string(tok->vocab_size() - 1)), std::string::npos) << out;
+  EXPECT_NE(out.find("<|endoftext|>=" + std::to_string(tok->vocab_size() - 1)), std::string::npos)
+      << out;
   std::tie(rc, out) = run("tokenize inspect " + dir.file("c.tok"));
   EXPECT_NE(out.find("tokens: " + std::to_string(tf.size())), std::string::npos) << out;
 
@@ -74,4 +75,17 @@ TEST(TokenizeCli, TrainEncodeDecodeInspect) {
   std::tie(rc, out) = run("tokenize inspect " + dir.file("corpus/a.txt"));
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("not a tokenizer"), std::string::npos) << out;
+}
+
+// Issue 27: an empty --text is a text (no tokens), not a missing option.
+TEST(TokenizeCli, EmptyTextEncodesToNoTokens) {
+  auto [rc, out] = run("tokenize encode --tokenizer byte --text ''");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "\n");
+  std::tie(rc, out) = run("tokenize count --tokenizer byte --text ''");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out.rfind("0 tokens, 0 bytes", 0), 0u) << out;
+  std::tie(rc, out) = run("tokenize encode --tokenizer byte");
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("give exactly one of --input and --text"), std::string::npos) << out;
 }

@@ -12,10 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/checksum.h"
+#include "test_arch.h"
 #include "test_util.h"
 
 using namespace sllm;
@@ -40,7 +42,7 @@ std::string write_corpus(const std::string& path) {
 
 TrainConfig tiny_config(const test::TempDir& dir, const std::string& out, Arch arch = Arch::GPT2) {
   TrainConfig c;
-  c.model.arch = arch;
+  set_arch(c.model, arch);
   c.model.n_layer = 1;
   c.model.n_head = 2;
   c.model.n_kv_head = arch == Arch::Llama ? 1 : 2;
@@ -118,7 +120,7 @@ std::string cli_args(const TrainConfig& c, const std::string& out = "") {
       "--max-iters {} --lr {} --min-lr {} --warmup-iters {} --eval-interval {} --eval-iters {} "
       "--sample-tokens 0 "
       "--threads 1 --tokenizer {} --data {} --out {} --quiet",
-      arch_name(c.model.arch), c.model.n_layer, c.model.n_head, c.model.n_kv_head, c.model.n_embd,
+      family_name(c.model), c.model.n_layer, c.model.n_head, c.model.n_kv_head, c.model.n_embd,
       c.model.block_size, c.batch_size, c.max_iters, c.lr, c.min_lr, c.warmup_iters,
       c.eval_interval, c.eval_iters, c.tokenizer, c.data, out.empty() ? c.out : out);
 }
@@ -195,7 +197,7 @@ TEST(Trainer, WritesMetricsCurveSamplesAndAModelDirectory) {
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.sllmtok", "train_state.json",
                         "train_state.safetensors", "manifest.json"})
     EXPECT_TRUE(file_exists(c.out + "/" + f)) << f;
-  LoadedModelDir md = load_model_dir(c.out);
+  TrainableModel md = load_trainable_model(c.out);
   EXPECT_EQ(md.model->config().to_json(), Checkpoint(c.out).model_config().to_json());
   EXPECT_EQ(md.tokenizer->kind(), "char");
 }
@@ -226,11 +228,11 @@ TEST(Trainer, EvalItersMinusOneUsesTheWholeValidationSplit) {
 TEST(Trainer, Gpt2WithoutBiasesTrainsAndTheInferenceModelAgrees) {
   test::TempDir dir;
   TrainConfig c = tiny_config(dir, "run");
-  c.model.bias = false;  // nanoGPT's bias=False
+  c.model.set_biases(false);  // nanoGPT's bias=False
   c.quiet = true;
   train(c);
-  LoadedModelDir md = load_model_dir(c.out);
-  ASSERT_FALSE(md.model->config().has_bias());
+  TrainableModel md = load_trainable_model(c.out);
+  ASSERT_FALSE(md.model->config().all_biases());
   const std::vector<int32_t> toks = {1, 2, 3, 4, 5};
   md.model->forward(toks.data(), nullptr, 1, 5);
   const int V = md.model->config().vocab_size;
@@ -541,7 +543,7 @@ TEST(Trainer, InitFromStartsWithTheSavedWeights) {
   ft.max_iters = 1;
   Trainer t(ft);
   EXPECT_EQ(t.model().config().to_json(), Checkpoint(base.out).model_config().to_json());
-  LoadedModelDir saved = load_model_dir(base.out);
+  TrainableModel saved = load_trainable_model(base.out);
   EXPECT_TRUE(std::equal(saved.model->params().begin(), saved.model->params().end(),
                          t.model().params().begin()));
   t.run();

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Plots validation-loss curves of several sllm finetune/distill runs into one SVG (no
-matplotlib needed). Each run's metrics.jsonl holds {"step","tokens","seconds","loss","val_loss"}.
+matplotlib needed). Each run's metrics.jsonl (the trainer's) holds per step "step", "tokens" and
+"train_s" (before the step's update), "loss" and, on evaluations, "val_loss".
 
 usage: plot.py OUT.svg "TITLE" X_KEY LABEL=path/metrics.jsonl[@OFFSET] [LABEL=path ...]
 X_KEY is tokens, seconds or step; @OFFSET shifts that run's x values (e.g. the seconds a run
@@ -21,7 +22,8 @@ def load(path, xkey):
         for line in f:
             r = json.loads(line)
             if r.get("val_loss") is not None:
-                pts.append((float(r[xkey]) + offset, float(r["val_loss"])))
+                key = {"seconds": "train_s"}.get(xkey, xkey)
+                pts.append((float(r[key]) + offset, float(r["val_loss"])))
     return pts
 
 

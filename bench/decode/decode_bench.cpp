@@ -51,9 +51,10 @@
 
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/export.h"
+#include "sllm/format/export.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
+#include "sllm/model/presets.h"
 #include "sllm/quant/gemm_amx.h"
 #include "sllm/quant/quant.h"
 
@@ -96,7 +97,7 @@ ModelFiles random_model(const Shape& s) {
   m.source = std::string("random stories") + s.name;
   m.format = "random";
   ModelConfig& c = m.config;
-  c.arch = Arch::Llama;
+  apply_preset(c, preset("llama"));
   c.vocab_size = 32000;
   c.n_layer = s.layers;
   c.n_head = s.heads;

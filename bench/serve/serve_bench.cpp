@@ -22,6 +22,7 @@
 
 #include "../../tests/serve_test_model.h"
 #include "sllm/common/runtime.h"
+#include "sllm/model/presets.h"
 #include "sllm/serve/server.h"
 #include "sllm/tokenizer/loaders.h"
 
@@ -32,7 +33,7 @@ namespace {
 
 sllm::ModelConfig stories15m() {
   sllm::ModelConfig c;
-  c.arch = sllm::Arch::Llama;
+  sllm::apply_preset(c, sllm::preset("llama"));
   c.vocab_size = 32000;
   c.n_layer = 6;
   c.n_head = 6;

@@ -4,12 +4,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "sllm/adapt/base_model.h"
 #include "sllm/adapt/finetune.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
-#include "sllm/infer/model.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/io/file.h"
+#include "sllm/tokenizer/fingerprint.h"
 
 namespace sllm {
 
@@ -86,7 +86,7 @@ ModelConfig StudentShape::apply(const ModelConfig& t) const {
     c.intermediate_size = 0;  // The default width for the new embedding size.
   }
   if (n_head) c.n_head = n_head;
-  c.n_kv_head = n_kv_head ? n_kv_head : (c.arch == Arch::GPT2 || n_head ? c.n_head : c.n_kv_head);
+  c.n_kv_head = n_kv_head ? n_kv_head : (n_head ? c.n_head : c.n_kv_head);
   if (intermediate_size) c.intermediate_size = intermediate_size;
   c.validate();
   return c;
@@ -97,7 +97,6 @@ DistillResult run_distill(const DistillConfig& cfg) {
     fail("unknown distillation mode '{}' (expected logits, synthetic or ce)", cfg.mode);
   if (cfg.out.empty()) fail("distill: an output folder is needed");
   if (cfg.teacher.empty()) fail("distill: a teacher model is needed (--teacher)");
-  cfg.loop.validate();
   cfg.loss.validate();
 
   TrainableModel teacher = load_trainable_model(cfg.teacher);
@@ -130,12 +129,12 @@ DistillResult run_distill(const DistillConfig& cfg) {
   DistillResult res;
   res.student_params = student.model->params().size();
   res.teacher_params = teacher.model->params().size();
-  Learner learner(*student.model, nullptr);
-  LoopConfig loop = cfg.loop;
-  loop.metrics_path = cfg.out + "/metrics.jsonl";
+  auto learner = std::make_unique<Learner>(*student.model, nullptr);
+  const int B = cfg.loop.batch_size;
+  const uint64_t seed = cfg.loop.seed;
   const std::string fp = tokenizer_fingerprint(tok);
   TeacherCache cache;
-  std::unique_ptr<RowSampler> sampler;
+  std::unique_ptr<BatchSource> batches;
   PackedSequences synthetic;
   auto t0 = std::chrono::steady_clock::now();
   if (cfg.mode == "logits" && !cfg.teacher_cache.empty()) {
@@ -152,29 +151,63 @@ DistillResult run_distill(const DistillConfig& cfg) {
       cache = build_teacher_cache(*teacher.model, train, cfg.topk, cfg.teacher, fp);
       save_teacher_cache(cfg.teacher_cache, cache);
     }
-    learner.set_distillation(nullptr, cfg.loss);
-    sampler = std::make_unique<RowSampler>(cache, cfg.loop.seed);
+    learner->set_distillation({}, cfg.loss);
+    batches = std::make_unique<RowBatches>(cache, B, seed);
   } else if (cfg.mode == "logits") {
-    learner.set_distillation(teacher.model.get(), cfg.loss);
-    sampler = std::make_unique<RowSampler>(train, cfg.loop.seed);
+    Model* t = teacher.model.get();
+    if (t->config().vocab_size != student.model->config().vocab_size)
+      fail(
+          "teacher and student vocabularies differ ({} vs {} tokens): they must share the "
+          "tokenizer",
+          t->config().vocab_size, student.model->config().vocab_size);
+    learner->set_distillation(
+        [t](const int32_t* tokens, int b, int len) {
+          t->forward(tokens, nullptr, b, len);
+          return t->logits();
+        },
+        cfg.loss);
+    batches = std::make_unique<RowBatches>(train, B, seed);
   } else if (cfg.mode == "synthetic") {
-    const std::vector<Prompt> prompts = read_prompts(cfg.synthetic.prompts);
-    auto generator = InferenceModel::load(cfg.teacher);
-    const SyntheticCorpus corpus = synthesize_corpus(*generator, tok, prompts, cfg.synthetic);
-    res.synthetic_tokens = corpus.generated_tokens;
-    write_file_atomic(cfg.out + "/synthetic.txt", corpus.text);
-    synthetic = pack_tokens(tok.encode(corpus.text), T);
+    const std::string corpus_path = cfg.out + "/synthetic.txt";
+    std::string text;
+    if (cfg.loop.resume && file_exists(corpus_path)) {
+      text = read_file(corpus_path);  // The interrupted run's corpus: the same text.
+    } else {
+      const std::vector<Prompt> prompts = read_prompts(cfg.synthetic.prompts);
+      if (!cfg.generator)
+        fail("synthetic distillation needs a text generator for teacher {}", cfg.teacher);
+      const SyntheticCorpus corpus = synthesize_corpus(*cfg.generator, tok, prompts, cfg.synthetic);
+      res.synthetic_tokens = corpus.generated_tokens;
+      text = corpus.text;
+      write_file_atomic(corpus_path, text);
+    }
+    synthetic = pack_tokens(tok.encode(text), T);
     if (synthetic.rows == 0) fail("the teacher's synthetic corpus is too short to train on");
-    sampler = std::make_unique<RowSampler>(synthetic, cfg.loop.seed);
+    batches = std::make_unique<RowBatches>(synthetic, B, seed);
   } else {
-    sampler = std::make_unique<RowSampler>(train, cfg.loop.seed);
+    batches = std::make_unique<RowBatches>(train, B, seed);
   }
   res.teacher_seconds = cfg.mode == "logits" && cfg.teacher_cache.empty() ? 0.0 : seconds_since(t0);
   if (cfg.mode != "logits" || !cfg.teacher_cache.empty())
     teacher.model.reset();  // Free it for training.
 
-  res.loop = run_adapt_loop(learner, *sampler, val, loop);
-  save_trainable_model(cfg.out, *student.model, *student.tokenizer);
+  AdaptTraining t{"sllm distill", cfg.loop, cfg.eval_rows, {}};
+  t.cfg.out = cfg.out;
+  t.settings = {{"mode", cfg.mode},
+                {"teacher", cfg.teacher},
+                {"student", cfg.student},
+                {"student_config", student.model->config().to_json()},
+                {"data", cfg.data},
+                {"val_data", cfg.val_data},
+                {"chat_template", cfg.chat_template},
+                {"seq_len", T},
+                {"val_fraction", cfg.val_fraction},
+                {"temperature", cfg.loss.temperature},
+                {"alpha", cfg.loss.alpha},
+                {"reverse_kl", cfg.loss.reverse_kl},
+                {"teacher_cache", cfg.teacher_cache},
+                {"topk", cfg.topk}};
+  res.loop = run_adapt_training(t, std::move(learner), std::move(batches), val, student.tokenizer);
   nlohmann::json summary = {{"mode", cfg.mode},
                             {"teacher", cfg.teacher},
                             {"teacher_params", res.teacher_params},

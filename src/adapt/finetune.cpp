@@ -2,10 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sllm/adapt/base_model.h"
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/io/file.h"
+#include "sllm/tokenizer/fingerprint.h"
 
 namespace sllm {
 
@@ -60,7 +61,6 @@ void load_train_val_rows(const std::string& data, const std::string& val_data, d
 
 FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   if (cfg.out.empty()) fail("finetune: an output folder is needed");
-  cfg.loop.validate();
   TrainableModel base = load_trainable_model(cfg.base, cfg.tokenizer);
   Model& model = *base.model;
   const int T = cfg.seq_len > 0 ? cfg.seq_len : model.config().block_size;
@@ -79,20 +79,35 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
     adapters->init(cfg.loop.seed);
     lora = std::make_unique<LoraModel>(model, *adapters, cfg.frozen);
   }
-  Learner learner(model, lora.get());
+  auto learner = std::make_unique<Learner>(model, lora.get());
   FinetuneResult res;
-  res.trainable_params = learner.trainable_params();
+  res.trainable_params = learner->trainable_params();
   res.total_params = model.params().size();
-  LoopConfig loop = cfg.loop;
-  loop.metrics_path = cfg.out + "/metrics.jsonl";
-  RowSampler sampler(train, cfg.loop.seed);
-  res.loop = run_adapt_loop(learner, sampler, val, loop);
-  res.initial_val_loss = res.loop.curve.front().val_loss.value_or(NAN);
 
+  AdaptTraining t{"sllm finetune", cfg.loop, cfg.eval_rows, {}};
+  t.cfg.out = cfg.out;
+  t.settings = {{"base", cfg.base},
+                {"tokenizer", cfg.tokenizer},
+                {"data", cfg.data},
+                {"val_data", cfg.val_data},
+                {"chat_template", cfg.chat_template},
+                {"seq_len", T},
+                {"val_fraction", cfg.val_fraction},
+                {"mode", cfg.lora ? "lora" : "full"}};
   if (cfg.lora)
-    adapters->save(cfg.out, cfg.base);
-  else
-    save_trainable_model(cfg.out, model, *base.tokenizer);
+    t.settings["lora"] = {{"r", cfg.lora_cfg.r},
+                          {"alpha", cfg.lora_cfg.alpha},
+                          {"rslora", cfg.lora_cfg.rslora},
+                          {"targets", cfg.lora_cfg.targets},
+                          {"frozen", frozen_type_name(cfg.frozen)}};
+  res.loop = run_adapt_training(
+      t, std::move(learner),
+      std::make_unique<RowBatches>(train, cfg.loop.batch_size, cfg.loop.seed), val, base.tokenizer);
+  res.initial_val_loss = res.loop.initial_val_loss;
+
+  // Full fine-tuning: OUT is already the model directory the Trainer's last checkpoint
+  // published.
+  if (cfg.lora) adapters->save(cfg.out, cfg.base);
   nlohmann::json summary = {{"base", cfg.base},
                             {"data", cfg.data},
                             {"mode", cfg.lora ? "lora" : "full"},
@@ -122,7 +137,7 @@ void merge_adapter(const std::string& base_path, const std::string& adapter_dir,
   TrainableModel base = load_trainable_model(base_path, tokenizer);
   LoraAdapters adapters = LoraAdapters::load(adapter_dir, base.model->config());
   adapters.merge_into(base.model->specs(), base.model->params().data());
-  save_trainable_model(out, *base.model, *base.tokenizer);
+  save_model_dir(out, *base.model, *base.tokenizer);
 }
 
 }  // namespace sllm

@@ -9,22 +9,30 @@ namespace sllm {
 Learner::Learner(Model& model, LoraModel* lora) : model_(model), lora_(lora) {
   if (lora_ && &lora_->model() != &model_)
     fail("Learner: the LoRA wrapper belongs to another model");
+  if (!lora_) return;
+  LoraAdapters& a = lora_->adapters();
+  for (const LoraTarget& t : a.targets()) {
+    const auto r = static_cast<int64_t>(t.dims.r);
+    const auto in = static_cast<size_t>(t.dims.in), out = static_cast<size_t>(t.dims.out);
+    adapters_.specs.push_back(
+        {t.peft_name + ".lora_A.weight", {r, int64_t(in)}, t.a_offset, t.dims.r * in, true});
+    adapters_.specs.push_back(
+        {t.peft_name + ".lora_B.weight", {int64_t(out), r}, t.b_offset, out * t.dims.r, true});
+  }
+  adapters_.params = a.params();
 }
 
-void Learner::set_distillation(Model* teacher, const DistillOptions& opt) {
+void Learner::set_distillation(TeacherLogits teacher, const DistillOptions& opt) {
   opt.validate();
-  if (teacher && teacher->config().vocab_size != model_.config().vocab_size)
-    fail("teacher and student vocabularies differ ({} vs {} tokens): they must share the tokenizer",
-         teacher->config().vocab_size, model_.config().vocab_size);
-  teacher_ = teacher;
+  teacher_ = std::move(teacher);
   distill_ = true;
   dopt_ = opt;
 }
 
-float Learner::forward(const RowBatch& b, bool with_targets) {
+float Learner::forward(const Batch& b, bool with_targets) {
   const int32_t* tg = with_targets ? b.targets.data() : nullptr;
-  return lora_ ? lora_->forward(b.inputs.data(), tg, b.B, b.T)
-               : model_.forward(b.inputs.data(), tg, b.B, b.T);
+  return lora_ ? lora_->forward(b.tokens.data(), tg, b.B, b.T)
+               : model_.forward(b.tokens.data(), tg, b.B, b.T);
 }
 
 void Learner::backward_from_logits_grad(const float* dlogits) {
@@ -34,7 +42,7 @@ void Learner::backward_from_logits_grad(const float* dlogits) {
     model_.backward_from_logits_grad(dlogits);
 }
 
-float Learner::micro_step(const RowBatch& b, float loss_scale) {
+float Learner::micro_step(const Batch& b, float loss_scale) {
   const float ce = forward(b, true);
   if (!distill_) {
     if (lora_)
@@ -47,10 +55,9 @@ float Learner::micro_step(const RowBatch& b, float loss_scale) {
   dlogits_.resize(static_cast<size_t>(N) * V);
   DistillLoss L;
   if (teacher_) {
-    // The student's logits stay valid: the teacher is another Model with its own buffers.
-    teacher_->forward(b.inputs.data(), nullptr, b.B, b.T);
-    L = distill_loss_dense(model_.logits(), teacher_->logits(), b.targets.data(), N, V, dopt_,
-                           dlogits_.data());
+    // The student's logits stay valid: the teacher runs in buffers of its own.
+    const float* t = teacher_(b.tokens.data(), b.B, b.T);
+    L = distill_loss_dense(model_.logits(), t, b.targets.data(), N, V, dopt_, dlogits_.data());
   } else {
     if (b.k < 1)
       fail("distillation without a teacher model needs batches with top-k teacher logits");
@@ -63,7 +70,7 @@ float Learner::micro_step(const RowBatch& b, float loss_scale) {
   return static_cast<float>(L.total);
 }
 
-double Learner::eval_ce_sum(const RowBatch& b, size_t& count) {
+double Learner::eval_ce_sum(const Batch& b, size_t& count) {
   const float mean = forward(b, true);
   size_t n = 0;
   for (int32_t t : b.targets) n += t >= 0;
@@ -78,6 +85,10 @@ void Learner::zero_grad() {
     model_.zero_grad();
 }
 
+std::span<float> Learner::host_grads() {
+  return lora_ ? lora_->adapters().grads() : model_.grads();
+}
+
 float Learner::clip_grad_norm(float max_norm) {
   if (!lora_) return sllm::clip_grad_norm(model_, max_norm);
   auto g = lora_->adapters().grads();
@@ -87,20 +98,28 @@ float Learner::clip_grad_norm(float max_norm) {
   return norm;
 }
 
-void Learner::update(const AdamWParams& h) {
+void Learner::adamw_step(const AdamWParams& h) {
   if (!lora_) {
-    adamw_step(model_, full_opt_, h);
+    sllm::adamw_step(model_, opt_, h);
     return;
   }
   auto p = lora_->adapters().params();
   auto g = lora_->adapters().grads();
-  if (lora_m_.empty()) {
-    lora_m_.assign(p.size(), 0.0f);
-    lora_v_.assign(p.size(), 0.0f);
+  if (opt_.m.empty()) {
+    opt_.m.assign(p.size(), 0.0f);
+    opt_.v.assign(p.size(), 0.0f);
   }
-  adamw_update(p.data(), g.data(), lora_m_.data(), lora_v_.data(), p.size(), h, ++lora_step_,
+  adamw_update(p.data(), g.data(), opt_.m.data(), opt_.v.data(), p.size(), h, ++opt_.step,
                h.weight_decay > 0.0f);
   lora_->adapters_changed();
+}
+
+void Learner::to_host() {
+  if (lora_) lora_->merge_now();
+}
+
+void Learner::from_host() {
+  if (lora_) lora_->adapters_changed();
 }
 
 size_t Learner::trainable_params() const {

@@ -1,11 +1,9 @@
 #include "sllm/adapt/synthetic.h"
 
-#include <memory>
-#include <span>
+#include <algorithm>
 #include <sstream>
 
 #include "sllm/common/error.h"
-#include "sllm/infer/generate.h"
 #include "sllm/io/file.h"
 
 namespace sllm {
@@ -31,34 +29,12 @@ std::vector<Prompt> read_prompts(const std::string& path) {
   return prompts;
 }
 
-namespace {
-
-struct Job {
-  size_t prompt = 0;
-  std::vector<int32_t> ids;
-  GenerateOptions gen;
-};
-
-// The whole continuation: finish() releases any text the stream held back into text().
-std::string completed_text(Generation& g) {
-  g.finish();
-  return g.text();
-}
-
-struct Slot {
-  KVCache cache;
-  std::unique_ptr<Generation> gen;
-  size_t job = 0;
-};
-
-}  // namespace
-
-SyntheticCorpus synthesize_corpus(InferenceModel& teacher, const Tokenizer& tok,
+SyntheticCorpus synthesize_corpus(SyntheticTeacher& teacher, const Tokenizer& tok,
                                   const std::vector<Prompt>& prompts, const SyntheticOptions& opt) {
   opt.validate();
-  const int block = teacher.config().block_size;
-  const int V = teacher.config().vocab_size;
-  std::vector<Job> jobs;
+  const int block = teacher.block_size();
+  std::vector<TeacherJob> jobs;
+  std::vector<size_t> prompt_of;
   for (size_t i = 0; i < prompts.size(); ++i) {
     std::vector<int32_t> ids;
     try {
@@ -71,58 +47,23 @@ SyntheticCorpus synthesize_corpus(InferenceModel& teacher, const Tokenizer& tok,
       fail("{}:{}: the prompt ({} tokens) does not fit the teacher's context of {}", opt.prompts,
            prompts[i].line, ids.size(), block);
     for (int j = 0; j < opt.samples_per_prompt; ++j) {
-      Job job{i, ids, {}};
-      job.gen.max_tokens = std::min(opt.max_tokens, block - static_cast<int>(ids.size()));
-      job.gen.sampling.temperature = opt.temperature;
-      job.gen.sampling.top_k = opt.top_k;
-      job.gen.sampling.top_p = opt.top_p;
-      job.gen.sampling.seed = opt.seed + i * opt.samples_per_prompt + j;
-      job.gen.stop_at_eos = true;
+      TeacherJob job;
+      job.prompt = ids;
+      job.max_tokens = std::min(opt.max_tokens, block - static_cast<int>(ids.size()));
+      job.sampling = opt.sampling;
+      job.sampling.seed = opt.sampling.seed + i * opt.samples_per_prompt + j;
       jobs.push_back(std::move(job));
+      prompt_of.push_back(i);
     }
   }
-
-  std::vector<std::string> texts(jobs.size());
+  const std::vector<TeacherText> texts = teacher.generate(jobs, opt.batch);
+  if (texts.size() != jobs.size())
+    fail("the teacher returned {} continuations for {} prompts", texts.size(), jobs.size());
   SyntheticCorpus out;
-  std::vector<Slot> slots(std::min<size_t>(opt.batch, jobs.size()));
-  for (auto& s : slots) s.cache = teacher.new_cache(0);
-  size_t next_job = 0, active = 0;
-  std::vector<InferenceModel::Seq> seqs;
-  std::vector<Slot*> running;
-  std::vector<float> logits;
-  auto start = [&](Slot& s) {
-    while (next_job < jobs.size()) {
-      Job& j = jobs[next_job];
-      s.job = next_job++;
-      s.cache.clear();
-      s.gen = std::make_unique<Generation>(tok, j.ids, j.gen);
-      if (!s.gen->done()) return true;
-      texts[s.job] = prompts[j.prompt].text + completed_text(*s.gen) + "\n";
-    }
-    s.gen.reset();
-    return false;
-  };
-  for (auto& s : slots) active += start(s);
-  while (active > 0) {
-    seqs.clear();
-    running.clear();
-    for (auto& s : slots)
-      if (s.gen) {
-        seqs.push_back({&s.cache, s.gen->input()});
-        running.push_back(&s);
-      }
-    teacher.forward_batch(seqs, logits);
-    for (size_t r = 0; r < running.size(); ++r) {
-      Slot& s = *running[r];
-      s.gen->fed(seqs[r].tokens.size());
-      s.gen->next(std::span<float>(logits.data() + r * V, V));
-      if (!s.gen->done()) continue;
-      out.generated_tokens += s.gen->tokens().size();
-      texts[s.job] = prompts[jobs[s.job].prompt].text + completed_text(*s.gen) + "\n";
-      active -= !start(s);
-    }
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    out.text += prompts[prompt_of[k]].text + texts[k].text + "\n";
+    out.generated_tokens += texts[k].tokens;
   }
-  for (const auto& t : texts) out.text += t;
   out.sequences = jobs.size();
   return out;
 }

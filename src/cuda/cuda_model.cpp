@@ -70,9 +70,9 @@ struct CudaModel::Impl {
   size_t P = 0;
   cublasHandle_t blas = nullptr;
   DeviceArray<float> params, grads, m, v, scalars, partials;
-  DeviceArray<bf16> wbf;                  // bf16 copy of params for compute
-  DeviceArray<float> rope_cos, rope_sin;  // [block_size, hd/2], Llama only
-  bool llama = false;
+  DeviceArray<bf16> wbf;                          // bf16 copy of params for compute
+  DeviceArray<float> rope_cos, rope_sin;          // [block_size, hd/2], Llama only
+  bool rms = false, rope = false, gated = false;  // The config's norm, positions, MLP.
   size_t wte = 0, wpe = 0, lnfw = 0, lnfb = 0, lmw = 0;
   std::vector<LayerOffsets> layer_off;
 
@@ -124,17 +124,17 @@ struct CudaModel::Impl {
     if (b_off != SIZE_MAX) bias_backward(g(b_off), dout, N, OUT);
   }
 
-  // LayerNorm (GPT-2) or RMSNorm (Llama); mean is unused by RMSNorm.
+  // LayerNorm or RMSNorm, as the config says; mean is unused by RMSNorm.
   void norm_forward(bf16* out, float* mean, float* rstd, const bf16* x, size_t w_off, size_t b_off,
                     int N) {
-    if (llama)
+    if (rms)
       rmsnorm_forward(out, rstd, x, w(w_off), N, cfg.n_embd, cfg.norm_eps);
     else
       layernorm_forward(out, mean, rstd, x, w(w_off), w(b_off), N, cfg.n_embd, cfg.norm_eps);
   }
   void norm_backward(bf16* dx, size_t w_off, size_t b_off, const bf16* dout, const bf16* x,
                      const float* mean, const float* rstd, int N) {
-    if (llama)
+    if (rms)
       rmsnorm_backward(dx, g(w_off), dout, x, w(w_off), rstd, N, cfg.n_embd);
     else
       layernorm_backward(dx, g(w_off), g(b_off), dout, x, w(w_off), mean, rstd, N, cfg.n_embd);
@@ -144,13 +144,13 @@ struct CudaModel::Impl {
     const size_t N = size_t(B_) * T_, C = cfg.n_embd, F = cfg.ffn_dim(), V = cfg.vocab_size;
     const size_t hd = cfg.head_dim(), Q = size_t(cfg.n_head) * hd,
                  S = (cfg.n_head + 2 * size_t(cfg.n_kv_head)) * hd;
-    const size_t Fx = llama ? 2 * F : F;
+    const size_t Fx = gated ? 2 * F : F;
     const size_t att = size_t(B_) * cfg.n_head * T_ * T_;
     // ln1, qkvr, att, atty, res1, ln2, hpre, hact, out
     const size_t per_layer = N * (C + S + Q + C + C + Fx + F + C) + att;
     acts.resize(N * C + per_layer * cfg.n_layer + N * C + N * V);
     // qkv, dqkvr, dhpre, dhact (Llama), dres, dnorm, datty, datt
-    scratch.resize(2 * N * S + N * Fx + (llama ? N * F : 0) + 2 * N * C + N * Q + att);
+    scratch.resize(2 * N * S + N * Fx + (gated ? N * F : 0) + 2 * N * C + N * Q + att);
     stats.resize(N * 4 * cfg.n_layer + N * 4);
     tokens.resize(N);
     targets.resize(N);
@@ -180,7 +180,7 @@ struct CudaModel::Impl {
     qkv = take_s(N * S);  // forward: the qkv GEMM's output; backward: d(qkv)
     dqkvr = take_s(N * S);
     dhpre = take_s(N * Fx);
-    dhact = llama ? take_s(N * F) : dhpre;  // GELU's backward runs in place
+    dhact = gated ? take_s(N * F) : dhpre;  // GELU's backward runs in place
     dres = take_s(N * C);
     dnorm = take_s(N * C);
     datty = take_s(N * Q);
@@ -190,13 +190,14 @@ struct CudaModel::Impl {
 };
 
 CudaModel::CudaModel(const ModelConfig& cfg) : impl_(std::make_unique<Impl>()) {
+  cfg.validate();
+  require_supported(cfg, "--device cuda", kCudaFeatures);
   require_device();
   Impl& m = *impl_;
-  cfg.validate();
-  if (cfg.arch == Arch::GPT2 && !cfg.has_bias())
-    fail("--device cuda runs gpt2 models with biases so far; --bias false runs on the CPU");
   m.cfg = cfg;
-  m.llama = cfg.arch == Arch::Llama;
+  m.rms = cfg.norm == NormKind::RMSNorm;
+  m.rope = cfg.positions == Positions::Rope;
+  m.gated = cfg.gated_mlp;
   m.specs = param_specs(cfg);
   m.P = m.specs.back().offset + m.specs.back().numel;
   std::unordered_map<std::string, size_t> at;
@@ -213,7 +214,7 @@ CudaModel::CudaModel(const ModelConfig& cfg) : impl_(std::make_unique<Impl>()) {
         {off(L + "attn_norm.weight"), off(L + "attn_norm.bias"), off(L + "attn.q.weight"),
          off(L + "attn.q.bias"), off(L + "attn.o.weight"), off(L + "attn.o.bias"),
          off(L + "mlp_norm.weight"), off(L + "mlp_norm.bias"),
-         m.llama ? off(L + "mlp.gate.weight") : off(L + "mlp.up.weight"), off(L + "mlp.up.bias"),
+         m.gated ? off(L + "mlp.gate.weight") : off(L + "mlp.up.weight"), off(L + "mlp.up.bias"),
          off(L + "mlp.down.weight"), off(L + "mlp.down.bias")});
   }
   check(cublasCreate(&m.blas), "cublasCreate");
@@ -223,7 +224,7 @@ CudaModel::CudaModel(const ModelConfig& cfg) : impl_(std::make_unique<Impl>()) {
   }
   m.wbf.resize(m.P);
   to_bf16(m.wbf.get(), m.params.get(), m.P);
-  if (m.llama) {
+  if (m.rope) {
     const size_t n = size_t(cfg.block_size) * (cfg.head_dim() / 2);
     std::vector<float> cos_t(n), sin_t(n);
     rope_tables(cos_t.data(), sin_t.data(), cfg.block_size, cfg.head_dim(), cfg.rope_theta);
@@ -305,12 +306,14 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* targets, int B, i
         "cudaMemcpy (tokens)");
 
   const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
-  const int Q = H * hd, S = (H + 2 * KV) * hd, Fx = m.llama ? 2 * F : F, r = H / KV;
+  const int Q = H * hd, S = (H + 2 * KV) * hd, Fx = m.gated ? 2 * F : F, r = H / KV;
   const size_t NC = size_t(N) * C, Thd = size_t(T) * hd, TT = size_t(T) * T;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
   embedding_forward(m.resid0, m.tokens.get(), m.w(m.wte), m.w(m.wpe), B, T, C);
   const bf16* x = m.resid0;
+  // Each block mirrors the steps of sllm/model/block.h in order (the backward in reverse);
+  // kCudaFeatures is empty, so no optional step beyond RoPE applies here.
   for (int l = 0; l < c.n_layer; ++l) {
     const LayerOffsets& o = m.layer_off[l];
     LayerActs& a = m.layer[l];
@@ -318,7 +321,7 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* targets, int B, i
     m.linear_forward(m.qkv, a.ln1, o.qkvw, o.qkvb, N, C, S);
     split_heads(a.qkvr, m.qkv, B, T, H, KV, hd);
     bf16 *q = a.qkvr, *k = q + size_t(N) * Q, *v = k + size_t(N) * KV * hd;
-    if (m.llama) {
+    if (m.rope) {
       rope(q, m.rope_cos.get(), m.rope_sin.get(), B, H, T, hd, false);
       rope(k, m.rope_cos.get(), m.rope_sin.get(), B, KV, T, hd, false);
     }
@@ -334,7 +337,7 @@ float CudaModel::forward(const int32_t* tokens, const int32_t* targets, int B, i
     residual_forward(a.res1, a.res1, x, NC);
     m.norm_forward(a.ln2, a.mean2, a.rstd2, a.res1, o.ln2w, o.ln2b, N);
     m.linear_forward(a.hpre, a.ln2, o.upw, o.upb, N, C, Fx);
-    if (m.llama)
+    if (m.gated)
       swiglu_forward(a.hact, a.hpre, N, F);
     else
       gelu_forward(a.hact, a.hpre, size_t(N) * F);
@@ -379,7 +382,7 @@ void CudaModel::backward(float loss_scale) {
   const ModelConfig& c = m.cfg;
   const int B = m.B, T = m.T, N = B * T, C = c.n_embd, F = c.ffn_dim(), H = c.n_head,
             KV = c.n_kv_head;
-  const int hd = c.head_dim(), Q = H * hd, S = (H + 2 * KV) * hd, Fx = m.llama ? 2 * F : F,
+  const int hd = c.head_dim(), Q = H * hd, S = (H + 2 * KV) * hd, Fx = m.gated ? 2 * F : F,
             r = H / KV;
   const size_t NC = size_t(N) * C, Thd = size_t(T) * hd, TT = size_t(T) * T;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -395,7 +398,7 @@ void CudaModel::backward(float loss_scale) {
     const LayerActs& a = m.layer[l];
     const bf16* x = l ? m.layer[l - 1].out : m.resid0;
     m.linear_backward(m.dhact, o.downw, o.downb, m.dres, a.hact, N, F, C);
-    if (m.llama)
+    if (m.gated)
       swiglu_backward(m.dhpre, a.hpre, m.dhact, N, F);
     else
       gelu_backward(m.dhpre, a.hpre, m.dhact, size_t(N) * F);
@@ -416,7 +419,7 @@ void CudaModel::backward(float loss_scale) {
            B * KV, scale);
     m.gemm(true, false, T, hd, r * T, m.datt, T, r * TT, q, hd, r * Thd, dk, CUDA_R_16BF, hd, Thd,
            B * KV, scale);
-    if (m.llama) {
+    if (m.rope) {
       rope(dq, m.rope_cos.get(), m.rope_sin.get(), B, H, T, hd, true);
       rope(dk, m.rope_cos.get(), m.rope_sin.get(), B, KV, T, hd, true);
     }

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "sllm/common/error.h"
+#include "sllm/common/printable.h"
 
 namespace sllm {
 
@@ -135,18 +136,18 @@ GGUFValue read_value(Cursor& c, GGUFType t, const std::string& key, const std::s
   if (t == GGUFType::STRING) return GGUFValue::string(c.read_string("string value"));
   if (t != GGUFType::ARRAY) return read_scalar(c, t);
   if (depth >= kMaxArrayDepth)
-    fail("{}: metadata '{}': arrays nested deeper than {}", file, key, kMaxArrayDepth);
+    fail("{}: metadata '{}': arrays nested deeper than {}", file, printable(key), kMaxArrayDepth);
   uint32_t et = c.read<uint32_t>("array element type");
   if (!known_value_type(et))
-    fail("{}: metadata '{}': unknown array element type {}", file, key, et);
+    fail("{}: metadata '{}': unknown array element type {}", file, printable(key), et);
   uint64_t n = c.read<uint64_t>("array length");
   // Every element takes at least one byte (strings and arrays at least 8), so a count larger
   // than the bytes left is corrupt; checking first keeps a bad count from allocating.
   GGUFType elem = static_cast<GGUFType>(et);
   size_t min_size = scalar_size(elem) ? scalar_size(elem) : 8;
   if (n > c.left() / min_size)
-    fail("{}: metadata '{}': array of {} {} elements does not fit in the {} bytes left", file, key,
-         n, gguf_type_name(elem), c.left());
+    fail("{}: metadata '{}': array of {} {} elements does not fit in the {} bytes left", file,
+         printable(key), n, gguf_type_name(elem), c.left());
   if (elem == GGUFType::STRING) {
     std::vector<std::string> s;
     s.reserve(n);
@@ -443,8 +444,10 @@ void GGUFReader::parse(const uint8_t* data, size_t size) {
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = c.read_string("metadata key");
     uint32_t t = c.read<uint32_t>("metadata value type");
-    if (!known_value_type(t)) fail("{}: metadata '{}' has unknown value type {}", name_, key, t);
-    if (!keys.insert(key).second) fail("{}: metadata key '{}' appears twice", name_, key);
+    if (!known_value_type(t))
+      fail("{}: metadata '{}' has unknown value type {}", name_, printable(key), t);
+    if (!keys.insert(key).second)
+      fail("{}: metadata key '{}' appears twice", name_, printable(key));
     GGUFValue v = read_value(c, static_cast<GGUFType>(t), key, name_, 0);
     kv_.emplace_back(std::move(key), std::move(v));
   }
@@ -462,32 +465,34 @@ void GGUFReader::parse(const uint8_t* data, size_t size) {
   for (uint64_t i = 0; i < n_tensors; ++i) {
     GGUFTensorInfo t;
     t.name = c.read_string("tensor name");
-    if (!names.insert(t.name).second) fail("{}: tensor '{}' appears twice", name_, t.name);
+    if (!names.insert(t.name).second)
+      fail("{}: tensor '{}' appears twice", name_, printable(t.name));
     uint32_t nd = c.read<uint32_t>("tensor dimension count");
     if (nd > kMaxDims)
-      fail("{}: tensor '{}' has {} dimensions (at most {})", name_, t.name, nd, kMaxDims);
+      fail("{}: tensor '{}' has {} dimensions (at most {})", name_, printable(t.name), nd,
+           kMaxDims);
     uint64_t numel = 1;
     for (uint32_t d = 0; d < nd; ++d) {
       uint64_t x = c.read<uint64_t>("tensor dimension");
       if (x == 0 || x > (1ull << 40) || numel > (1ull << 48) / x)
-        fail("{}: tensor '{}' has an invalid dimension {} = {}", name_, t.name, d, x);
+        fail("{}: tensor '{}' has an invalid dimension {} = {}", name_, printable(t.name), d, x);
       numel *= x;
       t.dims.push_back(static_cast<int64_t>(x));
     }
     uint32_t type = c.read<uint32_t>("tensor type");
     auto tr = ggml_type_traits(type);
-    if (!tr.name) fail("{}: tensor '{}' has unknown ggml type {}", name_, t.name, type);
+    if (!tr.name) fail("{}: tensor '{}' has unknown ggml type {}", name_, printable(t.name), type);
     t.type = static_cast<GGMLType>(type);
     int64_t row = t.dims.empty() ? 1 : t.dims[0];
     if (row % tr.block_size != 0)
       fail(
           "{}: tensor '{}' of type {} has rows of {} elements, not a multiple of the block size {}",
-          name_, t.name, tr.name, row, tr.block_size);
+          name_, printable(t.name), tr.name, row, tr.block_size);
     t.nbytes = static_cast<size_t>(numel / tr.block_size) * tr.type_size;
     t.offset = c.read<uint64_t>("tensor offset");
     if (t.offset % alignment_ != 0)
-      fail("{}: tensor '{}' offset {} is not a multiple of the alignment {}", name_, t.name,
-           t.offset, alignment_);
+      fail("{}: tensor '{}' offset {} is not a multiple of the alignment {}", name_,
+           printable(t.name), t.offset, alignment_);
     tensors_.push_back(std::move(t));
   }
 
@@ -502,7 +507,7 @@ void GGUFReader::parse(const uint8_t* data, size_t size) {
       fail(
           "{}: tensor '{}' ({} bytes at data offset {}) runs past the end of the file ({} data "
           "bytes): truncated?",
-          name_, t.name, t.nbytes, t.offset, data_size);
+          name_, printable(t.name), t.nbytes, t.offset, data_size);
     t.data = data + data_offset_ + t.offset;
     ranges.emplace_back(t.offset, t.offset + t.nbytes);
   }
@@ -520,7 +525,7 @@ const GGUFValue* GGUFReader::find(const std::string& key) const {
 
 const GGUFValue& GGUFReader::get(const std::string& key) const {
   const GGUFValue* v = find(key);
-  if (!v) fail("{}: GGUF metadata '{}' is missing", name_, key);
+  if (!v) fail("{}: GGUF metadata '{}' is missing", name_, printable(key));
   return *v;
 }
 
@@ -528,7 +533,8 @@ std::string GGUFReader::get_string(const std::string& key, const std::string& de
   const GGUFValue* v = find(key);
   if (!v) return def;
   if (v->type() != GGUFType::STRING)
-    fail("{}: metadata '{}' must be a string, is {}", name_, key, gguf_type_name(v->type()));
+    fail("{}: metadata '{}' must be a string, is {}", name_, printable(key),
+         gguf_type_name(v->type()));
   return v->as_string();
 }
 
@@ -536,11 +542,12 @@ int64_t GGUFReader::get_int(const std::string& key, int64_t def) const {
   const GGUFValue* v = find(key);
   if (!v) return def;
   if (!v->is_integer())
-    fail("{}: metadata '{}' must be an integer, is {}", name_, key, gguf_type_name(v->type()));
+    fail("{}: metadata '{}' must be an integer, is {}", name_, printable(key),
+         gguf_type_name(v->type()));
   try {
     return v->as_int();
   } catch (const Error& e) {
-    fail("{}: metadata '{}': {}", name_, key, e.what());
+    fail("{}: metadata '{}': {}", name_, printable(key), e.what());
   }
 }
 
@@ -548,7 +555,8 @@ double GGUFReader::get_float(const std::string& key, double def) const {
   const GGUFValue* v = find(key);
   if (!v) return def;
   if (!v->is_float() && !v->is_integer())
-    fail("{}: metadata '{}' must be a number, is {}", name_, key, gguf_type_name(v->type()));
+    fail("{}: metadata '{}' must be a number, is {}", name_, printable(key),
+         gguf_type_name(v->type()));
   return v->as_float();
 }
 
@@ -560,7 +568,7 @@ const GGUFTensorInfo* GGUFReader::find_tensor(const std::string& name) const {
 
 const GGUFTensorInfo& GGUFReader::tensor(const std::string& name) const {
   const GGUFTensorInfo* t = find_tensor(name);
-  if (!t) fail("{}: tensor '{}' is missing", name_, name);
+  if (!t) fail("{}: tensor '{}' is missing", name_, printable(name));
   return *t;
 }
 

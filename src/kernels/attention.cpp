@@ -8,8 +8,8 @@
 #include <cstring>
 #include <vector>
 
-#include "gemm.h"
 #include "simd.h"
+#include "sllm/kernels/gemm.h"
 
 namespace sllm {
 

@@ -1,4 +1,4 @@
-#include "gemm.h"
+#include "sllm/kernels/gemm.h"
 
 #include <cblas.h>
 #include <omp.h>

@@ -12,7 +12,7 @@
 #include <tuple>
 #include <vector>
 
-#include "gemm.h"
+#include "sllm/kernels/gemm.h"
 
 namespace sllm {
 

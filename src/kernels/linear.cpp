@@ -2,8 +2,8 @@
 
 #include <cstddef>
 
-#include "gemm.h"
 #include "gemm_bf16.h"
+#include "sllm/kernels/gemm.h"
 
 namespace sllm {
 

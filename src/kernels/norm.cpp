@@ -118,4 +118,21 @@ void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* in
   });
 }
 
+void layernorm_row(float* o, const float* xi, const float* w, const float* b, int C, float eps) {
+  float mean = 0;
+  for (int i = 0; i < C; ++i) mean += xi[i];
+  mean /= C;
+  float var = 0;
+  for (int i = 0; i < C; ++i) var += (xi[i] - mean) * (xi[i] - mean);
+  const float rs = 1.0f / std::sqrt(var / C + eps);
+  for (int i = 0; i < C; ++i) o[i] = (xi[i] - mean) * rs * w[i] + (b ? b[i] : 0.0f);
+}
+
+void rmsnorm_row(float* o, const float* xi, const float* w, int C, float eps) {
+  float ss = 0;
+  for (int i = 0; i < C; ++i) ss += xi[i] * xi[i];
+  const float rs = 1.0f / std::sqrt(ss / C + eps);
+  for (int i = 0; i < C; ++i) o[i] = xi[i] * rs * w[i];
+}
+
 }  // namespace sllm

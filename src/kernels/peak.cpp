@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "gemm.h"
+#include "sllm/kernels/gemm.h"
 
 namespace sllm {
 

@@ -48,4 +48,22 @@ void rope_backward(float* dx, const float* cos_t, const float* sin_t, int B, int
   rotate(dx, cos_t, sin_t, B, T, n_heads, hd, stride, -1.0f);
 }
 
+void rope_inv_freq(float* inv_freq, int hd, float theta) {
+  for (int i = 0; i < hd / 2; ++i)
+    inv_freq[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(hd));
+}
+
+void rope_row(float* v, int heads, int hd, int pos, const float* inv_freq) {
+  for (int i = 0; i < hd / 2; ++i) {
+    const float a = static_cast<float>(pos) * inv_freq[i];
+    const float c = std::cos(a), s = std::sin(a);
+    for (int h = 0; h < heads; ++h) {
+      float* p = v + h * hd + 2 * i;
+      const float x0 = p[0], x1 = p[1];
+      p[0] = x0 * c - x1 * s;
+      p[1] = x0 * s + x1 * c;
+    }
+  }
+}
+
 }  // namespace sllm

@@ -5,27 +5,41 @@
 
 #include "sllm/common/error.h"
 #include "sllm/model/model.h"
+#include "sllm/model/presets.h"
 
 namespace sllm {
 
 using nlohmann::json;
 
-const char* arch_name(Arch a) {
-  return a == Arch::GPT2 ? "gpt2" : "llama";
+const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::Gelu:
+      return "gelu";
+    case Activation::GeluTanh:
+      return "gelu_pytorch_tanh";
+    case Activation::Silu:
+      return "silu";
+  }
+  fail("internal: activation {}", static_cast<int>(a));
 }
 
-Arch parse_arch(const std::string& s) {
-  if (s == "gpt2") return Arch::GPT2;
-  if (s == "llama") return Arch::Llama;
-  fail("unknown architecture '{}' (expected gpt2 or llama)", s);
+Activation parse_activation(const std::string& s) {
+  if (s == "gelu") return Activation::Gelu;
+  if (s == "gelu_pytorch_tanh" || s == "gelu_new") return Activation::GeluTanh;
+  if (s == "silu" || s == "swish") return Activation::Silu;
+  fail("unknown activation '{}' (expected gelu, gelu_pytorch_tanh, gelu_new or silu)", s);
 }
 
 int ModelConfig::ffn_dim() const {
   if (intermediate_size > 0) return intermediate_size;
-  if (arch == Arch::GPT2) return 4 * n_embd;
-  // Llama: 2/3 of 4C, rounded up to a multiple of 32 for SIMD-friendly GEMMs.
+  if (!gated_mlp) return 4 * n_embd;
+  // Gated: 2/3 of 4C, rounded up to a multiple of 32 for SIMD-friendly GEMMs.
   int f = (8 * n_embd) / 3;
   return (f + 31) / 32 * 32;
+}
+
+bool ModelConfig::sliding_window_at(int layer) const {
+  return layer < static_cast<int>(sliding_window.size()) && sliding_window[layer] > 0;
 }
 
 void ModelConfig::validate() const {
@@ -37,12 +51,12 @@ void ModelConfig::validate() const {
   need(n_layer >= 1 && n_layer <= 1024, "num_hidden_layers", n_layer, "must be in [1, 1024]");
   need(n_head >= 1 && n_head <= 1024, "num_attention_heads", n_head, "must be in [1, 1024]");
   need(n_embd >= 1 && n_embd <= 65536, "hidden_size", n_embd, "must be in [1, 65536]");
-  need(n_embd % n_head == 0, "hidden_size", n_embd, "must be divisible by num_attention_heads");
+  need(head_size >= 0 && head_size <= 65536, "head_dim", head_size, "must be in [0, 65536]");
+  need(head_size > 0 || n_embd % n_head == 0, "hidden_size", n_embd,
+       "must be divisible by num_attention_heads");
   need(n_kv_head >= 1 && n_head % n_kv_head == 0, "num_key_value_heads", n_kv_head,
        "must be >= 1 and divide num_attention_heads");
-  need(arch != Arch::GPT2 || n_kv_head == n_head, "num_key_value_heads", n_kv_head,
-       "gpt2 has no grouped-query attention: must equal num_attention_heads");
-  need(arch != Arch::Llama || head_dim() % 2 == 0, "head_dim", head_dim(),
+  need(positions != Positions::Rope || head_dim() % 2 == 0, "head_dim", head_dim(),
        "RoPE needs an even head dimension");
   need(block_size >= 1 && block_size <= 1'048'576, "max_position_embeddings", block_size,
        "must be in [1, 1048576]");
@@ -50,12 +64,98 @@ void ModelConfig::validate() const {
        intermediate_size, "must be in [0, 1048576]");
   if (!(norm_eps > 0.0f && norm_eps < 1.0f))
     fail("invalid model config: norm eps {} must be in (0, 1)", norm_eps);
-  if (qkv_bias && arch != Arch::Llama)
-    fail("invalid model config: qkv_bias applies to llama (Qwen2), not {}", arch_name(arch));
+  if (norm == NormKind::RMSNorm && norm_bias)
+    fail("invalid model config: norm_bias: RMSNorm has no bias");
   if (!(rope_theta > 0.0f))
     fail("invalid model config: rope_theta {} must be positive", rope_theta);
+  if (!(rotary_fraction > 0.0f && rotary_fraction <= 1.0f))
+    fail("invalid model config: partial_rotary_factor {} must be in (0, 1]", rotary_fraction);
+  if (!(rope_scaling.factor > 0.0f))
+    fail("invalid model config: rope_scaling factor {} must be positive", rope_scaling.factor);
+  if (!sliding_window.empty() && static_cast<int>(sliding_window.size()) != n_layer)
+    fail("invalid model config: sliding_window has {} entries for {} layers", sliding_window.size(),
+         n_layer);
+  for (int w : sliding_window)
+    if (w < 0) fail("invalid model config: sliding_window {} must be >= 0", w);
+  for (auto [v, name] : {std::pair{attn_softcap, "attn_logit_softcapping"},
+                         std::pair{final_logit_softcap, "final_logit_softcapping"}})
+    if (!(v >= 0.0f && std::isfinite(v))) fail("invalid model config: {} {} must be >= 0", name, v);
+  if (!(embedding_scale > 0.0f && std::isfinite(embedding_scale)))
+    fail("invalid model config: embedding_scale {} must be positive", embedding_scale);
   if (!(initializer_range > 0.0f && initializer_range <= 1.0f))
     fail("invalid model config: initializer_range {} must be in (0, 1]", initializer_range);
+}
+
+namespace {
+
+struct FeatureInfo {
+  Feature f;
+  const char* name;
+  bool (*used)(const ModelConfig&);
+};
+
+const FeatureInfo kFeatures[] = {
+    {Feature::HeadDim, "head_dim independent of hidden_size",
+     [](const ModelConfig& c) { return c.head_size > 0 && c.head_size * c.n_head != c.n_embd; }},
+    {Feature::NormUnitOffset, "Gemma's (1+w) norm",
+     [](const ModelConfig& c) { return c.norm_unit_offset; }},
+    {Feature::PostNorms, "sandwich (post) norms",
+     [](const ModelConfig& c) { return c.post_norms; }},
+    {Feature::RopeScaling, "RoPE scaling",
+     [](const ModelConfig& c) { return !c.rope_scaling.type.empty(); }},
+    {Feature::PartialRotary, "partial rotary",
+     [](const ModelConfig& c) { return c.rotary_fraction != 1.0f; }},
+    {Feature::RotateHalf, "rotate-half RoPE layout",
+     [](const ModelConfig& c) { return c.rope_layout == RopeLayout::RotateHalf; }},
+    {Feature::QkNorm, "qk-norm", [](const ModelConfig& c) { return c.qk_norm; }},
+    {Feature::SlidingWindow, "sliding-window attention",
+     [](const ModelConfig& c) {
+       for (int l = 0; l < c.n_layer; ++l)
+         if (c.sliding_window_at(l)) return true;
+       return false;
+     }},
+    {Feature::AttnSoftcap, "attention softcap",
+     [](const ModelConfig& c) { return c.attn_softcap > 0.0f; }},
+    {Feature::FinalSoftcap, "final-logit softcap",
+     [](const ModelConfig& c) { return c.final_logit_softcap > 0.0f; }},
+    {Feature::EmbeddingScale, "embedding scale",
+     [](const ModelConfig& c) { return c.embedding_scale != 1.0f; }},
+    {Feature::ExactGelu, "exact (erf) gelu",
+     [](const ModelConfig& c) { return c.activation == Activation::Gelu; }},
+    {Feature::GatedGelu, "gated gelu MLP (GeGLU)",
+     [](const ModelConfig& c) { return c.gated_mlp && c.activation != Activation::Silu; }},
+    {Feature::PlainSilu, "plain (ungated) silu MLP",
+     [](const ModelConfig& c) { return !c.gated_mlp && c.activation == Activation::Silu; }},
+    {Feature::GatedMlpBias, "biases on a gated MLP",
+     [](const ModelConfig& c) { return c.gated_mlp && c.mlp_bias; }},
+    {Feature::MixedBiases, "biases on only some projections and norms (as Qwen2's q/k/v biases)",
+     [](const ModelConfig& c) { return !c.all_biases() && !c.no_biases(); }},
+    {Feature::UnbiasedLayerNorm, "LayerNorm without bias",
+     [](const ModelConfig& c) { return c.norm == NormKind::LayerNorm && !c.norm_bias; }},
+    {Feature::GroupedQueryLearned, "grouped-query attention with learned positions",
+     [](const ModelConfig& c) {
+       return c.n_kv_head != c.n_head && c.positions == Positions::Learned;
+     }},
+};
+
+}  // namespace
+
+const char* feature_name(Feature f) {
+  for (const FeatureInfo& i : kFeatures)
+    if (i.f == f) return i.name;
+  fail("internal: feature {}", static_cast<uint32_t>(f));
+}
+
+bool uses_feature(const ModelConfig& c, Feature f) {
+  for (const FeatureInfo& i : kFeatures)
+    if (i.f == f) return i.used(c);
+  fail("internal: feature {}", static_cast<uint32_t>(f));
+}
+
+void require_supported(const ModelConfig& c, const char* consumer, uint32_t supported) {
+  for (const FeatureInfo& i : kFeatures)
+    if (!(supported & static_cast<uint32_t>(i.f)) && i.used(c))
+      fail("{}: {} is not supported", consumer, i.name);
 }
 
 float width_scaled_init_std(int n_embd) {
@@ -64,8 +164,10 @@ float width_scaled_init_std(int n_embd) {
 }
 
 json ModelConfig::to_json() const {
+  const ModelPreset& base = closest_preset(*this, true);
+  const ModelConfig& d = base.features;
   json j;
-  j["model_type"] = arch_name(arch);
+  j["model_type"] = base.name;
   j["vocab_size"] = vocab_size;
   j["num_hidden_layers"] = n_layer;
   j["num_attention_heads"] = n_head;
@@ -73,16 +175,45 @@ json ModelConfig::to_json() const {
   j["hidden_size"] = n_embd;
   j["intermediate_size"] = ffn_dim();
   j["max_position_embeddings"] = block_size;
-  if (arch == Arch::GPT2) {
-    j["layer_norm_epsilon"] = norm_eps;
-    if (!bias) j["bias"] = false;
-  } else {
-    j["rms_norm_eps"] = norm_eps;
-    j["rope_theta"] = rope_theta;
-  }
+  j[norm == NormKind::LayerNorm ? "layer_norm_epsilon" : "rms_norm_eps"] = norm_eps;
+  if (positions == Positions::Rope) j["rope_theta"] = rope_theta;
   j["tie_word_embeddings"] = tie_word_embeddings;
   j["initializer_range"] = initializer_range;
-  if (qkv_bias) j["qkv_bias"] = true;
+  // Features that differ from the model_type's, each under its own key.
+  if (head_size > 0) j["head_dim"] = head_size;
+  if (norm != d.norm) j["norm"] = norm == NormKind::LayerNorm ? "layer_norm" : "rms_norm";
+  if (base.optional_biases && no_biases() && !d.no_biases()) {
+    j["bias"] = false;
+  } else {
+    if (norm_bias != d.norm_bias) j["norm_bias"] = norm_bias;
+    if (qkv_bias != d.qkv_bias) j["qkv_bias"] = qkv_bias;
+    if (attn_out_bias != d.attn_out_bias) j["attention_out_bias"] = attn_out_bias;
+    if (mlp_bias != d.mlp_bias) j["mlp_bias"] = mlp_bias;
+  }
+  if (norm_unit_offset) j["norm_unit_offset"] = true;
+  if (post_norms) j["post_norms"] = true;
+  if (positions != d.positions)
+    j["position_embedding"] = positions == Positions::Rope ? "rope" : "learned";
+  if (!rope_scaling.type.empty()) {
+    json r = {{"rope_type", rope_scaling.type}, {"factor", rope_scaling.factor}};
+    if (rope_scaling.original_max_position > 0)
+      r["original_max_position_embeddings"] = rope_scaling.original_max_position;
+    if (rope_scaling.low_freq_factor != 0.0f) r["low_freq_factor"] = rope_scaling.low_freq_factor;
+    if (rope_scaling.high_freq_factor != 0.0f)
+      r["high_freq_factor"] = rope_scaling.high_freq_factor;
+    if (!rope_scaling.short_factor.empty()) r["short_factor"] = rope_scaling.short_factor;
+    if (!rope_scaling.long_factor.empty()) r["long_factor"] = rope_scaling.long_factor;
+    j["rope_scaling"] = r;
+  }
+  if (rotary_fraction != 1.0f) j["partial_rotary_factor"] = rotary_fraction;
+  if (rope_layout != RopeLayout::Interleaved) j["rope_layout"] = "rotate_half";
+  if (qk_norm) j["qk_norm"] = true;
+  if (!sliding_window.empty()) j["sliding_window"] = sliding_window;
+  if (attn_softcap > 0.0f) j["attn_logit_softcapping"] = attn_softcap;
+  if (activation != d.activation) j["hidden_act"] = activation_name(activation);
+  if (gated_mlp != d.gated_mlp) j["gated_mlp"] = gated_mlp;
+  if (embedding_scale != 1.0f) j["embedding_scale"] = embedding_scale;
+  if (final_logit_softcap > 0.0f) j["final_logit_softcapping"] = final_logit_softcap;
   return j;
 }
 
@@ -99,41 +230,109 @@ ModelConfig ModelConfig::from_json(const json& j) {
     if (v < -1 || v > 1'000'000'000) fail("model config field '{}' = {} is out of range", key, v);
     out = static_cast<int>(v);
   };
-  auto get_float = [&](const char* key, float& out) {
+  auto get_float = [&](const json& o, const char* key, float& out) {
+    if (!o.contains(key)) return;
+    if (!o[key].is_number()) fail("model config field '{}' must be a number", key);
+    out = o[key].get<float>();
+  };
+  auto get_bool = [&](const char* key, bool& out) {
     if (!j.contains(key)) return;
-    if (!j[key].is_number()) fail("model config field '{}' must be a number", key);
-    out = j[key].get<float>();
+    if (!j[key].is_boolean()) fail("model config field '{}' must be a boolean", key);
+    out = j[key].get<bool>();
+  };
+  // One of a few strings; returns the index of the match.
+  auto get_enum = [&](const char* key, std::initializer_list<const char*> names, int& out) {
+    if (!j.contains(key)) return;
+    if (!j[key].is_string()) fail("model config field '{}' must be a string", key);
+    const std::string v = j[key].get<std::string>();
+    int i = 0;
+    for (const char* n : names) {
+      if (v == n) {
+        out = i;
+        return;
+      }
+      ++i;
+    }
+    fail("model config field '{}' = '{}' is not one of the known values", key, v);
   };
   if (!j.contains("model_type") || !j["model_type"].is_string())
     fail("model config needs a string 'model_type'");
-  c.arch = parse_arch(j["model_type"].get<std::string>());
+  apply_preset(c, preset(j["model_type"].get<std::string>()));
   get_int("vocab_size", c.vocab_size, true);
   get_int("num_hidden_layers", c.n_layer, true);
   get_int("num_attention_heads", c.n_head, true);
   c.n_kv_head = c.n_head;
   get_int("num_key_value_heads", c.n_kv_head, false);
   get_int("hidden_size", c.n_embd, true);
+  get_int("head_dim", c.head_size, false);
   get_int("intermediate_size", c.intermediate_size, false);
   get_int("max_position_embeddings", c.block_size, true);
-  get_float(c.arch == Arch::GPT2 ? "layer_norm_epsilon" : "rms_norm_eps", c.norm_eps);
-  get_float("rope_theta", c.rope_theta);
-  get_float("initializer_range", c.initializer_range);
-  c.tie_word_embeddings = c.arch == Arch::GPT2;
-  if (j.contains("tie_word_embeddings")) {
-    if (!j["tie_word_embeddings"].is_boolean())
-      fail("model config field 'tie_word_embeddings' must be a boolean");
-    c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
-  }
+  int e = static_cast<int>(c.norm);
+  get_enum("norm", {"layer_norm", "rms_norm"}, e);
+  c.norm = static_cast<NormKind>(e);
+  get_float(j, c.norm == NormKind::LayerNorm ? "layer_norm_epsilon" : "rms_norm_eps", c.norm_eps);
+  e = static_cast<int>(c.positions);
+  get_enum("position_embedding", {"learned", "rope"}, e);
+  c.positions = static_cast<Positions>(e);
+  get_float(j, "rope_theta", c.rope_theta);
+  get_float(j, "initializer_range", c.initializer_range);
+  get_bool("tie_word_embeddings", c.tie_word_embeddings);
   if (j.contains("bias")) {
-    if (!j["bias"].is_boolean()) fail("model config field 'bias' must be a boolean");
-    c.bias = j["bias"].get<bool>();
-    if (c.arch != Arch::GPT2 && c.bias)
-      fail("model config field 'bias' = true: only gpt2 models have biases");
+    bool b = true;
+    get_bool("bias", b);
+    c.set_biases(b);
   }
-  if (j.contains("qkv_bias")) {
-    if (!j["qkv_bias"].is_boolean()) fail("model config field 'qkv_bias' must be a boolean");
-    c.qkv_bias = j["qkv_bias"].get<bool>();
+  get_bool("norm_bias", c.norm_bias);
+  get_bool("qkv_bias", c.qkv_bias);
+  get_bool("attention_out_bias", c.attn_out_bias);
+  get_bool("mlp_bias", c.mlp_bias);
+  get_bool("norm_unit_offset", c.norm_unit_offset);
+  get_bool("post_norms", c.post_norms);
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    const json& r = j["rope_scaling"];
+    if (!r.is_object() || !r.contains("rope_type") || !r["rope_type"].is_string())
+      fail("model config field 'rope_scaling' must be an object with a string 'rope_type'");
+    RopeScaling& s = c.rope_scaling;
+    s.type = r["rope_type"].get<std::string>();
+    get_float(r, "factor", s.factor);
+    if (r.contains("original_max_position_embeddings")) {
+      if (!r["original_max_position_embeddings"].is_number_integer())
+        fail("model config field 'original_max_position_embeddings' must be an integer");
+      s.original_max_position = r["original_max_position_embeddings"].get<int>();
+    }
+    get_float(r, "low_freq_factor", s.low_freq_factor);
+    get_float(r, "high_freq_factor", s.high_freq_factor);
+    for (auto [key, out] :
+         {std::pair{"short_factor", &s.short_factor}, std::pair{"long_factor", &s.long_factor}}) {
+      if (!r.contains(key)) continue;
+      if (!r[key].is_array()) fail("model config field '{}' must be an array", key);
+      for (const json& x : r[key]) {
+        if (!x.is_number()) fail("model config field '{}' must hold numbers", key);
+        out->push_back(x.get<float>());
+      }
+    }
   }
+  get_float(j, "partial_rotary_factor", c.rotary_fraction);
+  e = static_cast<int>(c.rope_layout);
+  get_enum("rope_layout", {"interleaved", "rotate_half"}, e);
+  c.rope_layout = static_cast<RopeLayout>(e);
+  get_bool("qk_norm", c.qk_norm);
+  if (j.contains("sliding_window")) {
+    if (!j["sliding_window"].is_array())
+      fail("model config field 'sliding_window' must be an array (a window per layer)");
+    for (const json& x : j["sliding_window"]) {
+      if (!x.is_number_integer()) fail("model config field 'sliding_window' must hold integers");
+      c.sliding_window.push_back(x.get<int>());
+    }
+  }
+  get_float(j, "attn_logit_softcapping", c.attn_softcap);
+  if (j.contains("hidden_act")) {
+    if (!j["hidden_act"].is_string()) fail("model config field 'hidden_act' must be a string");
+    c.activation = parse_activation(j["hidden_act"].get<std::string>());
+  }
+  get_bool("gated_mlp", c.gated_mlp);
+  get_float(j, "embedding_scale", c.embedding_scale);
+  get_float(j, "final_logit_softcapping", c.final_logit_softcap);
   c.validate();
   return c;
 }
@@ -154,33 +353,40 @@ std::vector<ParamSpec> param_specs(const ModelConfig& c) {
   };
   const int64_t C = c.n_embd, V = c.vocab_size, F = c.ffn_dim(), hd = c.head_dim();
   const int64_t Q = c.n_head * hd, KV = c.n_kv_head * hd;
-  const bool bias = c.has_bias();
+  const bool nb = c.norm_bias, mb = c.mlp_bias;
   add("tok_embeddings.weight", {V, C}, false);
-  if (c.arch == Arch::GPT2) add("pos_embeddings.weight", {c.block_size, C}, false);
+  if (c.positions == Positions::Learned) add("pos_embeddings.weight", {c.block_size, C}, false);
   for (int i = 0; i < c.n_layer; ++i) {
     const std::string L = "layers." + std::to_string(i) + ".";
     add(L + "attn_norm.weight", {C}, false);
-    if (bias) add(L + "attn_norm.bias", {C}, false);
+    if (nb) add(L + "attn_norm.bias", {C}, false);
     add(L + "attn.q.weight", {Q, C}, true);
     add(L + "attn.k.weight", {KV, C}, true);
     add(L + "attn.v.weight", {KV, C}, true);
-    if (c.has_qkv_bias()) {
+    if (c.qkv_bias) {
       add(L + "attn.q.bias", {Q}, false);
       add(L + "attn.k.bias", {KV}, false);
       add(L + "attn.v.bias", {KV}, false);
     }
+    if (c.qk_norm) {
+      add(L + "attn.q_norm.weight", {hd}, false);
+      add(L + "attn.k_norm.weight", {hd}, false);
+    }
     add(L + "attn.o.weight", {C, Q}, true);
-    if (bias) add(L + "attn.o.bias", {C}, false);
+    if (c.attn_out_bias) add(L + "attn.o.bias", {C}, false);
+    if (c.post_norms) add(L + "attn_post_norm.weight", {C}, false);
     add(L + "mlp_norm.weight", {C}, false);
-    if (bias) add(L + "mlp_norm.bias", {C}, false);
-    if (c.arch == Arch::Llama) add(L + "mlp.gate.weight", {F, C}, true);
+    if (nb) add(L + "mlp_norm.bias", {C}, false);
+    if (c.gated_mlp) add(L + "mlp.gate.weight", {F, C}, true);
     add(L + "mlp.up.weight", {F, C}, true);
-    if (bias) add(L + "mlp.up.bias", {F}, false);
+    if (c.gated_mlp && mb) add(L + "mlp.gate.bias", {F}, false);
+    if (mb) add(L + "mlp.up.bias", {F}, false);
     add(L + "mlp.down.weight", {C, F}, true);
-    if (bias) add(L + "mlp.down.bias", {C}, false);
+    if (mb) add(L + "mlp.down.bias", {C}, false);
+    if (c.post_norms) add(L + "mlp_post_norm.weight", {C}, false);
   }
   add("norm.weight", {C}, false);
-  if (bias) add("norm.bias", {C}, false);
+  if (nb) add("norm.bias", {C}, false);
   if (!c.tie_word_embeddings) add("lm_head.weight", {V, C}, true);
   return out;
 }
@@ -222,7 +428,7 @@ double flops_per_token(const ModelConfig& c, int seq_len) {
   // with tied embeddings the one [V,C] matrix counts once, as the LM head.
   double n = static_cast<double>(num_params(c));
   if (!c.tie_word_embeddings) n -= static_cast<double>(c.vocab_size) * c.n_embd;
-  if (c.arch == Arch::GPT2) n -= static_cast<double>(c.block_size) * c.n_embd;
+  if (c.positions == Positions::Learned) n -= static_cast<double>(c.block_size) * c.n_embd;
   double attn = 12.0 * c.n_layer * static_cast<double>(c.n_embd) * seq_len;
   return 6.0 * n + attn;
 }

@@ -10,17 +10,19 @@
 #include <random>
 #include <unordered_map>
 
-#include "kernels/gemm.h"
 #include "sllm/common/error.h"
 #include "sllm/kernels/activation.h"
 #include "sllm/kernels/attention.h"
 #include "sllm/kernels/bf16.h"
+#include "sllm/kernels/blas_threads.h"
 #include "sllm/kernels/cross_entropy.h"
 #include "sllm/kernels/embedding.h"
 #include "sllm/kernels/linear.h"
 #include "sllm/kernels/norm.h"
 #include "sllm/kernels/residual.h"
 #include "sllm/kernels/rope.h"
+#include "sllm/model/block.h"
+#include "sllm/model/presets.h"
 
 namespace sllm {
 
@@ -56,7 +58,7 @@ struct LayerActs16 {
 struct Model::Impl {
   std::unordered_map<std::string, size_t> index;  // name -> position in specs
   ModelTensors p, g;
-  std::vector<float> rope_cos, rope_sin;  // [block_size, hd/2], Llama only
+  std::vector<float> rope_cos, rope_sin;  // [block_size, hd/2], RoPE only
   // Slices of the gradient arena in the order backward finishes them (see
   // set_grads_ready_callback): the head, layers n_layer-1 .. 0, the embeddings.
   struct Slice {
@@ -118,7 +120,7 @@ ModelTensors map_tensors(const ModelConfig& c, const std::vector<ParamSpec>& spe
     l.o_b = at(L + "attn.o.bias");
     l.norm2_w = at(L + "mlp_norm.weight");
     l.norm2_b = at(L + "mlp_norm.bias");
-    l.up_w = c.arch == Arch::Llama ? at(L + "mlp.gate.weight") : at(L + "mlp.up.weight");
+    l.up_w = c.gated_mlp ? at(L + "mlp.gate.weight") : at(L + "mlp.up.weight");
     l.up_b = at(L + "mlp.up.bias");
     l.down_w = at(L + "mlp.down.weight");
     l.down_b = at(L + "mlp.down.bias");
@@ -140,11 +142,11 @@ void check_fused_layout(const ModelConfig& c, const std::vector<ParamSpec>& spec
     const std::string L = "layers." + std::to_string(i) + ".";
     adjacent(L + "attn.q.weight", L + "attn.k.weight");
     adjacent(L + "attn.k.weight", L + "attn.v.weight");
-    if (c.has_bias()) {
+    if (c.qkv_bias) {
       adjacent(L + "attn.q.bias", L + "attn.k.bias");
       adjacent(L + "attn.k.bias", L + "attn.v.bias");
     }
-    if (c.arch == Arch::Llama) adjacent(L + "mlp.gate.weight", L + "mlp.up.weight");
+    if (c.gated_mlp) adjacent(L + "mlp.gate.weight", L + "mlp.up.weight");
   }
 }
 
@@ -254,7 +256,7 @@ const char* compute_dtype_name(ComputeDtype d) {
 
 Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()) {
   cfg_.validate();
-  if (cfg_.qkv_bias) fail("training a llama with q/k/v biases (Qwen2) is not supported");
+  require_supported(cfg_, "training model", kTrainingModelFeatures);
   specs_ = param_specs(cfg_);
   const size_t n = specs_.back().offset + specs_.back().numel;
   params_.assign(n, 0.0f);
@@ -267,7 +269,7 @@ Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()
   impl_->params_base = params_.data();
   impl_->gemm_weights = gemm_weight_slices(cfg_, specs_);
   impl_->accumulated = accumulated_slices(cfg_, specs_);
-  if (cfg_.arch == Arch::Llama) {
+  if (cfg_.positions == Positions::Rope) {
     const size_t half = static_cast<size_t>(cfg_.head_dim()) / 2;
     impl_->rope_cos.resize(static_cast<size_t>(cfg_.block_size) * half);
     impl_->rope_sin.resize(static_cast<size_t>(cfg_.block_size) * half);
@@ -281,7 +283,7 @@ Model::~Model() = default;
 const ParamSpec& Model::spec(const std::string& name) const {
   auto it = impl_->index.find(name);
   if (it == impl_->index.end())
-    fail("unknown parameter '{}' for a {} model", name, arch_name(cfg_.arch));
+    fail("unknown parameter '{}' for a {} model", name, family_name(cfg_));
   return specs_[it->second];
 }
 
@@ -371,7 +373,7 @@ struct RowDims {
 
 RowDims row_dims(const ModelConfig& c, int T) {
   const size_t hd = c.head_dim(), F = c.ffn_dim(), C = c.n_embd, V = c.vocab_size;
-  const size_t S = (c.n_head + 2 * c.n_kv_head) * hd, Fx = c.arch == Arch::Llama ? 2 * F : F;
+  const size_t S = (c.n_head + 2 * c.n_kv_head) * hd, Fx = c.gated_mlp ? 2 * F : F;
   return {C,
           S,
           c.n_head * hd,
@@ -413,11 +415,11 @@ void layout_bf16(Model::Impl& m, const ModelConfig& c, int B, int T) {
 void layout_activations(Model::Impl& m, const ModelConfig& c, int B, int T) {
   const size_t N = static_cast<size_t>(B) * T, C = c.n_embd, F = c.ffn_dim(), V = c.vocab_size;
   const size_t H = c.n_head, hd = c.head_dim(), Q = H * hd, S = (H + 2 * c.n_kv_head) * hd;
-  const size_t Fx = c.arch == Arch::Llama ? 2 * F : F;
+  const size_t Fx = c.gated_mlp ? 2 * F : F;
   const size_t per_layer =
       N * (C + 2 + S + Q + C + C + 2 + Fx + F + C) + static_cast<size_t>(B) * H * T * T;
   const size_t total = N * C + per_layer * c.n_layer + N * (C + 2) + N * V + N;
-  const size_t scratch = N * (2 * C + S + Q + F + (c.arch == Arch::Llama ? Fx : 0));
+  const size_t scratch = N * (2 * C + S + Q + F + (c.gated_mlp ? Fx : 0));
   grow_discarding(m.acts, total);
   grow_discarding(m.scratch, scratch);
   float* p = m.acts.data();
@@ -459,14 +461,14 @@ void layout_activations(Model::Impl& m, const ModelConfig& c, int B, int T) {
   m.dqkv = take_s(N * S);
   m.datty = take_s(N * Q);
   m.dhact = take_s(N * F);
-  m.dhpre = c.arch == Arch::Llama ? take_s(N * Fx) : m.dhact;  // GELU's backward runs in place.
+  m.dhpre = c.gated_mlp ? take_s(N * Fx) : m.dhact;  // GELU's backward runs in place.
   m.B = B;
   m.T = T;
 }
 
 void norm_forward(const ModelConfig& c, float* out, float* mean, float* rstd, const float* x,
                   const float* w, const float* b, int N) {
-  if (c.arch == Arch::GPT2)
+  if (c.norm == NormKind::LayerNorm)
     layernorm_forward(out, mean, rstd, x, w, b, N, c.n_embd, c.norm_eps);
   else
     rmsnorm_forward(out, rstd, x, w, N, c.n_embd, c.norm_eps);
@@ -474,7 +476,7 @@ void norm_forward(const ModelConfig& c, float* out, float* mean, float* rstd, co
 
 void norm_backward(const ModelConfig& c, float* dx, float* dw, float* db, const float* dout,
                    const float* x, const float* w, const float* mean, const float* rstd, int N) {
-  if (c.arch == Arch::GPT2)
+  if (c.norm == NormKind::LayerNorm)
     layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, N, c.n_embd);
   else
     rmsnorm_backward(dx, dw, dout, x, w, rstd, N, c.n_embd);
@@ -528,8 +530,8 @@ void forward_rows(Model::Impl& m, const ModelConfig& c, bool bf, int b0, int nb)
 
   const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
   const int Q = H * hd, S = (H + 2 * KV) * hd;
-  const bool llama = c.arch == Arch::Llama;
-  const int Fx = llama ? 2 * F : F;
+  const bool gated = c.gated_mlp;
+  const int Fx = gated ? 2 * F : F;
   const AttentionShape shape{nb, T, H, KV, hd};
   const size_t NC = static_cast<size_t>(N) * C;
 
@@ -540,20 +542,44 @@ void forward_rows(Model::Impl& m, const ModelConfig& c, bool bf, int b0, int nb)
     const LayerTensors& w = m.p.layers[l];
     const LayerActs a = rows_of(m.layer[l], r0, b0, d);
     const LayerActs16 a16 = bf ? rows_of(m.layer16[l], r0, d) : LayerActs16{};
-    norm_forward(c, a.norm1, a.mean1, a.rstd1, x, w.norm1_w, w.norm1_b, N);
-    linear(a.qkv, a.norm1, a16.norm1, w.qkv_w, w.qkv_b, C, S);
-    if (llama) rope_forward(a.qkv, m.rope_cos.data(), m.rope_sin.data(), nb, T, H + KV, hd, S);
-    attention_forward(a.atty, a.probs, a.qkv, shape);
-    linear(a.res1, a.atty, a16.atty, w.o_w, w.o_b, Q, C);
-    residual_forward(a.res1, a.res1, x, NC);
-    norm_forward(c, a.norm2, a.mean2, a.rstd2, a.res1, w.norm2_w, w.norm2_b, N);
-    linear(a.hpre, a.norm2, a16.norm2, w.up_w, w.up_b, C, Fx);
-    if (llama)
-      swiglu_forward(a.hact, a.hpre, N, F);
-    else
-      gelu_forward(a.hact, a.hpre, static_cast<size_t>(N) * F);
-    linear(a.out, a.hact, a16.hact, w.down_w, w.down_b, F, C);
-    residual_forward(a.out, a.out, a.res1, NC);
+    for (const BlockStep step : block_steps(c)) switch (step) {
+        case BlockStep::AttnNorm:
+          norm_forward(c, a.norm1, a.mean1, a.rstd1, x, w.norm1_w, w.norm1_b, N);
+          break;
+        case BlockStep::Qkv:
+          linear(a.qkv, a.norm1, a16.norm1, w.qkv_w, w.qkv_b, C, S);
+          break;
+        case BlockStep::Rope:
+          rope_forward(a.qkv, m.rope_cos.data(), m.rope_sin.data(), nb, T, H + KV, hd, S);
+          break;
+        case BlockStep::Attention:
+          attention_forward(a.atty, a.probs, a.qkv, shape);
+          break;
+        case BlockStep::AttnOut:
+          linear(a.res1, a.atty, a16.atty, w.o_w, w.o_b, Q, C);
+          break;
+        case BlockStep::AttnResidual:
+          residual_forward(a.res1, a.res1, x, NC);
+          break;
+        case BlockStep::MlpNorm:
+          norm_forward(c, a.norm2, a.mean2, a.rstd2, a.res1, w.norm2_w, w.norm2_b, N);
+          break;
+        case BlockStep::MlpUp:
+          linear(a.hpre, a.norm2, a16.norm2, w.up_w, w.up_b, C, Fx);
+          break;
+        case BlockStep::Activation:
+          if (gated)
+            swiglu_forward(a.hact, a.hpre, N, F);
+          else
+            gelu_forward(a.hact, a.hpre, static_cast<size_t>(N) * F);
+          break;
+        case BlockStep::MlpDown:
+          linear(a.out, a.hact, a16.hact, w.down_w, w.down_b, F, C);
+          break;
+        case BlockStep::MlpResidual:
+          residual_forward(a.out, a.out, a.res1, NC);
+          break;
+      }
     x = a.out;
   }
   float* normf = m.normf + r0 * C;
@@ -639,8 +665,8 @@ void backward_rows(Model::Impl& m, const ModelConfig& c, bool acc, const ModelTe
   const RowDims d = row_dims(c, T);
   const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
   const int Q = H * hd, S = (H + 2 * KV) * hd;
-  const bool llama = c.arch == Arch::Llama;
-  const int Fx = llama ? 2 * F : F;
+  const bool gated = c.gated_mlp;
+  const int Fx = gated ? 2 * F : F;
   const AttentionShape shape{nb, T, H, KV, hd};
   const bool bf = m.forward_bf16;
   // dinp = dout W, dW (+)= dout^T in, db += column sums of dout; in bf16 from in16.
@@ -672,19 +698,45 @@ void backward_rows(Model::Impl& m, const ModelConfig& c, bool acc, const ModelTe
     const LayerActs a = rows_of(m.layer[l], r0, b0, d);
     const LayerActs16 a16 = bf ? rows_of(m.layer16[l], r0, d) : LayerActs16{};
     const float* x = l ? m.layer[l - 1].out + r0 * C : resid0;
-    // dres holds d(loss)/d(layer output); the residual passes it straight through.
-    linear_back(dhact, gw.down_w, gw.down_b, dres, a.hact, a16.hact, w.down_w, F, C);
-    if (llama)
-      swiglu_backward(dhpre, a.hpre, dhact, N, F);
-    else
-      gelu_backward(dhpre, a.hpre, dhact, static_cast<size_t>(N) * F);
-    linear_back(dnorm, gw.up_w, gw.up_b, dhpre, a.norm2, a16.norm2, w.up_w, C, Fx);
-    norm_backward(c, dres, gw.norm2_w, gw.norm2_b, dnorm, a.res1, w.norm2_w, a.mean2, a.rstd2, N);
-    linear_back(datty, gw.o_w, gw.o_b, dres, a.atty, a16.atty, w.o_w, Q, C);
-    attention_backward(dqkv, datty, a.qkv, a.probs, shape);
-    if (llama) rope_backward(dqkv, m.rope_cos.data(), m.rope_sin.data(), nb, T, H + KV, hd, S);
-    linear_back(dnorm, gw.qkv_w, gw.qkv_b, dqkv, a.norm1, a16.norm1, w.qkv_w, C, S);
-    norm_backward(c, dres, gw.norm1_w, gw.norm1_b, dnorm, x, w.norm1_w, a.mean1, a.rstd1, N);
+    // The block's steps in reverse. dres holds d(loss)/d(residual stream): the residual steps
+    // pass it straight through, and each norm's backward adds its input gradient to it.
+    const auto steps = block_steps(c);
+    for (auto it = steps.rbegin(); it != steps.rend(); ++it) switch (*it) {
+        case BlockStep::MlpResidual:
+        case BlockStep::AttnResidual:
+          break;
+        case BlockStep::MlpDown:
+          linear_back(dhact, gw.down_w, gw.down_b, dres, a.hact, a16.hact, w.down_w, F, C);
+          break;
+        case BlockStep::Activation:
+          if (gated)
+            swiglu_backward(dhpre, a.hpre, dhact, N, F);
+          else
+            gelu_backward(dhpre, a.hpre, dhact, static_cast<size_t>(N) * F);
+          break;
+        case BlockStep::MlpUp:
+          linear_back(dnorm, gw.up_w, gw.up_b, dhpre, a.norm2, a16.norm2, w.up_w, C, Fx);
+          break;
+        case BlockStep::MlpNorm:
+          norm_backward(c, dres, gw.norm2_w, gw.norm2_b, dnorm, a.res1, w.norm2_w, a.mean2, a.rstd2,
+                        N);
+          break;
+        case BlockStep::AttnOut:
+          linear_back(datty, gw.o_w, gw.o_b, dres, a.atty, a16.atty, w.o_w, Q, C);
+          break;
+        case BlockStep::Attention:
+          attention_backward(dqkv, datty, a.qkv, a.probs, shape);
+          break;
+        case BlockStep::Rope:
+          rope_backward(dqkv, m.rope_cos.data(), m.rope_sin.data(), nb, T, H + KV, hd, S);
+          break;
+        case BlockStep::Qkv:
+          linear_back(dnorm, gw.qkv_w, gw.qkv_b, dqkv, a.norm1, a16.norm1, w.qkv_w, C, S);
+          break;
+        case BlockStep::AttnNorm:
+          norm_backward(c, dres, gw.norm1_w, gw.norm1_b, dnorm, x, w.norm1_w, a.mean1, a.rstd1, N);
+          break;
+      }
     done();
   }
   embedding_backward(G.wte, G.wpe, dres, m.tokens.data() + r0, nb, T, C);

@@ -121,8 +121,8 @@ SLLM_AVX512 void qdot_vnni_x4(const void* wv, size_t row_bytes, const ActQ8* a, 
   for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_ps();
   // Rows follow each other in memory: prefetch the four rows after the next four, a block
   // column at a time, so those loads hit the caches when their call comes. Without it the CPU
-  // keeps too few misses in flight (one thread read 5.0 GB/s of Q8_0 rows this way, 8.5 GB/s
-  // with it, a plain read 12.5); two calls ahead beat one in decode_bench.
+  // keeps too few misses in flight to reach the memory bandwidth; two calls ahead beat one
+  // (bench/decode measures both).
   constexpr size_t kStride = 4 * sizeof(typename T::Block);
   const char* next = reinterpret_cast<const char*>(base + 8 * row_bytes);
   for (int64_t b = 0; b < nb; ++b) {
@@ -203,7 +203,7 @@ SLLM_AVX512 void qdot16_n(const uint8_t* g, const ActQ8* a, size_t as, int64_t n
     for (int k = 0; k < NA; ++k) {
       const ActQ8& x = a[k * as + b];
       // Two int32 chains halve the dependent vpdpbusd latency; the offset seeds one of them.
-      // (One chain per token, with the tokens' chains overlapping, measured 6% slower at 8.)
+      // (One chain per token, with the tokens' chains overlapping, was slower at 8 tokens.)
       __m512i s0 = P::kOffset ? _mm512_set1_epi32(-P::kOffset * x.sum) : _mm512_setzero_si512();
       __m512i s1 = _mm512_setzero_si512();
       for (int c = 0; c < 8; c += 2) {

@@ -14,6 +14,7 @@
 #include "sllm/common/runtime.h"
 #include "sllm/model/model.h"
 #include "sllm/model/optimizer.h"
+#include "sllm/model/presets.h"
 
 namespace sllm::scale {
 
@@ -124,7 +125,7 @@ namespace {
 // about 3 probe times.
 double width_probe_gflops(int w, double seconds) {
   ModelConfig c;
-  c.arch = Arch::GPT2;
+  apply_preset(c, preset("gpt2"));
   c.vocab_size = 256;
   c.n_layer = 2;
   c.n_embd = w;
@@ -209,8 +210,8 @@ Accelerator calibrate_this_cpu(const CalibrateOptions& opt, const Accelerator* p
   if (previous && previous->kind == "cpu") a.train_probes = previous->train_probes;
   if (opt.run_model) {
     const ModelConfig& c = *opt.run_model;
-    TrainProbe p{arch_name(c.arch), c.n_layer,    c.n_embd,      c.n_head, c.n_kv_head,
-                 c.vocab_size,      c.block_size, opt.run_batch, 0.0};
+    TrainProbe p{family_name(c), c.n_layer,    c.n_embd,      c.n_head, c.n_kv_head,
+                 c.vocab_size,   c.block_size, opt.run_batch, 0.0};
     // A run-shaped probe is what the plan of that run predicts with: give it more time.
     p.gflops = training_step_gflops(c, opt.run_batch, 5 * opt.seconds_per_probe);
     std::erase_if(a.train_probes, [&](const TrainProbe& q) {

@@ -324,4 +324,15 @@ void save_to_user_catalog(const std::string& path, const Accelerator& a) {
   write_file_atomic(path, j.dump(2) + "\n");
 }
 
+double catalog_bf16_peak(const std::string& device_name) {
+  const std::string name = lower(device_name);
+  const Catalog cat = builtin_catalog();
+  const Accelerator* best = nullptr;
+  for (const Accelerator& a : cat.accelerators)
+    if (a.kind == "gpu" && a.has_dtype("bf16") && name.find(lower(a.id)) != std::string::npos &&
+        (!best || a.id.size() > best->id.size()))
+      best = &a;
+  return best ? best->peak_flops("bf16") : 0.0;
+}
+
 }  // namespace sllm::scale

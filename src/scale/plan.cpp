@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "sllm/common/error.h"
+#include "sllm/model/presets.h"
 
 namespace sllm::scale {
 
@@ -59,7 +60,7 @@ double cpu_token_seconds(const Accelerator& cpu, const ModelShape& s, double mat
 double matmul_params_of(const ModelConfig& c) {
   double n = static_cast<double>(num_params(c));
   if (!c.tie_word_embeddings) n -= double(c.vocab_size) * c.n_embd;
-  if (c.arch == Arch::GPT2) n -= double(c.block_size) * c.n_embd;
+  if (c.positions == Positions::Learned) n -= double(c.block_size) * c.n_embd;
   return n;
 }
 
@@ -195,7 +196,7 @@ Plan make_plan(const PlanInput& in, const Catalog& catalog) {
     p.mfu_note = "given (--mfu)";
   } else if (const TrainProbe* probe =
                  acc.kind == "cpu" && in.model && p.dtype == "fp32"
-                     ? acc.probe_for(arch_name(in.model->arch), s.n_layer, s.d_model, s.n_head,
+                     ? acc.probe_for(family_name(*in.model), s.n_layer, s.d_model, s.n_head,
                                      s.n_kv_head, s.vocab, in.ctx, in.batch)
                      : nullptr) {
     p.mfu = probe->gflops * 1e9 / peak;

@@ -13,6 +13,7 @@
 
 #include "sllm/common/error.h"
 #include "sllm/io/file.h"
+#include "sllm/model/presets.h"
 #include "sllm/scale/plan.h"
 
 namespace sllm::scale {
@@ -78,7 +79,7 @@ std::vector<SweepRun> plan_sweep(const SweepOptions& opt) {
     for (double d : opt.tokens) {
       if (!(d > 0)) fail("sweep token budget {} must be positive", d);
       SweepRun r;
-      r.model.arch = Arch::GPT2;
+      apply_preset(r.model, preset("gpt2"));
       r.model.n_layer = s.n_layer;
       r.model.n_embd = s.d_model;
       const int head_dim = s.d_model <= 256 ? 32 : 64;  // small models want several heads

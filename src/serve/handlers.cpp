@@ -53,6 +53,9 @@ struct Generation {
   int64_t created = 0;
   bool chat = false, include_usage = false;
   std::string echo_prefix;  // Completions with echo: the prompt text comes first.
+  std::unique_ptr<QuotaReservation> reservation;  // Released once the usage is recorded.
+  bool settled = false;  // The ledger has its row. (The content provider and the releaser run
+                         // on the connection's thread, one after the other.)
 };
 
 }  // namespace
@@ -63,7 +66,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   GenerationRequest r = parse_generation_request(req.body, chat, opt.limits);
   ModelSlot& slot = model(r.model);
   Backend& be = *slot.backend;
-  if (key) check_quota(*key);
+  if (key) check_rate(*key);
 
   std::vector<int32_t> prompt;
   const char* prompt_field = chat ? "messages" : "prompt";
@@ -85,7 +88,9 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   int max_tokens = std::min<int>(r.max_tokens, ctx - int(prompt.size()));
 
   auto g = std::make_shared<Generation>();
-  g->job = std::make_shared<Job>(GenerationSpec{prompt, r.sampling, max_tokens, r.stop, chat});
+  g->reservation = reserve_tokens(key, int64_t(prompt.size()) + max_tokens);
+  g->job = std::make_shared<Job>(
+      GenerationSpec{prompt, r.sampling, max_tokens, r.stop, chat, r.seeded, r.json_mode});
   g->key = key;
   g->id = random_id(chat ? "chatcmpl-" : "cmpl-");
   g->model = r.model;
@@ -100,125 +105,138 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
         fmt::format("model '{}' is at capacity (its queue is full); retry shortly", r.model),
         "rate_limit_exceeded");
 
-  auto record = [this, g] {
-    record_usage(g->key, {0, g->model, g->endpoint, g->job->prompt_tokens(),
-                          g->job->completion_tokens(), g->job->finish_reason()});
+  // Every admitted request gets exactly one ledger row, however it ends, before its quota
+  // reservation is given back.
+  auto settle = [this, g](const std::string& reason, int completion_tokens) {
+    if (g->settled) return;
+    g->settled = true;
+    record_usage(g->key,
+                 {0, g->model, g->endpoint, g->job->prompt_tokens(), completion_tokens, reason});
+    g->reservation.reset();
+  };
+  auto record = [g, settle] { settle(g->job->finish_reason(), g->job->completion_tokens()); };
+  // The client hung up (a failed write) or the connection died before the response began:
+  // the job stops at the next step, and the bill is the prompt plus what was sent.
+  auto hang_up = [g, settle] {
+    g->job->cancel();
+    settle("cancelled", g->job->taken_tokens());
   };
   auto keepalive = std::chrono::milliseconds(opt.keepalive_interval_ms);
-  // If the connection dies before or during the response, the job is cancelled (its KV cache
-  // is freed at the next step); after a normal end this is a no-op.
-  auto release = [g](bool) { g->job->cancel(); };
+  // Called when the response is destroyed, after a normal end too (then it changes nothing).
+  auto release = [hang_up](bool) { hang_up(); };
+
+  // HTTP/1.0 has no chunked encoding: its response body ends when the connection closes.
+  auto provide = [&](const char* type, httplib::ContentProviderWithoutLength provider) {
+    if (req.version == "HTTP/1.0")
+      res.set_content_provider(type, std::move(provider), release);
+    else
+      res.set_chunked_content_provider(type, std::move(provider), release);
+  };
 
   if (r.stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [g, record, keepalive](size_t, httplib::DataSink& sink) {
-          auto chunk = [&](const json& choice_delta, const json& finish) {
-            json choice = g->chat ? json{{"index", 0},
-                                         {"delta", choice_delta},
-                                         {"logprobs", nullptr},
-                                         {"finish_reason", finish}}
-                                  : json{{"index", 0},
-                                         {"text", choice_delta},
-                                         {"logprobs", nullptr},
-                                         {"finish_reason", finish}};
-            json c = {{"id", g->id},
-                      {"object", g->chat ? "chat.completion.chunk" : "text_completion"},
-                      {"created", g->created},
-                      {"model", g->model},
-                      {"choices", json::array({choice})}};
-            std::string line = "data: " + dump(c) + "\n\n";
-            return sink.write(line.data(), line.size());
-          };
-          bool ok = g->chat ? chunk({{"role", "assistant"}, {"content", ""}}, nullptr)
-                            : (g->echo_prefix.empty() || chunk(g->echo_prefix, nullptr));
-          std::string text;
-          bool finished = false;
-          while (ok && !finished) {
-            finished = g->job->wait(text, keepalive);
-            if (!text.empty())
-              ok = chunk(g->chat ? json{{"content", text}} : json(text), nullptr);
-            else if (!finished)
-              ok = sink.write(": keepalive\n\n", 13);
-          }
-          if (!ok) {
-            g->job->cancel();
-            return false;
-          }
-          if (g->job->finish_reason() == "error") {
-            record();
-            std::string line =
-                "data: " + dump(error_body(ApiError(500, "server_error", "", g->job->error()))) +
-                "\n\n";
-            sink.write(line.data(), line.size());
-            sink.done();
-            return true;
-          }
-          // The ledger row is durable before the last bytes of the response leave.
-          record();
-          ok = chunk(g->chat ? json::object() : json(""), g->job->finish_reason());
-          if (ok && g->include_usage) {
-            json u = {{"id", g->id},
-                      {"object", g->chat ? "chat.completion.chunk" : "text_completion"},
-                      {"created", g->created},
-                      {"model", g->model},
-                      {"choices", json::array()},
-                      {"usage", usage_json(g->job->prompt_tokens(), g->job->completion_tokens())}};
-            std::string line = "data: " + dump(u) + "\n\n";
-            ok = sink.write(line.data(), line.size());
-          }
-          if (ok) ok = sink.write("data: [DONE]\n\n", 14);
-          if (ok) sink.done();
-          return ok;
-        },
-        release);
+    provide("text/event-stream", [g, record, hang_up, keepalive](size_t, httplib::DataSink& sink) {
+      auto chunk = [&](const json& choice_delta, const json& finish) {
+        json choice = g->chat ? json{{"index", 0},
+                                     {"delta", choice_delta},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", finish}}
+                              : json{{"index", 0},
+                                     {"text", choice_delta},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", finish}};
+        json c = {{"id", g->id},
+                  {"object", g->chat ? "chat.completion.chunk" : "text_completion"},
+                  {"created", g->created},
+                  {"model", g->model},
+                  {"choices", json::array({choice})}};
+        std::string line = "data: " + dump(c) + "\n\n";
+        return sink.write(line.data(), line.size());
+      };
+      bool ok = g->chat ? chunk({{"role", "assistant"}, {"content", ""}}, nullptr)
+                        : (g->echo_prefix.empty() || chunk(g->echo_prefix, nullptr));
+      std::string text;
+      bool finished = false;
+      while (ok && !finished) {
+        finished = g->job->wait(text, keepalive);
+        if (!text.empty())
+          ok = chunk(g->chat ? json{{"content", text}} : json(text), nullptr);
+        else if (!finished)
+          ok = sink.write(": keepalive\n\n", 13);
+      }
+      if (!ok) {
+        hang_up();
+        return false;
+      }
+      if (g->job->finish_reason() == "error") {
+        record();
+        std::string line =
+            "data: " + dump(error_body(ApiError(500, "server_error", "", g->job->error()))) +
+            "\n\n";
+        sink.write(line.data(), line.size());
+        sink.done();
+        return true;
+      }
+      // The ledger row is durable before the last bytes of the response leave.
+      record();
+      ok = chunk(g->chat ? json::object() : json(""), g->job->finish_reason());
+      if (ok && g->include_usage) {
+        json u = {{"id", g->id},
+                  {"object", g->chat ? "chat.completion.chunk" : "text_completion"},
+                  {"created", g->created},
+                  {"model", g->model},
+                  {"choices", json::array()},
+                  {"usage", usage_json(g->job->prompt_tokens(), g->job->completion_tokens())}};
+        std::string line = "data: " + dump(u) + "\n\n";
+        ok = sink.write(line.data(), line.size());
+      }
+      if (ok) ok = sink.write("data: [DONE]\n\n", 14);
+      if (ok) sink.done();
+      return ok;
+    });
     return;
   }
 
-  res.set_chunked_content_provider(
-      "application/json",
-      [g, record, keepalive](size_t, httplib::DataSink& sink) {
-        std::string text, all = g->echo_prefix;
-        bool finished = false;
-        auto started = Clock::now();
-        while (!finished) {
-          finished = g->job->wait(text, keepalive);
-          all += text;
-          // A long generation writes JSON-insignificant whitespace now and then: the only way
-          // to learn that the client went away is a failed write.
-          if (!finished && Clock::now() - started > 2 * keepalive && !sink.write(" ", 1)) {
-            g->job->cancel();
-            return false;
-          }
-        }
-        record();
-        json body;
-        if (g->job->finish_reason() == "error") {
-          body = error_body(ApiError(500, "server_error", "", g->job->error()));
-        } else {
-          json choice = g->chat ? json{{"index", 0},
-                                       {"message", {{"role", "assistant"}, {"content", all}}},
-                                       {"logprobs", nullptr},
-                                       {"finish_reason", g->job->finish_reason()}}
-                                : json{{"index", 0},
-                                       {"text", all},
-                                       {"logprobs", nullptr},
-                                       {"finish_reason", g->job->finish_reason()}};
-          body = {{"id", g->id},
-                  {"object", g->chat ? "chat.completion" : "text_completion"},
-                  {"created", g->created},
-                  {"model", g->model},
-                  {"choices", json::array({choice})},
-                  {"usage", usage_json(g->job->prompt_tokens(), g->job->completion_tokens())}};
-        }
-        std::string s = dump(body);
-        if (!sink.write(s.data(), s.size())) return false;
-        sink.done();
-        return true;
-      },
-      release);
+  provide("application/json", [g, record, hang_up, keepalive](size_t, httplib::DataSink& sink) {
+    std::string text, all = g->echo_prefix;
+    bool finished = false;
+    auto started = Clock::now();
+    while (!finished) {
+      finished = g->job->wait(text, keepalive);
+      all += text;
+      // A long generation writes JSON-insignificant whitespace now and then: the only way
+      // to learn that the client went away is a failed write.
+      if (!finished && Clock::now() - started > 2 * keepalive && !sink.write(" ", 1)) {
+        hang_up();
+        return false;
+      }
+    }
+    record();
+    json body;
+    if (g->job->finish_reason() == "error") {
+      body = error_body(ApiError(500, "server_error", "", g->job->error()));
+    } else {
+      json choice = g->chat ? json{{"index", 0},
+                                   {"message", {{"role", "assistant"}, {"content", all}}},
+                                   {"logprobs", nullptr},
+                                   {"finish_reason", g->job->finish_reason()}}
+                            : json{{"index", 0},
+                                   {"text", all},
+                                   {"logprobs", nullptr},
+                                   {"finish_reason", g->job->finish_reason()}};
+      body = {{"id", g->id},
+              {"object", g->chat ? "chat.completion" : "text_completion"},
+              {"created", g->created},
+              {"model", g->model},
+              {"choices", json::array({choice})},
+              {"usage", usage_json(g->job->prompt_tokens(), g->job->completion_tokens())}};
+    }
+    std::string s = dump(body);
+    if (!sink.write(s.data(), s.size())) return false;
+    sink.done();
+    return true;
+  });
 }
 
 void Server::Impl::handle_embeddings(const httplib::Request& req, httplib::Response& res) {
@@ -226,7 +244,7 @@ void Server::Impl::handle_embeddings(const httplib::Request& req, httplib::Respo
   EmbeddingRequest r = parse_embedding_request(req.body, opt.limits);
   ModelSlot& slot = model(r.model);
   Backend& be = *slot.backend;
-  if (key) check_quota(*key);
+  if (key) check_rate(*key);
   std::vector<std::vector<int32_t>> inputs;
   for (size_t i = 0; i < r.texts.size(); ++i) inputs.push_back(be.encode(r.texts[i]));
   for (size_t i = 0; i < r.token_inputs.size(); ++i)
@@ -241,6 +259,7 @@ void Server::Impl::handle_embeddings(const httplib::Request& req, httplib::Respo
                                   be.context_length()));
     prompt_tokens += int64_t(inputs[i].size());
   }
+  auto reservation = reserve_tokens(key, prompt_tokens);
   json data = json::array();
   for (size_t i = 0; i < inputs.size(); ++i) {
     std::vector<float> e;
@@ -253,6 +272,7 @@ void Server::Impl::handle_embeddings(const httplib::Request& req, httplib::Respo
     data.push_back(std::move(item));
   }
   record_usage(key, {0, r.model, "/v1/embeddings", prompt_tokens, 0, "stop"});
+  reservation.reset();
   metrics.add_tokens(r.model, prompt_tokens, 0);
   send_json(res, 200,
             {{"object", "list"},

@@ -3,13 +3,13 @@
 #include <random>
 
 #include "sllm/common/error.h"
-#include "sllm/infer/chat.h"
+#include "sllm/format/model_tokenizer.h"
 #include "sllm/infer/generate.h"
 #include "sllm/infer/json_grammar.h"
 #include "sllm/infer/model.h"
-#include "sllm/infer/model_tokenizer.h"
 #include "sllm/serve/backend.h"
 #include "sllm/serve/lora.h"
+#include "sllm/tokenizer/chat.h"
 
 namespace sllm::serve {
 
@@ -73,18 +73,9 @@ class InferBackend : public Backend {
     o.stop = spec.stop;
     if (spec.chat)
       for (auto& s : chat_stop_strings(template_)) o.stop.push_back(s);
-    const SamplingOptions& s = spec.sampling;
-    SamplingParams& p = o.sampling;
-    p.temperature = s.temperature;
-    p.top_k = s.top_k;
-    p.top_p = s.top_p;
-    p.min_p = s.min_p;
-    p.repetition_penalty = s.repetition_penalty;
-    p.presence_penalty = s.presence_penalty;
-    p.frequency_penalty = s.frequency_penalty;
-    for (const auto& [id, bias] : s.logit_bias) p.logit_bias[id] = bias;
-    p.seed = s.seed ? *s.seed : seeds_();
-    if (s.json_mode) o.constraint = json_constraint();
+    o.sampling = spec.sampling;
+    if (!spec.seeded) o.sampling.seed = seeds_();
+    if (spec.json_mode) o.constraint = json_constraint();
     return std::make_unique<InferSequence>(model_->new_cache(ctx_), *tok_, spec.prompt,
                                            std::move(o));
   }

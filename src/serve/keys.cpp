@@ -285,4 +285,22 @@ std::vector<DailyUsage> KeyStore::daily_usage(int64_t key_id, int days) const {
   return out;
 }
 
+std::vector<StatusUsage> KeyStore::usage_by_status(int64_t key_id, int64_t since) const {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, path_,
+         "SELECT finish_reason, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens) FROM usage "
+         "WHERE key_id = ? AND at >= ? GROUP BY 1 ORDER BY 1");
+  s.bind(1, key_id).bind(2, since);
+  std::vector<StatusUsage> out;
+  while (s.row()) {
+    StatusUsage u;
+    u.status = s.str(0);
+    u.totals.requests = s.i64(1);
+    u.totals.prompt_tokens = s.i64(2);
+    u.totals.completion_tokens = s.i64(3);
+    out.push_back(u);
+  }
+  return out;
+}
+
 }  // namespace sllm::serve

@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-#include "sllm/adapt/lora_adapter.h"
 #include "sllm/common/error.h"
+#include "sllm/model/lora_adapter.h"
 
 namespace sllm::serve {
 

@@ -152,7 +152,8 @@ std::vector<ChatMessage> parse_messages(const json& obj, const RequestLimits& li
   return out;
 }
 
-void parse_sampling(const json& j, SamplingOptions& s, const RequestLimits& limits) {
+void parse_sampling(const json& j, GenerationRequest& r, const RequestLimits& limits) {
+  SamplingParams& s = r.sampling;
   s.temperature = float(get_number(j, "temperature", 1.0, 0.0, 2.0));
   s.top_p = float(get_number(j, "top_p", 1.0, 0.0, 1.0));
   if (s.top_p == 0.0f) bad_field("top_p", "must be greater than 0");
@@ -162,8 +163,10 @@ void parse_sampling(const json& j, SamplingOptions& s, const RequestLimits& limi
   s.repetition_penalty = float(get_number(j, "repetition_penalty", 1.0, 0.01, 10.0));
   s.presence_penalty = float(get_number(j, "presence_penalty", 0.0, -2.0, 2.0));
   s.frequency_penalty = float(get_number(j, "frequency_penalty", 0.0, -2.0, 2.0));
-  if (const json* seed = field(j, "seed"))
+  if (const json* seed = field(j, "seed")) {
     s.seed = uint64_t(as_integer(*seed, "seed", INT64_MIN, INT64_MAX));
+    r.seeded = true;
+  }
   if (const json* bias = field(j, "logit_bias")) {
     if (!bias->is_object())
       bad_field("logit_bias",
@@ -179,7 +182,7 @@ void parse_sampling(const json& j, SamplingOptions& s, const RequestLimits& limi
         bad_field(name, fmt::format("expected a number, got {}", type_name(value)));
       double b = value.get<double>();
       if (!(b >= -100.0 && b <= 100.0)) bad_field(name, "must be between -100 and 100");
-      s.logit_bias.emplace_back(int32_t(id), float(b));
+      s.logit_bias[int32_t(id)] = float(b);
     }
   }
   if (const json* rf = field(j, "response_format")) {
@@ -187,7 +190,7 @@ void parse_sampling(const json& j, SamplingOptions& s, const RequestLimits& limi
       bad_field("response_format", fmt::format("expected an object, got {}", type_name(*rf)));
     std::string type = get_string(*rf, "type", true);
     if (type == "json_object")
-      s.json_mode = true;
+      r.json_mode = true;
     else if (type != "text")
       bad_field("response_format.type",
                 fmt::format("'{}' is not supported (text or json_object)", type));
@@ -254,7 +257,7 @@ GenerationRequest parse_generation_request(std::string_view body, bool chat,
   if (get_integer(j, "n", 1, 1, 128) != 1) bad_field("n", "only n=1 is supported");
   if (get_integer(j, "best_of", 1, 1, 128) != 1)
     bad_field("best_of", "only best_of=1 is supported");
-  parse_sampling(j, r.sampling, limits);
+  parse_sampling(j, r, limits);
   parse_stop(j, r.stop, limits);
   r.stream = get_bool(j, "stream", false);
   if (const json* so = field(j, "stream_options")) {

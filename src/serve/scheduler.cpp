@@ -14,6 +14,7 @@ bool Job::wait(std::string& text, std::chrono::milliseconds timeout) {
   cv_.wait_for(lock, timeout, [&] { return finished_ || !pending_.empty(); });
   text = std::move(pending_);
   pending_.clear();
+  taken_tokens_ = completion_tokens_;
   return finished_;
 }
 

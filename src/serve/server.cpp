@@ -1,10 +1,15 @@
 #include "sllm/serve/server.h"
 
+#include <netdb.h>
 #include <openssl/rand.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
+#include <cstring>
 
 #include "server_impl.h"
 #include "sllm/common/error.h"
@@ -12,67 +17,6 @@
 namespace sllm::serve {
 
 namespace {
-
-// Set on the thread that serves a connection beyond the limit: its requests get a 503.
-thread_local bool t_over_connection_limit = false;
-
-// httplib's task queue, bounded: `workers` threads serve connections; a connection that finds
-// them all busy goes to a single overflow thread that answers 503 and closes it, so an
-// overload never queues unbounded work or leaks sockets.
-class BoundedTaskQueue : public httplib::TaskQueue {
- public:
-  explicit BoundedTaskQueue(int workers) {
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(false); });
-    threads_.emplace_back([this] { work(true); });
-    workers_ = workers;
-  }
-  void enqueue(std::function<void()> fn) override {
-    {
-      std::lock_guard lock(mu_);
-      if (busy_ + int(jobs_.size()) < workers_)
-        jobs_.push_back(std::move(fn));
-      else
-        overflow_.push_back(std::move(fn));
-    }
-    cv_.notify_all();
-  }
-  void shutdown() override {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-
- private:
-  void work(bool overflow) {
-    t_over_connection_limit = overflow;
-    auto& q = overflow ? overflow_ : jobs_;
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !q.empty(); });
-        if (q.empty()) return;
-        fn = std::move(q.front());
-        q.pop_front();
-        if (!overflow) busy_++;
-      }
-      fn();
-      if (!overflow) {
-        std::lock_guard lock(mu_);
-        busy_--;
-      }
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_, overflow_;
-  std::vector<std::thread> threads_;
-  int workers_ = 0, busy_ = 0;
-  bool stop_ = false;
-};
 
 // Metrics label for a path: the known routes, everything else as "other" (bounded cardinality).
 std::string endpoint_label(const std::string& path) {
@@ -90,6 +34,29 @@ std::string endpoint_label(const std::string& path) {
     if (path == k) return path;
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
   return "other";
+}
+
+// Why binding host:port fails (httplib only says that it did): bind a probe socket the same way.
+std::string bind_error(const ServerOptions& o) {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  int rc = getaddrinfo(o.host.c_str(), std::to_string(o.port).c_str(), &hints, &res);
+  if (rc != 0) return fmt::format("bad address ({})", gai_strerror(rc));
+  std::string why = "unknown error";
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    bool ok = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 1) == 0;
+    why = ok ? "unknown error" : std::strerror(errno);
+    close(fd);
+    if (!ok) break;
+  }
+  freeaddrinfo(res);
+  for (auto& c : why) c = char(std::tolower(uint8_t(c)));
+  return why;
 }
 
 }  // namespace
@@ -153,11 +120,10 @@ Server::~Server() {
 void Server::bind() {
   auto& o = impl_->opt;
   if (o.port == 0)
-    impl_->port = impl_->http.bind_to_any_port(o.host);
+    impl_->port = impl_->http->bind_to_any_port(o.host);
   else
-    impl_->port = impl_->http.bind_to_port(o.host, o.port) ? o.port : -1;
-  if (impl_->port < 0)
-    fail("serve: cannot listen on {}:{} (in use, or a bad address?)", o.host, o.port);
+    impl_->port = impl_->http->bind_to_port(o.host, o.port) ? o.port : -1;
+  if (impl_->port < 0) fail("serve: cannot listen on {}:{}: {}", o.host, o.port, bind_error(o));
   // Debian's libcpp-httplib listens with a backlog of 5: a burst of clients connecting at once
   // overflows it, the kernel drops their SYNs and they retry only after 1 s (a 1 s TTFT). A
   // second listen() on the bound socket raises the backlog.
@@ -170,7 +136,7 @@ int Server::port() const {
 }
 
 void Server::run() {
-  impl_->http.listen_after_bind();
+  impl_->http->listen_after_bind();
 }
 
 void Server::start() {
@@ -179,7 +145,7 @@ void Server::start() {
 }
 
 void Server::stop() {
-  impl_->http.stop();
+  impl_->http->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
@@ -202,7 +168,14 @@ ModelSlot& Server::Impl::model(const std::string& name) {
 }
 
 std::optional<ApiKey> Server::Impl::authenticate(const httplib::Request& req) {
-  if (!keys || !keys->has_active_keys()) return std::nullopt;
+  // A server given a key database requires a key for as long as it runs, even when none is
+  // active (all revoked): an open server is only ever the operator's explicit choice.
+  if (!keys) return std::nullopt;
+  if (!keys->has_active_keys())
+    throw ApiError(401, "invalid_request_error", "",
+                   "this server requires an API key, and none is active (all were revoked); the "
+                   "operator can create one with `sllm keys create`",
+                   "invalid_api_key");
   std::string auth = req.get_header_value("Authorization");
   const std::string bearer = "Bearer ";
   if (auth.rfind(bearer, 0) != 0)
@@ -216,32 +189,47 @@ std::optional<ApiKey> Server::Impl::authenticate(const httplib::Request& req) {
   return key;
 }
 
-void Server::Impl::check_quota(const ApiKey& key) {
-  if (key.requests_per_minute > 0) {
-    std::lock_guard lock(rate_mu);
-    auto& q = recent_requests[key.id];
-    auto now = Clock::now();
-    while (!q.empty() && now - q.front() >= std::chrono::minutes(1)) q.pop_front();
-    if (int64_t(q.size()) >= key.requests_per_minute)
-      throw ApiError(
-          429, "requests", "",
-          fmt::format(
-              "rate limit reached for key '{}': {} requests per minute; try again in a few seconds",
-              key.name, key.requests_per_minute),
-          "rate_limit_exceeded");
-    q.push_back(now);
-  }
-  if (key.tokens_per_day > 0) {
-    UsageTotals today = keys->usage_since(key.id, start_of_utc_day(unix_now()));
-    if (today.total() >= key.tokens_per_day)
-      throw ApiError(
-          429, "insufficient_quota", "",
-          fmt::format(
-              "token quota exceeded for key '{}': {} of {} tokens used today; the quota resets at "
-              "00:00 UTC",
-              key.name, today.total(), key.tokens_per_day),
-          "insufficient_quota");
-  }
+void Server::Impl::check_rate(const ApiKey& key) {
+  if (key.requests_per_minute <= 0) return;
+  std::lock_guard lock(rate_mu);
+  auto& q = recent_requests[key.id];
+  auto now = Clock::now();
+  while (!q.empty() && now - q.front() >= std::chrono::minutes(1)) q.pop_front();
+  if (int64_t(q.size()) >= key.requests_per_minute)
+    throw ApiError(
+        429, "requests", "",
+        fmt::format(
+            "rate limit reached for key '{}': {} requests per minute; try again in a few seconds",
+            key.name, key.requests_per_minute),
+        "rate_limit_exceeded");
+  q.push_back(now);
+}
+
+std::unique_ptr<QuotaReservation> Server::Impl::reserve_tokens(const std::optional<ApiKey>& key,
+                                                               int64_t tokens) {
+  if (!key || key->tokens_per_day <= 0) return nullptr;
+  // One lock over reading the ledger and reserving: two admissions cannot both see the same
+  // room. A request's reservation is released only after its ledger row is committed, so
+  // every token is counted once, in one or the other.
+  std::lock_guard lock(quota_mu);
+  int64_t used = keys->usage_since(key->id, start_of_utc_day(unix_now())).total();
+  int64_t& held = reserved_tokens[key->id];
+  if (used + held + tokens > key->tokens_per_day)
+    throw ApiError(
+        429, "insufficient_quota", "",
+        fmt::format("token quota exceeded for key '{}': {} of {} tokens used today and {} "
+                    "reserved by requests in progress, and this request may use {} (prompt + "
+                    "max_tokens); lower max_tokens or wait (the quota resets at 00:00 UTC)",
+                    key->name, used, key->tokens_per_day, held, tokens),
+        "insufficient_quota");
+  held += tokens;
+  return std::make_unique<QuotaReservation>(*this, key->id, tokens);
+}
+
+QuotaReservation::~QuotaReservation() {
+  std::lock_guard lock(impl_.quota_mu);
+  auto it = impl_.reserved_tokens.find(key_id_);
+  if ((it->second -= tokens_) == 0) impl_.reserved_tokens.erase(it);
 }
 
 void Server::Impl::record_usage(const std::optional<ApiKey>& key, const UsageRecord& r) {
@@ -252,34 +240,33 @@ void Server::Impl::record_usage(const std::optional<ApiKey>& key, const UsageRec
 }
 
 void Server::Impl::install_routes() {
-  http.new_task_queue = [this] { return new BoundedTaskQueue(opt.max_connections); };
-  http.set_payload_max_length(opt.max_body_bytes);
-  http.set_read_timeout(opt.read_timeout_s, 0);
-  http.set_write_timeout(opt.write_timeout_s, 0);
-  http.set_keep_alive_max_count(100);
-  http.set_keep_alive_timeout(std::min(5, opt.read_timeout_s));
-  http.set_tcp_nodelay(true);
-  http.set_socket_options([this](socket_t sock) {
-    httplib::default_socket_options(sock);  // This callback replaces them otherwise.
+  ConnectionLimits limits;
+  limits.head_timeout_s = opt.header_timeout_s;
+  limits.idle_timeout_s = std::min(5, opt.read_timeout_s);
+  limits.read_timeout_s = opt.read_timeout_s;
+  limits.write_timeout_s = opt.write_timeout_s;
+  limits.max_connections = opt.max_connections;
+  http = std::make_unique<HttpServer>(limits);
+  http->set_payload_max_length(opt.max_body_bytes);
+  http->set_tcp_nodelay(true);
+  http->set_socket_options([this](socket_t sock) {
+    // SO_REUSEADDR only: httplib's default SO_REUSEPORT lets a second server bind the same
+    // port, and the kernel then splits the connections between the two.
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     listen_fd = static_cast<int>(sock);
   });
 
-  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (t_over_connection_limit) {
-      send_error(res, ApiError(503, "server_error", "", "too many connections; try again shortly",
-                               "overloaded"));
-      res.set_header("Retry-After", "1");
-    } else if (int(req.headers.size()) > opt.max_headers) {
-      send_error(res, ApiError(431, "invalid_request_error", "",
-                               fmt::format("the request has {} header fields; the limit is {}",
-                                           req.headers.size(), opt.max_headers)));
-    } else {
+  http->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (int(req.headers.size()) <= opt.max_headers)
       return httplib::Server::HandlerResponse::Unhandled;
-    }
+    send_error(res, ApiError(431, "invalid_request_error", "",
+                             fmt::format("the request has {} header fields; the limit is {}",
+                                         req.headers.size(), opt.max_headers)));
     res.set_header("Connection", "close");
     return httplib::Server::HandlerResponse::Handled;
   });
-  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  http->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;  // A handler already wrote an error body.
     int status = res.status;
     std::string msg = status == 404   ? fmt::format("no route for {} {}", req.method, req.path)
@@ -290,7 +277,7 @@ void Server::Impl::install_routes() {
                           : fmt::format("HTTP error {}", status);
     send_error(res, ApiError(status, "invalid_request_error", "", msg));
   });
-  http.set_exception_handler(
+  http->set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         try {
           std::rethrow_exception(ep);
@@ -300,7 +287,7 @@ void Server::Impl::install_routes() {
           send_error(res, ApiError(500, "server_error", "", e.what()));
         }
       });
-  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+  http->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     metrics.count_request(endpoint_label(req.path), res.status);
   });
 
@@ -315,41 +302,41 @@ void Server::Impl::install_routes() {
       }
     };
   };
-  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+  http->Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(web_ui_html(), "text/html; charset=utf-8");
   });
-  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+  http->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     json names = json::array();
     for (const auto& [name, slot] : models) names.push_back(name);
     send_json(res, 200, {{"status", "ok"}, {"models", names}});
   });
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  http->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     for (auto& [name, slot] : models)
       metrics.set_queue(name, slot.scheduler->waiting(), slot.scheduler->running());
     res.set_content(metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  http.Get("/v1/models", guarded([this](const auto& req, auto& res) { handle_models(req, res); }));
-  http.Get(R"(/v1/models/(.+))", guarded([this](const auto& req, auto& res) {
-             authenticate(req);
-             auto& m = model(req.matches[1]);
-             send_json(res, 200,
-                       {{"id", m.name},
-                        {"object", "model"},
-                        {"created", m.created},
-                        {"owned_by", "sllm"},
-                        {"context_length", m.backend->context_length()}});
-           }));
-  http.Post("/v1/completions",
-            guarded([this](const auto& req, auto& res) { handle_generation(req, res, false); }));
-  http.Post("/v1/chat/completions",
-            guarded([this](const auto& req, auto& res) { handle_generation(req, res, true); }));
-  http.Post("/v1/embeddings",
-            guarded([this](const auto& req, auto& res) { handle_embeddings(req, res); }));
-  http.Post("/tokenize",
-            guarded([this](const auto& req, auto& res) { handle_tokenize(req, res); }));
-  http.Post("/detokenize",
-            guarded([this](const auto& req, auto& res) { handle_detokenize(req, res); }));
-  http.Get("/v1/usage", guarded([this](const auto& req, auto& res) { handle_usage(req, res); }));
+  http->Get("/v1/models", guarded([this](const auto& req, auto& res) { handle_models(req, res); }));
+  http->Get(R"(/v1/models/(.+))", guarded([this](const auto& req, auto& res) {
+              authenticate(req);
+              auto& m = model(req.matches[1]);
+              send_json(res, 200,
+                        {{"id", m.name},
+                         {"object", "model"},
+                         {"created", m.created},
+                         {"owned_by", "sllm"},
+                         {"context_length", m.backend->context_length()}});
+            }));
+  http->Post("/v1/completions",
+             guarded([this](const auto& req, auto& res) { handle_generation(req, res, false); }));
+  http->Post("/v1/chat/completions",
+             guarded([this](const auto& req, auto& res) { handle_generation(req, res, true); }));
+  http->Post("/v1/embeddings",
+             guarded([this](const auto& req, auto& res) { handle_embeddings(req, res); }));
+  http->Post("/tokenize",
+             guarded([this](const auto& req, auto& res) { handle_tokenize(req, res); }));
+  http->Post("/detokenize",
+             guarded([this](const auto& req, auto& res) { handle_detokenize(req, res); }));
+  http->Get("/v1/usage", guarded([this](const auto& req, auto& res) { handle_usage(req, res); }));
 }
 
 void Server::Impl::handle_models(const httplib::Request& req, httplib::Response& res) {
@@ -385,6 +372,9 @@ void Server::Impl::handle_usage(const httplib::Request& req, httplib::Response& 
                 {"completion_tokens", t.completion_tokens},
                 {"total_tokens", t.total()}};
   };
+  json by_status = json::object();  // stop, length, cancelled, error
+  for (const auto& u : keys->usage_by_status(key->id, day_start))
+    by_status[u.status] = totals(u.totals);
   send_json(
       res, 200,
       {{"key", {{"name", key->name}, {"prefix", key->prefix}, {"created_at", key->created_at}}},
@@ -392,6 +382,7 @@ void Server::Impl::handle_usage(const httplib::Request& req, httplib::Response& 
         {{"tokens_per_day", key->tokens_per_day},
          {"requests_per_minute", key->requests_per_minute}}},
        {"today", totals(today)},
+       {"today_by_status", by_status},
        {"all_time", totals(all)},
        {"daily", days}});
 }

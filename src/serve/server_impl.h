@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "http_server.h"
 #include "sllm/serve/server.h"
 
 namespace sllm::serve {
@@ -22,12 +23,28 @@ struct ModelSlot {
   int64_t created = 0;
 };
 
+// Tokens that a request in progress holds against its key's daily quota: taken at admission
+// (prompt + max_tokens), given back when the request's real usage is in the ledger, so
+// concurrent requests can never overrun the quota together.
+class QuotaReservation {
+ public:
+  QuotaReservation(Server::Impl& impl, int64_t key_id, int64_t tokens)
+      : impl_(impl), key_id_(key_id), tokens_(tokens) {}
+  ~QuotaReservation();
+  QuotaReservation(const QuotaReservation&) = delete;
+  QuotaReservation& operator=(const QuotaReservation&) = delete;
+
+ private:
+  Server::Impl& impl_;
+  int64_t key_id_, tokens_;
+};
+
 struct Server::Impl {
   ServerOptions opt;
   KeyStore* keys = nullptr;
   Metrics metrics;
   std::map<std::string, ModelSlot> models;
-  httplib::Server http;
+  std::unique_ptr<HttpServer> http;
   std::thread thread;
   int port = -1;
   int listen_fd = -1;  // The bound socket, to raise httplib's listen backlog (see bind()).
@@ -35,12 +52,19 @@ struct Server::Impl {
   std::mutex rate_mu;
   std::map<int64_t, std::deque<Clock::time_point>>
       recent_requests;  // key id -> admissions in the last minute
+  std::mutex quota_mu;
+  std::map<int64_t, int64_t> reserved_tokens;  // key id -> tokens held by requests in progress
 
   void install_routes();
   // Authentication: the key, or nullopt when the server has no keys. Throws ApiError 401.
   std::optional<ApiKey> authenticate(const httplib::Request& req);
-  // Requests per minute and tokens per day; throws ApiError 429.
-  void check_quota(const ApiKey& key);
+  // Requests per minute; throws ApiError 429.
+  void check_rate(const ApiKey& key);
+  // Reserves `tokens` (the most the request can use) against the key's tokens per day, counting
+  // the ledger and every other reservation; throws ApiError 429 when they would not fit. Null
+  // without a key or a daily quota.
+  std::unique_ptr<QuotaReservation> reserve_tokens(const std::optional<ApiKey>& key,
+                                                   int64_t tokens);
   ModelSlot& model(const std::string& name);
   void record_usage(const std::optional<ApiKey>& key, const UsageRecord& r);
 

@@ -62,7 +62,7 @@ struct PieceCache {
   };
   static constexpr size_t kMinSlots = 1 << 14;
   // 4M slots (96 MB, grown only as needed) hold the ~1.5M distinct pieces of a 60 MB Korean
-  // corpus at half load; a smaller table thrashed there (3x slower than on 2 MB of it).
+  // corpus at half load; a smaller table thrashed there (bench/tokenizer's Korean BPE training).
   static constexpr size_t kMaxSlots = 1 << 22;
   std::vector<Slot> slots;
   std::string keys;

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "sllm/common/error.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/io/file.h"
 #include "sllm/io/safetensors.h"
 #include "sllm/train/checksum.h"
@@ -72,30 +73,6 @@ void publish(const std::string& src, const std::string& dst) {
     out.commit();
   }
   crash_point();
-}
-
-void write_params(const std::string& path, const std::vector<ParamSpec>& specs, const float* base,
-                  const std::string& prefix, const std::map<std::string, std::string>& meta) {
-  std::vector<TensorToWrite> t;
-  t.reserve(specs.size());
-  for (const auto& s : specs)
-    t.push_back({prefix + s.name, DType::F32, s.shape, base + s.offset, s.numel * 4});
-  write_safetensors(path, t, meta);
-  crash_point();
-}
-
-void read_params(const SafetensorsReader& r, const std::vector<ParamSpec>& specs, float* base,
-                 const std::string& prefix) {
-  for (const auto& s : specs) {
-    const TensorView* t = r.find(prefix + s.name);
-    if (!t) fail("{}: tensor '{}' is missing", r.path(), prefix + s.name);
-    if (t->dtype != DType::F32)
-      fail("{}: tensor '{}' has dtype {}, expected F32", r.path(), t->name, dtype_name(t->dtype));
-    if (t->shape != s.shape)
-      fail("{}: tensor '{}' has shape [{}], the model needs [{}]", r.path(), t->name,
-           fmt::join(t->shape, ", "), fmt::join(s.shape, ", "));
-    std::memcpy(base + s.offset, t->data, s.numel * 4);
-  }
 }
 
 json parse_json_file(const std::string& path, const char* what) {
@@ -194,55 +171,32 @@ void publish_step(const std::string& out, int step) {
 
 }  // namespace
 
-void save_model_dir(const std::string& dir, const Model& model, const Tokenizer& tok) {
-  make_dirs(dir);
-  write_file_atomic(dir + "/config.json", model.config().to_json().dump(2) + "\n");
-  crash_point();
-  tok.save(dir + "/tokenizer.sllmtok");
-  crash_point();
-  write_params(dir + "/model.safetensors", model.specs(), model.params().data(), "",
-               {{"format", "sllm"}});
-}
-
-void load_model_params(Model& model, const std::string& path) {
-  SafetensorsReader r(path);
-  read_params(r, model.specs(), model.params().data(), "");
-}
-
-LoadedModelDir load_model_dir(const std::string& dir) {
-  if (!file_exists(dir + "/config.json"))
-    fail("{} is not an sllm model directory: config.json not found", dir);
-  json j = parse_json_file(dir + "/config.json", "model config");
-  LoadedModelDir out;
-  out.model = std::make_unique<Model>(ModelConfig::from_json(j));
-  load_model_params(*out.model, dir + "/model.safetensors");
-  out.tokenizer = load_tokenizer(dir + "/tokenizer.sllmtok");
-  if (out.tokenizer->vocab_size() > out.model->config().vocab_size)
-    fail("{}: the tokenizer has {} tokens but the model only {}", dir, out.tokenizer->vocab_size(),
-         out.model->config().vocab_size);
-  return out;
-}
-
 void save_checkpoint(const std::string& out, int step, const Model& model, const Tokenizer& tok,
-                     const AdamWState& opt, const AdamWParams& hyper, const json& extra, int keep) {
+                     const AdamWState& opt, const AdamWParams& hyper, const json& extra, int keep,
+                     const TrainedTensors* trained) {
   const std::string rel = step_dir_name(step), dir = out + "/" + rel;
   // A folder for this step that the manifest does not name is a leftover of a killed run.
   std::error_code ec;
   fs::remove_all(dir, ec);
-  save_model_dir(dir, model, tok);
+  save_model_dir(dir, model, tok, crash_point);
   {
     // Before the first update AdamW's moments are still unallocated: they are zeros.
-    const size_t n = model.params().size();
+    const std::vector<ParamSpec>& specs = trained ? trained->specs : model.specs();
+    const size_t n = trained ? trained->params.size() : model.params().size();
     const std::vector<float> zeros(opt.m.empty() ? n : 0, 0.0f);
     const float* m = opt.m.empty() ? zeros.data() : opt.m.data();
     const float* v = opt.v.empty() ? zeros.data() : opt.v.data();
     if ((!opt.m.empty() && opt.m.size() != n) || (!opt.v.empty() && opt.v.size() != n))
-      fail("AdamW state holds {} / {} values but the model has {} parameters", opt.m.size(),
+      fail("AdamW state holds {} / {} values but {} parameters are trained", opt.m.size(),
            opt.v.size(), n);
     std::vector<TensorToWrite> t;
-    for (const auto& s : model.specs())
+    if (trained)
+      for (const auto& s : specs)
+        t.push_back({"trained." + s.name, DType::F32, s.shape, trained->params.data() + s.offset,
+                     s.numel * 4});
+    for (const auto& s : specs)
       t.push_back({"exp_avg." + s.name, DType::F32, s.shape, m + s.offset, s.numel * 4});
-    for (const auto& s : model.specs())
+    for (const auto& s : specs)
       t.push_back({"exp_avg_sq." + s.name, DType::F32, s.shape, v + s.offset, s.numel * 4});
     write_safetensors(dir + "/train_state.safetensors", t, {{"format", "sllm"}});
     crash_point();
@@ -323,16 +277,29 @@ void Checkpoint::load_model(Model& model) const {
   load_model_params(model, dir_ + "/model.safetensors");
 }
 
+namespace {
+void read_optimizer(const std::string& dir, const json& state, const SafetensorsReader& r,
+                    const std::vector<ParamSpec>& specs, size_t n, AdamWState& opt) {
+  opt.m.assign(n, 0.0f);
+  opt.v.assign(n, 0.0f);
+  read_f32_params(r, specs, opt.m.data(), "exp_avg.");
+  read_f32_params(r, specs, opt.v.data(), "exp_avg_sq.");
+  const json o = state.value("optimizer", json::object());
+  if (!o.contains("t") || !o["t"].is_number_integer() || o["t"].get<int64_t>() < 0)
+    fail("{}/train_state.json: optimizer has no valid step count 't'", dir);
+  opt.step = o["t"].get<int64_t>();
+}
+}  // namespace
+
 void Checkpoint::load_optimizer(const Model& model, AdamWState& opt) const {
   SafetensorsReader r(dir_ + "/train_state.safetensors");
-  opt.m.assign(model.params().size(), 0.0f);
-  opt.v.assign(model.params().size(), 0.0f);
-  read_params(r, model.specs(), opt.m.data(), "exp_avg.");
-  read_params(r, model.specs(), opt.v.data(), "exp_avg_sq.");
-  const json o = state_.value("optimizer", json::object());
-  if (!o.contains("t") || !o["t"].is_number_integer() || o["t"].get<int64_t>() < 0)
-    fail("{}/train_state.json: optimizer has no valid step count 't'", dir_);
-  opt.step = o["t"].get<int64_t>();
+  read_optimizer(dir_, state_, r, model.specs(), model.params().size(), opt);
+}
+
+void Checkpoint::load_trained(TrainedTensors& trained, AdamWState& opt) const {
+  SafetensorsReader r(dir_ + "/train_state.safetensors");
+  read_f32_params(r, trained.specs, trained.params.data(), "trained.");
+  read_optimizer(dir_, state_, r, trained.specs, trained.params.size(), opt);
 }
 
 Checkpoint reopen_for_resume(const std::string& out) {

@@ -27,6 +27,8 @@ std::string StepRecord::to_json_line() const {
     j["tokens_per_s"] = tokens_per_s;
   }
   j["elapsed_s"] = elapsed_s;
+  j["tokens"] = tokens;
+  j["train_s"] = train_s;
   return j.dump();
 }
 
@@ -46,6 +48,9 @@ StepRecord StepRecord::from_json_line(const std::string& s) {
   r.grad_norm = num("grad_norm").value_or(0);
   r.tokens_per_s = num("tokens_per_s").value_or(0);
   r.elapsed_s = num("elapsed_s").value_or(0);
+  if (j.contains("tokens") && j["tokens"].is_number_unsigned())
+    r.tokens = j["tokens"].get<uint64_t>();
+  r.train_s = num("train_s").value_or(0);
   return r;
 }
 

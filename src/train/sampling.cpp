@@ -6,35 +6,10 @@
 #include <vector>
 
 #include "sllm/common/error.h"
-#include "sllm/train/rng.h"
 
 namespace sllm {
 
 namespace {
-
-int32_t pick(const float* logits, int V, const SamplingOptions& o, Rng& rng) {
-  if (o.temperature <= 0.0f)
-    return static_cast<int32_t>(std::max_element(logits, logits + V) - logits);
-  std::vector<int32_t> ids(static_cast<size_t>(V));
-  std::iota(ids.begin(), ids.end(), 0);
-  int n = V;
-  if (o.top_k > 0 && o.top_k < V) {
-    std::partial_sort(ids.begin(), ids.begin() + o.top_k, ids.end(),
-                      [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
-    n = o.top_k;
-  }
-  float mx = -INFINITY;
-  for (int i = 0; i < n; ++i) mx = std::max(mx, logits[ids[i]]);
-  std::vector<double> p(static_cast<size_t>(n));
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += p[i] = std::exp((logits[ids[i]] - mx) / o.temperature);
-  double r = rng.uniform() * sum;
-  for (int i = 0; i < n; ++i) {
-    r -= p[i];
-    if (r < 0) return ids[i];
-  }
-  return ids[n - 1];
-}
 
 // Byte-level models early in training emit broken UTF-8; show U+FFFD instead of raw bytes.
 std::string valid_utf8(const std::string& s) {
@@ -68,7 +43,7 @@ std::string valid_utf8(const std::string& s) {
 }  // namespace
 
 std::string sample_text(Model& model, const Tokenizer& tok, const std::string& prompt,
-                        const SamplingOptions& o) {
+                        const SamplingParams& sampling, int max_tokens) {
   const int V = std::min(model.config().vocab_size, tok.vocab_size());
   const int ctx_max = model.config().block_size;
   const int32_t eos = tok.eos_id();
@@ -79,13 +54,15 @@ std::string sample_text(Model& model, const Tokenizer& tok, const std::string& p
     ids.clear();
   }
   if (ids.empty()) ids.push_back(eos >= 0 ? eos : 0);
-  Rng rng = Rng::stream(o.seed, 7);
-  for (int i = 0; i < o.max_tokens; ++i) {
+  Sampler sampler(sampling);
+  std::vector<float> logits(static_cast<size_t>(V));
+  for (int i = 0; i < max_tokens; ++i) {
     const int T = std::min<int>(static_cast<int>(ids.size()), ctx_max);
     const int32_t* ctx = ids.data() + ids.size() - T;
     model.forward(ctx, nullptr, 1, T);
     const float* last = model.logits() + static_cast<size_t>(T - 1) * model.config().vocab_size;
-    const int32_t next = pick(last, V, o, rng);
+    std::copy_n(last, V, logits.data());
+    const int32_t next = sampler.sample(logits, ids);
     if (next == eos) break;
     ids.push_back(next);
   }

@@ -9,9 +9,11 @@
 
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
+#include "sllm/format/model_dir.h"
 #include "sllm/io/file.h"
 #include "sllm/kernels/bf16.h"
 #include "sllm/kernels/peak.h"
+#include "sllm/model/presets.h"
 #include "sllm/train/checkpoint.h"
 #include "sllm/train/sampling.h"
 
@@ -37,16 +39,6 @@ std::string human_duration(double s) {
 
 std::string gib(double bytes) {
   return fmt::format("{:.2f} GiB", bytes / (1024.0 * 1024 * 1024));
-}
-
-float default_train_loss(Model& m, const Batch& b, float scale) {
-  const float loss = m.forward(b.tokens.data(), b.targets.data(), b.B, b.T);
-  m.backward(scale);
-  return loss;
-}
-
-float default_eval_loss(Model& m, const Batch& b) {
-  return m.forward(b.tokens.data(), b.targets.data(), b.B, b.T);
 }
 
 }  // namespace
@@ -85,21 +77,64 @@ TrainConfig saved_train_config(const std::string& out) {
   return cfg;
 }
 
+namespace {
+
+// Flags a resumed fine-tune or distillation may change (as `sllm train --resume` allows).
+bool may_change_on_resume(const std::string& key) {
+  static const char* const keys[] = {"max_iters",        "max_seconds",
+                                     "eval_interval",    "eval_iters",
+                                     "sample_interval",  "sample_tokens",
+                                     "sample_prompt",    "sample_temperature",
+                                     "sample_top_k",     "checkpoint_interval",
+                                     "keep_checkpoints", "threads",
+                                     "peak_gflops",      "out"};
+  for (const char* k : keys)
+    if (key == k) return true;
+  return false;
+}
+
+void check_same_run(const json& saved, const json& now, const std::string& what,
+                    const std::string& dir) {
+  for (const auto& [key, value] : now.items()) {
+    if (may_change_on_resume(key)) continue;
+    if (!saved.contains(key) || saved[key] != value)
+      fail("--resume: {} '{}' is {} but the checkpoint in {} was trained with {}", what, key,
+           value.dump(), dir, saved.contains(key) ? saved[key].dump() : "none");
+  }
+}
+
+}  // namespace
+
 Trainer::Trainer(TrainConfig cfg, TrainHooks hooks)
     : cfg_(std::move(cfg)), hooks_(std::move(hooks)) {
   cfg_.validate();
+  const bool decay_at_max_iters = cfg_.lr_decay_iters == 0;
+  if (cfg_.lr_decay_iters == 0) cfg_.lr_decay_iters = cfg_.max_iters;
+  if (cfg_.checkpoint_interval == 0) cfg_.checkpoint_interval = cfg_.eval_interval;
   set_num_threads(cfg_.threads);
   const bool writer = hooks_.rank == 0;
+  const bool prebuilt = hooks_.backend != nullptr;
   if (writer) make_dirs(cfg_.out);
   if (!cfg_.data.empty() && !hooks_.train_data)
     cfg_.data = std::filesystem::absolute(cfg_.data).string();
+  if (prebuilt) cfg_.model = hooks_.backend->model().config();
 
   std::optional<Checkpoint> ck;
   if (cfg_.resume) {
     ck.emplace(writer ? reopen_for_resume(cfg_.out) : Checkpoint(cfg_.out));
+    if (prebuilt) {
+      const json& st = ck->train_state();
+      // A new --max-iters keeps the schedule the run started with (as `sllm train --resume`).
+      const json saved_decay = st.value("args", json::object()).value("lr_decay_iters", json());
+      if (decay_at_max_iters && saved_decay.is_number_integer())
+        cfg_.lr_decay_iters = saved_decay.get<int>();
+      check_same_run(st.value("args", json::object()), cfg_.to_json(), "setting", ck->dir());
+      check_same_run(st.value("settings", json::object()), hooks_.settings, "setting", ck->dir());
+    }
     tok_ = ck->tokenizer();
     cfg_.model = ck->model_config();
   } else if (!cfg_.init_from.empty()) {
+    if (prebuilt) fail("--init-from cannot be combined with a model the caller built");
     if (!file_exists(cfg_.init_from + "/config.json"))
       fail("--init-from {}: not an sllm model directory (config.json not found)", cfg_.init_from);
     cfg_.model = ModelConfig::from_json(json::parse(read_file(cfg_.init_from + "/config.json")));
@@ -107,48 +142,72 @@ Trainer::Trainer(TrainConfig cfg, TrainHooks hooks)
   }
   if (hooks_.tokenizer) tok_ = hooks_.tokenizer;
   prepare_data();
-  if (!cfg_.resume && cfg_.init_from.empty()) cfg_.model.vocab_size = tok_->vocab_size();
+  if (!prebuilt && !cfg_.resume && cfg_.init_from.empty())
+    cfg_.model.vocab_size = tok_->vocab_size();
   if (tok_->vocab_size() > cfg_.model.vocab_size)
     fail("the tokenizer has {} tokens but the model's vocabulary only {}", tok_->vocab_size(),
          cfg_.model.vocab_size);
-  if (cfg_.lr_decay_iters == 0) cfg_.lr_decay_iters = cfg_.max_iters;
-  if (cfg_.checkpoint_interval == 0) cfg_.checkpoint_interval = cfg_.eval_interval;
   cfg_.model.validate();
 
-  check_training_memory(cfg_.model, cfg_.batch_size, cfg_.model.block_size,
-                        cfg_.dtype == "bfloat16");
-  model_ = std::make_unique<Model>(cfg_.model);
-  model_->set_compute_dtype(parse_compute_dtype(cfg_.dtype));
-  if (model_->compute_dtype() == ComputeDtype::BFloat16 && !bf16_matmul_support().fast && writer)
-    std::fprintf(stderr,
-                 "sllm train: warning: --dtype bfloat16 without a native bf16 matrix kernel on "
-                 "this CPU: %s. The arithmetic is the same, but it is slower than --dtype "
-                 "float32.\n",
-                 bf16_matmul_support().implementation.c_str());
+  std::unique_ptr<Model> model;
+  // A device backend trains in its own memory; the host model only holds the weights.
+  const bool on_cpu = !prebuilt && !hooks_.make_backend;
+  if (!prebuilt) {
+    if (on_cpu)
+      check_training_memory(cfg_.model, cfg_.batch_size, cfg_.model.block_size,
+                            cfg_.dtype == "bfloat16");
+    model = std::make_unique<Model>(cfg_.model);
+    model->set_compute_dtype(parse_compute_dtype(cfg_.dtype));
+    if (on_cpu && model->compute_dtype() == ComputeDtype::BFloat16 && !bf16_matmul_support().fast &&
+        writer)
+      std::fprintf(stderr,
+                   "%s: warning: --dtype bfloat16 without a native bf16 matrix kernel on "
+                   "this CPU: %s. The arithmetic is the same, but it is slower than --dtype "
+                   "float32.\n",
+                   hooks_.name.c_str(), bf16_matmul_support().implementation.c_str());
+  }
   hyper_ = AdamWParams{cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps, cfg_.weight_decay};
   sched_ = LrSchedule{cfg_.lr, cfg_.min_lr, cfg_.warmup_iters, cfg_.lr_decay_iters};
 
+  if (prebuilt) {
+    backend_ = std::move(hooks_.backend);
+  } else {
+    if (ck)
+      ck->load_model(*model);
+    else if (!cfg_.init_from.empty())
+      load_model_params(*model, cfg_.init_from + "/model.safetensors");
+    else
+      model->init_weights(cfg_.seed);
+    backend_ = hooks_.make_backend ? hooks_.make_backend(std::move(model))
+                                   : make_cpu_backend(std::move(model));
+  }
   if (ck) {
-    ck->load_model(*model_);
-    ck->load_optimizer(*model_, opt_);
+    if (prebuilt) ck->load_model(backend_->model());
+    if (TrainedTensors* t = backend_->trained())
+      ck->load_trained(*t, backend_->optimizer());
+    else
+      ck->load_optimizer(backend_->model(), backend_->optimizer());
     const json& st = ck->train_state();
     step_ = ck->step();
     tokens_seen_ = st.value("tokens_seen", uint64_t{0});
     elapsed_before_ = st.value("elapsed_s", 0.0);
+    train_s_ = st.value("train_s", 0.0);
     if (!st.contains("data") || !st["data"].contains("train"))
       fail("{}/train_state.json has no data position", ck->dir());
     train_->restore(st["data"]["train"]);
     last_saved_step_ = step_;
-  } else if (!cfg_.init_from.empty()) {
-    load_model_params(*model_, cfg_.init_from + "/model.safetensors");
-  } else {
-    model_->init_weights(cfg_.seed);
   }
+  if (ck || !prebuilt) backend_->from_host();
   if (writer)
     metrics_ = std::make_unique<MetricsLog>(cfg_.out + "/metrics.jsonl", cfg_.resume ? step_ : -1);
 }
 
 Trainer::~Trainer() = default;
+
+const std::vector<StepRecord>& Trainer::metrics_records() const {
+  static const std::vector<StepRecord> none;
+  return metrics_ ? metrics_->records() : none;
+}
 
 void Trainer::prepare_data() {
   const int T = cfg_.model.block_size;
@@ -185,16 +244,17 @@ void Trainer::log(const std::string& line) const {
 
 double Trainer::step() {
   const int accum = cfg_.grad_accum;
-  const auto& train_loss = hooks_.train_loss ? hooks_.train_loss : default_train_loss;
-  model_->zero_grad();
+  backend_->zero_grad();
   double loss = 0;
   for (int k = 0; k < accum; ++k) {
     train_->next(batch_);
-    loss += train_loss(*model_, batch_, 1.0f / static_cast<float>(accum));
+    const float scale = 1.0f / static_cast<float>(accum);
+    loss += hooks_.train_loss ? hooks_.train_loss(backend_->model(), batch_, scale)
+                              : backend_->train_loss(batch_, scale);
     tokens_seen_ += static_cast<uint64_t>(batch_.B) * batch_.T;
   }
   loss /= accum;
-  if (hooks_.sync_gradients) hooks_.sync_gradients(model_->grads(), loss);
+  if (hooks_.sync_gradients) hooks_.sync_gradients(backend_->host_grads(), loss);
   const std::string kept = last_saved_step_ >= 0
                                ? fmt::format("the last good checkpoint (step {}) is kept in {}",
                                              last_saved_step_, cfg_.out)
@@ -204,7 +264,7 @@ double Trainer::step() {
         "training diverged at step {}: the loss is {} (lr {:.3g}); stopped, {}. Try a lower --lr "
         "or --grad-clip",
         step_, loss, sched_.at(step_), kept);
-  last_grad_norm_ = clip_grad_norm(*model_, cfg_.grad_clip);
+  last_grad_norm_ = backend_->clip_grad_norm(cfg_.grad_clip);
   if (!std::isfinite(last_grad_norm_))
     fail(
         "training diverged at step {}: the gradient norm is {} (loss {:.4f}); stopped, {}. Try a "
@@ -212,14 +272,17 @@ double Trainer::step() {
         step_, last_grad_norm_, loss, kept);
   last_lr_ = sched_.at(step_);
   hyper_.lr = last_lr_;
-  adamw_step(*model_, opt_, hyper_);
+  backend_->adamw_step(hyper_);
   ++step_;
   return loss;
 }
 
 double Trainer::evaluate() {
+  if (hooks_.evaluate) return hooks_.evaluate(*backend_);
   if (!val_ || cfg_.eval_iters == 0) return NAN;
-  const auto& eval_loss = hooks_.eval_loss ? hooks_.eval_loss : default_eval_loss;
+  auto eval_loss = [&](Batch& b) {
+    return hooks_.eval_loss ? hooks_.eval_loss(backend_->model(), b) : backend_->eval_loss(b);
+  };
   if (cfg_.eval_iters < 0) {
     if (!val_all_)
       fail("--eval-iters {} (the whole validation split) needs the trainer's own corpus data",
@@ -228,7 +291,7 @@ double Trainer::evaluate() {
     double sum = 0;
     for (int i = 0; i < val_all_->num_batches(); ++i) {
       val_all_->batch(i, batch_);
-      sum += static_cast<double>(eval_loss(*model_, batch_)) * batch_.B;
+      sum += static_cast<double>(eval_loss(batch_)) * batch_.B;
     }
     return sum / static_cast<double>(val_all_->num_windows());
   }
@@ -236,18 +299,18 @@ double Trainer::evaluate() {
   double sum = 0;
   for (int i = 0; i < cfg_.eval_iters; ++i) {
     val_->next(batch_);
-    sum += eval_loss(*model_, batch_);
+    sum += eval_loss(batch_);
   }
   return sum / cfg_.eval_iters;
 }
 
 std::string Trainer::sample(const std::string& prompt, int max_tokens, uint64_t seed) {
-  SamplingOptions o;
-  o.max_tokens = max_tokens;
-  o.temperature = cfg_.sample_temperature;
-  o.top_k = cfg_.sample_top_k;
-  o.seed = seed;
-  return sample_text(*model_, *tok_, prompt, o);
+  SamplingParams p;
+  p.temperature = cfg_.sample_temperature;
+  p.top_k = cfg_.sample_top_k;
+  p.seed = seed;
+  backend_->to_host();
+  return sample_text(backend_->model(), *tok_, prompt, p, max_tokens);
 }
 
 void Trainer::save_checkpoint() {
@@ -257,8 +320,11 @@ void Trainer::save_checkpoint() {
   extra["data"] = {{"train", train_->state()}};
   extra["tokens_seen"] = tokens_seen_;
   extra["elapsed_s"] = elapsed_before_ + run_seconds();
-  sllm::save_checkpoint(cfg_.out, step_, *model_, *tok_, opt_, hyper_, extra,
-                        cfg_.keep_checkpoints);
+  extra["train_s"] = train_s_;
+  if (!hooks_.settings.is_null()) extra["settings"] = hooks_.settings;
+  backend_->to_host();
+  sllm::save_checkpoint(cfg_.out, step_, backend_->model(), *tok_, backend_->optimizer(), hyper_,
+                        extra, cfg_.keep_checkpoints, backend_->trained());
   last_saved_step_ = step_;
 }
 
@@ -269,23 +335,29 @@ double Trainer::run_seconds() const {
 TrainResult Trainer::run() {
   run_started_ = Clock::now();
   const int start = step_, T = cfg_.model.block_size;
-  const double flops_tok = flops_per_token(cfg_.model, T);
-  const double peak_gflops =
-      cfg_.peak_gflops > 0 ? cfg_.peak_gflops : measure_sgemm_peak_gflops(num_threads());
+  // A device backend's peak comes from the caller (cfg.peak_gflops); this CPU's is measured.
+  const std::string device = backend_->device();
+  const double peak_gflops = cfg_.peak_gflops > 0 ? cfg_.peak_gflops
+                             : device.empty()     ? measure_sgemm_peak_gflops(num_threads())
+                                                  : 0.0;
+  const std::string peak_source =
+      cfg_.peak_gflops > 0
+          ? (device.empty() ? std::string("--peak-gflops") : "the bf16 peak of " + device)
+      : device.empty() ? fmt::format("measured SGEMM peak, {} threads", num_threads())
+                       : "unknown for " + device;
   log(fmt::format(
-      "sllm train: {} {} parameters ({} layers, {} heads, {} wide, vocab {}), batch {} x {} x {} "
+      "{}: {} {} parameters ({} layers, {} heads, {} wide, vocab {}), batch {} x {} x {} "
       "tokens, {} steps{}, {} -> {}; MFU against {:.0f} GFLOP/s ({})",
-      arch_name(cfg_.model.arch), num_params(cfg_.model), cfg_.model.n_layer, cfg_.model.n_head,
-      cfg_.model.n_embd, cfg_.model.vocab_size, cfg_.batch_size, cfg_.grad_accum, T, cfg_.max_iters,
-      start > 0 ? fmt::format(", resuming at step {}", start) : "",
-      cfg_.dtype == "bfloat16"
+      hooks_.name, family_name(cfg_.model), num_params(cfg_.model), cfg_.model.n_layer,
+      cfg_.model.n_head, cfg_.model.n_embd, cfg_.model.vocab_size, cfg_.batch_size, cfg_.grad_accum,
+      T, cfg_.max_iters, start > 0 ? fmt::format(", resuming at step {}", start) : "",
+      !device.empty() ? "bfloat16 on " + device
+      : cfg_.dtype == "bfloat16"
           ? "bfloat16 matrix products (" + bf16_matmul_support().implementation + ")"
           : std::string("float32"),
-      cfg_.out, peak_gflops,
-      cfg_.peak_gflops > 0 ? "--peak-gflops"
-                           : fmt::format("measured SGEMM peak, {} threads", num_threads())));
+      cfg_.out, peak_gflops, peak_source));
   const std::string title =
-      fmt::format("{}: {} {} params", cfg_.out, arch_name(cfg_.model.arch), num_params(cfg_.model));
+      fmt::format("{}: {} {} params", cfg_.out, family_name(cfg_.model), num_params(cfg_.model));
   TrainResult res;
   auto write_curve = [&] {
     if (metrics_) write_loss_curve(cfg_.out + "/loss.svg", metrics_->records(), title);
@@ -301,7 +373,10 @@ TrainResult Trainer::run() {
   for (;;) {
     StepRecord rec;
     rec.step = step_;
-    const bool last = step_ >= cfg_.max_iters;
+    rec.tokens = tokens_seen_;
+    rec.train_s = train_s_;
+    const bool last =
+        step_ >= cfg_.max_iters || (cfg_.max_seconds > 0 && train_s_ >= cfg_.max_seconds);
     if (step_ % cfg_.eval_interval == 0 || last) {
       const double v = evaluate();
       if (std::isfinite(v)) {
@@ -322,14 +397,17 @@ TrainResult Trainer::run() {
     const auto t0 = Clock::now();
     const double loss = step();
     const double dt = seconds_since(t0);
+    train_s_ += dt;
     rec.loss = loss;
     rec.lr = last_lr_;
     rec.grad_norm = last_grad_norm_;
-    rec.tokens_per_s = static_cast<double>(cfg_.batch_size) * cfg_.grad_accum * T / dt;
+    rec.tokens_per_s = static_cast<double>(cfg_.batch_size) * cfg_.grad_accum * batch_.T / dt;
     rec.elapsed_s = elapsed_before_ + run_seconds();
     res.final_loss = loss;
     if (metrics_) metrics_->append(rec);
-    const double mfu = flops_tok * rec.tokens_per_s / (peak_gflops * 1e9);
+    // Per token of this step's sequence length (fine-tuning may train shorter than the block).
+    const double flops_tok = flops_per_token(cfg_.model, batch_.T);
+    const double mfu = peak_gflops > 0 ? flops_tok * rec.tokens_per_s / (peak_gflops * 1e9) : NAN;
     const double eta = run_seconds() / (step_ - start) * (cfg_.max_iters - step_);
     log(
         fmt::format("step {}/{} | loss {:.4f} | lr {:.2e} | grad norm {:.3f} | {:.0f} tok/s | MFU "
@@ -345,6 +423,8 @@ TrainResult Trainer::run() {
   show_sample(step_);
   res.steps = step_;
   res.elapsed_s = elapsed_before_ + run_seconds();
+  res.train_s = train_s_;
+  res.tokens = tokens_seen_;
   log(fmt::format("done: {} steps in {}{}; model saved in {}", step_, human_duration(res.elapsed_s),
                   res.final_val_loss ? fmt::format(", val loss {:.4f}", *res.final_val_loss) : "",
                   cfg_.out));

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "sllm/adapt/adapt_loop.h"
+#include "sllm/adapt/adapt_train.h"
 #include "sllm/adapt/distill_loss.h"
 #include "sllm/adapt/synthetic.h"
 #include "sllm/model/config.h"
@@ -35,18 +35,25 @@ struct DistillConfig {
   std::string teacher_cache;  // logits mode: read this top-k cache if it exists, else write it
   int topk = 32;              // entries per position in a new cache
   SyntheticOptions synthetic;
-  LoopConfig loop;
+  // synthetic mode: the teacher's text generator (the CLI wires the inference engine). On
+  // --resume, OUT/synthetic.txt is read back instead.
+  SyntheticTeacher* generator = nullptr;
+  // The Trainer's settings (out and the model come from above); loop.resume continues the
+  // checkpoint in OUT, which must have been started with the same settings.
+  TrainConfig loop = TrainConfig::defaults(TrainMode::Distill);
+  int eval_rows = 64;  // Validation rows (the first ones of the val set, always the same).
 };
 
 struct DistillResult {
-  LoopResult loop;
+  AdaptRun loop;
   size_t student_params = 0, teacher_params = 0;
   double teacher_seconds = 0;   // Building the cache or the synthetic corpus.
   size_t synthetic_tokens = 0;  // Tokens the teacher generated (prompts not counted).
 };
 
-// Trains the student and writes OUT (a full sllm model directory) with metrics.jsonl and
-// distill.json. Throws sllm::Error when teacher and student tokenizers differ.
+// Trains the student and writes OUT (a full sllm model directory, the Trainer's last
+// checkpoint) with metrics.jsonl and distill.json. Throws sllm::Error when teacher and student
+// tokenizers differ.
 DistillResult run_distill(const DistillConfig& cfg);
 
 }  // namespace sllm

@@ -4,10 +4,10 @@
 #pragma once
 #include <string>
 
-#include "sllm/adapt/adapt_loop.h"
-#include "sllm/adapt/lora_adapter.h"
+#include "sllm/adapt/adapt_train.h"
 #include "sllm/adapt/lora_model.h"
 #include "sllm/adapt/sft_data.h"
+#include "sllm/model/lora_adapter.h"
 #include "sllm/tokenizer/tokenizer.h"
 
 namespace sllm {
@@ -24,17 +24,21 @@ struct FinetuneConfig {
   bool lora = false;
   LoraConfig lora_cfg;
   FrozenType frozen = FrozenType::F32;
-  LoopConfig loop;
+  // The Trainer's settings (out and the model come from above); loop.resume continues the
+  // checkpoint in OUT, which must have been started with the same settings.
+  TrainConfig loop = TrainConfig::defaults(TrainMode::Finetune);
+  int eval_rows = 64;  // Validation rows (the first ones of the val set, always the same).
 };
 
 struct FinetuneResult {
-  LoopResult loop;
+  AdaptRun loop;
   size_t trainable_params = 0, total_params = 0;
   double initial_val_loss = 0;
 };
 
 // Trains and writes OUT: with LoRA adapter_model.safetensors + adapter_config.json, else a
-// full sllm model directory; always metrics.jsonl (the curve) and finetune.json (summary).
+// full sllm model directory; always the Trainer's metrics.jsonl, loss.svg and checkpoint (the
+// model, with LoRA merged, and the training state for --resume) and finetune.json (summary).
 FinetuneResult run_finetune(const FinetuneConfig& cfg);
 
 // Training rows from a file: .jsonl through the chat template (loss on assistant tokens), any

@@ -1,8 +1,10 @@
-// What the adaptation loop trains and how: all of a model's parameters (full fine-tuning) or
-// only LoRA adapters, on cross-entropy or on a distillation loss against a teacher (a model run
-// on the fly, or top-k logits carried by the batch from a cache).
+// What fine-tuning and distillation train and how, as the Trainer's backend
+// (sllm/model/train_backend.h): all of a model's parameters (full fine-tuning) or only LoRA
+// adapters, on cross-entropy or on a distillation loss against a teacher (logits from a
+// callback, or top-k logits carried by the batch from a cache).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -10,49 +12,53 @@
 #include "sllm/adapt/lora_model.h"
 #include "sllm/model/model.h"
 #include "sllm/model/optimizer.h"
+#include "sllm/model/train_backend.h"
 
 namespace sllm {
 
-struct RowBatch {
-  int B = 0, T = 0;
-  std::vector<int32_t> inputs, targets;  // [B, T]; target -1 is ignored
-  int k = 0;                             // > 0: top-k teacher logits below, [B, T, k]
-  std::vector<int32_t> topk_ids;
-  std::vector<float> topk_logits;
-};
+// The teacher's logits [B, T, V] for tokens [B, T], valid until the next call. The caller wires
+// it to whatever runs the teacher (run_distill: a Model of its own).
+using TeacherLogits = std::function<const float*(const int32_t* tokens, int B, int T)>;
 
-class Learner {
+class Learner final : public TrainBackend {
  public:
   // lora: train only its adapters (it must wrap `model`); null: train every parameter.
   Learner(Model& model, LoraModel* lora);
   // Switches the objective to distillation: teacher logits from `teacher` (same vocabulary), or,
-  // with teacher null, from the batches' top-k.
-  void set_distillation(Model* teacher, const DistillOptions& opt);
+  // with teacher empty, from the batches' top-k.
+  void set_distillation(TeacherLogits teacher, const DistillOptions& opt);
 
   // Forward + backward of one micro-batch; gradients accumulate scaled by loss_scale.
   // Returns the objective (CE, or alpha KD + (1 - alpha) CE).
-  float micro_step(const RowBatch& b, float loss_scale);
+  float micro_step(const Batch& b, float loss_scale);
   // Sum of the student's cross-entropy over the batch's counted targets (and their count).
-  double eval_ce_sum(const RowBatch& b, size_t& count);
-
-  void zero_grad();
-  float clip_grad_norm(float max_norm);  // Returns the norm before clipping.
-  void update(const AdamWParams& h);
+  double eval_ce_sum(const Batch& b, size_t& count);
   size_t trainable_params() const;
-  Model& model() { return model_; }
+
+  // TrainBackend.
+  Model& model() override { return model_; }
+  float train_loss(const Batch& b, float loss_scale) override { return micro_step(b, loss_scale); }
+  float eval_loss(const Batch& b) override { return forward(b, true); }
+  void zero_grad() override;
+  std::span<float> host_grads() override;
+  float clip_grad_norm(float max_norm) override;
+  void adamw_step(const AdamWParams& h) override;
+  TrainedTensors* trained() override { return lora_ ? &adapters_ : nullptr; }
+  AdamWState& optimizer() override { return opt_; }
+  void to_host() override;    // LoRA: the model's weights become W0 + s B A of the adapters now.
+  void from_host() override;  // LoRA: the adapters changed (a checkpoint was loaded).
 
  private:
-  float forward(const RowBatch& b, bool with_targets);
+  float forward(const Batch& b, bool with_targets);
   void backward_from_logits_grad(const float* dlogits);
 
   Model& model_;
   LoraModel* lora_;
-  Model* teacher_ = nullptr;
+  TrainedTensors adapters_;  // LoRA: the adapter arena, named as PEFT names its tensors.
+  TeacherLogits teacher_;
   bool distill_ = false;
   DistillOptions dopt_;
-  AdamWState full_opt_;
-  std::vector<float> lora_m_, lora_v_;
-  int64_t lora_step_ = 0;
+  AdamWState opt_;  // Of the model's parameters, or of the adapters with LoRA.
   std::vector<float> dlogits_;
 };
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "sllm/adapt/lora_adapter.h"
+#include "sllm/model/lora_adapter.h"
 #include "sllm/model/model.h"
 
 namespace sllm {
@@ -30,6 +30,10 @@ class LoraModel {
 
   // Call after changing the adapters (an optimizer step, a load): forward re-merges lazily.
   void adapters_changed() { dirty_ = true; }
+  // Brings the model's target weights up to date now (before saving or sampling them).
+  void merge_now() {
+    if (dirty_) merge();
+  }
   float forward(const int32_t* tokens, const int32_t* targets, int B, int T);
   // Backward of the last forward; accumulates the adapters' gradients (scaled like the model's).
   void backward(float loss_scale = 1.0f);

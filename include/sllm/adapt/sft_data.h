@@ -6,16 +6,17 @@
 //   {"text": "..."}                                                    (every token is trained)
 // Blank lines are skipped; any other defect is an sllm::Error naming the file and line.
 #pragma once
-#include "sllm/infer/chat.h"
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "sllm/tokenizer/chat.h"
+
 namespace sllm {
 
-// ChatMessage is the inference engine's (sllm/infer/chat.h): one message type across sllm.
+// ChatMessage is the inference engine's (sllm/tokenizer/chat.h): one message type across sllm.
 
 struct SftExample {
   std::vector<ChatMessage> messages;  // Empty for a {"text": ...} example.

@@ -1,11 +1,11 @@
-// The CUDA backend (`--device cuda`): the model of sllm/model/model.h (GPT-2 and Llama, with
-// grouped-query attention) on one NVIDIA GPU. cuBLAS runs the GEMMs (bf16 inputs, fp32
-// accumulation); sllm's own kernels (src/cuda/) do the norms, RoPE, attention softmax,
-// GELU/SwiGLU, cross-entropy, gradient norm and AdamW. Activations and the compute copy of the
-// weights are bf16; the master weights, their gradients and the AdamW state are fp32, in the CPU
-// model's arena layout, so weights move between the two unchanged. Built only where CMake finds
-// nvcc (SLLM_CUDA); without it, or without a GPU at run time, every entry point throws
-// sllm::Error saying so.
+// The CUDA backend (`--device cuda`): the model of sllm/model/model.h (LayerNorm or RMSNorm,
+// learned or RoPE positions, GELU or gated SiLU MLP, grouped-query attention) on one NVIDIA GPU.
+// cuBLAS runs the GEMMs (bf16 inputs, fp32 accumulation); sllm's own kernels (src/cuda/) do the
+// norms, RoPE, attention softmax, GELU/SwiGLU, cross-entropy, gradient norm and AdamW. Activations
+// and the compute copy of the weights are bf16; the master weights, their gradients and the AdamW
+// state are fp32, in the CPU model's arena layout, so weights move between the two unchanged. Built
+// only where CMake finds nvcc (SLLM_CUDA); without it, or without a GPU at run time, every entry
+// point throws sllm::Error saying so.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,6 +22,11 @@ bool built();        // This sllm was compiled with the CUDA backend.
 int device_count();  // Usable GPUs now: 0 without CUDA, a driver or a GPU.
 // Throws sllm::Error explaining why `--device cuda` cannot run here; returns the GPU's name.
 std::string require_device();
+
+// The optional features (sllm/model/config.h) the CUDA backend runs: none yet. CudaModel refuses
+// the others by name ("--device cuda: LayerNorm without bias is not supported"), before it
+// looks for a GPU.
+inline constexpr uint32_t kCudaFeatures = 0;
 
 class CudaModel {
  public:

@@ -1,18 +1,16 @@
-// `sllm train --device cuda`: the pretraining loop of sllm/train/trainer.h with the model,
-// its gradients and AdamW on the GPU (sllm/cuda/cuda_model.h). Same data streams, schedule,
-// clipping and metrics.jsonl as the CPU trainer; it writes the final model directory to OUT.
-// Not yet: --resume, --init-from and intermediate checkpoints (they stay CPU-only).
+// `sllm train --device cuda`: the Trainer of sllm/train/trainer.h with the model, its gradients
+// and AdamW on the GPU (CudaModel through DeviceBackend). The CLI passes
+// make_train_backend as TrainHooks::make_backend; everything else (data streams, schedule,
+// clipping, metrics.jsonl, samples, checkpoints, --resume, --init-from) is the CPU trainer's.
 #pragma once
-#include <string>
+#include <memory>
 
-#include "sllm/train/trainer.h"
+#include "sllm/model/train_backend.h"
 
 namespace sllm::cuda {
 
-// Peak dense bf16 FLOP/s of the GPU named `device_name` from the hardware catalog (the longest
-// catalog id the name contains, e.g. "NVIDIA H100 80GB HBM3" -> h100); 0 when unknown.
-double catalog_bf16_peak(const std::string& device_name);
-
-TrainResult train_on_gpu(TrainConfig cfg);
+// Uploads the host model (initialised or loaded by the Trainer) to the first GPU. Throws
+// sllm::Error without a usable GPU or in a build without CUDA.
+std::unique_ptr<TrainBackend> make_train_backend(std::unique_ptr<Model> host);
 
 }  // namespace sllm::cuda

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "sllm/infer/model.h"
-#include "sllm/infer/sampler.h"
+#include "sllm/model/sampler.h"
 #include "sllm/tokenizer/tokenizer.h"
 
 namespace sllm {

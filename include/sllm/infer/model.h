@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "sllm/format/model_files.h"
 #include "sllm/infer/matmul.h"
-#include "sllm/infer/weights.h"
 #include "sllm/model/config.h"
 
 namespace sllm {
@@ -68,6 +68,11 @@ struct LoadOptions {
   std::string tokenizer;  // Overrides the tokenizer next to the model (llama2.c tokenizer.bin).
   KVType kv_type = KVType::F32;  // Of the caches new_cache() makes.
 };
+
+// The optional features (sllm/model/config.h) the inference engine runs; loading refuses the
+// others by name. Biases are per tensor here, so any set of them runs (but none on a gated MLP).
+inline constexpr uint32_t kInferenceFeatures =
+    Feature::UnbiasedLayerNorm | Feature::MixedBiases | Feature::GroupedQueryLearned;
 
 class InferenceModel {
  public:

@@ -17,4 +17,10 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, 
 void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
                       const float* rstd, int N, int C);
 
+// One row at a time, in the inference engine's form: sums in row order in float, nothing
+// saved for backward. Its bits differ from the batched forwards above (which the training
+// model's results are pinned to), so both forms stay.
+void layernorm_row(float* out, const float* x, const float* w, const float* b, int C, float eps);
+void rmsnorm_row(float* out, const float* x, const float* w, int C, float eps);
+
 }  // namespace sllm

@@ -22,6 +22,13 @@ enum class ComputeDtype { Float32, BFloat16 };
 ComputeDtype parse_compute_dtype(const std::string& name);  // "float32" | "bfloat16"; throws.
 const char* compute_dtype_name(ComputeDtype d);
 
+// The optional features (sllm/model/config.h) the training model runs (LoRA adds nothing: it
+// runs on this model or the inference engine, which refuse what they cannot run); its
+// constructor refuses the others by name. Norm kinds, learned or RoPE positions, gelu_tanh or
+// gated silu MLPs and all-or-no biases are its basics.
+inline constexpr uint32_t kTrainingModelFeatures =
+    static_cast<uint32_t>(Feature::UnbiasedLayerNorm);
+
 class Model {
  public:
   explicit Model(const ModelConfig& cfg);  // Validates cfg; allocates params and grads.

@@ -78,6 +78,11 @@ struct Catalog {
 };
 
 Catalog builtin_catalog();
+
+// Peak dense bf16 FLOP/s of the GPU named `device_name` from the built-in catalog (the longest
+// catalog id the name contains, e.g. "NVIDIA H100 80GB HBM3" -> h100); 0 when unknown. The CLI
+// passes it to `sllm train --device cuda` for MFU.
+double catalog_bf16_peak(const std::string& device_name);
 // $SLLM_HARDWARE_CATALOG, else $XDG_CONFIG_HOME/sllm/hardware.json, else
 // $HOME/.config/sllm/hardware.json.
 std::string default_user_catalog_path();

@@ -12,22 +12,9 @@
 #include <vector>
 
 #include "sllm/infer/model.h"
+#include "sllm/model/sampler.h"
 
 namespace sllm::serve {
-
-// The sampling parameters of an OpenAI request, already validated.
-struct SamplingOptions {
-  float temperature = 1.0f;  // 0 means greedy.
-  int top_k = 0;             // 0 means off.
-  float top_p = 1.0f;
-  float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-  std::vector<std::pair<int32_t, float>> logit_bias;
-  std::optional<uint64_t> seed;
-  bool json_mode = false;  // Constrain the output to one JSON value.
-};
 
 struct ChatMessage {
   std::string role;
@@ -38,10 +25,12 @@ struct ChatMessage {
 // prompt + max_tokens <= context).
 struct GenerationSpec {
   std::vector<int32_t> prompt;
-  SamplingOptions sampling;
+  SamplingParams sampling;  // Validated; its seed counts only when `seeded`.
   int max_tokens = 16;
   std::vector<std::string> stop;
-  bool chat = false;  // The prompt is a rendered conversation: also stop at the end of a turn.
+  bool chat = false;       // The prompt is a rendered conversation: also stop at the end of a turn.
+  bool seeded = false;     // The request gave a seed; otherwise each generation draws one.
+  bool json_mode = false;  // Constrain the output to one JSON value.
 };
 
 // One generation in flight: its KV cache, sampler state (RNG, penalties, JSON grammar), stop

@@ -39,6 +39,13 @@ struct UsageTotals {
   int64_t total() const { return prompt_tokens + completion_tokens; }
 };
 
+// Usage of the requests that ended one way: stop, length, cancelled (the client hung up) or
+// error.
+struct StatusUsage {
+  std::string status;
+  UsageTotals totals;
+};
+
 struct DailyUsage {
   std::string day;  // YYYY-MM-DD, UTC.
   UsageTotals totals;
@@ -64,6 +71,7 @@ class KeyStore {
   void record(const UsageRecord& r);
   UsageTotals usage_since(int64_t key_id, int64_t since_unix) const;
   std::vector<DailyUsage> daily_usage(int64_t key_id, int days) const;
+  std::vector<StatusUsage> usage_by_status(int64_t key_id, int64_t since_unix) const;
   const std::string& path() const { return path_; }
 
  private:

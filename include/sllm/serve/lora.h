@@ -3,12 +3,12 @@
 #pragma once
 #include <string>
 
-#include "sllm/infer/weights.h"
+#include "sllm/format/model_files.h"
 
 namespace sllm::serve {
 
 // Loads `base_path` and merges the PEFT-style adapter folder `adapter_dir` (see
-// sllm/adapt/lora_adapter.h) into a private copy of each adapted matrix. Needs F32 matrices;
+// sllm/model/lora_adapter.h) into a private copy of each adapted matrix. Needs F32 matrices;
 // throws sllm::Error naming the tensor otherwise, or when the adapter does not fit the base.
 ModelFiles files_with_lora(const std::string& base_path, const std::string& adapter_dir);
 

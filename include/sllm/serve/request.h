@@ -42,7 +42,9 @@ struct GenerationRequest {
   std::string prompt;                  // Completions: the prompt text.
   std::vector<int32_t> prompt_tokens;  // Completions: a prompt given as token ids.
   std::vector<ChatMessage> messages;   // Chat.
-  SamplingOptions sampling;
+  SamplingParams sampling;             // Its seed counts only when `seeded`.
+  bool seeded = false;
+  bool json_mode = false;  // response_format json_object.
   int max_tokens = 0;
   std::vector<std::string> stop;
   bool stream = false;

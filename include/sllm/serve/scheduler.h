@@ -46,6 +46,12 @@ class Job {
   const std::string& error() const { return error_; }
   int prompt_tokens() const { return int(spec_.prompt.size()); }
   int completion_tokens() const { return completion_tokens_; }
+  // Tokens whose text wait() has handed out so far: what a client that hangs up mid-response
+  // was sent (or was being sent), and so what it is billed.
+  int taken_tokens() const {
+    std::lock_guard lock(mu_);
+    return taken_tokens_;
+  }
 
  private:
   friend class Scheduler;
@@ -62,12 +68,13 @@ class Job {
   Clock::time_point last_token_at_;
 
   // Shared with the waiting thread.
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::string pending_;
   bool finished_ = false;
   std::string finish_reason_, error_;
   int completion_tokens_ = 0;
+  int taken_tokens_ = 0;
 };
 
 class Scheduler {

@@ -20,9 +20,10 @@ struct ServerOptions {
   RequestLimits limits;
   SchedulerOptions scheduler;
   size_t max_body_bytes = 1 << 20;
-  int max_connections = 64;  // Connections served at once; more get 503.
-  int max_headers = 100;     // Header fields per request; more get 431. (cpp-httplib refuses a
-                             // header line over 8 KiB with 400 on its own.)
+  int max_connections = 64;   // Connections served at once; more get 503 at once.
+  int max_headers = 100;      // Header fields per request; more get 431. (cpp-httplib refuses a
+                              // header line over 8 KiB with 400 on its own.)
+  int header_timeout_s = 10;  // From a request's first byte to the end of its head (slowloris).
   int read_timeout_s = 30;
   int write_timeout_s = 30;
   int keepalive_interval_ms =
@@ -36,7 +37,9 @@ struct ServedModel {
 
 class Server {
  public:
-  // `keys` may be null (no authentication, no ledger). Models are routed by name.
+  // With `keys`, every API request needs one of its active keys (none active: every request
+  // gets 401). Null `keys` is an open server: no authentication, no ledger. Models are routed
+  // by name.
   Server(std::vector<ServedModel> models, ServerOptions options, KeyStore* keys);
   ~Server();
   Server(const Server&) = delete;

@@ -16,6 +16,7 @@
 #include "sllm/model/config.h"
 #include "sllm/model/model.h"
 #include "sllm/model/optimizer.h"
+#include "sllm/model/train_backend.h"
 #include "sllm/tokenizer/tokenizer.h"
 
 namespace sllm {
@@ -24,23 +25,13 @@ inline constexpr const char* kCheckpointMagic = "sllm-checkpoint";
 inline constexpr const char* kTrainStateMagic = "sllm-train-state";
 inline constexpr int kCheckpointVersion = 1;
 
-// The three files of an sllm model directory, each written atomically.
-void save_model_dir(const std::string& dir, const Model& model, const Tokenizer& tok);
-// Copies model.safetensors' tensors into the model, checking names, dtypes and shapes.
-void load_model_params(Model& model, const std::string& safetensors_path);
-
-struct LoadedModelDir {
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tokenizer;
-};
-// Loads DIR/config.json, DIR/model.safetensors and DIR/tokenizer.sllmtok.
-LoadedModelDir load_model_dir(const std::string& dir);
-
 // extra: the caller's part of train_state.json (data position, train args, ...). keep: how
-// many step folders to keep (at least 1).
+// many step folders to keep (at least 1). trained: the tensors opt belongs to when they are not
+// the model's parameters (LoRA adapters); train_state.safetensors then holds them
+// ("trained.NAME") with their moments.
 void save_checkpoint(const std::string& out, int step, const Model& model, const Tokenizer& tok,
                      const AdamWState& opt, const AdamWParams& hyper, const nlohmann::json& extra,
-                     int keep = 2);
+                     int keep = 2, const TrainedTensors* trained = nullptr);
 
 // A checkpoint whose files have been verified (sizes and checksums against the manifest, magic
 // and version of the manifest and train_state.json). Throws sllm::Error naming the file and
@@ -56,6 +47,8 @@ class Checkpoint {
   std::unique_ptr<Tokenizer> tokenizer() const;
   void load_model(Model& model) const;
   void load_optimizer(const Model& model, AdamWState& opt) const;
+  // The trained tensors and their moments, as save_checkpoint(..., trained) wrote them.
+  void load_trained(TrainedTensors& trained, AdamWState& opt) const;
 
  private:
   std::string dir_;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sllm/model/train_backend.h"
 #include "sllm/tokenizer/token_file.h"
 #include "sllm/tokenizer/tokenizer.h"
 #include "sllm/train/rng.h"
@@ -44,11 +45,7 @@ struct DataSplit {
 };
 DataSplit split_tokens(size_t n_tokens, double val_fraction, int block_size);
 
-// One batch: B rows of T token ids and, per position, the id to predict (-1: ignore).
-struct Batch {
-  int B = 0, T = 0;
-  std::vector<int32_t> tokens, targets;
-};
+// Batch (B rows of T token ids and their targets) is sllm/model/train_backend.h's.
 
 // Where batches come from. The trainer saves state() in checkpoints and calls restore() on
 // resume, so a source must replay exactly the batches an uninterrupted run would have seen.

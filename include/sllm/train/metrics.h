@@ -1,6 +1,7 @@
 // Training records: OUT/metrics.jsonl (one JSON object per line, appended and flushed as each
 // step ends) and the loss curve as an SVG, rewritten atomically.
 #pragma once
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -13,7 +14,11 @@ struct StepRecord {
   std::optional<double> loss;  // Mean train loss of this step's batch (absent on the final eval).
   std::optional<double> val_loss;  // On eval steps.
   double lr = 0, grad_norm = 0, tokens_per_s = 0,
-         elapsed_s = 0;                                    // grad_norm, tokens_per_s: with loss.
+         elapsed_s = 0;  // grad_norm, tokens_per_s: with loss.
+  // Before this step's update: tokens trained on, and the time spent in steps (evaluations,
+  // samples and checkpoints not counted), both including the run(s) before a resume.
+  uint64_t tokens = 0;
+  double train_s = 0;
   std::string to_json_line() const;                        // No trailing newline.
   static StepRecord from_json_line(const std::string& s);  // Throws sllm::Error.
 };

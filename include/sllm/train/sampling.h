@@ -6,22 +6,17 @@
 #include <string>
 
 #include "sllm/model/model.h"
+#include "sllm/model/sampler.h"
 #include "sllm/tokenizer/tokenizer.h"
 
 namespace sllm {
-
-struct SamplingOptions {
-  int max_tokens = 200;
-  float temperature = 0.8f;  // 0: greedy.
-  int top_k = 0;             // 0: all tokens.
-  uint64_t seed = 1;
-};
 
 // Returns the prompt followed by the continuation, decoded. A prompt the tokenizer cannot
 // encode (a character-level vocabulary lacks one of its characters) starts from the
 // tokenizer's end-of-text token, or token 0. Stops early at the end-of-text token. Bytes that
 // are not valid UTF-8 come out as U+FFFD.
+// The tokens are drawn by the one Sampler that generate and serve use, with `sampling`.
 std::string sample_text(Model& model, const Tokenizer& tok, const std::string& prompt,
-                        const SamplingOptions& o);
+                        const SamplingParams& sampling, int max_tokens);
 
 }  // namespace sllm
