@@ -66,6 +66,7 @@ TEST(Quantize, KQuantMixFollowsLlamaCppsRulesAndRuns) {
     EXPECT_EQ(type(l + "attn_norm.weight"), GGMLType::F32);
   }
   auto q = InferenceModel::load(dir.file("q4km"));
+  EXPECT_EQ(q->weight_type(), GGMLType::Q4_K);  // Kept in its blocks, run by the Q8_K kernels.
   // Decode token by token gives the prefill's bits: each output is one dot whatever the batch.
   const std::vector<int32_t> toks = {1, 2, 3, 200, 100};
   KVCache a = q->new_cache(8), e = q->new_cache(8);

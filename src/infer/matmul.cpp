@@ -17,15 +17,14 @@ namespace {
 // while every token of the step streams past them.
 constexpr int64_t kRowChunk = 16;
 // Below this many tokens the matrix-vector kernel beats sgemm, which repacks the whole weight
-// matrix on every call (measured on the stories15M shape: a batch of 8 decodes is ~1.3x faster).
+// matrix on every call (bench/decode measures the batch sizes on both sides of it).
 constexpr int64_t kGemmMinTokens = 16;
 constexpr int64_t kGemmRowChunk = 128;  // Fewest weight rows per sgemm call.
 
 // Weight rows per sgemm call: a share per core of the machine (not per thread of the team: the
 // split must not depend on --threads, since OpenBLAS's results depend on how the columns are
-// split into calls), at least kGemmRowChunk. Every call packs all of x again: on stories15M's f32
-// prefill 128-row calls spent 18% of the time in sgemm_incopy; one call per core was 3-12% faster
-// here.
+// split into calls), at least kGemmRowChunk. Every call packs all of x again, so fewer, larger
+// calls pack less of it (bench/decode's f32 prefill shows the difference).
 int64_t gemm_chunk(int64_t rows) {
   static const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
   const int64_t share = (rows + cores - 1) / cores;
@@ -36,15 +35,14 @@ int64_t gemm_chunk(int64_t rows) {
 constexpr int64_t kAmxMinTokens = 16;
 constexpr int64_t kAmxPanel = 32;  // Weight rows per AMX work item.
 // Tokens per packed-kernel call: the group's codes are unpacked once for all of them (Q4) and
-// its scales converted once (stories15M Q4_0 prefill, 1 thread: 12.9-13.1k -> 13.2-13.3k tok/s).
+// its scales converted once.
 constexpr int64_t kPackTokens = 8;
 
 // Rows per chunk for the dot kernels: about 8 chunks per thread, so a thread the OS parks
 // leaves a small share to the others, without paying a shared counter for every 16 rows of a
 // 32000-row classifier; and at least kMinChunkBytes of weight bytes x tokens, since every chunk
-// costs atomic operations on lines the two cores pass back and forth: stories15M's 288-wide
-// matrices (47-124 KB in Q4_0) took as long at 2 threads as at 1 with 8 chunks per thread, and
-// 20-25% less with this floor (a 2-thread decode step 10% faster); stories110M's unchanged.
+// costs atomic operations on lines the two cores pass back and forth: small matrices (tens of
+// KB) split 8 ways per thread gain nothing from a second thread (bench/decode, 1 vs 2 threads).
 // (Each row is one dot whatever the chunking: the bits do not change.)
 constexpr int64_t kMinChunkBytes = 64 << 10;
 int64_t dot_chunk(int64_t rows, size_t row_bytes, int64_t tokens, const Team& team) {
@@ -136,6 +134,10 @@ void packed_matmuls(std::span<const MatmulOut> outs, const float* x, const Quant
 }
 }  // namespace
 
+bool runs_natively(GGMLType t) {
+  return t == GGMLType::F32 || is_quantized(t) || has_kdot(t);
+}
+
 void Weight::copy_row(int64_t r, uint8_t* dst) const {
   if (packed)
     unpack_row(type, data, cols, r, dst);
@@ -174,6 +176,40 @@ void QuantizedActs::quantize(const float* x, int64_t rows, int64_t c, Team& team
   }
   team.parallel_for(rows, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) quantize_activations(x + t * c, blocks.data() + t * nb, c);
+  });
+}
+
+void QuantizedActs::quantize_q8k(const float* x, int64_t rows, int64_t c, Team& team) {
+  if (c % kQK != 0) fail("k-quant matmul needs a multiple of {} inputs, got {}", kQK, c);
+  const int64_t nb = c / kQK;
+  team.single([&] {
+    kn = rows;
+    kcols = c;
+    q8k.resize(static_cast<size_t>(rows * nb));
+  });
+  team.parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) quantize_acts_q8_k(x + t * c, q8k.data() + t * nb, c);
+  });
+}
+
+// Tokens per pass over a chunk of weight rows: a row (a few hundred bytes) stays in L1 while
+// the tile's activations (kKTileTokens * cols * 1.14 bytes) stay in L2.
+constexpr int64_t kKTileTokens = 8;
+
+void matmul_kquant(const Weight& w, const QuantizedActs& acts, float* y, Team& team) {
+  if (acts.kcols != w.cols)
+    fail("matmul: Q8_K activations have {} columns, weight has {}", acts.kcols, w.cols);
+  const KDotFn dot = kdot_for(w.type);
+  const int64_t rows = w.rows, nb = w.cols / kQK, n = acts.kn;
+  const BlockQ8K* a = acts.q8k.data();
+  team.parallel_for(rows, dot_chunk(rows, w.row_bytes(), n, team), [&](int64_t r0, int64_t r1) {
+    for (int64_t t0 = 0; t0 < n; t0 += kKTileTokens) {
+      const int64_t t1 = std::min(n, t0 + kKTileTokens);
+      for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* wr = w.row(r);
+        for (int64_t t = t0; t < t1; ++t) y[t * rows + r] = dot(wr, a + t * nb, nb);
+      }
+    }
   });
 }
 
@@ -221,6 +257,10 @@ void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs&
     scratch.quantize(x, n, w.cols, team);
     return matmul_quantized(w, scratch, y, team);
   }
+  if (has_kdot(w.type)) {
+    scratch.quantize_q8k(x, n, w.cols, team);
+    return matmul_kquant(w, scratch, y, team);
+  }
   if (w.type != GGMLType::F32)
     fail("matmul: {} weights must be converted at load", ggml_type_name(w.type));
   const auto* W = reinterpret_cast<const float*>(w.data);
@@ -265,9 +305,13 @@ void matmul_many(std::span<const MatmulOut> outs, const float* x, int64_t n, Qua
   }
   if (all_quantized) scratch.quantize(x, n, cols, team);
   if (outs.size() == 1 || (!all_quantized && !all_f32) || (all_quantized && scratch.use_amx)) {
-    bool quantized = all_quantized;
+    bool quantized = all_quantized, q8k = false;  // What scratch holds of x.
     for (const MatmulOut& o : outs) {
-      if (is_quantized(o.w->type)) {
+      if (has_kdot(o.w->type)) {
+        if (!q8k) scratch.quantize_q8k(x, n, cols, team);
+        q8k = true;
+        matmul_kquant(*o.w, scratch, o.y, team);
+      } else if (is_quantized(o.w->type)) {
         if (!quantized) scratch.quantize(x, n, cols, team);
         quantized = true;
         matmul_quantized(*o.w, scratch, o.y, team);

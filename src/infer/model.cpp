@@ -10,11 +10,15 @@
 #include <map>
 #include <set>
 
-#include "kernels/gemm.h"
 #include "sllm/common/error.h"
 #include "sllm/kernels/activation.h"
 #include "sllm/kernels/attention.h"
+#include "sllm/kernels/blas_threads.h"
 #include "sllm/kernels/f16.h"
+#include "sllm/kernels/norm.h"
+#include "sllm/kernels/residual.h"
+#include "sllm/kernels/rope.h"
+#include "sllm/model/block.h"
 #include "sllm/quant/quant.h"
 
 namespace sllm {
@@ -106,9 +110,9 @@ Weight InferenceModel::matrix(const std::string& name, std::optional<GGMLType> t
   Weight w;
   w.rows = t.shape[0];
   w.cols = t.shape.size() > 1 ? t.shape[1] : 1;
-  GGMLType target =
-      to.value_or(is_quantized(t.type) || t.type == GGMLType::F32 ? t.type : GGMLType::F32);
-  if (is_quantized(target) && w.cols % kQBlock != 0)
+  // Types matmul has no kernel for (F16, BF16, Q3_K without one, IQ4_NL, ...) run as F32.
+  GGMLType target = to.value_or(runs_natively(t.type) ? t.type : GGMLType::F32);
+  if ((is_quantized(target) && w.cols % kQBlock != 0) || (has_kdot(target) && w.cols % kQK != 0))
     target = GGMLType::F32;  // Rows not whole blocks.
   w.type = target;
   if (t.type == target) {
@@ -161,9 +165,12 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
       cfg_(files_.config),
       kv_type_(opt.kv_type),
       s_(std::make_unique<Scratch>()) {
-  if (opt.weight_type && !(*opt.weight_type == GGMLType::F32 || is_quantized(*opt.weight_type)))
-    fail("weights can be stored as f32, q8_0, q4_0 or q4_1, not {}",
-         weight_type_name(*opt.weight_type));
+  require_supported(cfg_, "inference engine", kInferenceFeatures);
+  if (opt.weight_type && !runs_natively(*opt.weight_type))
+    fail(
+        "weights can be stored as f32, q8_0, q4_0, q4_1, q2_k, q3_k, q4_k, q5_k, q6_k or iq4_xs, "
+        "not {}",
+        weight_type_name(*opt.weight_type));
   files_.validate();
   // Where each parameter of param_specs() goes: matrices (stored in opt.weight_type) or
   // vectors (f32). A config without biases simply has no bias specs.
@@ -211,10 +218,8 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
     }
   }
   if (cfg_.tie_word_embeddings) lm_head_ = tok_emb_;
-  const int hd = cfg_.head_dim();
-  for (int i = 0; i < hd / 2; ++i)
-    inv_freq_.push_back(
-        1.0f / std::pow(cfg_.rope_theta, static_cast<float>(2 * i) / static_cast<float>(hd)));
+  inv_freq_.resize(cfg_.head_dim() / 2);
+  rope_inv_freq(inv_freq_.data(), cfg_.head_dim(), cfg_.rope_theta);
 }
 
 size_t InferenceModel::weight_bytes() const {
@@ -238,25 +243,13 @@ void InferenceModel::norm(const float* x, const float* w, const float* b, float*
                           Team& team) const {
   const int C = cfg_.n_embd;
   const float eps = cfg_.norm_eps;
-  const bool layer_norm = cfg_.arch == Arch::GPT2;
+  const bool layer_norm = cfg_.norm == NormKind::LayerNorm;
   team.parallel_for(n, 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const float* xi = x + t * C;
-      float* o = out + t * C;
-      if (layer_norm) {
-        float mean = 0;
-        for (int i = 0; i < C; ++i) mean += xi[i];
-        mean /= C;
-        float var = 0;
-        for (int i = 0; i < C; ++i) var += (xi[i] - mean) * (xi[i] - mean);
-        const float rs = 1.0f / std::sqrt(var / C + eps);
-        for (int i = 0; i < C; ++i) o[i] = (xi[i] - mean) * rs * w[i] + (b ? b[i] : 0.0f);
-      } else {
-        float ss = 0;
-        for (int i = 0; i < C; ++i) ss += xi[i] * xi[i];
-        const float rs = 1.0f / std::sqrt(ss / C + eps);
-        for (int i = 0; i < C; ++i) o[i] = xi[i] * rs * w[i];
-      }
+      if (layer_norm)
+        layernorm_row(out + t * C, x + t * C, w, b, C, eps);
+      else
+        rmsnorm_row(out + t * C, x + t * C, w, C, eps);
     }
   });
 }
@@ -268,20 +261,6 @@ void add_bias(float* y, const std::vector<float>& b, int64_t t0, int64_t t1) {
   const size_t m = b.size();
   for (int64_t t = t0; t < t1; ++t)
     for (size_t i = 0; i < m; ++i) y[t * m + i] += b[i];
-}
-
-// Interleaved-pair RoPE (Meta, llama2.c, GGUF): pairs (2i, 2i+1) rotate by pos * inv_freq[i].
-void rope(float* v, int heads, int hd, int pos, const std::vector<float>& inv_freq) {
-  for (int i = 0; i < hd / 2; ++i) {
-    const float a = static_cast<float>(pos) * inv_freq[i];
-    const float c = std::cos(a), s = std::sin(a);
-    for (int h = 0; h < heads; ++h) {
-      float* p = v + h * hd + 2 * i;
-      const float x0 = p[0], x1 = p[1];
-      p[0] = x0 * c - x1 * s;
-      p[1] = x0 * s + x1 * c;
-    }
-  }
 }
 
 }  // namespace
@@ -436,7 +415,7 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
   const int Q = cfg_.n_head * hd, KV = cfg_.n_kv_head * hd;
   const int64_t N = static_cast<int64_t>(seq_of.size()), M = static_cast<int64_t>(rows.size());
   Scratch& s = *s_;
-  const bool llama = cfg_.arch == Arch::Llama;
+  const bool gated = cfg_.gated_mlp;
 
   // Embeddings.
   team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
@@ -464,50 +443,78 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
   // y += r (the residual), token by token.
   auto residual = [&](float* y, const float* r, const std::vector<float>& bias) {
     team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        for (int i = 0; i < C; ++i) y[t * C + i] += r[t * C + i] + (bias.empty() ? 0.0f : bias[i]);
-      }
+      for (int64_t t = t0; t < t1; ++t)
+        residual_add_row(y + t * C, r + t * C, bias.empty() ? nullptr : bias.data(), C);
     });
   };
 
   for (int l = 0; l < cfg_.n_layer; ++l) {
     Layer& L = layers_[l];
-    norm(s.x.data(), L.attn_norm_w.data(), L.attn_norm_b.empty() ? nullptr : L.attn_norm_b.data(),
-         s.xn.data(), N, team);
-    project({{&L.q, s.q.data()}, {&L.k, s.k.data()}, {&L.v, s.v.data()}}, s.xn.data());
-    team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
-      add_bias(s.q.data(), L.q_b, t0, t1);
-      add_bias(s.k.data(), L.k_b, t0, t1);
-      add_bias(s.v.data(), L.v_b, t0, t1);
-      for (int64_t t = t0; t < t1; ++t) {
-        if (llama) {
-          rope(s.q.data() + t * Q, cfg_.n_head, hd, pos_of[t], inv_freq_);
-          rope(s.k.data() + t * KV, cfg_.n_kv_head, hd, pos_of[t], inv_freq_);
-        }
-        seqs[seq_of[t]].cache->store(l, pos_of[t], s.k.data() + t * KV, s.v.data() + t * KV);
+    for (const BlockStep step : block_steps(cfg_)) switch (step) {
+        case BlockStep::AttnNorm:
+          norm(s.x.data(), L.attn_norm_w.data(),
+               L.attn_norm_b.empty() ? nullptr : L.attn_norm_b.data(), s.xn.data(), N, team);
+          break;
+        case BlockStep::Qkv:
+          project({{&L.q, s.q.data()}, {&L.k, s.k.data()}, {&L.v, s.v.data()}}, s.xn.data());
+          team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
+            add_bias(s.q.data(), L.q_b, t0, t1);
+            add_bias(s.k.data(), L.k_b, t0, t1);
+            add_bias(s.v.data(), L.v_b, t0, t1);
+          });
+          break;
+        case BlockStep::Rope:
+          team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t) {
+              rope_row(s.q.data() + t * Q, cfg_.n_head, hd, pos_of[t], inv_freq_.data());
+              rope_row(s.k.data() + t * KV, cfg_.n_kv_head, hd, pos_of[t], inv_freq_.data());
+            }
+          });
+          break;
+        case BlockStep::Attention:
+          team.parallel_for(N, 4, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t)
+              seqs[seq_of[t]].cache->store(l, pos_of[t], s.k.data() + t * KV, s.v.data() + t * KV);
+          });
+          attention(seqs, l, seq_of, pos_of, team);
+          break;
+        case BlockStep::AttnOut:
+          project({{&L.o, s.mlp_out.data()}}, s.att.data());
+          break;
+        case BlockStep::AttnResidual:
+          residual(s.x.data(), s.mlp_out.data(), L.o_b);
+          break;
+        case BlockStep::MlpNorm:
+          norm(s.x.data(), L.mlp_norm_w.data(),
+               L.mlp_norm_b.empty() ? nullptr : L.mlp_norm_b.data(), s.xn.data(), N, team);
+          break;
+        case BlockStep::MlpUp:
+          if (gated)
+            project({{&L.gate, s.h1.data()}, {&L.up, s.h2.data()}}, s.xn.data());
+          else
+            project({{&L.up, s.h1.data()}}, s.xn.data());
+          break;
+        case BlockStep::Activation:
+          if (gated) {
+            team.parallel_for(N * F, 1024, [&](int64_t i0, int64_t i1) {
+              swiglu_span(s.h1.data() + i0, s.h1.data() + i0, s.h2.data() + i0,
+                          static_cast<size_t>(i1 - i0));
+            });
+          } else {  // The up projection's bias joins the GELU's pass.
+            team.parallel_for(N, 1, [&](int64_t t0, int64_t t1) {
+              add_bias(s.h1.data(), L.up_b, t0, t1);
+              gelu_span(s.h1.data() + t0 * F, s.h1.data() + t0 * F,
+                        static_cast<size_t>((t1 - t0) * F));
+            });
+          }
+          break;
+        case BlockStep::MlpDown:
+          project({{&L.down, s.mlp_out.data()}}, s.h1.data());
+          break;
+        case BlockStep::MlpResidual:
+          residual(s.x.data(), s.mlp_out.data(), L.down_b);
+          break;
       }
-    });
-    attention(seqs, l, seq_of, pos_of, team);
-    project({{&L.o, s.mlp_out.data()}}, s.att.data());
-    residual(s.x.data(), s.mlp_out.data(), L.o_b);
-
-    norm(s.x.data(), L.mlp_norm_w.data(), L.mlp_norm_b.empty() ? nullptr : L.mlp_norm_b.data(),
-         s.xn.data(), N, team);
-    if (llama) {
-      project({{&L.gate, s.h1.data()}, {&L.up, s.h2.data()}}, s.xn.data());
-      team.parallel_for(N * F, 1024, [&](int64_t i0, int64_t i1) {
-        swiglu_span(s.h1.data() + i0, s.h1.data() + i0, s.h2.data() + i0,
-                    static_cast<size_t>(i1 - i0));
-      });
-    } else {
-      project({{&L.up, s.h1.data()}}, s.xn.data());
-      team.parallel_for(N, 1, [&](int64_t t0, int64_t t1) {
-        add_bias(s.h1.data(), L.up_b, t0, t1);
-        gelu_span(s.h1.data() + t0 * F, s.h1.data() + t0 * F, static_cast<size_t>((t1 - t0) * F));
-      });
-    }
-    project({{&L.down, s.mlp_out.data()}}, s.h1.data());
-    residual(s.x.data(), s.mlp_out.data(), L.down_b);
   }
 
   // Final norm and classifier, only for the positions whose logits are wanted.

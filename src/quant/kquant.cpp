@@ -10,6 +10,7 @@
 
 #include "sllm/common/error.h"
 #include "sllm/quant/half.h"
+#include "sllm/quant/kdot.h"
 
 namespace sllm {
 
@@ -1002,6 +1003,20 @@ void quantize_row_kquant(GGMLType t, const float* x, void* dst, int64_t n, const
     if (!std::isfinite(x[i]))
       fail("cannot quantize to {}: weight {} is {}", ggml_type_name(t), i, x[i]);
   k.quantize(x, dst, n / k.block, imatrix);
+}
+
+void quantize_acts_q8_k(const float* x, BlockQ8K* y, int64_t n) {
+  if (n % kQK != 0) fail("Q8_K activations need a multiple of {} values, got {}", kQK, n);
+  for (int64_t b = 0; b < n / kQK; ++b, x += kQK) {
+    bool finite = true;
+    for (int j = 0; j < kQK; ++j) finite &= std::isfinite(x[j]);
+    if (finite) {
+      quantize_q8_k(x, y + b, 1);
+      continue;
+    }
+    std::memset(&y[b], 0, sizeof(BlockQ8K));
+    y[b].d = NAN;
+  }
 }
 
 void dequantize_row_kquant(GGMLType t, const void* src, float* y, int64_t n) {
