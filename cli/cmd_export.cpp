@@ -20,7 +20,8 @@ int run_export(int argc, char** argv) {
   app.add_option("--format,-f", format, "gguf or hf (default: from --out's extension)")
       ->check(CLI::IsMember({"gguf", "hf"}));
   app.add_option("--type,-t", type,
-                 "GGUF only: convert the matrices to f32, q8_0, q4_0 or q4_1 (default: as stored)");
+                 std::string("GGUF only: convert the matrices (default: as stored) to ") +
+                     sllm::quant_mix_names());
   app.add_option("--tokenizer", tokenizer,
                  "tokenizer for models that carry none (llama2.c tokenizer.bin)");
   try {
@@ -35,9 +36,8 @@ int run_export(int argc, char** argv) {
   const sllm::ModelFiles files = sllm::load_model_files(model, tokenizer);
   sllm::ExportReport rep;
   if (format == "gguf") {
-    std::optional<sllm::GGMLType> t;
-    if (!type.empty()) t = sllm::parse_weight_type(type);
-    rep = sllm::export_gguf(files, out, t);
+    rep = type.empty() ? sllm::export_gguf(files, out)
+                       : sllm::export_gguf(files, out, sllm::parse_quant_mix(type));
   } else {
     rep = sllm::export_hf(files, out);
   }

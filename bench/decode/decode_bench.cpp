@@ -22,6 +22,11 @@
 //   with a synthetic 32,000-piece SentencePiece vocabulary so that llama.cpp loads them) and
 //   DIR/sllm_reference.json: sllm's last-position top logits (f32 model) for a few prompts, for
 //   llama_cpp_bench --check.
+//        decode_bench --compare-greedy FILE.gguf --dump LLAMA.bin [--max-diff 1e-3]
+//   sllm's greedy tokens and logits on FILE (F32 KV cache, from token 1) against llama.cpp's on
+//   the same file (llama_cpp_bench --greedy FILE --dump LLAMA.bin): prints the first differing
+//   token and the largest logit difference; exit 1 unless every token is equal and every logit
+//   within --max-diff.
 //   --peer FILE: {"15M/q8_0/2": {"pp": tok/s, "tg": tok/s}, ...} (llama_cpp_bench --json).
 //   --reps N: prefill + decode runs per cell, the median reported (more steady on a noisy VM).
 //   --kv-type: the KV cache's element type (default f32; f16 is llama.cpp's default).
@@ -190,6 +195,57 @@ int write_ggufs(const std::string& dir, const std::vector<std::string>& shapes,
   return 0;
 }
 
+int compare_greedy(const std::string& file, const std::string& dump, double max_diff) {
+  const std::string bytes = read_file(dump);
+  int32_t n = 0, vocab = 0;
+  if (bytes.size() >= 8) {
+    std::memcpy(&n, bytes.data(), 4);
+    std::memcpy(&vocab, bytes.data() + 4, 4);
+  }
+  const size_t step = 4 + 4 * static_cast<size_t>(std::max(vocab, 0));
+  if (n < 1 || vocab < 1 || bytes.size() != 8 + step * static_cast<size_t>(n)) {
+    std::fprintf(stderr, "%s: not a llama_cpp_bench --greedy dump\n", dump.c_str());
+    return 2;
+  }
+  LoadOptions lo;
+  lo.kv_type = KVType::F32;
+  InferenceModel model(load_model_files(file, ""), lo);
+  KVCache cache = model.new_cache(n + 8);
+  int32_t tok = 1;
+  double worst = 0;
+  int worst_step = 0, first_diff = -1;
+  for (int i = 0; i < n; ++i) {
+    const std::vector<float> logits = model.forward(cache, {&tok, 1});
+    if (static_cast<int32_t>(logits.size()) != vocab) {
+      std::fprintf(stderr, "%s: sllm has %zu logits, llama.cpp %d\n", file.c_str(), logits.size(),
+                   vocab);
+      return 1;
+    }
+    const char* rec = bytes.data() + 8 + step * static_cast<size_t>(i);
+    int32_t theirs;
+    std::memcpy(&theirs, rec, 4);
+    std::vector<float> ref(static_cast<size_t>(vocab));
+    std::memcpy(ref.data(), rec + 4, 4 * ref.size());
+    for (int32_t v = 0; v < vocab; ++v) {
+      const double d = std::abs(double(logits[v]) - ref[v]);
+      if (d > worst) worst = d, worst_step = i;
+    }
+    const auto ours =
+        static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (ours != theirs && first_diff < 0) {
+      first_diff = i;
+      std::printf("%s: step %d: sllm picks %d, llama.cpp %d\n", file.c_str(), i, ours, theirs);
+    }
+    tok = theirs;  // Follow llama.cpp's tokens, so later logits still compare like for like.
+  }
+  const bool ok = first_diff < 0 && worst <= max_diff;
+  std::printf(
+      "%s: %d greedy tokens %s llama.cpp's; largest |logit difference| %.3g (step %d): %s\n",
+      file.c_str(), n, first_diff < 0 ? "all equal to" : "NOT all equal to", worst, worst_step,
+      ok ? "ok" : "FAILED");
+  return ok ? 0 : 1;
+}
+
 // Resident set size now (not the peak: one process runs every configuration in turn).
 double rss_mb() {
   long pages = 0, resident = 0;
@@ -289,7 +345,8 @@ int main(int argc, char** argv) {
   ensure_blas_coretype(argc, argv);  // OpenBLAS's AVX-512 kernels for the f32 prefill.
   double bandwidth = 0;              // 0: measure.
   std::string shapes = "15M,110M", types = "f32,q8_0,q4_0,q4_1", threads = "1,2";
-  std::string write_gguf, peer_file, json_file;
+  std::string write_gguf, peer_file, json_file, compare_file, dump_file;
+  double max_diff = 1e-3;
   KVType kv_type = KVType::F32;
   int n = 128, reps = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -305,6 +362,12 @@ int main(int argc, char** argv) {
       n = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps"))
       reps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--compare-greedy"))
+      compare_file = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--dump"))
+      dump_file = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--max-diff"))
+      max_diff = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--write-gguf"))
       write_gguf = argv[i + 1];
     else if (!std::strcmp(argv[i], "--peer"))
@@ -332,6 +395,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!write_gguf.empty()) return write_ggufs(write_gguf, split(shapes), split(types));
+  if (!compare_file.empty()) {
+    if (dump_file.empty()) {
+      std::fprintf(stderr, "decode_bench: --compare-greedy needs --dump\n");
+      return 2;
+    }
+    try {
+      return compare_greedy(compare_file, dump_file, max_diff);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "decode_bench: %s\n", e.what());
+      return 1;
+    }
+  }
   // Peer tokens/s by "shape/type/threads": {pp, tg}.
   std::map<std::string, std::pair<double, double>> peer;
   if (!peer_file.empty()) {

@@ -28,6 +28,15 @@
 //   --check: llama.cpp's last-position logits (F32 KV cache, flash attention off) for the prompts
 //   of GGUF_DIR/sllm_reference.json (sllm's, written by decode_bench --write-gguf) against
 //   sllm's: the same argmax (else exit 1), the top 5's order and the largest logit difference.
+//
+//        llama_cpp_bench --lib DIR --quantize OUT.gguf --from F32.gguf --ftype q4_k_m
+//   llama_model_quantize(), llama.cpp's own quantizer and per-tensor type rules, writes OUT
+//   (ftype: q4_k_m, q4_k_s, q5_k_m, q5_k_s, q6_k, q3_k_m, q3_k_s, q3_k_l, q2_k, iq4_xs, iq4_nl,
+//   q8_0, q4_0).
+//        llama_cpp_bench --lib DIR --greedy FILE.gguf --dump OUT.bin [--tokens 128]
+//   Greedy decoding from token 1 (BOS), one token per llama_decode, F32 KV cache, flash attention
+//   off, 2 threads; OUT gets int32 n_tokens, int32 n_vocab, then per step int32 token and the
+//   n_vocab float logits that chose it (decode_bench --compare-greedy reads it).
 #include <dlfcn.h>
 #include <sys/resource.h>
 #include <sys/time.h>
@@ -286,6 +295,69 @@ bool check(const Llama& f, const std::string& dir) {
   return ok;
 }
 
+// llama_model_quantize_params of this build: nthread at 0, ftype at 4, output_tensor_type at 8,
+// quantize_output_tensor at 17, checked against the defaults (0, LLAMA_FTYPE_MOSTLY_Q8_0 = 7,
+// GGML_TYPE_COUNT = 43, true) before use.
+constexpr size_t kQNThread = 0, kQFtype = 4, kQOutputType = 8, kQOutputTensor = 17;
+
+int quantize(const std::string& lib, const std::string& in, const std::string& out,
+             const std::string& ftype) {
+  static const std::map<std::string, int32_t> ftypes = {
+      {"q4_0", 2},    {"q8_0", 7},    {"q2_k", 10},   {"q3_k_s", 11}, {"q3_k_m", 12},
+      {"q3_k_l", 13}, {"q4_k_s", 14}, {"q4_k_m", 15}, {"q5_k_s", 16}, {"q5_k_m", 17},
+      {"q6_k", 18},   {"iq4_nl", 25}, {"iq4_xs", 30}};
+  const auto it = ftypes.find(ftype);
+  if (it == ftypes.end()) die("unknown --ftype " + ftype);
+  open_llama(lib);
+  void* l = dlopen((lib + "/libllama.v0.5.0.so").c_str(), RTLD_NOW | RTLD_GLOBAL);
+  using Defaults = Params (*)();
+  using Quantize = uint32_t (*)(const char*, const char*, const Params*);
+  Params p = sym<Defaults>(l, "llama_model_quantize_default_params")();
+  if (p.get<int32_t>(kQNThread) != 0 || p.get<int32_t>(kQFtype) != 7 ||
+      p.get<int32_t>(kQOutputType) != 43 || p.get<uint8_t>(kQOutputTensor) != 1)
+    die("llama_model_quantize_default_params() does not have the layout of node-llama-cpp "
+        "3.22.1's build (nthread 0, ftype Q8_0, output type COUNT, quantize_output_tensor at "
+        "their offsets)");
+  p.set<int32_t>(kQNThread, 2);
+  p.set<int32_t>(kQFtype, it->second);
+  if (uint32_t rc = sym<Quantize>(l, "llama_model_quantize")(in.c_str(), out.c_str(), &p); rc != 0)
+    die("llama_model_quantize failed (" + std::to_string(rc) + ") on " + in);
+  std::printf("llama.cpp wrote %s (%s) from %s\n", out.c_str(), ftype.c_str(), in.c_str());
+  return 0;
+}
+
+int greedy(const Llama& f, const std::string& file, const std::string& dump, int n) {
+  void* model = load_model(f, file);
+  void* ctx = new_context(f, model, n + 8, 2, false, true);
+  constexpr int32_t kVocab = 32000;
+  std::vector<char> bytes;
+  auto put = [&](const void* p, size_t size) {
+    bytes.insert(bytes.end(), static_cast<const char*>(p), static_cast<const char*>(p) + size);
+  };
+  put(&n, 4);
+  put(&kVocab, 4);
+  int32_t tok = 1;
+  for (int i = 0; i < n; ++i) {
+    if (int rc = f.decode(ctx, f.batch_get_one(&tok, 1)); rc != 0)
+      die("llama_decode returned " + std::to_string(rc));
+    const float* logits = f.logits_ith(ctx, -1);
+    if (!logits) die("llama.cpp returned no logits");
+    tok = static_cast<int32_t>(std::max_element(logits, logits + kVocab) - logits);
+    put(&tok, 4);
+    put(logits, sizeof(float) * kVocab);
+  }
+  f.free_context(ctx);
+  f.free_model(model);
+  const std::string tmp = dump + ".tmp";
+  FILE* out = std::fopen(tmp.c_str(), "wb");
+  if (!out || std::fwrite(bytes.data(), 1, bytes.size(), out) != bytes.size() ||
+      std::fflush(out) != 0 || fsync(fileno(out)) != 0 || std::fclose(out) != 0 ||
+      std::rename(tmp.c_str(), dump.c_str()) != 0)
+    die("cannot write " + dump);
+  std::printf("llama.cpp: %d greedy tokens of %s in %s\n", n, file.c_str(), dump.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -296,7 +368,12 @@ int main(int argc, char** argv) {
                                           {"threads", "1,2"},
                                           {"tokens", "128"},
                                           {"reps", "3"},
-                                          {"json", ""}};
+                                          {"json", ""},
+                                          {"quantize", ""},
+                                          {"from", ""},
+                                          {"ftype", ""},
+                                          {"greedy", ""},
+                                          {"dump", ""}};
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
@@ -308,9 +385,18 @@ int main(int argc, char** argv) {
     if (i + 1 >= argc) die(k + " needs a value");
     a[k.substr(2)] = argv[++i];
   }
-  if (a["lib"].empty() || a["dir"].empty()) die("--lib DIR and --dir GGUF_DIR are required");
   const int n = std::atoi(a["tokens"].c_str()), reps = std::atoi(a["reps"].c_str());
   if (n < 1 || n > 4096 || reps < 1 || reps > 100) die("--tokens 1..4096 and --reps 1..100");
+  if (a["lib"].empty()) die("--lib DIR is required");
+  if (!a["quantize"].empty()) {
+    if (a["from"].empty() || a["ftype"].empty()) die("--quantize needs --from and --ftype");
+    return quantize(a["lib"], a["from"], a["quantize"], a["ftype"]);
+  }
+  if (!a["greedy"].empty()) {
+    if (a["dump"].empty()) die("--greedy needs --dump");
+    return greedy(open_llama(a["lib"]), a["greedy"], a["dump"], n);
+  }
+  if (a["dir"].empty()) die("--dir GGUF_DIR is required");
 
   const Llama f = open_llama(a["lib"]);
   if (check_only) return check(f, a["dir"]) ? 0 : 1;

@@ -8,6 +8,7 @@
 #include "sllm/format/hf_names.h"
 #include "sllm/format/quantize.h"
 #include "sllm/model/presets.h"
+#include "sllm/quant/kquant.h"
 #include "sllm/quant/quant.h"
 
 namespace sllm {
@@ -29,6 +30,21 @@ uint32_t file_type(GGMLType t) {
       return 7;
     case GGMLType::BF16:
       return 32;
+    // Files of one k-quant type: the llama.cpp mix whose base it is.
+    case GGMLType::Q2_K:
+      return 10;
+    case GGMLType::Q3_K:
+      return 12;
+    case GGMLType::Q4_K:
+      return 15;
+    case GGMLType::Q5_K:
+      return 17;
+    case GGMLType::Q6_K:
+      return 18;
+    case GGMLType::IQ4_NL:
+      return 25;
+    case GGMLType::IQ4_XS:
+      return 30;
     default:
       fail("no llama.cpp file type for {}", ggml_type_name(t));
   }
@@ -58,12 +74,26 @@ std::vector<std::pair<std::string, std::string>> gguf_names(const ModelConfig& c
 
 }  // namespace
 
+// mix: the matrices' types; none: as stored.
+static ExportReport export_with(const ModelFiles& files, const std::string& path,
+                                const std::optional<QuantMix>& mix);
+
 ExportReport export_gguf(const ModelFiles& files, const std::string& path,
                          std::optional<GGMLType> type) {
-  files.validate();
-  const ModelConfig& c = files.config;
   if (type && !(*type == GGMLType::F32 || is_quantized(*type)))
     fail("export: GGUF matrices can be f32, q8_0, q4_0 or q4_1, not {}", weight_type_name(*type));
+  return export_with(files, path,
+                     type ? std::optional(parse_quant_mix(weight_type_name(*type))) : std::nullopt);
+}
+
+ExportReport export_gguf(const ModelFiles& files, const std::string& path, const QuantMix& mix) {
+  return export_with(files, path, mix);
+}
+
+static ExportReport export_with(const ModelFiles& files, const std::string& path,
+                                const std::optional<QuantMix>& mix) {
+  files.validate();
+  const ModelConfig& c = files.config;
   const ModelPreset& family = exported_preset(c, "GGUF export");
   if (!family.gguf_arch) fail("GGUF export: family {} has no GGUF architecture", family.name);
   const std::string arch = family.gguf_arch;
@@ -73,9 +103,10 @@ ExportReport export_gguf(const ModelFiles& files, const std::string& path,
   ExportReport rep;
   w.set("general.architecture", GGUFValue::string(arch));
   w.set("general.name", GGUFValue::string(files.source));
-  const GGMLType matrices = type.value_or(files.tensors.at("layers.0.attn.o.weight").type);
-  w.set("general.file_type", GGUFValue::u32(file_type(matrices)));
-  if (is_quantized(matrices)) w.set("general.quantization_version", GGUFValue::u32(2));
+  const GGMLType matrices = mix ? mix->base : files.tensors.at("layers.0.attn.o.weight").type;
+  w.set("general.file_type", GGUFValue::u32(mix ? mix->ftype : file_type(matrices)));
+  if (is_quantized(matrices) || is_kquant_type(matrices))
+    w.set("general.quantization_version", GGUFValue::u32(2));
   auto key = [&](const char* k) { return arch + "." + k; };
   w.set(key("vocab_size"), GGUFValue::u32(c.vocab_size));
   w.set(key("context_length"), GGUFValue::u32(c.block_size));
@@ -103,7 +134,7 @@ ExportReport export_gguf(const ModelFiles& files, const std::string& path,
   };
   auto stored = [&](const std::string& name) -> Bytes {
     const WeightTensor& t = files.tensors.at(name);
-    GGMLType to = type ? stored_type(name, t, *type) : t.type;
+    GGMLType to = mix ? mix_tensor_type(*mix, name, t, c) : t.type;
     if (t.shape.size() == 1) to = GGMLType::F32;  // llama.cpp reads norms and biases as F32.
     if (to == t.type) return {to, t.data, t.nbytes};
     bufs.push_back(convert_tensor(t, to, files.source + ": tensor '" + name + "'"));

@@ -65,7 +65,7 @@ void ModelFiles::validate() const {
     if (!is_weight_type(t.type))
       fail(
           "{}: tensor '{}' has type {}, which sllm cannot run (supported: F32, F16, BF16, Q8_0, "
-          "Q4_0, Q4_1)",
+          "Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
           source, s.name, ggml_type_name(t.type));
     const int64_t cols = t.shape.size() > 1 ? t.shape.back() : t.numel();
     const size_t need = ggml_row_size(t.type, cols) * static_cast<size_t>(t.numel() / cols);

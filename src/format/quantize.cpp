@@ -37,6 +37,11 @@ QuantizeReport quantize_model(const std::string& model_path, const std::string& 
                               GGMLType type, const std::string& tokenizer) {
   if (!(type == GGMLType::F32 || is_quantized(type)))
     fail("sllm quantize: type must be f32, q8_0, q4_0 or q4_1, not {}", weight_type_name(type));
+  return quantize_model(model_path, out_dir, parse_quant_mix(weight_type_name(type)), tokenizer);
+}
+
+QuantizeReport quantize_model(const std::string& model_path, const std::string& out_dir,
+                              const QuantMix& mix, const std::string& tokenizer) {
   ModelFiles files = load_model_files(model_path, tokenizer);
   files.validate();
   auto tok = model_tokenizer(files);
@@ -45,12 +50,13 @@ QuantizeReport quantize_model(const std::string& model_path, const std::string& 
   w.set("general.architecture", GGUFValue::string("sllm"));
   w.set("general.name", GGUFValue::string(model_path));
   w.set("sllm.config", GGUFValue::string(files.config.to_json().dump()));
-  w.set("sllm.weight_type", GGUFValue::string(weight_type_name(type)));
+  w.set("sllm.weight_type", GGUFValue::string(mix.name));
   std::vector<std::vector<uint8_t>> bufs;
   bufs.reserve(files.tensors.size());
   for (const auto& spec : param_specs(files.config)) {
     const WeightTensor& t = files.tensors.at(spec.name);
-    const GGMLType to = stored_type(spec.name, t, type);
+    const GGMLType to = mix_tensor_type(mix, spec.name, t, files.config);
+    ++rep.tensors_by_type[weight_type_name(to)];
     bufs.push_back(convert_tensor(t, to, files.source + ": tensor '" + spec.name + "'"));
     std::vector<int64_t> dims(t.shape.rbegin(), t.shape.rend());
     w.add_tensor(spec.name, to, dims, bufs.back().data(), bufs.back().size());

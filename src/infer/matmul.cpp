@@ -134,6 +134,10 @@ void packed_matmuls(std::span<const MatmulOut> outs, const float* x, const Quant
 }
 }  // namespace
 
+bool runs_natively(GGMLType t) {
+  return t == GGMLType::F32 || is_quantized(t) || has_kdot(t);
+}
+
 void Weight::copy_row(int64_t r, uint8_t* dst) const {
   if (packed)
     unpack_row(type, data, cols, r, dst);
@@ -172,6 +176,40 @@ void QuantizedActs::quantize(const float* x, int64_t rows, int64_t c, Team& team
   }
   team.parallel_for(rows, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) quantize_activations(x + t * c, blocks.data() + t * nb, c);
+  });
+}
+
+void QuantizedActs::quantize_q8k(const float* x, int64_t rows, int64_t c, Team& team) {
+  if (c % kQK != 0) fail("k-quant matmul needs a multiple of {} inputs, got {}", kQK, c);
+  const int64_t nb = c / kQK;
+  team.single([&] {
+    kn = rows;
+    kcols = c;
+    q8k.resize(static_cast<size_t>(rows * nb));
+  });
+  team.parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) quantize_acts_q8_k(x + t * c, q8k.data() + t * nb, c);
+  });
+}
+
+// Tokens per pass over a chunk of weight rows: a row (a few hundred bytes) stays in L1 while
+// the tile's activations (kKTileTokens * cols * 1.14 bytes) stay in L2.
+constexpr int64_t kKTileTokens = 8;
+
+void matmul_kquant(const Weight& w, const QuantizedActs& acts, float* y, Team& team) {
+  if (acts.kcols != w.cols)
+    fail("matmul: Q8_K activations have {} columns, weight has {}", acts.kcols, w.cols);
+  const KDotFn dot = kdot_for(w.type);
+  const int64_t rows = w.rows, nb = w.cols / kQK, n = acts.kn;
+  const BlockQ8K* a = acts.q8k.data();
+  team.parallel_for(rows, dot_chunk(rows, w.row_bytes(), n, team), [&](int64_t r0, int64_t r1) {
+    for (int64_t t0 = 0; t0 < n; t0 += kKTileTokens) {
+      const int64_t t1 = std::min(n, t0 + kKTileTokens);
+      for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* wr = w.row(r);
+        for (int64_t t = t0; t < t1; ++t) y[t * rows + r] = dot(wr, a + t * nb, nb);
+      }
+    }
   });
 }
 
@@ -219,6 +257,10 @@ void matmul(const Weight& w, const float* x, int64_t n, float* y, QuantizedActs&
     scratch.quantize(x, n, w.cols, team);
     return matmul_quantized(w, scratch, y, team);
   }
+  if (has_kdot(w.type)) {
+    scratch.quantize_q8k(x, n, w.cols, team);
+    return matmul_kquant(w, scratch, y, team);
+  }
   if (w.type != GGMLType::F32)
     fail("matmul: {} weights must be converted at load", ggml_type_name(w.type));
   const auto* W = reinterpret_cast<const float*>(w.data);
@@ -263,9 +305,13 @@ void matmul_many(std::span<const MatmulOut> outs, const float* x, int64_t n, Qua
   }
   if (all_quantized) scratch.quantize(x, n, cols, team);
   if (outs.size() == 1 || (!all_quantized && !all_f32) || (all_quantized && scratch.use_amx)) {
-    bool quantized = all_quantized;
+    bool quantized = all_quantized, q8k = false;  // What scratch holds of x.
     for (const MatmulOut& o : outs) {
-      if (is_quantized(o.w->type)) {
+      if (has_kdot(o.w->type)) {
+        if (!q8k) scratch.quantize_q8k(x, n, cols, team);
+        q8k = true;
+        matmul_kquant(*o.w, scratch, o.y, team);
+      } else if (is_quantized(o.w->type)) {
         if (!quantized) scratch.quantize(x, n, cols, team);
         quantized = true;
         matmul_quantized(*o.w, scratch, o.y, team);

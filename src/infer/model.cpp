@@ -110,9 +110,9 @@ Weight InferenceModel::matrix(const std::string& name, std::optional<GGMLType> t
   Weight w;
   w.rows = t.shape[0];
   w.cols = t.shape.size() > 1 ? t.shape[1] : 1;
-  GGMLType target =
-      to.value_or(is_quantized(t.type) || t.type == GGMLType::F32 ? t.type : GGMLType::F32);
-  if (is_quantized(target) && w.cols % kQBlock != 0)
+  // Types matmul has no kernel for (F16, BF16, Q3_K without one, IQ4_NL, ...) run as F32.
+  GGMLType target = to.value_or(runs_natively(t.type) ? t.type : GGMLType::F32);
+  if ((is_quantized(target) && w.cols % kQBlock != 0) || (has_kdot(target) && w.cols % kQK != 0))
     target = GGMLType::F32;  // Rows not whole blocks.
   w.type = target;
   if (t.type == target) {
@@ -166,9 +166,11 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
       kv_type_(opt.kv_type),
       s_(std::make_unique<Scratch>()) {
   require_supported(cfg_, "inference engine", kInferenceFeatures);
-  if (opt.weight_type && !(*opt.weight_type == GGMLType::F32 || is_quantized(*opt.weight_type)))
-    fail("weights can be stored as f32, q8_0, q4_0 or q4_1, not {}",
-         weight_type_name(*opt.weight_type));
+  if (opt.weight_type && !runs_natively(*opt.weight_type))
+    fail(
+        "weights can be stored as f32, q8_0, q4_0, q4_1, q2_k, q3_k, q4_k, q5_k, q6_k or iq4_xs, "
+        "not {}",
+        weight_type_name(*opt.weight_type));
   files_.validate();
   // Where each parameter of param_specs() goes: matrices (stored in opt.weight_type) or
   // vectors (f32). A config without biases simply has no bias specs.

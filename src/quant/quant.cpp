@@ -6,6 +6,7 @@
 
 #include "sllm/common/error.h"
 #include "sllm/quant/half.h"
+#include "sllm/quant/kquant.h"
 
 namespace sllm {
 
@@ -107,7 +108,8 @@ void check_row(GGMLType t, int64_t n) {
 }  // namespace
 
 bool is_weight_type(GGMLType t) {
-  return t == GGMLType::F32 || t == GGMLType::F16 || t == GGMLType::BF16 || is_quantized(t);
+  return t == GGMLType::F32 || t == GGMLType::F16 || t == GGMLType::BF16 || is_quantized(t) ||
+         (is_kquant_type(t) && t != GGMLType::Q8_K);
 }
 
 bool is_quantized(GGMLType t) {
@@ -123,7 +125,14 @@ GGMLType parse_weight_type(const std::string& s) {
   if (l == "q8_0") return GGMLType::Q8_0;
   if (l == "q4_0") return GGMLType::Q4_0;
   if (l == "q4_1") return GGMLType::Q4_1;
-  fail("unknown weight type '{}' (expected f32, f16, bf16, q8_0, q4_0 or q4_1)", s);
+  for (GGMLType t : {GGMLType::Q2_K, GGMLType::Q3_K, GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K,
+                     GGMLType::IQ4_NL, GGMLType::IQ4_XS})
+    if (l == weight_type_name(t)) return t;
+  fail(
+      "unknown weight type '{}' (expected f32, f16, bf16, q8_0, q4_0, q4_1, q2_k, q3_k, q4_k, "
+      "q5_k, "
+      "q6_k, iq4_nl or iq4_xs)",
+      s);
 }
 
 std::string weight_type_name(GGMLType t) {
@@ -133,6 +142,7 @@ std::string weight_type_name(GGMLType t) {
 }
 
 void quantize_row(GGMLType t, const float* x, void* dst, int64_t n) {
+  if (is_kquant_type(t)) return quantize_row_kquant(t, x, dst, n, nullptr);
   switch (t) {
     case GGMLType::F32:
       std::memcpy(dst, x, static_cast<size_t>(n) * 4);
@@ -162,6 +172,7 @@ void quantize_row(GGMLType t, const float* x, void* dst, int64_t n) {
 }
 
 void dequantize_row(GGMLType t, const void* src, float* y, int64_t n) {
+  if (is_kquant_type(t)) return dequantize_row_kquant(t, src, y, n);
   switch (t) {
     case GGMLType::F32:
       std::memcpy(y, src, static_cast<size_t>(n) * 4);
@@ -204,8 +215,10 @@ void dequantize_row(GGMLType t, const void* src, float* y, int64_t n) {
       return;
     }
     default:
-      fail("cannot read {} weights (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)",
-           ggml_type_name(t));
+      fail(
+          "cannot read {} weights (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q2_K, Q3_K, Q4_K, "
+          "Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
+          ggml_type_name(t));
   }
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "sllm/format/model_files.h"
+#include "sllm/format/quant_mix.h"
 #include "sllm/io/gguf.h"
 
 namespace sllm {
@@ -28,6 +29,9 @@ struct ExportReport {
 // Q4_1; norms, biases and GPT-2's position table stay F32.
 ExportReport export_gguf(const ModelFiles& files, const std::string& path,
                          std::optional<GGMLType> type = std::nullopt);
+// The matrices by a quantization mix (sllm/format/quant_mix.h): llama.cpp's q4_k_m, ... or a
+// uniform type.
+ExportReport export_gguf(const ModelFiles& files, const std::string& path, const QuantMix& mix);
 ExportReport export_hf(const ModelFiles& files, const std::string& dir);
 
 }  // namespace sllm

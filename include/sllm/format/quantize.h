@@ -4,16 +4,19 @@
 // block layouts, so loading maps them in place.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "sllm/format/model_files.h"
+#include "sllm/format/quant_mix.h"
 #include "sllm/io/gguf.h"
 
 namespace sllm {
 
 struct QuantizeReport {
   size_t params = 0, bytes_in = 0, bytes_out = 0;
+  std::map<std::string, int> tensors_by_type;  // Lower-case type name -> tensors written in it.
 };
 
 // The type a parameter is stored in when a model's matrices go to `type`: 2-D weights whose
@@ -22,7 +25,11 @@ GGMLType stored_type(const std::string& name, const WeightTensor& t, GGMLType ty
 // The tensor's bytes converted to `to`, row by row. `name` labels errors.
 std::vector<uint8_t> convert_tensor(const WeightTensor& t, GGMLType to, const std::string& name);
 
+// Every matrix in `type` (f32, q8_0, q4_0, q4_1).
 QuantizeReport quantize_model(const std::string& model_path, const std::string& out_dir,
                               GGMLType type, const std::string& tokenizer = "");
+// The mix's type per tensor (sllm/format/quant_mix.h): "q4_k_m", "q6_k", "q8_0", ...
+QuantizeReport quantize_model(const std::string& model_path, const std::string& out_dir,
+                              const QuantMix& mix, const std::string& tokenizer = "");
 
 }  // namespace sllm

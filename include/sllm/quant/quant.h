@@ -31,13 +31,13 @@ struct BlockQ4_1 {
 static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20);
 
 // Weight storage types inference supports. Others in a GGUF file are refused with a message.
-bool is_weight_type(GGMLType t);  // F32, F16, BF16, Q8_0, Q4_0, Q4_1
-bool is_quantized(GGMLType t);    // Q8_0, Q4_0, Q4_1
-// "f32", "q8_0", "q4_0", "q4_1" (also "f16", "bf16"); throws naming the accepted names.
+bool is_weight_type(GGMLType t);  // F32, F16, BF16, Q8_0, Q4_0, Q4_1, kquant.h's but Q8_K
+bool is_quantized(GGMLType t);    // Q8_0, Q4_0, Q4_1: the types with dot kernels
+// "f32", "q8_0", "q4_0", "q4_1", "q2_k".."q6_k", "iq4_nl", "iq4_xs" (also "f16", "bf16").
 GGMLType parse_weight_type(const std::string& s);
 std::string weight_type_name(GGMLType t);  // Lower case, as parse_weight_type takes.
 
-// Quantizes n floats (a multiple of 32 for block types) into dst, which holds
+// Quantizes n floats (whole blocks for block types) into dst, which holds
 // ggml_row_size(t, n) bytes. F32/F16/BF16 are plain conversions.
 void quantize_row(GGMLType t, const float* x, void* dst, int64_t n);
 void dequantize_row(GGMLType t, const void* src, float* y, int64_t n);
