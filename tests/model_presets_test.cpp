@@ -215,10 +215,7 @@ std::vector<FeatureCase> feature_cases() {
       {Feature::UnbiasedLayerNorm, gpt2([](ModelConfig& c) { c.set_biases(false); })},
       {Feature::GroupedQueryLearned, gpt2([](ModelConfig& c) { c.n_kv_head = 2; })},
       {Feature::QueryPreAttnScalar, llama([](ModelConfig& c) { c.query_pre_attn_scalar = 12.0f; })},
-      {Feature::LocalRopeBase, llama([](ModelConfig& c) {
-         c.sliding_window = {8, 0};
-         c.rope_local_theta = 1000.0f;
-       })},
+      {Feature::LocalRopeBase, llama([](ModelConfig& c) { c.rope_local_theta = 1000.0f; })},
   };
 }
 
