@@ -216,7 +216,7 @@ int compare_greedy(const std::string& file, const std::string& dump, double max_
   KVCache cache = model.new_cache(n + 8);
   int32_t tok = 1;
   double worst = 0;
-  int worst_step = 0, first_diff = -1;
+  int worst_step = 0, first_diff = -1, first_over = -1;
   for (int i = 0; i < n; ++i) {
     const std::vector<float> logits = model.forward(cache, {&tok, 1});
     if (static_cast<int32_t>(logits.size()) != vocab) {
@@ -229,9 +229,21 @@ int compare_greedy(const std::string& file, const std::string& dump, double max_
     std::memcpy(&theirs, rec, 4);
     std::vector<float> ref(static_cast<size_t>(vocab));
     std::memcpy(ref.data(), rec + 4, 4 * ref.size());
+    double step_worst = 0, scale = 0;
     for (int32_t v = 0; v < vocab; ++v) {
       const double d = std::abs(double(logits[v]) - ref[v]);
+      step_worst = std::max(step_worst, d);
+      scale = std::max(scale, std::abs(double(ref[v])));
       if (d > worst) worst = d, worst_step = i;
+    }
+    // The first step has no cached positions: its difference is one forward's, not a drift.
+    if (i == 0)
+      std::printf("%s: step 0: largest |logit difference| %.3g (largest |logit| %.3g)\n",
+                  file.c_str(), step_worst, scale);
+    if (step_worst > max_diff && first_over < 0) {
+      first_over = i;
+      std::printf("%s: step %d: first logit difference over %.3g: %.3g\n", file.c_str(), i,
+                  max_diff, step_worst);
     }
     const auto ours =
         static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
