@@ -42,7 +42,7 @@ int run_generate(int argc, char** argv) {
   bool chat = false, json_mode = false, ignore_eos = false;
   sllm::GenerateOptions opt;
   sllm::SamplingParams& sp = opt.sampling;
-  m.add_to(app, "store weights as f32, q8_0, q4_0 or q4_1 at load");
+  m.add_to(app, "store weights as f32, q8_0, q4_0, q4_1, q2_k..q6_k or iq4_xs at load");
   app.add_option("--prompt,-p", prompt, "prompt text (with --chat: the user message)");
   app.add_option("--max-tokens,-n", opt.max_tokens, "tokens to generate")->capture_default_str();
   app.add_option("--temperature,-t", sp.temperature, "0 = greedy")->capture_default_str();

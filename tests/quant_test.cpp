@@ -68,7 +68,7 @@ TEST(Quant, RoundTripErrorsAreWithinTheGrid) {
   std::vector<uint8_t> q(34);
   EXPECT_THROW(quantize_row(GGMLType::Q8_0, bad.data(), q.data(), 32), Error);
   EXPECT_THROW(quantize_row(GGMLType::Q8_0, bad.data(), q.data(), 31), Error);
-  EXPECT_THROW(parse_weight_type("q3_k"), Error);
+  EXPECT_THROW(parse_weight_type("q5_0"), Error);  // A ggml type sllm does not run.
 }
 
 TEST(Quant, Q8_0MatchesGgmlBlockLayout) {

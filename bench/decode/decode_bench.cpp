@@ -26,7 +26,8 @@
 //   sllm's greedy tokens and logits on FILE (F32 KV cache, from token 1) against llama.cpp's on
 //   the same file (llama_cpp_bench --greedy FILE --dump LLAMA.bin): prints the first differing
 //   token and the largest logit difference; exit 1 unless every token is equal and every logit
-//   within --max-diff.
+//   within --max-diff. --weights TYPE: sllm stores the matrices in TYPE at load (e.g. f32: the
+//   file's k-quants dequantized, to tell their kernels from their blocks).
 //   --peer FILE: {"15M/q8_0/2": {"pp": tok/s, "tg": tok/s}, ...} (llama_cpp_bench --json).
 //   --reps N: prefill + decode runs per cell, the median reported (more steady on a noisy VM).
 //   --kv-type: the KV cache's element type (default f32; f16 is llama.cpp's default).
@@ -195,7 +196,8 @@ int write_ggufs(const std::string& dir, const std::vector<std::string>& shapes,
   return 0;
 }
 
-int compare_greedy(const std::string& file, const std::string& dump, double max_diff) {
+int compare_greedy(const std::string& file, const std::string& dump, double max_diff,
+                   const std::string& weights) {
   const std::string bytes = read_file(dump);
   int32_t n = 0, vocab = 0;
   if (bytes.size() >= 8) {
@@ -209,11 +211,12 @@ int compare_greedy(const std::string& file, const std::string& dump, double max_
   }
   LoadOptions lo;
   lo.kv_type = KVType::F32;
+  if (!weights.empty()) lo.weight_type = parse_weight_type(weights);
   InferenceModel model(load_model_files(file, ""), lo);
   KVCache cache = model.new_cache(n + 8);
   int32_t tok = 1;
   double worst = 0;
-  int worst_step = 0, first_diff = -1;
+  int worst_step = 0, first_diff = -1, first_over = -1;
   for (int i = 0; i < n; ++i) {
     const std::vector<float> logits = model.forward(cache, {&tok, 1});
     if (static_cast<int32_t>(logits.size()) != vocab) {
@@ -226,9 +229,21 @@ int compare_greedy(const std::string& file, const std::string& dump, double max_
     std::memcpy(&theirs, rec, 4);
     std::vector<float> ref(static_cast<size_t>(vocab));
     std::memcpy(ref.data(), rec + 4, 4 * ref.size());
+    double step_worst = 0, scale = 0;
     for (int32_t v = 0; v < vocab; ++v) {
       const double d = std::abs(double(logits[v]) - ref[v]);
+      step_worst = std::max(step_worst, d);
+      scale = std::max(scale, std::abs(double(ref[v])));
       if (d > worst) worst = d, worst_step = i;
+    }
+    // The first step has no cached positions: its difference is one forward's, not a drift.
+    if (i == 0)
+      std::printf("%s: step 0: largest |logit difference| %.3g (largest |logit| %.3g)\n",
+                  file.c_str(), step_worst, scale);
+    if (step_worst > max_diff && first_over < 0) {
+      first_over = i;
+      std::printf("%s: step %d: first logit difference over %.3g: %.3g\n", file.c_str(), i,
+                  max_diff, step_worst);
     }
     const auto ours =
         static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -347,6 +362,7 @@ int main(int argc, char** argv) {
   std::string shapes = "15M,110M", types = "f32,q8_0,q4_0,q4_1", threads = "1,2";
   std::string write_gguf, peer_file, json_file, compare_file, dump_file;
   double max_diff = 1e-3;
+  std::string compare_weights;
   KVType kv_type = KVType::F32;
   int n = 128, reps = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -366,6 +382,8 @@ int main(int argc, char** argv) {
       compare_file = argv[i + 1];
     else if (!std::strcmp(argv[i], "--dump"))
       dump_file = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--weights"))
+      compare_weights = argv[i + 1];
     else if (!std::strcmp(argv[i], "--max-diff"))
       max_diff = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--write-gguf"))
@@ -401,7 +419,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     try {
-      return compare_greedy(compare_file, dump_file, max_diff);
+      return compare_greedy(compare_file, dump_file, max_diff, compare_weights);
     } catch (const Error& e) {
       std::fprintf(stderr, "decode_bench: %s\n", e.what());
       return 1;
