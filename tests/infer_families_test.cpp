@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "reference_cache.h"
 #include "sllm/common/error.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
@@ -30,27 +31,7 @@ std::string families_dir() {
   if (!dir.empty()) return dir;
   const std::string script = test::source_dir() + "/tests/reference/families.py";
   if (!std::filesystem::exists("/usr/bin/python3")) return "";
-  std::ifstream in(script, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string cached =
-      std::filesystem::absolute("families_ref-" +
-                                std::to_string(std::hash<std::string>{}(text.str())))
-          .string();
-  if (!std::filesystem::exists(cached)) {
-    std::string tmp = cached + ".tmp-XXXXXX";
-    if (!mkdtemp(tmp.data())) throw std::runtime_error("mkdtemp failed for " + tmp);
-    const std::string cmd = "env -u DNNL_MAX_CPU_ISA -u ONEDNN_MAX_CPU_ISA /usr/bin/python3 " +
-                            script + " " + tmp + " > /dev/null";
-    std::error_code ec;
-    if (std::system(cmd.c_str()) != 0) {
-      std::filesystem::remove_all(tmp, ec);
-      throw std::runtime_error("reference script failed: " + cmd);
-    }
-    std::filesystem::rename(tmp, cached, ec);
-    if (ec) std::filesystem::remove_all(tmp, ec);
-  }
-  dir = cached;
+  dir = test::cached_reference_output(script, "families_ref");
   return dir;
 }
 

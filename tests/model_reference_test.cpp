@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 
+#include "reference_cache.h"
 #include "sllm/io/safetensors.h"
 #include "sllm/model/model.h"
 #include "sllm/model/optimizer.h"
@@ -30,37 +31,12 @@ using namespace sllm;
 
 namespace {
 
-// ctest runs each test in its own process, so the vectors are cached in the working directory
-// under a name derived from the script's contents; a concurrent generator loses the rename race
-// harmlessly.
+// The reference vectors, generated once per script version (reference_cache.h).
 std::string reference_dir() {
   static std::string dir;
   if (!dir.empty()) return dir;
   const std::string script = test::source_dir() + "/tests/reference/model_ref.py";
-  std::ifstream in(script, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + script);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string cached =
-      std::filesystem::absolute("model_ref_vectors-" +
-                                std::to_string(std::hash<std::string>{}(text.str())))
-          .string();
-  if (!std::filesystem::exists(cached)) {
-    std::string tmp = cached + ".tmp-XXXXXX";
-    if (!mkdtemp(tmp.data())) throw std::runtime_error("mkdtemp failed for " + tmp);
-    // The fallback reruns cap oneDNN's ISA through the environment: the reference must not
-    // depend on which test happened to generate the cache first.
-    const std::string cmd =
-        "env -u DNNL_MAX_CPU_ISA -u ONEDNN_MAX_CPU_ISA /usr/bin/python3 " + script + " " + tmp;
-    std::error_code ec;
-    if (std::system(cmd.c_str()) != 0) {
-      std::filesystem::remove_all(tmp, ec);
-      throw std::runtime_error("reference script failed: " + cmd);
-    }
-    std::filesystem::rename(tmp, cached, ec);
-    if (ec) std::filesystem::remove_all(tmp, ec);
-  }
-  dir = cached;
+  dir = test::cached_reference_output(script, "model_ref_vectors");
   return dir;
 }
 
