@@ -96,11 +96,13 @@ TEST(Chat, TemplatesRenderTheKnownFormats) {
   EXPECT_EQ(ChatTemplate::named("llama3").apply({{"user", "Hi"}}),
             "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
-  EXPECT_EQ(ChatTemplate::named("zephyr").apply({{"user", "Hi"}}), "<|user|>\nHi</s>\n<|assistant|>\n");
+  EXPECT_EQ(ChatTemplate::named("zephyr").apply({{"user", "Hi"}}),
+            "<|user|>\nHi</s>\n<|assistant|>\n");
   // A model's own template renders through the Jinja engine, with its bos/eos text.
-  auto own = ChatTemplate::jinja("{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}"
-                                 "{{ eos_token }}{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}",
-                                 "<s>", "</s>");
+  auto own = ChatTemplate::jinja(
+      "{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}"
+      "{{ eos_token }}{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}",
+      "<s>", "</s>");
   EXPECT_EQ(own.apply({{"user", "Hi"}}), "<s>[user]Hi</s>[assistant]");
   EXPECT_EQ(own.stop_strings(), std::vector<std::string>{"</s>"});
   EXPECT_THROW(ChatTemplate::named("chatml").apply({{"robot", "x"}}), Error);

@@ -13,15 +13,15 @@
 namespace sllm {
 
 struct FinetuneConfig {
-  std::string base;           // Model path (sllm directory, .gguf, HF directory, llama2.c .bin).
-  std::string tokenizer;      // Overrides the base's tokenizer.
-  std::string data;           // .jsonl: chat SFT / {"text"} lines; anything else: plain text.
-  std::string val_data;       // Empty: the last val_fraction of data's rows.
-  std::string out;            // Adapter folder (LoRA) or model directory (full), plus metrics.
+  std::string base;       // Model path (sllm directory, .gguf, HF directory, llama2.c .bin).
+  std::string tokenizer;  // Overrides the base's tokenizer.
+  std::string data;       // .jsonl: chat SFT / {"text"} lines; anything else: plain text.
+  std::string val_data;   // Empty: the last val_fraction of data's rows.
+  std::string out;        // Adapter folder (LoRA) or model directory (full), plus metrics.
   // Empty: the base model's own template (chatml when it has none); "model": its own; a
   // built-in name (chatml, zephyr, plain, llama2, llama3); or a .jinja file.
   std::string chat_template;
-  int seq_len = 0;            // 0: the base's block_size.
+  int seq_len = 0;  // 0: the base's block_size.
   double val_fraction = 0.1;
   bool lora = false;
   LoraConfig lora_cfg;

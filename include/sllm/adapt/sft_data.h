@@ -45,7 +45,8 @@ std::vector<TextSegment> render_chat(const std::string& template_name,
 // message's span is what rendering messages[0..i] adds to messages[0..i) rendered with the
 // generation prompt: the reply and its end-of-turn. Throws when the template does not render
 // a conversation as a sequence of such extensions.
-std::vector<TextSegment> render_chat(const ChatTemplate& t, const std::vector<ChatMessage>& messages);
+std::vector<TextSegment> render_chat(const ChatTemplate& t,
+                                     const std::vector<ChatMessage>& messages);
 
 using EncodeFn = std::function<std::vector<int32_t>(std::string_view)>;
 
