@@ -10,6 +10,7 @@
 //  - llama3 rope_scaling arrives as rope_freqs.weight, a divisor per rotated pair.
 #include <cmath>
 
+#include "family_names.h"
 #include "sllm/common/error.h"
 #include "sllm/format/hf_names.h"
 #include "sllm/format/model_files.h"
@@ -44,10 +45,8 @@ ModelFiles load_gguf_model(const std::string& path) {
     fail("{}: GGUF file has no general.architecture (a vocabulary-only file?)", path);
   const ModelPreset* family = find_gguf_preset(arch);
   if (!family)
-    fail(
-        "{}: unsupported architecture '{}' (sllm runs llama, qwen2, qwen3, gemma2, gemma3, phi3 "
-        "and gpt2)",
-        path, arch);
+    fail("{}: unsupported architecture '{}' (sllm runs {})", path, arch,
+         family_names(&ModelPreset::gguf_arch));
   ModelConfig& c = m.config;
   apply_preset(c, *family);
   auto need_int = [&](const std::string& key) {

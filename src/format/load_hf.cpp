@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "family_names.h"
 #include "sllm/common/error.h"
 #include "sllm/format/hf_names.h"
 #include "sllm/format/model_files.h"
@@ -153,10 +154,8 @@ ModelConfig hf_config_from_json(const json& top, const std::string& file,
   const std::string type = j["model_type"].get<std::string>();
   const ModelPreset* p = find_hf_preset(type);
   if (!p)
-    fail(
-        "{}: unsupported model_type '{}' (sllm imports llama, mistral, qwen2, qwen3, gemma2, "
-        "gemma3_text, phi3 and gpt2)",
-        file, type);
+    fail("{}: unsupported model_type '{}' (sllm imports {})", file, type,
+         family_names(&ModelPreset::hf_model_type));
   if (family) *family = p;
   ModelConfig c;
   apply_preset(c, *p);
