@@ -59,4 +59,28 @@ void swiglu_backward(float* dinp, const float* inp, const float* dout, int N, in
   }
 }
 
+void geglu_forward(float* out, const float* inp, int N, int F) {
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) {
+    const float* g = inp + static_cast<size_t>(n) * 2 * F;
+    geglu_span(out + static_cast<size_t>(n) * F, g, g + F, F);
+  }
+}
+
+void geglu_backward(float* dinp, const float* inp, const float* dout, int N, int F) {
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < N; ++n) {
+    const float* g = inp + static_cast<size_t>(n) * 2 * F;
+    const float* d = dout + static_cast<size_t>(n) * F;
+    float* dg = dinp + static_cast<size_t>(n) * 2 * F;
+    float* du = dg + F;
+    simd::gelu(du, g, F);  // d up = dout * gelu(gate)
+    for (int i = 0; i < F; ++i) {
+      dg[i] = d[i] * g[F + i];  // d gelu(gate) = dout * up
+      du[i] *= d[i];
+    }
+    simd::gelu_backward(dg, g, dg, F);
+  }
+}
+
 }  // namespace sllm

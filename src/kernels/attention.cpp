@@ -25,10 +25,21 @@ void mm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int 
 }
 }  // namespace
 
+float AttentionShape::score_scale() const {
+  return scale > 0.0f ? scale : 1.0f / std::sqrt(static_cast<float>(hd));
+}
+
+namespace {
+// The first key query t sees.
+int first_key(const AttentionShape& s, int t) {
+  return s.window > 0 ? std::max(0, t - s.window + 1) : 0;
+}
+}  // namespace
+
 void attention_forward(float* out, float* probs, const float* qkv, const AttentionShape& s) {
   const int B = s.B, T = s.T, H = s.H, KV = s.KV, hd = s.hd, S = s.qkv_stride(), Q = H * hd;
   const int group = H / KV;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = s.score_scale();
   detail::BlasSingleThreaded single;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < B; ++b) {
@@ -47,9 +58,13 @@ void attention_forward(float* out, float* probs, const float* qkv, const Attenti
            0.0f, Pb, T);
         for (int t = r0; t < r1; ++t) {
           float* p = P + static_cast<size_t>(t) * T;
-          const float mx = simd::max(p, t + 1);
-          const float inv = 1.0f / simd::exp_shifted(p, p, t + 1, mx);
-          for (int t2 = 0; t2 <= t; ++t2) p[t2] *= inv;
+          const int lo = first_key(s, t), n = t + 1 - lo;
+          if (s.softcap > 0.0f)
+            for (int j = lo; j <= t; ++j) p[j] = s.softcap * std::tanh(p[j] / s.softcap);
+          const float mx = simd::max(p + lo, n);
+          const float inv = 1.0f / simd::exp_shifted(p + lo, p + lo, n, mx);
+          for (int t2 = lo; t2 <= t; ++t2) p[t2] *= inv;
+          std::fill(p, p + lo, 0.0f);
           std::fill(p + t + 1, p + r1, 0.0f);
         }
         mm(false, false, rows, hd, r1, 1.0f, Pb, T, v, S, 0.0f, o + static_cast<size_t>(r0) * Q, Q);
@@ -62,13 +77,15 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
                         const AttentionShape& s) {
   const int B = s.B, T = s.T, H = s.H, KV = s.KV, hd = s.hd, S = s.qkv_stride(), Q = H * hd;
   const int group = H / KV;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = s.score_scale();
   detail::BlasSingleThreaded single;
   // Query heads sharing a key/value head all add into its dk/dv, so one thread owns a whole
   // (batch, kv head) group: no races and a fixed summation order.
 #pragma omp parallel
   {
     std::vector<float> dp(static_cast<size_t>(kRowBlock) * T);
+    // With a softcap, the scores before the cap, recomputed (the same product as forward's).
+    std::vector<float> raw(s.softcap > 0.0f ? static_cast<size_t>(kRowBlock) * T : 0);
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < B; ++b) {
       for (int kvh = 0; kvh < KV; ++kvh) {
@@ -94,7 +111,11 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
             // dP = dO V^T and dV += P^T dO over keys [0, r1).
             mm(false, true, rows, r1, hd, 1.0f, gob, Q, v, S, 0.0f, dp.data(), T);
             mm(true, false, r1, hd, rows, 1.0f, Pb, T, gob, Q, 1.0f, dv, S);
-            // Softmax backward: dS = P (dP - rowsum(P dP)), times the score scale.
+            if (!raw.empty())
+              mm(false, true, rows, r1, hd, scale, q + static_cast<size_t>(r0) * S, S, k, S, 0.0f,
+                 raw.data(), T);
+            // Softmax backward: dS = P (dP - rowsum(P dP)), times the score scale (and the
+            // cap's derivative 1 - tanh^2). P is zero outside the window, and so is dS.
             for (int i = 0; i < rows; ++i) {
               const float* p = Pb + static_cast<size_t>(i) * T;
               float* d = dp.data() + static_cast<size_t>(i) * T;
@@ -102,7 +123,15 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
               float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
               for (int j = 0; j < n; ++j) dot += p[j] * d[j];
-              for (int j = 0; j < n; ++j) d[j] = p[j] * (d[j] - dot) * scale;
+              if (raw.empty()) {
+                for (int j = 0; j < n; ++j) d[j] = p[j] * (d[j] - dot) * scale;
+              } else {
+                const float* r = raw.data() + static_cast<size_t>(i) * T;
+                for (int j = 0; j < n; ++j) {
+                  const float th = std::tanh(r[j] / s.softcap);
+                  d[j] = p[j] * (d[j] - dot) * (1.0f - th * th) * scale;
+                }
+              }
               std::fill(d + n, d + r1, 0.0f);
             }
             mm(false, false, rows, hd, r1, 1.0f, dp.data(), T, k, S, 0.0f,

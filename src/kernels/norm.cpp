@@ -80,7 +80,7 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
 }
 
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, int N, int C,
-                     float eps) {
+                     float eps, float w_offset) {
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* x = inp + static_cast<size_t>(n) * C;
@@ -89,13 +89,13 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, 
 #pragma omp simd reduction(+ : ss)
     for (int c = 0; c < C; ++c) ss += x[c] * x[c];
     const float r = 1.0f / std::sqrt(ss / C + eps);
-    for (int c = 0; c < C; ++c) o[c] = x[c] * r * w[c];
+    for (int c = 0; c < C; ++c) o[c] = x[c] * r * (w[c] + w_offset);
     rstd[n] = r;
   }
 }
 
 void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* inp, const float* w,
-                      const float* rstd, int N, int C) {
+                      const float* rstd, int N, int C, float w_offset) {
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
     const float* x = inp + static_cast<size_t>(n) * C;
@@ -104,9 +104,9 @@ void rmsnorm_backward(float* dinp, float* dw, const float* dout, const float* in
     const float r = rstd[n];
     float sum_gx = 0.0f;
 #pragma omp simd reduction(+ : sum_gx)
-    for (int c = 0; c < C; ++c) sum_gx += g[c] * w[c] * x[c] * r;
+    for (int c = 0; c < C; ++c) sum_gx += g[c] * (w[c] + w_offset) * x[c] * r;
     sum_gx /= C;
-    for (int c = 0; c < C; ++c) d[c] += (g[c] * w[c] - x[c] * r * sum_gx) * r;
+    for (int c = 0; c < C; ++c) d[c] += (g[c] * (w[c] + w_offset) - x[c] * r * sum_gx) * r;
   }
   for_column_blocks(C, [&](int c0, int c1) {
     for (int n = 0; n < N; ++n) {

@@ -10,6 +10,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "block_ops.h"
 #include "sllm/common/error.h"
 #include "sllm/kernels/activation.h"
 #include "sllm/kernels/attention.h"
@@ -35,6 +36,8 @@ struct LayerTensors {
         *o_b = nullptr;
   float *norm2_w = nullptr, *norm2_b = nullptr, *up_w = nullptr, *up_b = nullptr, *down_w = nullptr,
         *down_b = nullptr;
+  float *q_norm_w = nullptr, *k_norm_w = nullptr;       // [hd] each (qk_norm)
+  float *attn_post_w = nullptr, *mlp_post_w = nullptr;  // [C] each (post_norms)
 };
 
 struct ModelTensors {
@@ -42,10 +45,15 @@ struct ModelTensors {
   std::vector<LayerTensors> layers;
 };
 
-// Activations one layer saves for backward, all [N = B*T rows].
+// Activations one layer saves for backward, all [N = B*T rows]: norm1 [N,C], mean1/rstd1 [N],
+// qkv [N,S] (q and k after qk-norm and RoPE), probs [B,H,T,T], atty [N,Q], res1 [N,C] (the
+// stream after attention), norm2 [N,C], mean2/rstd2 [N], hpre [N,Fx], hact [N,F], out [N,C].
+// With qk_norm: qk_pre [N,(H+KV)*hd] (q and k before it) and qk_rstd [N,H+KV]. With post_norms:
+// attn_o and mlp_o [N,C] (the branch outputs before their post norms) and their rstd [N].
 struct LayerActs {
   float *norm1, *mean1, *rstd1, *qkv, *probs, *atty, *res1, *norm2, *mean2, *rstd2, *hpre, *hact,
       *out;
+  float *qk_pre, *qk_rstd, *attn_o, *attn_o_rstd, *mlp_o, *mlp_o_rstd;
 };
 
 // With bf16 compute, the bf16 copies of the linear layers' inputs (for their weight gradients).
@@ -58,7 +66,13 @@ struct LayerActs16 {
 struct Model::Impl {
   std::unordered_map<std::string, size_t> index;  // name -> position in specs
   ModelTensors p, g;
-  std::vector<float> rope_cos, rope_sin;  // [block_size, hd/2], RoPE only
+  // RoPE: each layer's frequency divisors and base (rope_freq_divisors, rope_theta_at), and one
+  // cos/sin table [rope_T, hd/2] per distinct pair, grown to the longest forward so far.
+  std::vector<std::vector<double>> rope_div;
+  std::vector<double> rope_base;
+  std::vector<int> rope_table;  // Per layer: its table.
+  std::vector<std::vector<float>> rope_cos, rope_sin;
+  int rope_T = 0;
   // Slices of the gradient arena in the order backward finishes them (see
   // set_grads_ready_callback): the head, layers n_layer-1 .. 0, the embeddings.
   struct Slice {
@@ -69,10 +83,12 @@ struct Model::Impl {
   std::vector<float> acts, scratch;
   int B = 0, T = 0;
   std::vector<LayerActs> layer;
+  // logit_tanh [N,V]: tanh(logits / cap) under a final-logit softcap, for backward.
   float *resid0 = nullptr, *normf = nullptr, *meanf = nullptr, *rstdf = nullptr, *logits = nullptr,
-        *lse = nullptr;
+        *lse = nullptr, *logit_tanh = nullptr;
+  // dpost [N,C]: the gradient of a branch output under its post norm (post_norms).
   float *dres = nullptr, *dnorm = nullptr, *dqkv = nullptr, *datty = nullptr, *dhact = nullptr,
-        *dhpre = nullptr;
+        *dhpre = nullptr, *dpost = nullptr;
   std::vector<int32_t> tokens, targets;
   int n_valid = 0;
   // Batch shards of the last forward (Model::set_batch_shards); shards 1.. write their
@@ -124,6 +140,10 @@ ModelTensors map_tensors(const ModelConfig& c, const std::vector<ParamSpec>& spe
     l.up_b = at(L + "mlp.up.bias");
     l.down_w = at(L + "mlp.down.weight");
     l.down_b = at(L + "mlp.down.bias");
+    l.q_norm_w = at(L + "attn.q_norm.weight");
+    l.k_norm_w = at(L + "attn.k_norm.weight");
+    l.attn_post_w = at(L + "attn_post_norm.weight");
+    l.mlp_post_w = at(L + "mlp_post_norm.weight");
     t.layers.push_back(l);
   }
   return t;
@@ -269,12 +289,31 @@ Model::Model(const ModelConfig& cfg) : cfg_(cfg), impl_(std::make_unique<Impl>()
   impl_->params_base = params_.data();
   impl_->gemm_weights = gemm_weight_slices(cfg_, specs_);
   impl_->accumulated = accumulated_slices(cfg_, specs_);
+  // Combinations no family uses, which the kernels here do not run.
+  if (cfg_.norm == NormKind::LayerNorm && (cfg_.norm_unit_offset || cfg_.post_norms))
+    fail(
+        "training model: {} with LayerNorm is not supported (RMSNorm only)",
+        cfg_.post_norms ? feature_name(Feature::PostNorms) : feature_name(Feature::NormUnitOffset));
+  if (cfg_.embedding_scale != 1.0f && cfg_.positions == Positions::Learned)
+    fail("training model: {} with learned positions is not supported",
+         feature_name(Feature::EmbeddingScale));
   if (cfg_.positions == Positions::Rope) {
-    const size_t half = static_cast<size_t>(cfg_.head_dim()) / 2;
-    impl_->rope_cos.resize(static_cast<size_t>(cfg_.block_size) * half);
-    impl_->rope_sin.resize(static_cast<size_t>(cfg_.block_size) * half);
-    rope_tables(impl_->rope_cos.data(), impl_->rope_sin.data(), cfg_.block_size, cfg_.head_dim(),
-                cfg_.rope_theta);
+    Impl& m = *impl_;
+    for (int l = 0; l < cfg_.n_layer; ++l) {
+      std::vector<double> div = rope_freq_divisors(cfg_, l);  // Throws naming an unknown type.
+      const double base = rope_theta_at(cfg_, l);
+      int t = 0;
+      while (t < static_cast<int>(m.rope_base.size()) &&
+             (m.rope_base[t] != base || m.rope_div[t] != div))
+        ++t;
+      if (t == static_cast<int>(m.rope_base.size())) {
+        m.rope_base.push_back(base);
+        m.rope_div.push_back(std::move(div));
+      }
+      m.rope_table.push_back(t);
+    }
+    m.rope_cos.resize(m.rope_base.size());
+    m.rope_sin.resize(m.rope_base.size());
   }
 }
 
@@ -369,6 +408,9 @@ void grow_discarding(std::vector<T>& v, size_t n) {
 // Row widths of the activation buffers, to point at a shard's rows.
 struct RowDims {
   size_t C, S, Q, F, Fx, V, probs, dout;  // probs: per sequence; dout: of dout16, the widest
+  size_t qk_heads = 0, qk_width = 0;      // H+KV and (H+KV)*hd with qk_norm, else 0
+  size_t post = 0;                        // C with post_norms, else 0
+  size_t capV = 0;                        // V with a final-logit softcap, else 0
 };
 
 RowDims row_dims(const ModelConfig& c, int T) {
@@ -381,7 +423,11 @@ RowDims row_dims(const ModelConfig& c, int T) {
           Fx,
           V,
           static_cast<size_t>(c.n_head) * T * T,
-          std::max({V, Fx, S, C})};
+          std::max({V, Fx, S, C}),
+          c.qk_norm ? static_cast<size_t>(c.n_head + c.n_kv_head) : 0,
+          c.qk_norm ? static_cast<size_t>(c.n_head + c.n_kv_head) * hd : 0,
+          c.post_norms ? C : 0,
+          c.final_logit_softcap > 0.0f ? V : 0};
 }
 
 // The bf16 buffers of bf16 compute for [B, T]; grow when needed, never shrink.
@@ -416,10 +462,13 @@ void layout_activations(Model::Impl& m, const ModelConfig& c, int B, int T) {
   const size_t N = static_cast<size_t>(B) * T, C = c.n_embd, F = c.ffn_dim(), V = c.vocab_size;
   const size_t H = c.n_head, hd = c.head_dim(), Q = H * hd, S = (H + 2 * c.n_kv_head) * hd;
   const size_t Fx = c.gated_mlp ? 2 * F : F;
-  const size_t per_layer =
-      N * (C + 2 + S + Q + C + C + 2 + Fx + F + C) + static_cast<size_t>(B) * H * T * T;
-  const size_t total = N * C + per_layer * c.n_layer + N * (C + 2) + N * V + N;
-  const size_t scratch = N * (2 * C + S + Q + F + (c.gated_mlp ? Fx : 0));
+  const RowDims d = row_dims(c, T);
+  const size_t qk = d.qk_heads, post = d.post;
+  const size_t per_layer = N * (C + 2 + S + Q + C + C + 2 + Fx + F + C) +
+                           static_cast<size_t>(B) * H * T * T + N * qk * (hd + 1) +
+                           2 * N * (post + (post ? 1 : 0));
+  const size_t total = N * C + per_layer * c.n_layer + N * (C + 2) + N * V + N + N * d.capV;
+  const size_t scratch = N * (2 * C + S + Q + F + (c.gated_mlp ? Fx : 0) + post);
   grow_discarding(m.acts, total);
   grow_discarding(m.scratch, scratch);
   float* p = m.acts.data();
@@ -444,12 +493,19 @@ void layout_activations(Model::Impl& m, const ModelConfig& c, int B, int T) {
     a.hpre = take(N * Fx);
     a.hact = take(N * F);
     a.out = take(N * C);
+    a.qk_pre = take(N * qk * hd);
+    a.qk_rstd = take(N * qk);
+    a.attn_o = take(N * post);
+    a.attn_o_rstd = take(post ? N : 0);
+    a.mlp_o = take(N * post);
+    a.mlp_o_rstd = take(post ? N : 0);
   }
   m.normf = take(N * C);
   m.meanf = take(N);
   m.rstdf = take(N);
   m.logits = take(N * V);
   m.lse = take(N);
+  m.logit_tanh = take(N * d.capV);
   float* s = m.scratch.data();
   auto take_s = [&](size_t n) {
     float* r = s;
@@ -462,16 +518,23 @@ void layout_activations(Model::Impl& m, const ModelConfig& c, int B, int T) {
   m.datty = take_s(N * Q);
   m.dhact = take_s(N * F);
   m.dhpre = c.gated_mlp ? take_s(N * Fx) : m.dhact;  // GELU's backward runs in place.
+  m.dpost = take_s(N * post);
   m.B = B;
   m.T = T;
 }
 
+// Gemma's x * (1 + w) stores w around 0.
+float norm_offset(const ModelConfig& c) {
+  return c.norm_unit_offset ? 1.0f : 0.0f;
+}
+
+// mean is unused by RMSNorm (the post norms have none; the constructor refuses LayerNorm there).
 void norm_forward(const ModelConfig& c, float* out, float* mean, float* rstd, const float* x,
                   const float* w, const float* b, int N) {
   if (c.norm == NormKind::LayerNorm)
     layernorm_forward(out, mean, rstd, x, w, b, N, c.n_embd, c.norm_eps);
   else
-    rmsnorm_forward(out, rstd, x, w, N, c.n_embd, c.norm_eps);
+    rmsnorm_forward(out, rstd, x, w, N, c.n_embd, c.norm_eps, norm_offset(c));
 }
 
 void norm_backward(const ModelConfig& c, float* dx, float* dw, float* db, const float* dout,
@@ -479,15 +542,39 @@ void norm_backward(const ModelConfig& c, float* dx, float* dw, float* db, const 
   if (c.norm == NormKind::LayerNorm)
     layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, N, c.n_embd);
   else
-    rmsnorm_backward(dx, dw, dout, x, w, rstd, N, c.n_embd);
+    rmsnorm_backward(dx, dw, dout, x, w, rstd, N, c.n_embd, norm_offset(c));
+}
+
+// The attention of layer l: its scale, window and softcap.
+AttentionShape attention_shape(const ModelConfig& c, int B, int T, int l) {
+  AttentionShape s{B, T, c.n_head, c.n_kv_head, c.head_dim()};
+  s.scale = c.attn_scale();
+  s.window = c.window_at(l);
+  s.softcap = c.attn_softcap;
+  return s;
 }
 
 // The rows of sequences b0.. (token row r0 = b0 * T) of one layer's activations.
 LayerActs rows_of(const LayerActs& a, size_t r0, size_t b0, const RowDims& d) {
-  return {a.norm1 + r0 * d.C,     a.mean1 + r0,      a.rstd1 + r0,       a.qkv + r0 * d.S,
-          a.probs + b0 * d.probs, a.atty + r0 * d.Q, a.res1 + r0 * d.C,  a.norm2 + r0 * d.C,
-          a.mean2 + r0,           a.rstd2 + r0,      a.hpre + r0 * d.Fx, a.hact + r0 * d.F,
-          a.out + r0 * d.C};
+  return {a.norm1 + r0 * d.C,
+          a.mean1 + r0,
+          a.rstd1 + r0,
+          a.qkv + r0 * d.S,
+          a.probs + b0 * d.probs,
+          a.atty + r0 * d.Q,
+          a.res1 + r0 * d.C,
+          a.norm2 + r0 * d.C,
+          a.mean2 + r0,
+          a.rstd2 + r0,
+          a.hpre + r0 * d.Fx,
+          a.hact + r0 * d.F,
+          a.out + r0 * d.C,
+          a.qk_pre + r0 * d.qk_width,
+          a.qk_rstd + r0 * d.qk_heads,
+          a.attn_o + r0 * d.post,
+          a.attn_o_rstd + (d.post ? r0 : 0),
+          a.mlp_o + r0 * d.post,
+          a.mlp_o_rstd + (d.post ? r0 : 0)};
 }
 
 LayerActs16 rows_of(const LayerActs16& a, size_t r0, const RowDims& d) {
@@ -530,18 +617,21 @@ void forward_rows(Model::Impl& m, const ModelConfig& c, bool bf, int b0, int nb)
 
   const int C = c.n_embd, F = c.ffn_dim(), H = c.n_head, KV = c.n_kv_head, hd = c.head_dim();
   const int Q = H * hd, S = (H + 2 * KV) * hd;
-  const bool gated = c.gated_mlp;
+  const bool gated = c.gated_mlp, post = c.post_norms;
   const int Fx = gated ? 2 * F : F;
-  const AttentionShape shape{nb, T, H, KV, hd};
   const size_t NC = static_cast<size_t>(N) * C;
 
   float* resid0 = m.resid0 + r0 * C;
   embedding_forward(resid0, m.tokens.data() + r0, m.p.wte, m.p.wpe, nb, T, C);
+  if (c.embedding_scale != 1.0f)  // Token embeddings only: learned positions are refused.
+    for (size_t i = 0; i < NC; ++i) resid0[i] *= c.embedding_scale;
   const float* x = resid0;
   for (int l = 0; l < c.n_layer; ++l) {
     const LayerTensors& w = m.p.layers[l];
     const LayerActs a = rows_of(m.layer[l], r0, b0, d);
     const LayerActs16 a16 = bf ? rows_of(m.layer16[l], r0, d) : LayerActs16{};
+    // Under post norms the branch outputs land in attn_o / mlp_o, and their norms write the
+    // stream (res1 / out); otherwise the projections write the stream directly.
     for (const BlockStep step : block_steps(c)) switch (step) {
         case BlockStep::AttnNorm:
           norm_forward(c, a.norm1, a.mean1, a.rstd1, x, w.norm1_w, w.norm1_b, N);
@@ -549,14 +639,23 @@ void forward_rows(Model::Impl& m, const ModelConfig& c, bool bf, int b0, int nb)
         case BlockStep::Qkv:
           linear(a.qkv, a.norm1, a16.norm1, w.qkv_w, w.qkv_b, C, S);
           break;
-        case BlockStep::Rope:
-          rope_forward(a.qkv, m.rope_cos.data(), m.rope_sin.data(), nb, T, H + KV, hd, S);
+        case BlockStep::QkNorm:
+          head_norm_forward(a.qkv, a.qk_pre, a.qk_rstd, w.q_norm_w, w.k_norm_w, N, S, H, KV, hd,
+                            c.norm_eps, norm_offset(c));
           break;
+        case BlockStep::Rope: {
+          const int t = m.rope_table[l];
+          rope_forward(a.qkv, m.rope_cos[t].data(), m.rope_sin[t].data(), nb, T, H + KV, hd, S);
+          break;
+        }
         case BlockStep::Attention:
-          attention_forward(a.atty, a.probs, a.qkv, shape);
+          attention_forward(a.atty, a.probs, a.qkv, attention_shape(c, nb, T, l));
           break;
         case BlockStep::AttnOut:
-          linear(a.res1, a.atty, a16.atty, w.o_w, w.o_b, Q, C);
+          linear(post ? a.attn_o : a.res1, a.atty, a16.atty, w.o_w, w.o_b, Q, C);
+          break;
+        case BlockStep::AttnPostNorm:
+          norm_forward(c, a.res1, nullptr, a.attn_o_rstd, a.attn_o, w.attn_post_w, nullptr, N);
           break;
         case BlockStep::AttnResidual:
           residual_forward(a.res1, a.res1, x, NC);
@@ -568,28 +667,32 @@ void forward_rows(Model::Impl& m, const ModelConfig& c, bool bf, int b0, int nb)
           linear(a.hpre, a.norm2, a16.norm2, w.up_w, w.up_b, C, Fx);
           break;
         case BlockStep::Activation:
-          if (gated)
+          if (gated && c.activation == Activation::Silu)
             swiglu_forward(a.hact, a.hpre, N, F);
+          else if (gated)  // gelu_tanh (the constructor refuses exact GELU)
+            geglu_forward(a.hact, a.hpre, N, F);
           else
             gelu_forward(a.hact, a.hpre, static_cast<size_t>(N) * F);
           break;
         case BlockStep::MlpDown:
-          linear(a.out, a.hact, a16.hact, w.down_w, w.down_b, F, C);
+          linear(post ? a.mlp_o : a.out, a.hact, a16.hact, w.down_w, w.down_b, F, C);
+          break;
+        case BlockStep::MlpPostNorm:
+          norm_forward(c, a.out, nullptr, a.mlp_o_rstd, a.mlp_o, w.mlp_post_w, nullptr, N);
           break;
         case BlockStep::MlpResidual:
           residual_forward(a.out, a.out, a.res1, NC);
           break;
-        case BlockStep::QkNorm:
-        case BlockStep::AttnPostNorm:
-        case BlockStep::MlpPostNorm:
-          fail("internal: block step {} in the training model", static_cast<int>(step));
       }
     x = a.out;
   }
   float* normf = m.normf + r0 * C;
   norm_forward(c, normf, m.meanf + r0, m.rstdf + r0, x, m.p.normf_w, m.p.normf_b, N);
-  linear(m.logits + r0 * d.V, normf, bf ? m.normf16 + r0 * C : nullptr, m.p.lm_w, nullptr, C,
-         c.vocab_size);
+  float* logits = m.logits + r0 * d.V;
+  linear(logits, normf, bf ? m.normf16 + r0 * C : nullptr, m.p.lm_w, nullptr, C, c.vocab_size);
+  if (c.final_logit_softcap > 0.0f)
+    softcap_forward(logits, m.logit_tanh + r0 * d.V, static_cast<size_t>(N) * d.V,
+                    c.final_logit_softcap);
 }
 
 }  // namespace
@@ -626,6 +729,16 @@ float Model::forward(const int32_t* tokens, const int32_t* targets, int B, int T
   }
   m.have_logits = m.backward_ready = false;
   layout_activations(m, c, B, T);
+  if (T > m.rope_T) {
+    const size_t half = static_cast<size_t>(c.head_dim()) / 2;
+    for (size_t t = 0; t < m.rope_base.size(); ++t) {
+      m.rope_cos[t].assign(static_cast<size_t>(T) * half, 0.0f);
+      m.rope_sin[t].assign(static_cast<size_t>(T) * half, 0.0f);
+      rope_tables_scaled(m.rope_cos[t].data(), m.rope_sin[t].data(), T, c.head_dim(),
+                         m.rope_base[t], m.rope_div[t]);
+    }
+    m.rope_T = T;
+  }
   m.tokens.assign(tokens, tokens + N);
   const bool bf = dtype_ == ComputeDtype::BFloat16;
   m.forward_bf16 = bf;
@@ -671,7 +784,6 @@ void backward_rows(Model::Impl& m, const ModelConfig& c, bool acc, const ModelTe
   const int Q = H * hd, S = (H + 2 * KV) * hd;
   const bool gated = c.gated_mlp;
   const int Fx = gated ? 2 * F : F;
-  const AttentionShape shape{nb, T, H, KV, hd};
   const bool bf = m.forward_bf16;
   // dinp = dout W, dW (+)= dout^T in, db += column sums of dout; in bf16 from in16.
   const auto linear_back = [&](float* dinp, float* dw, float* db, const float* dout,
@@ -686,9 +798,12 @@ void backward_rows(Model::Impl& m, const ModelConfig& c, bool acc, const ModelTe
     if (slice_done) slice_done();
   };
   float *dres = m.dres + r0 * C, *dnorm = m.dnorm + r0 * C, *dhact = m.dhact + r0 * F,
-        *dhpre = m.dhpre + r0 * Fx, *datty = m.datty + r0 * Q, *dqkv = m.dqkv + r0 * S;
+        *dhpre = m.dhpre + r0 * Fx, *datty = m.datty + r0 * Q, *dqkv = m.dqkv + r0 * S,
+        *dpost = m.dpost + r0 * d.post;
   const float* resid0 = m.resid0 + r0 * C;
 
+  if (c.final_logit_softcap > 0.0f)
+    softcap_backward(m.logits + r0 * d.V, m.logit_tanh + r0 * d.V, static_cast<size_t>(N) * d.V);
   linear_back(dnorm, G.lm_w, nullptr, m.logits + r0 * d.V, m.normf + r0 * C,
               bf ? m.normf16 + r0 * C : nullptr, m.p.lm_w, C, c.vocab_size);
   std::memset(dres, 0, sizeof(float) * N * C);
@@ -703,22 +818,33 @@ void backward_rows(Model::Impl& m, const ModelConfig& c, bool acc, const ModelTe
     const LayerActs16 a16 = bf ? rows_of(m.layer16[l], r0, d) : LayerActs16{};
     const float* x = l ? m.layer[l - 1].out + r0 * C : resid0;
     // The block's steps in reverse. dres holds d(loss)/d(residual stream): the residual steps
-    // pass it straight through, and each norm's backward adds its input gradient to it.
+    // pass it straight through, and each norm's backward adds its input gradient to it. dbranch
+    // is the gradient of the branch output being differentiated: dres, or under a post norm
+    // that norm's input gradient (dpost).
+    const float* dbranch = dres;
+    const auto post_norm_back = [&](float* gw_post, const float* w_post, const float* in,
+                                    const float* rstd) {
+      std::memset(dpost, 0, sizeof(float) * N * C);
+      norm_backward(c, dpost, gw_post, nullptr, dres, in, w_post, nullptr, rstd, N);
+      dbranch = dpost;
+    };
     const auto steps = block_steps(c);
     for (auto it = steps.rbegin(); it != steps.rend(); ++it) switch (*it) {
         case BlockStep::MlpResidual:
         case BlockStep::AttnResidual:
           break;
-        case BlockStep::QkNorm:
-        case BlockStep::AttnPostNorm:
         case BlockStep::MlpPostNorm:
-          fail("internal: block step {} in the training model", static_cast<int>(*it));
+          post_norm_back(gw.mlp_post_w, w.mlp_post_w, a.mlp_o, a.mlp_o_rstd);
+          break;
         case BlockStep::MlpDown:
-          linear_back(dhact, gw.down_w, gw.down_b, dres, a.hact, a16.hact, w.down_w, F, C);
+          linear_back(dhact, gw.down_w, gw.down_b, dbranch, a.hact, a16.hact, w.down_w, F, C);
+          dbranch = dres;
           break;
         case BlockStep::Activation:
-          if (gated)
+          if (gated && c.activation == Activation::Silu)
             swiglu_backward(dhpre, a.hpre, dhact, N, F);
+          else if (gated)
+            geglu_backward(dhpre, a.hpre, dhact, N, F);
           else
             gelu_backward(dhpre, a.hpre, dhact, static_cast<size_t>(N) * F);
           break;
@@ -729,14 +855,24 @@ void backward_rows(Model::Impl& m, const ModelConfig& c, bool acc, const ModelTe
           norm_backward(c, dres, gw.norm2_w, gw.norm2_b, dnorm, a.res1, w.norm2_w, a.mean2, a.rstd2,
                         N);
           break;
+        case BlockStep::AttnPostNorm:
+          post_norm_back(gw.attn_post_w, w.attn_post_w, a.attn_o, a.attn_o_rstd);
+          break;
         case BlockStep::AttnOut:
-          linear_back(datty, gw.o_w, gw.o_b, dres, a.atty, a16.atty, w.o_w, Q, C);
+          linear_back(datty, gw.o_w, gw.o_b, dbranch, a.atty, a16.atty, w.o_w, Q, C);
+          dbranch = dres;
           break;
         case BlockStep::Attention:
-          attention_backward(dqkv, datty, a.qkv, a.probs, shape);
+          attention_backward(dqkv, datty, a.qkv, a.probs, attention_shape(c, nb, T, l));
           break;
-        case BlockStep::Rope:
-          rope_backward(dqkv, m.rope_cos.data(), m.rope_sin.data(), nb, T, H + KV, hd, S);
+        case BlockStep::Rope: {
+          const int t = m.rope_table[l];
+          rope_backward(dqkv, m.rope_cos[t].data(), m.rope_sin[t].data(), nb, T, H + KV, hd, S);
+          break;
+        }
+        case BlockStep::QkNorm:
+          head_norm_backward(dqkv, gw.q_norm_w, gw.k_norm_w, a.qk_pre, a.qk_rstd, w.q_norm_w,
+                             w.k_norm_w, N, S, H, KV, hd, norm_offset(c));
           break;
         case BlockStep::Qkv:
           linear_back(dnorm, gw.qkv_w, gw.qkv_b, dqkv, a.norm1, a16.norm1, w.qkv_w, C, S);
@@ -747,6 +883,8 @@ void backward_rows(Model::Impl& m, const ModelConfig& c, bool acc, const ModelTe
       }
     done();
   }
+  if (c.embedding_scale != 1.0f)
+    for (size_t i = 0; i < static_cast<size_t>(N) * C; ++i) dres[i] *= c.embedding_scale;
   embedding_backward(G.wte, G.wpe, dres, m.tokens.data() + r0, nb, T, C);
   done();
 }

@@ -20,6 +20,12 @@ and llama.cpp's is_masked_swa agree). Every tiny config shrinks the window below
 length, and the script checks that each feature it names changes the logits (so a test that
 ignored it would fail).
 
+For the training model it also writes the loss and every parameter's gradient: expected.safetensors
+gains targets I32 [T] (the next token; the last position -1, ignored) and loss F64 [1] (the mean
+cross-entropy over the other positions), and OUT_DIR/<family>/grads/ is a checkpoint of the
+same config whose tensors are d(loss)/d(parameter) in F32 under the same names, so the loaders'
+name mapping (and q/k row permutation, fused-tensor splits) applies to the gradients too.
+
 It also writes OUT_DIR/<family>.gguf the way llama.cpp's convert_hf_to_gguf.py converts
 the checkpoint (F32 tensors, no vocabulary): its architecture names, tensor names and metadata
 keys; Llama's q/k rows permuted to interleaved pairs; llama3 rope_scaling as rope_freqs.weight;
@@ -323,7 +329,8 @@ def forward(c, P, tokens, off=()):
     return logits
 
 
-DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int32: "I32"}
+DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int32: "I32",
+          torch.float64: "F64"}
 
 
 def tensor_bytes(t):
@@ -496,13 +503,26 @@ def write_family(out, name, c, seed):
     if c["model_type"] in GGUF_ARCH:
         write_gguf(os.path.join(out, name + ".gguf"), gguf_metadata(c), gguf_tensors(c, params))
     logits = forward(c, params, tokens)
+    targets = tokens[1:] + [-1]
+    leaves = {k: v.double().requires_grad_() for k, v in params.items()}
+    loss = torch.nn.functional.cross_entropy(forward(c, leaves, tokens),
+                                             torch.tensor(targets), ignore_index=-1)
+    loss.backward()
+    gd = os.path.join(d, "grads")
+    os.makedirs(gd, exist_ok=True)
+    with open(os.path.join(gd, "config.json"), "w") as f:
+        json.dump(c, f, indent=2)
+    write_safetensors(os.path.join(gd, "model.safetensors"),
+                      {k: v.grad.float() for k, v in leaves.items()})
     for feature in SENSITIVE.get(name, []):
         diff = (forward(c, params, tokens, off={feature}) - logits).abs().max().item()
         if diff < 1e-2:
             raise SystemExit(f"{name}: dropping {feature} moves the logits by only {diff:.2e}")
     write_safetensors(os.path.join(d, "expected.safetensors"),
                       {"tokens": torch.tensor(tokens, dtype=torch.int32),
-                       "logits": logits.float()})
+                       "logits": logits.float(),
+                       "targets": torch.tensor(targets, dtype=torch.int32),
+                       "loss": loss.detach().reshape(1)})
     return logits
 
 

@@ -14,6 +14,11 @@ void swiglu_forward(float* out, const float* inp, int N, int F);
 // dinp [N, 2F] = gradient of both halves.
 void swiglu_backward(float* dinp, const float* inp, const float* dout, int N, int F);
 
+// GeGLU (Gemma) over rows [gate (F) | up (F)]: out [N, F] = gelu_tanh(gate) * up.
+void geglu_forward(float* out, const float* inp, int N, int F);
+// dinp [N, 2F] = gradient of both halves.
+void geglu_backward(float* dinp, const float* inp, const float* dout, int N, int F);
+
 // Single-threaded forms for callers with their own threads (inference's team): the same
 // arithmetic as the forwards above. out may alias an input.
 void gelu_span(float* out, const float* inp, size_t n);

@@ -1,7 +1,8 @@
 // Causal multi-head self-attention with grouped-query attention (GQA) over a fused qkv
 // buffer: each of the N = B*T rows holds [q (H*hd) | k (KV*hd) | v (KV*hd)], and query head
 // h reads key/value head h / (H / KV). Scores use a max-subtracted (stable) softmax with
-// scale 1/sqrt(hd). Parallel over (b, head); deterministic.
+// scale 1/sqrt(hd) unless the shape names another (Gemma's query_pre_attn_scalar), an optional
+// tanh cap (Gemma 2) and an optional sliding window. Parallel over (b, head); deterministic.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +11,11 @@ namespace sllm {
 
 struct AttentionShape {
   int B, T, H, KV, hd;
+  float scale = 0.0f;    // Of the scores q.k; 0: 1/sqrt(hd).
+  int window = 0;        // > 0: query t sees only keys j with t - window < j <= t.
+  float softcap = 0.0f;  // > 0: scores become softcap * tanh(score / softcap) before the softmax.
   int qkv_stride() const { return (H + 2 * KV) * hd; }
+  float score_scale() const;
 };
 
 // out [N, H*hd]; probs [B, H, T, T] keeps the softmax rows (lower triangle) for backward.

@@ -25,9 +25,14 @@ const char* compute_dtype_name(ComputeDtype d);
 // The optional features (sllm/model/config.h) the training model runs (LoRA adds nothing: it
 // runs on this model or the inference engine, which refuse what they cannot run); its
 // constructor refuses the others by name. Norm kinds, learned or RoPE positions, gelu_tanh or
-// gated silu MLPs and all-or-no biases are its basics.
+// gated silu MLPs are its basics. It runs every feature of the open families (Llama 3.x, Qwen,
+// Gemma 2/3, Phi-3, Mistral), as the inference engine does.
 inline constexpr uint32_t kTrainingModelFeatures =
-    static_cast<uint32_t>(Feature::UnbiasedLayerNorm);
+    Feature::UnbiasedLayerNorm | Feature::MixedBiases | Feature::GroupedQueryLearned |
+    Feature::HeadDim | Feature::QkNorm | Feature::RopeScaling | Feature::NormUnitOffset |
+    Feature::PostNorms | Feature::EmbeddingScale | Feature::GatedGelu | Feature::AttnSoftcap |
+    Feature::FinalSoftcap | Feature::QueryPreAttnScalar | Feature::SlidingWindow |
+    Feature::LocalRopeBase;
 
 class Model {
  public:

@@ -1,0 +1,107 @@
+// The training model on the open families' tiny Hugging Face checkpoints, against the float64
+// PyTorch reference tests/reference/families.py: the forward's logits at every position
+// (1e-4 max abs, as the inference engine), the loss, and every parameter's gradient. The
+// reference writes the gradients as a checkpoint of the same config (<family>/grads), so the
+// loader maps them to sllm's names and layout exactly as it maps the weights.
+// Gradient tolerance (fp32 against float64): each tensor's max abs error within 1e-3 of its
+// largest gradient.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "reference_cache.h"
+#include "sllm/common/error.h"
+#include "sllm/format/model_files.h"
+#include "sllm/io/safetensors.h"
+#include "sllm/model/model.h"
+#include "sllm/quant/quant.h"
+#include "test_util.h"
+
+namespace sllm {
+namespace {
+
+// The same cache folder as infer_families_test's (one per version of the script).
+std::string families_dir() {
+  static std::string dir;
+  if (!dir.empty()) return dir;
+  if (!std::filesystem::exists("/usr/bin/python3")) return "";
+  dir = test::cached_reference_output(test::source_dir() + "/tests/reference/families.py",
+                                      "families_ref");
+  return dir;
+}
+
+template <class T>
+std::vector<T> values(const SafetensorsReader& r, const char* name) {
+  const TensorView& t = r.get(name);
+  const T* p = reinterpret_cast<const T*>(t.data);
+  return std::vector<T>(p, p + t.numel());
+}
+
+std::vector<float> as_f32(const WeightTensor& t) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  dequantize_row(t.type, t.data, out.data(), t.numel());
+  return out;
+}
+
+// A training model holding the checkpoint's weights.
+std::unique_ptr<Model> load_model(const std::string& dir) {
+  ModelFiles f = load_model_files(dir);
+  f.validate();
+  auto m = std::make_unique<Model>(f.config);
+  for (const ParamSpec& s : m->specs()) {
+    const std::vector<float> w = as_f32(f.tensors.at(s.name));
+    std::copy(w.begin(), w.end(), m->params().data() + s.offset);
+  }
+  return m;
+}
+
+class TrainFamilies : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TrainFamilies, LogitsLossAndGradientsMatchPyTorch) {
+  const std::string root = families_dir();
+  if (root.empty()) GTEST_SKIP() << "/usr/bin/python3 (torch) is needed for the reference";
+  const std::string dir = root + "/" + GetParam();
+  SafetensorsReader ref(dir + "/expected.safetensors");
+  const auto tokens = values<int32_t>(ref, "tokens"), targets = values<int32_t>(ref, "targets");
+  const auto logits = values<float>(ref, "logits");
+  const double ref_loss = values<double>(ref, "loss").at(0);
+  auto m = load_model(dir);
+  const int T = static_cast<int>(tokens.size());
+  const float loss = m->forward(tokens.data(), targets.data(), 1, T);
+  double worst = 0.0;
+  for (size_t i = 0; i < logits.size(); ++i)
+    worst = std::max(worst, std::abs(static_cast<double>(m->logits()[i]) - logits[i]));
+  std::printf("%s: logits max |sllm - torch| = %.3g, loss %.6f vs %.6f\n", GetParam(), worst, loss,
+              ref_loss);
+  EXPECT_LE(worst, 1e-4) << GetParam();
+  EXPECT_NEAR(loss, ref_loss, 1e-5 * std::max(1.0, ref_loss)) << GetParam();
+
+  m->zero_grad();
+  m->backward();
+  const ModelFiles g = load_model_files(dir + "/grads");
+  double worst_rel = 0.0;
+  std::string worst_name;
+  for (const ParamSpec& s : m->specs()) {
+    const std::vector<float> want = as_f32(g.tensors.at(s.name));
+    ASSERT_EQ(want.size(), s.numel) << s.name;
+    const float* got = m->grad(s.name);
+    double err = 0.0, scale = 0.0;
+    for (size_t i = 0; i < s.numel; ++i) {
+      err = std::max(err, std::abs(static_cast<double>(got[i]) - want[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(want[i])));
+    }
+    EXPECT_GT(scale, 0.0) << GetParam() << " " << s.name << ": the reference gradient is zero";
+    EXPECT_LE(err, 1e-3 * scale) << GetParam() << " " << s.name << " (largest " << scale << ")";
+    if (scale > 0 && err / scale > worst_rel) worst_rel = err / scale, worst_name = s.name;
+  }
+  std::printf("%s: gradients' worst max|err| / max|grad| = %.3g (%s)\n", GetParam(), worst_rel,
+              worst_name.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(HuggingFace, TrainFamilies,
+                         ::testing::Values("llama3", "smollm2", "qwen25", "qwen3", "gemma2",
+                                           "gemma3", "phi3", "mistral"));
+
+}  // namespace
+}  // namespace sllm
