@@ -1,4 +1,5 @@
 // Hugging Face layout: config.json + model.safetensors under transformers' parameter names.
+#include <cstring>
 #include <deque>
 #include <nlohmann/json.hpp>
 
@@ -63,40 +64,65 @@ ExportReport export_hf(const ModelFiles& files, const std::string& dir) {
 
   for (const auto& [hf, ours] : hf_global_names(c, family))
     if (files.tensors.count(ours)) emit(hf, plain(ours));
+  // A tensor as HF stores it: q/k rows in rotate-half order (not GPT-2's, whose RoPE-free
+  // c_attn keeps them).
+  auto hf_rows = [&](const std::string& ours, const std::string& L) {
+    TensorToWrite tw = plain(ours);
+    // qk-norm weights hold one head's elements: permuted as one head.
+    const bool head_norm = ours == L + "attn.q_norm.weight" || ours == L + "attn.k_norm.weight";
+    if (!conv1d && (ours == L + "attn.q.weight" || ours == L + "attn.k.weight" ||
+                    ours == L + "attn.q.bias" || ours == L + "attn.k.bias" || head_norm)) {
+      const int heads = head_norm ? 1 : ours.starts_with(L + "attn.q.") ? c.n_head : c.n_kv_head;
+      const size_t elem = dtype_size(tw.dtype);
+      const size_t row = tw.shape.size() > 1 ? tw.shape[1] * elem : elem;
+      own(hf_permute_rows(static_cast<const uint8_t*>(tw.data), tw.shape[0], row, heads, true), tw);
+    }
+    return tw;
+  };
+  // Fused tensors (GPT-2's c_attn, Phi-3's qkv_proj and gate_up_proj): their parts' rows.
+  struct Fused {
+    const char* ours;
+    std::vector<const char*> parts;
+  };
+  const Fused fusions[] = {{".attn.qkv.", {"attn.q.", "attn.k.", "attn.v."}},
+                           {".mlp.gate_up.", {"mlp.gate.", "mlp.up."}}};
   for (int i = 0; i < c.n_layer; ++i) {
     const std::string L = "layers." + std::to_string(i) + ".";
     for (const auto& [hf, ours] : hf_layer_names(c, family, i)) {
       TensorToWrite tw;
-      const size_t qkv = ours.find(".attn.qkv.");
-      if (qkv != std::string::npos) {  // GPT-2 c_attn: q, k, v rows fused.
-        const std::string part = ours.substr(qkv + 10);
+      const Fused* fu = nullptr;
+      size_t at = std::string::npos;
+      for (const Fused& f : fusions)
+        if ((at = ours.find(f.ours)) != std::string::npos) {
+          fu = &f;
+          break;
+        }
+      if (fu) {
+        const std::string part = ours.substr(at + strlen(fu->ours));
         std::vector<uint8_t> fused;
-        for (const char* p : {"q.", "k.", "v."}) {
-          TensorToWrite x = plain(L + "attn." + p + part);
+        int64_t rows = 0;
+        for (const char* p : fu->parts) {
+          TensorToWrite x = hf_rows(L + p + part, L);
           if (!fused.empty() && x.dtype != tw.dtype)
-            fail("export: {}attn.{}{} is {} but q is {}; c_attn needs one dtype", L, p, part,
-                 dtype_name(x.dtype), dtype_name(tw.dtype));
+            fail("export: {}{}{} is {} but the first part is {}; {} needs one dtype", L, p, part,
+                 dtype_name(x.dtype), dtype_name(tw.dtype), hf);
           const auto* b = static_cast<const uint8_t*>(x.data);
           fused.insert(fused.end(), b, b + x.nbytes);
           tw.dtype = x.dtype;
           tw.shape = x.shape;
+          rows += x.shape[0];
         }
-        tw.shape[0] *= 3;
+        tw.shape[0] = rows;
         own(std::move(fused), tw);
       } else {
         if (!files.tensors.count(ours)) continue;
-        tw = plain(ours);
+        tw = hf_rows(ours, L);
       }
-      const size_t elem = dtype_size(tw.dtype);
-      const auto* src = static_cast<const uint8_t*>(tw.data);
       if (conv1d && hf_is_conv1d(hf)) {  // Conv1D stores [in, out].
-        own(transpose_bytes(src, tw.shape[0], tw.shape[1], elem), tw);
+        own(transpose_bytes(static_cast<const uint8_t*>(tw.data), tw.shape[0], tw.shape[1],
+                            dtype_size(tw.dtype)),
+            tw);
         std::swap(tw.shape[0], tw.shape[1]);
-      } else if (!conv1d && (ours == L + "attn.q.weight" || ours == L + "attn.k.weight" ||
-                             ours == L + "attn.q.bias" || ours == L + "attn.k.bias")) {
-        const int heads = ours.starts_with(L + "attn.q.") ? c.n_head : c.n_kv_head;
-        const size_t row = tw.shape.size() > 1 ? tw.shape[1] * elem : elem;
-        own(hf_permute_rows(src, tw.shape[0], row, heads, true), tw);
       }
       emit(hf, std::move(tw));
     }

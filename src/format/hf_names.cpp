@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "sllm/common/error.h"
 #include "sllm/model/presets.h"
 
 namespace sllm {
@@ -33,9 +34,62 @@ std::vector<std::pair<std::string, std::string>> present(const ModelConfig& c,
 
 }  // namespace
 
-const ModelPreset& hf_preset(const ModelConfig& c) {
-  return exported_preset(c, "Hugging Face export");
+namespace {
+
+// The fields config.json does not carry, and the forms of one model that read back
+// differently (a default made explicit), set alike so that configs compare by the model.
+ModelConfig comparable(ModelConfig c) {
+  c.intermediate_size = c.ffn_dim();
+  c.head_size = c.head_dim();
+  if (c.query_pre_attn_scalar == static_cast<float>(c.head_dim())) c.query_pre_attn_scalar = 0.0f;
+  bool windows = false;
+  for (int w : c.sliding_window) windows |= w > 0;
+  if (!windows) c.sliding_window.clear();
+  c.initializer_range = 0.02f;
+  return c;
 }
+
+}  // namespace
+
+const ModelPreset& hf_preset(const ModelConfig& c) {
+  return export_family(c, "Hugging Face export", false);
+}
+
+const ModelPreset& export_family(const ModelConfig& c, const char* consumer, bool gguf) {
+  try {
+    return exported_preset(c, consumer);
+  } catch (const Error&) {
+    // A family whose config.json carries c's features (rope scaling, windows, softcaps, ...):
+    // the first row whose config.json reads back as c.
+    const ModelConfig want = comparable(c);
+    for (const ModelPreset& p : model_presets()) {
+      if (!p.hf || p.hf->style != HfStyle::Llama || (gguf && !p.gguf_arch)) continue;
+      try {
+        if (comparable(hf_config_from_json(hf_config_to_json(c, p), "config.json")) == want)
+          return p;
+      } catch (const Error&) {
+      }
+    }
+    throw;
+  }
+}
+
+namespace {
+
+// The window every sliding layer has (0: none); sllm::Error when they differ, which no
+// config.json can say.
+int common_window(const ModelConfig& c) {
+  int w = 0;
+  for (int x : c.sliding_window) {
+    if (x > 0 && w > 0 && x != w)
+      fail("Hugging Face export: sliding windows of different sizes ({} and {}) are not supported",
+           w, x);
+    if (x > 0) w = x;
+  }
+  return w;
+}
+
+}  // namespace
 
 std::vector<std::pair<std::string, std::string>> hf_global_names(const ModelConfig& c,
                                                                  const ModelPreset& p) {
@@ -82,6 +136,46 @@ nlohmann::json hf_config_to_json(const ModelConfig& c, const ModelPreset& p) {
     j["hidden_act"] = activation_name(c.activation);
     if (p.hf_sliding_window_key) j[p.hf_sliding_window_key] = false;
     j["tie_word_embeddings"] = c.tie_word_embeddings;
+    // The family's own fields, each where c has it (the loader reads them back).
+    if (c.head_size > 0) j["head_dim"] = c.head_size;
+    if (c.attn_out_bias) j["attention_bias"] = true;
+    if (c.mlp_bias) j["mlp_bias"] = true;
+    const RopeScaling& r = c.rope_scaling;
+    if (r.type == "linear") {
+      j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", r.factor}};
+    } else if (r.type == "llama3") {
+      j["rope_scaling"] = {{"rope_type", "llama3"},
+                           {"factor", r.factor},
+                           {"low_freq_factor", r.low_freq_factor},
+                           {"high_freq_factor", r.high_freq_factor},
+                           {"original_max_position_embeddings", r.original_max_position}};
+    } else if (!r.type.empty()) {
+      fail("Hugging Face export: RoPE scaling '{}' has no config.json form", r.type);
+    }
+    // Gemma's fields only in Gemma's config.json (transformers' other configs ignore them).
+    if (p.features.rope_local_theta > 0.0f && c.rope_local_theta > 0.0f)
+      j["rope_local_base_freq"] = c.rope_local_theta;
+    if (p.sqrt_embedding_scale) {
+      if (c.query_pre_attn_scalar > 0.0f) j["query_pre_attn_scalar"] = c.query_pre_attn_scalar;
+      j["attn_logit_softcapping"] =
+          c.attn_softcap > 0.0f ? nlohmann::json(c.attn_softcap) : nlohmann::json();
+      j["final_logit_softcapping"] =
+          c.final_logit_softcap > 0.0f ? nlohmann::json(c.final_logit_softcap) : nlohmann::json();
+      j["hidden_activation"] = activation_name(c.activation);
+    }
+    // Windows only for the families whose config.json has them.
+    if (const int w = common_window(c); w > 0 && p.window_layers != WindowLayers::None) {
+      j["sliding_window"] = w;
+      // Each layer's kind (transformers' layer_types), unless the family's layout says it.
+      if (p.window_layers != WindowLayers::Every) {
+        nlohmann::json types = nlohmann::json::array();
+        for (int i = 0; i < c.n_layer; ++i)
+          types.push_back(c.sliding_window_at(i) ? "sliding_attention" : "full_attention");
+        j["layer_types"] = types;
+      }
+    } else if (p.window_layers != WindowLayers::None) {
+      j["sliding_window"] = nullptr;
+    }
   }
   j["torch_dtype"] = "float32";
   return j;

@@ -13,8 +13,13 @@
 
 namespace sllm {
 
-// The family c is exported as; sllm::Error naming the feature when none expresses c.
-const ModelPreset& hf_preset(const ModelConfig& c);
+// The family c is exported as; sllm::Error naming the feature when none expresses c: an
+// exported row c is exactly (gpt2, llama, qwen2), else the first row whose config.json reads
+// back as c (the open families, with their rope scaling, windows, softcaps, ...); with gguf,
+// among the rows that have a GGUF architecture. Phi-3 and Mistral have the same features:
+// a Phi-3 exports to Hugging Face as the same model in Mistral's layout.
+const ModelPreset& export_family(const ModelConfig& c, const char* consumer, bool gguf);
+const ModelPreset& hf_preset(const ModelConfig& c);  // export_family(c, "Hugging Face export")
 // (hf name without the "model."/"transformer." prefix, sllm name), for the tensors c has.
 std::vector<std::pair<std::string, std::string>> hf_global_names(const ModelConfig& c,
                                                                  const ModelPreset& p);
