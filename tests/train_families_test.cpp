@@ -56,26 +56,33 @@ std::unique_ptr<Model> load_model(const std::string& dir) {
   return m;
 }
 
-class TrainFamilies : public ::testing::TestWithParam<const char*> {};
-
-TEST_P(TrainFamilies, LogitsLossAndGradientsMatchPyTorch) {
+// The reference's sequence `copies` times in one batch, over `shards` batch shards: the mean
+// loss and its gradients are the single sequence's.
+void check_family(const char* family, int copies, int shards) {
   const std::string root = families_dir();
   if (root.empty()) GTEST_SKIP() << "/usr/bin/python3 (torch) is needed for the reference";
-  const std::string dir = root + "/" + GetParam();
+  const std::string dir = root + "/" + family;
   SafetensorsReader ref(dir + "/expected.safetensors");
   const auto tokens = values<int32_t>(ref, "tokens"), targets = values<int32_t>(ref, "targets");
   const auto logits = values<float>(ref, "logits");
   const double ref_loss = values<double>(ref, "loss").at(0);
   auto m = load_model(dir);
+  m->set_batch_shards(shards);
   const int T = static_cast<int>(tokens.size());
-  const float loss = m->forward(tokens.data(), targets.data(), 1, T);
+  std::vector<int32_t> x, y;
+  for (int b = 0; b < copies; ++b) {
+    x.insert(x.end(), tokens.begin(), tokens.end());
+    y.insert(y.end(), targets.begin(), targets.end());
+  }
+  const float loss = m->forward(x.data(), y.data(), copies, T);
   double worst = 0.0;
-  for (size_t i = 0; i < logits.size(); ++i)
-    worst = std::max(worst, std::abs(static_cast<double>(m->logits()[i]) - logits[i]));
-  std::printf("%s: logits max |sllm - torch| = %.3g, loss %.6f vs %.6f\n", GetParam(), worst, loss,
-              ref_loss);
-  EXPECT_LE(worst, 1e-4) << GetParam();
-  EXPECT_NEAR(loss, ref_loss, 1e-5 * std::max(1.0, ref_loss)) << GetParam();
+  for (size_t i = 0; i < logits.size() * copies; ++i)
+    worst =
+        std::max(worst, std::abs(static_cast<double>(m->logits()[i]) - logits[i % logits.size()]));
+  std::printf("%s x%d (%d shards): logits max |sllm - torch| = %.3g, loss %.6f vs %.6f\n", family,
+              copies, shards, worst, loss, ref_loss);
+  EXPECT_LE(worst, 1e-4) << family;
+  EXPECT_NEAR(loss, ref_loss, 1e-5 * std::max(1.0, ref_loss)) << family;
 
   m->zero_grad();
   m->backward();
@@ -91,12 +98,24 @@ TEST_P(TrainFamilies, LogitsLossAndGradientsMatchPyTorch) {
       err = std::max(err, std::abs(static_cast<double>(got[i]) - want[i]));
       scale = std::max(scale, std::abs(static_cast<double>(want[i])));
     }
-    EXPECT_GT(scale, 0.0) << GetParam() << " " << s.name << ": the reference gradient is zero";
-    EXPECT_LE(err, 1e-3 * scale) << GetParam() << " " << s.name << " (largest " << scale << ")";
+    EXPECT_GT(scale, 0.0) << family << " " << s.name << ": the reference gradient is zero";
+    EXPECT_LE(err, 1e-3 * scale) << family << " " << s.name << " (largest " << scale << ")";
     if (scale > 0 && err / scale > worst_rel) worst_rel = err / scale, worst_name = s.name;
   }
-  std::printf("%s: gradients' worst max|err| / max|grad| = %.3g (%s)\n", GetParam(), worst_rel,
+  std::printf("%s: gradients' worst max|err| / max|grad| = %.3g (%s)\n", family, worst_rel,
               worst_name.c_str());
+}
+
+class TrainFamilies : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TrainFamilies, LogitsLossAndGradientsMatchPyTorch) {
+  check_family(GetParam(), 1, 1);
+}
+
+// Batch shards lay out every feature's activations per sequence (qk-norm inputs, post-norm
+// branches, capped logits, ...).
+TEST_P(TrainFamilies, BatchShardsGiveTheSameLossAndGradients) {
+  check_family(GetParam(), 2, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(HuggingFace, TrainFamilies,
