@@ -118,6 +118,25 @@ TEST_P(TrainFamilies, BatchShardsGiveTheSameLossAndGradients) {
   check_family(GetParam(), 2, 2);
 }
 
+// bf16 products (the operands of every linear layer rounded to bf16) run the same steps: the
+// loss stays within bf16 rounding of the reference.
+TEST_P(TrainFamilies, Bfloat16LossIsCloseToTheReference) {
+  const std::string root = families_dir();
+  if (root.empty()) GTEST_SKIP() << "/usr/bin/python3 (torch) is needed for the reference";
+  const std::string dir = root + "/" + GetParam();
+  SafetensorsReader ref(dir + "/expected.safetensors");
+  const auto tokens = values<int32_t>(ref, "tokens"), targets = values<int32_t>(ref, "targets");
+  const double ref_loss = values<double>(ref, "loss").at(0);
+  auto m = load_model(dir);
+  m->set_compute_dtype(ComputeDtype::BFloat16);
+  const float loss = m->forward(tokens.data(), targets.data(), 1, static_cast<int>(tokens.size()));
+  std::printf("%s: bf16 loss %.5f vs %.5f\n", GetParam(), loss, ref_loss);
+  EXPECT_NEAR(loss, ref_loss, 5e-3 * ref_loss) << GetParam();
+  m->zero_grad();
+  m->backward();  // Runs every step's backward in bf16 too.
+  for (float g : m->grads()) ASSERT_TRUE(std::isfinite(g)) << GetParam();
+}
+
 INSTANTIATE_TEST_SUITE_P(HuggingFace, TrainFamilies,
                          ::testing::Values("llama3", "smollm2", "qwen25", "qwen3", "gemma2",
                                            "gemma3", "phi3", "mistral"));

@@ -479,9 +479,14 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, int batch, int seq
   // hidden (pre and post activation), residuals; plus per-head attention probabilities.
   const size_t BT = static_cast<size_t>(batch) * seq_len;
   const size_t C = c.n_embd, F = c.ffn_dim(), kv = static_cast<size_t>(c.n_kv_head) * c.head_dim();
-  const size_t per_layer =
-      BT * (6 * C + 2 * kv + 3 * F) + static_cast<size_t>(batch) * c.n_head * seq_len * seq_len;
-  const size_t logits = BT * static_cast<size_t>(c.vocab_size) * 2;
+  // The features' own: q/k before qk-norm and its rstd, the branch outputs under post norms.
+  const size_t heads = c.qk_norm ? static_cast<size_t>(c.n_head + c.n_kv_head) : 0;
+  const size_t per_layer = BT * (6 * C + 2 * kv + 3 * F) +
+                           static_cast<size_t>(batch) * c.n_head * seq_len * seq_len +
+                           BT * heads * (c.head_dim() + 1) + (c.post_norms ? BT * 2 * (C + 1) : 0);
+  // Logits and their gradient, and tanh of the logits under a final-logit softcap.
+  const size_t logits =
+      BT * static_cast<size_t>(c.vocab_size) * (c.final_logit_softcap > 0.0f ? 3 : 2);
   m.activations = (per_layer * c.n_layer + logits + BT * C * 4) * 4;
   if (bf16) {
     const size_t Q = static_cast<size_t>(c.n_head) * c.head_dim();
