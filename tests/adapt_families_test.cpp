@@ -51,7 +51,7 @@ TEST_P(AdaptFamilies, LoraLowersTheValidationLossAndMergesExactly) {
   c.lora = true;
   c.lora_cfg.r = 4;
   c.lora_cfg.alpha = 8;
-  c.loop = test::quick_loop(20);
+  c.loop = test::quick_loop(12);
   c.loop.lr = 1e-2f;
   const FinetuneResult r = run_finetune(c);
   std::printf("%s: LoRA val loss %.4f -> %.4f\n", GetParam(), r.initial_val_loss,
@@ -87,7 +87,7 @@ TEST_P(AdaptFamilies, FullFinetuneLowersTheValidationLoss) {
   c.data = dir.file("text.txt");
   c.out = dir.file("full");
   c.seq_len = 32;
-  c.loop = test::quick_loop(10);
+  c.loop = test::quick_loop(6);
   const FinetuneResult r = run_finetune(c);
   std::printf("%s: full val loss %.4f -> %.4f\n", GetParam(), r.initial_val_loss,
               r.loop.final_val_loss);
