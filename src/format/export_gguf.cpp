@@ -50,7 +50,8 @@ uint32_t file_type(GGMLType t) {
   }
 }
 
-// sllm name -> llama.cpp name, for everything but GPT-2's fused q/k/v.
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> gguf_names(const ModelConfig& c) {
   std::vector<std::pair<std::string, std::string>> n = {
       {"tok_embeddings.weight", "token_embd.weight"}, {"norm.weight", "output_norm.weight"}};
@@ -71,8 +72,6 @@ std::vector<std::pair<std::string, std::string>> gguf_names(const ModelConfig& c
       }
   return n;
 }
-
-}  // namespace
 
 // mix: the matrices' types; none: as stored.
 static ExportReport export_with(const ModelFiles& files, const std::string& path,
