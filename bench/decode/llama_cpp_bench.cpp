@@ -35,6 +35,10 @@
 //   (ftype: q4_k_m, q4_k_s, q5_k_m, q5_k_s, q6_k, q3_k_m, q3_k_s, q3_k_l, q2_k, iq4_xs, iq4_nl,
 //   q8_0, q4_0).
 //   --imatrix FILE: with this importance matrix (sllm imatrix's or llama.cpp's file).
+//        llama_cpp_bench --lib DIR --greedy FILE.gguf --follow OUT.bin [--tokens 128]
+//   llama.cpp against itself: flash attention on, fed OUT.bin's tokens (a --greedy dump, flash
+//   attention off); prints the largest logit difference and the first step whose greedy choice
+//   differs: the floor that float summation order alone sets.
 //   LLAMA_CPP_BENCH_LOG=1 in the environment shows llama.cpp's whole log (else only errors).
 //        llama_cpp_bench --same-tensors A.gguf --as B.gguf
 //   Whether the two files hold the same tensors byte for byte (exit 1 if not).
@@ -376,6 +380,46 @@ int same_tensors(const std::string& a, const std::string& b) {
   return differ == 0 ? 0 : 1;
 }
 
+// follow: a --greedy dump of llama.cpp itself with flash attention off; this run (flash
+// attention on) feeds that dump's tokens and reports how far its logits drift from them: how
+// closely llama.cpp agrees with itself when only the order of the attention sums changes.
+int follow_greedy(const Llama& f, const std::string& file, const std::string& follow, int n) {
+  constexpr int32_t kVocab = 32000;
+  std::ifstream in(follow, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  int32_t dn = 0, dv = 0;
+  if (bytes.size() >= 8) std::memcpy(&dn, bytes.data(), 4), std::memcpy(&dv, bytes.data() + 4, 4);
+  const size_t step = 4 + 4 * static_cast<size_t>(kVocab);
+  if (dv != kVocab || dn < n || bytes.size() != 8 + step * static_cast<size_t>(dn))
+    die(follow + ": not a --greedy dump of at least --tokens steps");
+  void* model = load_model(f, file);
+  void* ctx = new_context(f, model, n + 8, 2, true, true);
+  int32_t tok = 1;
+  double worst = 0;
+  int worst_step = 0, first_diff = -1;
+  for (int i = 0; i < n; ++i) {
+    if (int rc = f.decode(ctx, f.batch_get_one(&tok, 1)); rc != 0)
+      die("llama_decode returned " + std::to_string(rc));
+    const float* logits = f.logits_ith(ctx, -1);
+    if (!logits) die("llama.cpp returned no logits");
+    const char* rec = bytes.data() + 8 + step * static_cast<size_t>(i);
+    std::vector<float> ref(kVocab);
+    std::memcpy(&tok, rec, 4);
+    std::memcpy(ref.data(), rec + 4, 4 * ref.size());
+    for (int v = 0; v < kVocab; ++v)
+      if (const double d = std::abs(double(logits[v]) - ref[v]); d > worst)
+        worst = d, worst_step = i;
+    if (first_diff < 0 && std::max_element(logits, logits + kVocab) - logits != tok) first_diff = i;
+  }
+  f.free_context(ctx);
+  f.free_model(model);
+  std::printf(
+      "llama.cpp flash attention on vs off, %s: %d steps, largest |logit difference| %.3g (step "
+      "%d); greedy choice first differs at step %d\n",
+      file.c_str(), n, worst, worst_step, first_diff);
+  return 0;
+}
+
 int greedy(const Llama& f, const std::string& file, const std::string& dump, int n) {
   void* model = load_model(f, file);
   void* ctx = new_context(f, model, n + 8, 2, false, true);
@@ -426,7 +470,8 @@ int main(int argc, char** argv) {
                                           {"dump", ""},
                                           {"imatrix", ""},
                                           {"same-tensors", ""},
-                                          {"as", ""}};
+                                          {"as", ""},
+                                          {"follow", ""}};
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
@@ -450,7 +495,9 @@ int main(int argc, char** argv) {
     return quantize(a["lib"], a["from"], a["quantize"], a["ftype"], a["imatrix"]);
   }
   if (!a["greedy"].empty()) {
-    if (a["dump"].empty()) die("--greedy needs --dump");
+    if (a["dump"].empty() && a["follow"].empty()) die("--greedy needs --dump or --follow");
+    if (!a["follow"].empty())
+      return follow_greedy(open_llama(a["lib"]), a["greedy"], a["follow"], n);
     return greedy(open_llama(a["lib"]), a["greedy"], a["dump"], n);
   }
   if (a["dir"].empty()) die("--dir GGUF_DIR is required");

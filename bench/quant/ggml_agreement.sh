@@ -8,7 +8,9 @@
 #   3. llama_cpp_bench --greedy: llama.cpp's greedy 128 tokens and every step's logits;
 #   4. decode_bench --compare-greedy: sllm on the same file, following llama.cpp's tokens: its
 #      greedy choice must equal llama.cpp's at every step and every logit be within --max-diff.
-#   5. with an importance matrix (sllm imatrix on tinyshakespeare): llama.cpp's quantize and
+#   5. llama.cpp against itself (flash attention on vs off) on the first type: the drift that
+#      float summation order and f16 rounding inside llama.cpp's own two attention paths give;
+#   6. with an importance matrix (sllm imatrix on tinyshakespeare): llama.cpp's quantize and
 #      sllm's quantize + export write the same q4_k_m tensors byte for byte.
 #   Then the same for sllm's own export (sllm export --type q4_k_m) loaded by llama.cpp.
 #
@@ -52,6 +54,10 @@ for t in ${types//,/ }; do
   "${llama[@]}" --quantize "$tmp/stories110M-$t.gguf" --from "$tmp/stories110M-f32.gguf" --ftype "$t"
   check "$tmp/stories110M-$t.gguf"
 done
+echo "== llama.cpp against itself on q4_k_m: flash attention on, fed the tokens of the run above"
+t=${types%%,*}
+"${llama[@]}" --greedy "$tmp/stories110M-$t.gguf" --dump "$tmp/llama.bin" --tokens "$tokens" > /dev/null
+"${llama[@]}" --greedy "$tmp/stories110M-$t.gguf" --follow "$tmp/llama.bin" --tokens "$tokens"
 echo "== with an importance matrix: sllm imatrix, then llama.cpp's and sllm's q4_k_m from it"
 data=$(cd "$(dirname "$0")/../.." && pwd)/../shared/data/tinyshakespeare.txt
 head -c 60000 "$data" > "$tmp/calibration.txt"
