@@ -14,6 +14,8 @@
 // partly in the caches between tokens can go past 100% of that bound: stories15M in every type,
 // and on this VM stories110M in Q8_0/Q4_0 (76-131 MB) too; stories110M in F32 (450 MB) cannot.
 //
+// --types also takes llama.cpp's mixes (q4_k_m, q6_k, ...): each tensor in llama.cpp's type for
+// it, written as GGUF and loaded back, so sllm and llama.cpp run the same file.
 // usage: decode_bench [--bandwidth GBs] [--shapes 15M,110M] [--types f32,q8_0,q4_0,q4_1]
 //                     [--threads 1,2] [--tokens 128] [--kv-type f32|f16] [--peer FILE.json]
 //                     [--json OUT.json] [--reps 3]
@@ -43,6 +45,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -53,6 +56,7 @@
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/format/export.h"
+#include "sllm/format/quant_mix.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
 #include "sllm/model/presets.h"
@@ -165,7 +169,7 @@ int write_ggufs(const std::string& dir, const std::vector<std::string>& shapes,
     add_synthetic_vocab(m, m.config.vocab_size);
     for (const auto& tname : types) {
       const std::string path = dir + "/stories" + sname + "-" + tname + ".gguf";
-      const ExportReport rep = export_gguf(m, path, parse_weight_type(tname));
+      const ExportReport rep = export_gguf(m, path, parse_quant_mix(tname));
       if (!rep.tokenizer) {
         std::fprintf(stderr, "%s: the vocabulary was not written: %s\n", path.c_str(),
                      rep.note.c_str());
@@ -481,10 +485,23 @@ int main(int argc, char** argv) {
     if (!shape) return 2;
     for (const auto& tname : split(types)) {
       LoadOptions lo;
-      lo.weight_type = parse_weight_type(tname);
       lo.kv_type = kv_type;
       set_num_threads(2);
-      InferenceModel model(random_model(*shape), lo);
+      std::unique_ptr<InferenceModel> model_owner;
+      if (const QuantMix mix = parse_quant_mix(tname); mix.rules) {
+        // llama.cpp's per-tensor mix: written as GGUF and loaded back, the file llama.cpp runs.
+        ModelFiles m = random_model(*shape);
+        add_synthetic_vocab(m, m.config.vocab_size);
+        const std::string path = std::filesystem::temp_directory_path() /
+                                 ("sllm-decode-bench-" + std::to_string(getpid()) + ".gguf");
+        export_gguf(m, path, mix);
+        model_owner = InferenceModel::load(path, lo);
+        std::filesystem::remove(path);  // Mapped: the pages stay until the model goes.
+      } else {
+        lo.weight_type = parse_weight_type(tname);
+        model_owner = std::make_unique<InferenceModel>(random_model(*shape), lo);
+      }
+      InferenceModel& model = *model_owner;
       std::vector<int32_t> prompt(n);
       for (int i = 0; i < n; ++i) prompt[i] = (i * 7919) % 32000;
       for (const auto& th : split(threads)) {
