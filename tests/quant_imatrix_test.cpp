@@ -54,6 +54,22 @@ TEST(ImatrixFile, BothFormatsReadBackTheSameWeights) {
   EXPECT_EQ(g.tensor("blk.0.attn_q.weight.counts").dims, (std::vector<int64_t>{1, 1}));
 }
 
+// Files written from llama.cpp's layouts by fuzz/make_model_seeds.py (Python, not sllm's writer).
+TEST(ImatrixFile, ReadsLlamaCppsLayoutsWrittenIndependently) {
+  for (const char* name : {"tiny.dat", "tiny.gguf"}) {
+    SCOPED_TRACE(name);
+    const Imatrix m = read_imatrix(std::string(SLLM_SOURCE_DIR) + "/fuzz/seeds/imatrix/" + name);
+    const std::vector<float> q = m.weights("blk.0.attn_q.weight");
+    ASSERT_EQ(q.size(), 4u);
+    EXPECT_FLOAT_EQ(q[0], 0.5f / 8);
+    EXPECT_FLOAT_EQ(q[2], 2.0f / 8);
+    ASSERT_EQ(m.weights("blk.0.ffn_down.weight").size(), 2u);
+    EXPECT_FLOAT_EQ(m.weights("blk.0.ffn_down.weight")[0], 3.0f / 8);
+    EXPECT_EQ(m.chunk_count, 2);
+    EXPECT_EQ(m.datasets, std::vector<std::string>{"text"});
+  }
+}
+
 TEST(ImatrixFile, BadFilesAreRefusedNamingTheProblem) {
   test::TempDir dir;
   write_imatrix(sample_imatrix(), dir.file("ok.dat"));
