@@ -69,9 +69,14 @@ namespace {
 
 struct Shape {
   const char* name;
-  int dim, layers, heads, hidden, ctx;
+  const char* family;  // The preset row (sllm/model/presets.h) the block comes from.
+  int dim, layers, heads, kv_heads, head_dim, hidden, ctx, vocab;
 };
-constexpr Shape kShapes[] = {{"15M", 288, 6, 6, 768, 256}, {"110M", 768, 12, 12, 2048, 1024}};
+// The llama2.c stories shapes, and Qwen3-0.6B's real shape (28 layers, GQA 16/8 with head_dim
+// 128, qk-norm, tied embeddings, a 151,936-token vocabulary).
+constexpr Shape kShapes[] = {{"15M", "llama", 288, 6, 6, 6, 48, 768, 256, 32000},
+                             {"110M", "llama", 768, 12, 12, 12, 64, 2048, 1024, 32000},
+                             {"qwen3-0.6B", "qwen3", 1024, 28, 16, 8, 128, 3072, 1024, 151936}};
 
 // llama.cpp llama-bench on issue 4's reference machine (NOT this one), 2 threads, median
 // tokens/s: {pp128, tg128}. The llama.cpp columns without --peer; in --json's 2-thread cells.
@@ -102,12 +107,13 @@ ModelFiles random_model(const Shape& s) {
   m.source = std::string("random stories") + s.name;
   m.format = "random";
   ModelConfig& c = m.config;
-  apply_preset(c, preset("llama"));
-  c.vocab_size = 32000;
+  apply_preset(c, preset(s.family));
+  c.vocab_size = s.vocab;
   c.n_layer = s.layers;
   c.n_head = s.heads;
-  c.n_kv_head = s.heads;
+  c.n_kv_head = s.kv_heads;
   c.n_embd = s.dim;
+  if (s.head_dim != s.dim / s.heads) c.head_size = s.head_dim;
   c.intermediate_size = s.hidden;
   c.block_size = s.ctx;
   c.tie_word_embeddings = true;
@@ -466,7 +472,7 @@ int main(int argc, char** argv) {
                 bandwidth > 0 ? " (given)" : " (measured, 1 GiB read)");
   }
   std::printf(
-      "decode bench: prefill %d / decode %d tokens, random weights, vocab 32000, dot kernels: %s, "
+      "decode bench: prefill %d / decode %d tokens, random weights, dot kernels: %s, "
       "quantized prefill: %s, KV cache %s, OPENBLAS_CORETYPE=%s\n",
       n, n, dot_kernels().isa, amx_bf16_available() ? "AMX bf16 tiles" : "int8 dot kernels",
       kv_type_name(kv_type),
@@ -530,7 +536,8 @@ int main(int argc, char** argv) {
         // Bytes read per decoded token: every weight once, plus the KV cache at the mean
         // position of the decode phase.
         const double kv_elem = kv_type == KVType::F16 ? 2.0 : 4.0;
-        const double kv = 2.0 * shape->layers * shape->dim * kv_elem * (n + n / 2.0);
+        const double kv =
+            2.0 * shape->layers * shape->kv_heads * shape->head_dim * kv_elem * (n + n / 2.0);
         const double bytes = static_cast<double>(model.weight_bytes()) + kv;
         const double bound = bw[th] * 1e9 / bytes;
         auto ref = peer.find(std::string(shape->name) + "/" + tname + "/" + th);
