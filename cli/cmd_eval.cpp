@@ -21,7 +21,7 @@ int run_eval(int argc, char** argv) {
   std::string text_file, reference;
   sllm::PerplexityOptions opt;
   bool json = false;
-  m.add_to(app, "quantize the weights at load: q8_0, q4_0 or q4_1");
+  m.add_to(app, "quantize the weights at load: q8_0, q4_0, q4_1, q2_k..q6_k or iq4_xs");
   app.add_option("--perplexity", text_file, "text file to score")->required();
   app.add_option("--reference", reference,
                  "f32 model to compare with (default with --quant or --kv-type f16: the same model "

@@ -33,6 +33,8 @@ int run_train(int argc, char** argv) {
   app.add_option("--n-kv-head", c.model.n_kv_head,
                  "Key/value heads (llama GQA; default: --n-head)");
   app.add_option("--n-embd", c.model.n_embd, "Model width")->capture_default_str();
+  app.add_option("--intermediate-size", c.model.intermediate_size,
+                 "MLP width (default: 4 n_embd; gated: 8/3 n_embd rounded up to 32)");
   app.add_option("--bias", bias,
                  "gpt2: biases in the linear layers and LayerNorms (nanoGPT's --bias)")
       ->capture_default_str();

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Writes seed inputs for the model-loader fuzzers into fuzz/seeds/{safetensors,llama2c,gguf}/:
+"""Writes seed inputs for the model-loader fuzzers into fuzz/seeds/{safetensors,llama2c,gguf,imatrix}/:
 a safetensors file matching safetensors_fuzz's fixed tiny Llama config, a llama2.c checkpoint of
-the same shape, and (with the sllm binary) that model exported as GGUF in F32 and Q8_0.
+the same shape, (with the sllm binary) that model exported as GGUF in F32 and Q8_0, and a small
+importance matrix in llama.cpp's legacy and GGUF forms.
 
 usage: /usr/bin/python3 fuzz/make_model_seeds.py [SLLM_BINARY]   (default build/sllm)
 """
@@ -62,8 +63,48 @@ def write_llama2c(path):
         f.write(w)
 
 
+IMATRIX = {"blk.0.attn_q.weight": ([0.5, 1.0, 2.0, 0.25], 8.0), "blk.0.ffn_down.weight": ([3.0, 1.0], 8.0)}
+
+
+def write_imatrix_dat(path):
+    """llama.cpp's legacy imatrix.dat: entries of (name, ncall, values = mean * ncall), then the
+    chunk count and the dataset's name."""
+    w = struct.pack("<i", len(IMATRIX))
+    for name, (sums, count) in IMATRIX.items():
+        w += struct.pack("<i", len(name)) + name.encode() + struct.pack("<ii", 2, len(sums))
+        w += struct.pack(f"<{len(sums)}f", *[s / count * 2 for s in sums])
+    w += struct.pack("<ii", 2, 4) + b"text"
+    with open(path, "wb") as f:
+        f.write(w)
+
+
+def write_imatrix_gguf(path):
+    """llama.cpp's GGUF imatrix: <name>.in_sum2 [n, 1] and <name>.counts [1, 1], F32."""
+    def s(x):
+        return struct.pack("<Q", len(x)) + x.encode()
+    kv = [(s("general.type"), struct.pack("<I", 8) + s("imatrix")),
+          (s("imatrix.chunk_count"), struct.pack("<I", 4) + struct.pack("<I", 2)),
+          (s("imatrix.chunk_size"), struct.pack("<I", 4) + struct.pack("<I", 4)),
+          (s("imatrix.datasets"), struct.pack("<II", 9, 8) + struct.pack("<Q", 1) + s("text"))]
+    tensors, data = [], b""
+    for name, (sums, count) in IMATRIX.items():
+        for suffix, dims, values in ((".in_sum2", [len(sums), 1], sums), (".counts", [1, 1], [count])):
+            tensors.append(s(name + suffix) + struct.pack("<I", 2) + struct.pack("<QQ", *dims) +
+                           struct.pack("<IQ", 0, len(data)))
+            data += struct.pack(f"<{len(values)}f", *values)
+            data += b"\0" * (-len(data) % 32)
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv))
+    head += b"".join(k + v for k, v in kv) + b"".join(tensors)
+    head += b"\0" * (-len(head) % 32)
+    with open(path, "wb") as f:
+        f.write(head + data)
+
+
 def main():
     sllm = sys.argv[1] if len(sys.argv) > 1 else "build/sllm"
+    os.makedirs(f"{HERE}/seeds/imatrix", exist_ok=True)
+    write_imatrix_dat(f"{HERE}/seeds/imatrix/tiny.dat")
+    write_imatrix_gguf(f"{HERE}/seeds/imatrix/tiny.gguf")
     for d in ("safetensors", "llama2c", "gguf"):
         os.makedirs(f"{HERE}/seeds/{d}", exist_ok=True)
     write_safetensors(f"{HERE}/seeds/safetensors/tiny_llama.safetensors", hf_tensors())

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 
 #include "sllm/common/error.h"
 #include "sllm/quant/half.h"
@@ -139,6 +140,31 @@ TEST(KQuantGgml, QuantizersGiveGgmlsBytes) {
                   0)
             << ggml_type_name(c.type) << (qw ? " with" : " without") << " imatrix, row " << r;
     }
+  }
+}
+
+// llama.cpp's quantize with an importance matrix runs ggml's weighted Q4_0 and Q4_1 too
+// (quantize_row_q4_{0,1}_impl); without one, Q4_0 is ggml's reference (sllm's Q4_1 is its own
+// search, so only the weighted Q4_1 is ggml's).
+TEST(KQuantGgml, Q4_0AndQ4_1WithAnImatrixGiveGgmlsBytes) {
+  Ggml g;
+  NEED_GGML(g);
+  const int64_t rows = 18, cols = 512;
+  const auto x = test_rows(rows, cols, 5);
+  const auto imatrix = test_imatrix(cols, 6);
+  const std::tuple<GGMLType, const char*, const float*> cases[] = {
+      {GGMLType::Q4_0, "quantize_q4_0", nullptr},
+      {GGMLType::Q4_0, "quantize_q4_0", imatrix.data()},
+      {GGMLType::Q4_1, "quantize_q4_1", imatrix.data()}};
+  for (const auto& [type, fn, qw] : cases) {
+    const size_t row_bytes = ggml_row_size(type, cols);
+    std::vector<uint8_t> want(row_bytes * rows), got(row_bytes * rows);
+    g.fn<QuantizeFn>(fn)(x.data(), want.data(), rows, cols, qw);
+    for (int64_t r = 0; r < rows; ++r)
+      quantize_row(type, x.data() + r * cols, got.data() + r * row_bytes, cols, qw);
+    for (int64_t r = 0; r < rows; ++r)
+      EXPECT_EQ(std::memcmp(want.data() + r * row_bytes, got.data() + r * row_bytes, row_bytes), 0)
+          << ggml_type_name(type) << (qw ? " with" : " without") << " imatrix, row " << r;
   }
 }
 

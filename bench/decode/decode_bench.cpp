@@ -14,6 +14,8 @@
 // partly in the caches between tokens can go past 100% of that bound: stories15M in every type,
 // and on this VM stories110M in Q8_0/Q4_0 (76-131 MB) too; stories110M in F32 (450 MB) cannot.
 //
+// --types also takes llama.cpp's mixes (q4_k_m, q6_k, ...): each tensor in llama.cpp's type for
+// it, written as GGUF and loaded back, so sllm and llama.cpp run the same file.
 // usage: decode_bench [--bandwidth GBs] [--shapes 15M,110M] [--types f32,q8_0,q4_0,q4_1]
 //                     [--threads 1,2] [--tokens 128] [--kv-type f32|f16] [--peer FILE.json]
 //                     [--json OUT.json] [--reps 3]
@@ -43,6 +45,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -53,6 +56,7 @@
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/format/export.h"
+#include "sllm/format/quant_mix.h"
 #include "sllm/infer/model.h"
 #include "sllm/io/file.h"
 #include "sllm/model/presets.h"
@@ -65,9 +69,14 @@ namespace {
 
 struct Shape {
   const char* name;
-  int dim, layers, heads, hidden, ctx;
+  const char* family;  // The preset row (sllm/model/presets.h) the block comes from.
+  int dim, layers, heads, kv_heads, head_dim, hidden, ctx, vocab;
 };
-constexpr Shape kShapes[] = {{"15M", 288, 6, 6, 768, 256}, {"110M", 768, 12, 12, 2048, 1024}};
+// The llama2.c stories shapes, and Qwen3-0.6B's real shape (28 layers, GQA 16/8 with head_dim
+// 128, qk-norm, tied embeddings, a 151,936-token vocabulary).
+constexpr Shape kShapes[] = {{"15M", "llama", 288, 6, 6, 6, 48, 768, 256, 32000},
+                             {"110M", "llama", 768, 12, 12, 12, 64, 2048, 1024, 32000},
+                             {"qwen3-0.6B", "qwen3", 1024, 28, 16, 8, 128, 3072, 1024, 151936}};
 
 // llama.cpp llama-bench on issue 4's reference machine (NOT this one), 2 threads, median
 // tokens/s: {pp128, tg128}. The llama.cpp columns without --peer; in --json's 2-thread cells.
@@ -98,12 +107,13 @@ ModelFiles random_model(const Shape& s) {
   m.source = std::string("random stories") + s.name;
   m.format = "random";
   ModelConfig& c = m.config;
-  apply_preset(c, preset("llama"));
-  c.vocab_size = 32000;
+  apply_preset(c, preset(s.family));
+  c.vocab_size = s.vocab;
   c.n_layer = s.layers;
   c.n_head = s.heads;
-  c.n_kv_head = s.heads;
+  c.n_kv_head = s.kv_heads;
   c.n_embd = s.dim;
+  if (s.head_dim != s.dim / s.heads) c.head_size = s.head_dim;
   c.intermediate_size = s.hidden;
   c.block_size = s.ctx;
   c.tie_word_embeddings = true;
@@ -165,7 +175,7 @@ int write_ggufs(const std::string& dir, const std::vector<std::string>& shapes,
     add_synthetic_vocab(m, m.config.vocab_size);
     for (const auto& tname : types) {
       const std::string path = dir + "/stories" + sname + "-" + tname + ".gguf";
-      const ExportReport rep = export_gguf(m, path, parse_weight_type(tname));
+      const ExportReport rep = export_gguf(m, path, parse_quant_mix(tname));
       if (!rep.tokenizer) {
         std::fprintf(stderr, "%s: the vocabulary was not written: %s\n", path.c_str(),
                      rep.note.c_str());
@@ -462,7 +472,7 @@ int main(int argc, char** argv) {
                 bandwidth > 0 ? " (given)" : " (measured, 1 GiB read)");
   }
   std::printf(
-      "decode bench: prefill %d / decode %d tokens, random weights, vocab 32000, dot kernels: %s, "
+      "decode bench: prefill %d / decode %d tokens, random weights, dot kernels: %s, "
       "quantized prefill: %s, KV cache %s, OPENBLAS_CORETYPE=%s\n",
       n, n, dot_kernels().isa, amx_bf16_available() ? "AMX bf16 tiles" : "int8 dot kernels",
       kv_type_name(kv_type),
@@ -481,10 +491,23 @@ int main(int argc, char** argv) {
     if (!shape) return 2;
     for (const auto& tname : split(types)) {
       LoadOptions lo;
-      lo.weight_type = parse_weight_type(tname);
       lo.kv_type = kv_type;
       set_num_threads(2);
-      InferenceModel model(random_model(*shape), lo);
+      std::unique_ptr<InferenceModel> model_owner;
+      if (const QuantMix mix = parse_quant_mix(tname); mix.rules) {
+        // llama.cpp's per-tensor mix: written as GGUF and loaded back, the file llama.cpp runs.
+        ModelFiles m = random_model(*shape);
+        add_synthetic_vocab(m, m.config.vocab_size);
+        const std::string path = std::filesystem::temp_directory_path() /
+                                 ("sllm-decode-bench-" + std::to_string(getpid()) + ".gguf");
+        export_gguf(m, path, mix);
+        model_owner = InferenceModel::load(path, lo);
+        std::filesystem::remove(path);  // Mapped: the pages stay until the model goes.
+      } else {
+        lo.weight_type = parse_weight_type(tname);
+        model_owner = std::make_unique<InferenceModel>(random_model(*shape), lo);
+      }
+      InferenceModel& model = *model_owner;
       std::vector<int32_t> prompt(n);
       for (int i = 0; i < n; ++i) prompt[i] = (i * 7919) % 32000;
       for (const auto& th : split(threads)) {
@@ -513,7 +536,8 @@ int main(int argc, char** argv) {
         // Bytes read per decoded token: every weight once, plus the KV cache at the mean
         // position of the decode phase.
         const double kv_elem = kv_type == KVType::F16 ? 2.0 : 4.0;
-        const double kv = 2.0 * shape->layers * shape->dim * kv_elem * (n + n / 2.0);
+        const double kv =
+            2.0 * shape->layers * shape->kv_heads * shape->head_dim * kv_elem * (n + n / 2.0);
         const double bytes = static_cast<double>(model.weight_bytes()) + kv;
         const double bound = bw[th] * 1e9 / bytes;
         auto ref = peer.find(std::string(shape->name) + "/" + tname + "/" + th);

@@ -19,7 +19,8 @@
 // F16 KV cache (llama.cpp's default; run.sh gives sllm the same), mmap, context 2N, n_threads =
 // n_threads_batch = the thread count.
 //
-// Built with the benchmarks (links nothing of llama.cpp; dlopen at run time).
+// Built with the benchmarks (links nothing of llama.cpp: dlopen at run time; sllm for its file
+// readers).
 // usage: llama_cpp_bench --lib DIR --dir GGUF_DIR [--shapes 15M,110M] [--types f32,q8_0,q4_0]
 //          [--threads 1,2] [--tokens 128] [--reps 3] [--json OUT.json]
 //        llama_cpp_bench --lib DIR --dir GGUF_DIR --check
@@ -33,6 +34,14 @@
 //   llama_model_quantize(), llama.cpp's own quantizer and per-tensor type rules, writes OUT
 //   (ftype: q4_k_m, q4_k_s, q5_k_m, q5_k_s, q6_k, q3_k_m, q3_k_s, q3_k_l, q2_k, iq4_xs, iq4_nl,
 //   q8_0, q4_0).
+//   --imatrix FILE: with this importance matrix (sllm imatrix's or llama.cpp's file).
+//        llama_cpp_bench --lib DIR --greedy FILE.gguf --follow OUT.bin [--tokens 128]
+//   llama.cpp against itself: flash attention on, fed OUT.bin's tokens (a --greedy dump, flash
+//   attention off); prints the largest logit difference and the first step whose greedy choice
+//   differs: the floor that float summation order alone sets.
+//   LLAMA_CPP_BENCH_LOG=1 in the environment shows llama.cpp's whole log (else only errors).
+//        llama_cpp_bench --same-tensors A.gguf --as B.gguf
+//   Whether the two files hold the same tensors byte for byte (exit 1 if not).
 //        llama_cpp_bench --lib DIR --greedy FILE.gguf --dump OUT.bin [--tokens 128]
 //   Greedy decoding from token 1 (BOS), one token per llama_decode, F32 KV cache, flash attention
 //   off, 2 threads; OUT gets int32 n_tokens, int32 n_vocab, then per step int32 token and the
@@ -56,6 +65,9 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "sllm/format/imatrix_file.h"
+#include "sllm/io/gguf.h"
 
 namespace {
 
@@ -131,7 +143,7 @@ Llama open_llama(const std::string& dir) {
   // Only errors from llama.cpp's log (level 4 = GGML_LOG_LEVEL_ERROR).
   sym<LogSet>(l, "llama_log_set")(
       [](int level, const char* text, void*) {
-        if (level == 4) std::fputs(text, stderr);
+        if (level == 4 || std::getenv("LLAMA_CPP_BENCH_LOG")) std::fputs(text, stderr);
       },
       nullptr);
   sym<LoadAll>(g, "ggml_backend_load_all_from_path")(dir.c_str());  // The libggml-cpu-* variants.
@@ -298,10 +310,17 @@ bool check(const Llama& f, const std::string& dir) {
 // llama_model_quantize_params of this build: nthread at 0, ftype at 4, output_tensor_type at 8,
 // quantize_output_tensor at 17, checked against the defaults (0, LLAMA_FTYPE_MOSTLY_Q8_0 = 7,
 // GGML_TYPE_COUNT = 43, true) before use.
-constexpr size_t kQNThread = 0, kQFtype = 4, kQOutputType = 8, kQOutputTensor = 17;
+// imatrix at 24: an array of llama_model_imatrix_data {name, data, size} per tensor, ended by
+// an entry with a null name (this build's C API; tools/quantize builds it from the file).
+constexpr size_t kQNThread = 0, kQFtype = 4, kQOutputType = 8, kQOutputTensor = 17, kQImatrix = 24;
+struct LlamaImatrixData {
+  const char* name;
+  const float* data;
+  size_t size;
+};
 
 int quantize(const std::string& lib, const std::string& in, const std::string& out,
-             const std::string& ftype) {
+             const std::string& ftype, const std::string& imatrix_file) {
   static const std::map<std::string, int32_t> ftypes = {
       {"q4_0", 2},    {"q8_0", 7},    {"q2_k", 10},   {"q3_k_s", 11}, {"q3_k_m", 12},
       {"q3_k_l", 13}, {"q4_k_s", 14}, {"q4_k_m", 15}, {"q5_k_s", 16}, {"q5_k_m", 17},
@@ -320,9 +339,84 @@ int quantize(const std::string& lib, const std::string& in, const std::string& o
         "their offsets)");
   p.set<int32_t>(kQNThread, 2);
   p.set<int32_t>(kQFtype, it->second);
+  std::map<std::string, std::vector<float>> weights;
+  std::vector<LlamaImatrixData> imatrix;
+  if (!imatrix_file.empty()) {
+    if (p.get<void*>(kQImatrix) != nullptr)
+      die("llama_model_quantize_params: no null imatrix at 24");
+    const sllm::Imatrix m = sllm::read_imatrix(imatrix_file);
+    for (const auto& [name, e] : m.entries) {
+      const auto& w = weights[name] = m.weights(name);
+      imatrix.push_back({weights.find(name)->first.c_str(), w.data(), w.size()});
+    }
+    imatrix.push_back({nullptr, nullptr, 0});
+    p.set<const void*>(kQImatrix, imatrix.data());
+  }
   if (uint32_t rc = sym<Quantize>(l, "llama_model_quantize")(in.c_str(), out.c_str(), &p); rc != 0)
     die("llama_model_quantize failed (" + std::to_string(rc) + ") on " + in);
-  std::printf("llama.cpp wrote %s (%s) from %s\n", out.c_str(), ftype.c_str(), in.c_str());
+  std::printf("llama.cpp wrote %s (%s%s) from %s\n", out.c_str(), ftype.c_str(),
+              imatrix_file.empty() ? "" : (", imatrix " + imatrix_file).c_str(), in.c_str());
+  return 0;
+}
+
+// Whether two GGUF files hold the same tensors: names, types, shapes and bytes.
+int same_tensors(const std::string& a, const std::string& b) {
+  const sllm::GGUFReader ra(a), rb(b);
+  int same = 0, differ = 0;
+  for (const sllm::GGUFTensorInfo& t : ra.tensors()) {
+    const sllm::GGUFTensorInfo* u = rb.find_tensor(t.name);
+    if (!u || u->type != t.type || u->dims != t.dims || u->nbytes != t.nbytes ||
+        std::memcmp(u->data, t.data, t.nbytes) != 0) {
+      std::printf("differs: %s (%s vs %s)\n", t.name.c_str(), sllm::ggml_type_name(t.type),
+                  u ? sllm::ggml_type_name(u->type) : "absent");
+      ++differ;
+    } else {
+      ++same;
+    }
+  }
+  if (rb.tensors().size() != ra.tensors().size()) ++differ;
+  std::printf("%d of %zu tensors byte-identical (%s vs %s)\n", same, ra.tensors().size(), a.c_str(),
+              b.c_str());
+  return differ == 0 ? 0 : 1;
+}
+
+// follow: a --greedy dump of llama.cpp itself with flash attention off; this run (flash
+// attention on) feeds that dump's tokens and reports how far its logits drift from them: how
+// closely llama.cpp agrees with itself when only the order of the attention sums changes.
+int follow_greedy(const Llama& f, const std::string& file, const std::string& follow, int n) {
+  constexpr int32_t kVocab = 32000;
+  std::ifstream in(follow, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  int32_t dn = 0, dv = 0;
+  if (bytes.size() >= 8) std::memcpy(&dn, bytes.data(), 4), std::memcpy(&dv, bytes.data() + 4, 4);
+  const size_t step = 4 + 4 * static_cast<size_t>(kVocab);
+  if (dv != kVocab || dn < n || bytes.size() != 8 + step * static_cast<size_t>(dn))
+    die(follow + ": not a --greedy dump of at least --tokens steps");
+  void* model = load_model(f, file);
+  void* ctx = new_context(f, model, n + 8, 2, true, true);
+  int32_t tok = 1;
+  double worst = 0;
+  int worst_step = 0, first_diff = -1;
+  for (int i = 0; i < n; ++i) {
+    if (int rc = f.decode(ctx, f.batch_get_one(&tok, 1)); rc != 0)
+      die("llama_decode returned " + std::to_string(rc));
+    const float* logits = f.logits_ith(ctx, -1);
+    if (!logits) die("llama.cpp returned no logits");
+    const char* rec = bytes.data() + 8 + step * static_cast<size_t>(i);
+    std::vector<float> ref(kVocab);
+    std::memcpy(&tok, rec, 4);
+    std::memcpy(ref.data(), rec + 4, 4 * ref.size());
+    for (int v = 0; v < kVocab; ++v)
+      if (const double d = std::abs(double(logits[v]) - ref[v]); d > worst)
+        worst = d, worst_step = i;
+    if (first_diff < 0 && std::max_element(logits, logits + kVocab) - logits != tok) first_diff = i;
+  }
+  f.free_context(ctx);
+  f.free_model(model);
+  std::printf(
+      "llama.cpp flash attention on vs off, %s: %d steps, largest |logit difference| %.3g (step "
+      "%d); greedy choice first differs at step %d\n",
+      file.c_str(), n, worst, worst_step, first_diff);
   return 0;
 }
 
@@ -373,7 +467,11 @@ int main(int argc, char** argv) {
                                           {"from", ""},
                                           {"ftype", ""},
                                           {"greedy", ""},
-                                          {"dump", ""}};
+                                          {"dump", ""},
+                                          {"imatrix", ""},
+                                          {"same-tensors", ""},
+                                          {"as", ""},
+                                          {"follow", ""}};
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
@@ -387,13 +485,19 @@ int main(int argc, char** argv) {
   }
   const int n = std::atoi(a["tokens"].c_str()), reps = std::atoi(a["reps"].c_str());
   if (n < 1 || n > 4096 || reps < 1 || reps > 100) die("--tokens 1..4096 and --reps 1..100");
+  if (!a["same-tensors"].empty()) {
+    if (a["as"].empty()) die("--same-tensors needs --as");
+    return same_tensors(a["same-tensors"], a["as"]);
+  }
   if (a["lib"].empty()) die("--lib DIR is required");
   if (!a["quantize"].empty()) {
     if (a["from"].empty() || a["ftype"].empty()) die("--quantize needs --from and --ftype");
-    return quantize(a["lib"], a["from"], a["quantize"], a["ftype"]);
+    return quantize(a["lib"], a["from"], a["quantize"], a["ftype"], a["imatrix"]);
   }
   if (!a["greedy"].empty()) {
-    if (a["dump"].empty()) die("--greedy needs --dump");
+    if (a["dump"].empty() && a["follow"].empty()) die("--greedy needs --dump or --follow");
+    if (!a["follow"].empty())
+      return follow_greedy(open_llama(a["lib"]), a["greedy"], a["follow"], n);
     return greedy(open_llama(a["lib"]), a["greedy"], a["dump"], n);
   }
   if (a["dir"].empty()) die("--dir GGUF_DIR is required");

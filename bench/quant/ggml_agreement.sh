@@ -8,6 +8,10 @@
 #   3. llama_cpp_bench --greedy: llama.cpp's greedy 128 tokens and every step's logits;
 #   4. decode_bench --compare-greedy: sllm on the same file, following llama.cpp's tokens: its
 #      greedy choice must equal llama.cpp's at every step and every logit be within --max-diff.
+#   5. llama.cpp against itself (flash attention on vs off) on the first type: the drift that
+#      float summation order and f16 rounding inside llama.cpp's own two attention paths give;
+#   6. with an importance matrix (sllm imatrix on tinyshakespeare): llama.cpp's quantize and
+#      sllm's quantize + export write the same q4_k_m tensors byte for byte.
 #   Then the same for sllm's own export (sllm export --type q4_k_m) loaded by llama.cpp.
 #
 # usage: bench/quant/ggml_agreement.sh build [--types q4_k_m,q5_k_m,q6_k,iq4_xs] [--tokens 128]
@@ -50,6 +54,22 @@ for t in ${types//,/ }; do
   "${llama[@]}" --quantize "$tmp/stories110M-$t.gguf" --from "$tmp/stories110M-f32.gguf" --ftype "$t"
   check "$tmp/stories110M-$t.gguf"
 done
+echo "== llama.cpp against itself on q4_k_m: flash attention on, fed the tokens of the run above"
+t=${types%%,*}
+"${llama[@]}" --greedy "$tmp/stories110M-$t.gguf" --dump "$tmp/llama.bin" --tokens "$tokens" > /dev/null
+"${llama[@]}" --greedy "$tmp/stories110M-$t.gguf" --follow "$tmp/llama.bin" --tokens "$tokens"
+echo "== with an importance matrix: sllm imatrix, then llama.cpp's and sllm's q4_k_m from it"
+data=$(cd "$(dirname "$0")/../.." && pwd)/../shared/data/tinyshakespeare.txt
+head -c 60000 "$data" > "$tmp/calibration.txt"
+"$build/sllm" imatrix -m "$tmp/stories110M-f32.gguf" --data "$tmp/calibration.txt" \
+  --out "$tmp/imatrix.dat" --chunk-size 128 --chunks 8 2>&1 | tail -1
+"${llama[@]}" --quantize "$tmp/llama-q4_k_m-imatrix.gguf" --from "$tmp/stories110M-f32.gguf" \
+  --ftype q4_k_m --imatrix "$tmp/imatrix.dat"
+"$build/sllm" quantize -m "$tmp/stories110M-f32.gguf" -o "$tmp/sllm-q4_k_m-imatrix" --type q4_k_m \
+  --imatrix "$tmp/imatrix.dat" 2>&1 | tail -1
+"$build/sllm" export --model "$tmp/sllm-q4_k_m-imatrix" --out "$tmp/sllm-q4_k_m-imatrix.gguf" >/dev/null
+"${llama[@]}" --same-tensors "$tmp/sllm-q4_k_m-imatrix.gguf" --as "$tmp/llama-q4_k_m-imatrix.gguf" |
+  tail -1 || status=1
 echo "== sllm's q4_k_m (sllm export), in llama.cpp"
 "$build/sllm" export --model "$tmp/stories110M-f32.gguf" --out "$tmp/sllm-q4_k_m.gguf" --type q4_k_m
 check "$tmp/sllm-q4_k_m.gguf"

@@ -52,7 +52,8 @@ uint32_t file_type(GGMLType t) {
   }
 }
 
-// sllm name -> llama.cpp name, for everything but GPT-2's fused q/k/v.
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> gguf_names(const ModelConfig& c) {
   std::vector<std::pair<std::string, std::string>> n = {
       {"tok_embeddings.weight", "token_embd.weight"}, {"norm.weight", "output_norm.weight"}};
@@ -83,6 +84,8 @@ std::vector<std::pair<std::string, std::string>> gguf_names(const ModelConfig& c
       }
   return n;
 }
+
+namespace {
 
 // The sliding window llama.cpp reads (0: none), with the layer-pattern key the family needs;
 // sllm::Error when the family's layout cannot say c's windows.

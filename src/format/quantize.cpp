@@ -1,5 +1,6 @@
 #include "sllm/format/quantize.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
@@ -16,7 +17,8 @@ GGMLType stored_type(const std::string& name, const WeightTensor& t, GGMLType ty
   return matrix ? type : GGMLType::F32;
 }
 
-std::vector<uint8_t> convert_tensor(const WeightTensor& t, GGMLType to, const std::string& name) {
+std::vector<uint8_t> convert_tensor(const WeightTensor& t, GGMLType to, const std::string& name,
+                                    const float* imatrix) {
   const int64_t cols = t.shape.empty() ? 1 : t.shape.back(), rows = t.numel() / cols;
   if (t.type == to) return {t.data, t.data + t.nbytes};
   const size_t src_row = ggml_row_size(t.type, cols), dst_row = ggml_row_size(to, cols);
@@ -25,7 +27,7 @@ std::vector<uint8_t> convert_tensor(const WeightTensor& t, GGMLType to, const st
   for (int64_t r = 0; r < rows; ++r) {
     dequantize_row(t.type, t.data + r * src_row, row.data(), cols);
     try {
-      quantize_row(to, row.data(), out.data() + r * dst_row, cols);
+      quantize_row(to, row.data(), out.data() + r * dst_row, cols, imatrix);
     } catch (const Error& e) {
       fail("{} row {}: {}", name, r, e.what());
     }
@@ -41,7 +43,8 @@ QuantizeReport quantize_model(const std::string& model_path, const std::string& 
 }
 
 QuantizeReport quantize_model(const std::string& model_path, const std::string& out_dir,
-                              const QuantMix& mix, const std::string& tokenizer) {
+                              const QuantMix& mix, const std::string& tokenizer,
+                              const Imatrix* imatrix) {
   ModelFiles files = load_model_files(model_path, tokenizer);
   files.validate();
   auto tok = model_tokenizer(files);
@@ -53,11 +56,43 @@ QuantizeReport quantize_model(const std::string& model_path, const std::string& 
   w.set("sllm.weight_type", GGUFValue::string(mix.name));
   std::vector<std::vector<uint8_t>> bufs;
   bufs.reserve(files.tensors.size());
+  const auto entry_names = imatrix_entry_names(files.config);
+  if (imatrix) {
+    const bool any = std::any_of(entry_names.begin(), entry_names.end(), [&](const auto& n) {
+      return imatrix->entries.count(n.second) > 0;
+    });
+    if (!any)
+      fail(
+          "{}: the importance matrix has no entry for any of this model's matrices (it has "
+          "'{}'; this model's first is '{}'): is it for another model?",
+          imatrix->source, imatrix->entries.begin()->first, entry_names.begin()->second);
+    w.set("quantize.imatrix.file", GGUFValue::string(imatrix->source));
+    if (!imatrix->datasets.empty())
+      w.set("quantize.imatrix.dataset", GGUFValue::string(imatrix->datasets.front()));
+    w.set("quantize.imatrix.entries_count",
+          GGUFValue::i32(static_cast<int32_t>(imatrix->entries.size())));
+    w.set("quantize.imatrix.chunks_count",
+          GGUFValue::i32(static_cast<int32_t>(imatrix->chunk_count)));
+  }
   for (const auto& spec : param_specs(files.config)) {
     const WeightTensor& t = files.tensors.at(spec.name);
-    const GGMLType to = mix_tensor_type(mix, spec.name, t, files.config);
+    const GGMLType to = mix_tensor_type(mix, spec.name, t, files.config, imatrix != nullptr);
     ++rep.tensors_by_type[weight_type_name(to)];
-    bufs.push_back(convert_tensor(t, to, files.source + ": tensor '" + spec.name + "'"));
+    std::vector<float> weights;
+    if (auto e = entry_names.find(spec.name); imatrix && e != entry_names.end()) {
+      if (!uses_imatrix(to)) {
+        ++rep.imatrix_type_takes_none;
+      } else if (weights = imatrix->weights(e->second); weights.empty()) {
+        rep.imatrix_missing.push_back(e->second);
+      } else if (static_cast<int64_t>(weights.size()) != t.shape.back()) {
+        fail("{}: imatrix entry '{}' has {} columns, but {} has {}", imatrix->source, e->second,
+             weights.size(), spec.name, t.shape.back());
+      } else {
+        ++rep.imatrix_used;
+      }
+    }
+    bufs.push_back(convert_tensor(t, to, files.source + ": tensor '" + spec.name + "'",
+                                  weights.empty() ? nullptr : weights.data()));
     std::vector<int64_t> dims(t.shape.rbegin(), t.shape.rend());
     w.add_tensor(spec.name, to, dims, bufs.back().data(), bufs.back().size());
     rep.params += static_cast<size_t>(t.numel());

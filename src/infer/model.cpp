@@ -204,9 +204,10 @@ InferenceModel::InferenceModel(ModelFiles files, const LoadOptions& opt)
       const size_t dot = n.find('.', 7);
       Layer& l = layers_.at(std::stoul(n.substr(7, dot - 7)));
       const std::string part = n.substr(dot + 1);
-      if (auto m = matrices.find(part); m != matrices.end())
+      if (auto m = matrices.find(part); m != matrices.end()) {
         l.*(m->second) = matrix(n, to);
-      else
+        layer_matrix_names_[&(l.*(m->second))] = n;
+      } else
         l.*(vectors.at(part)) = vec(n);
     } else if (n == "tok_embeddings.weight") {
       tok_emb_ = matrix(n, to);
@@ -471,6 +472,8 @@ void InferenceModel::forward_layers(std::span<const Seq> seqs, const std::vector
 
   // Multiplies the normalised input by several weights (quantized once for all of them).
   auto project = [&](std::initializer_list<MatmulOut> outs, const float* in) {
+    if (matmul_hook_)
+      for (const MatmulOut& o : outs) matmul_hook_(layer_matrix_names_.at(o.w), in, N, o.w->cols);
     matmul_many(std::span<const MatmulOut>(outs.begin(), outs.size()), in, N, s.acts, team);
   };
   // y += r (the residual), token by token.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "quant_imatrix.h"
 #include "sllm/common/error.h"
 #include "sllm/quant/half.h"
 #include "sllm/quant/kdot.h"
@@ -972,6 +973,49 @@ constexpr KTraits kTraits[] = {
     traits<BlockIQ4NL, quantize_iq4_nl, dequantize_iq4_nl>(GGMLType::IQ4_NL, 32),
     traits<BlockIQ4XS, quantize_iq4_xs, dequantize_iq4_xs>(GGMLType::IQ4_XS, kQK),
 };
+
+// sigma^2: the row's mean square, so a weight's importance never drops to 0 with x.
+float row_sigma2(const float* x, int64_t n) {
+  float sum_x2 = 0;
+  for (int64_t j = 0; j < n; ++j) sum_x2 += x[j] * x[j];
+  return sum_x2 / static_cast<float>(n);
+}
+
+}  // namespace
+
+void quantize_q4_0_imatrix(const float* x, BlockQ4_0* y, int64_t n, const float* qw) {
+  const float sigma2 = row_sigma2(x, n);
+  float weight[kQBlock];
+  int8_t L[kQBlock];
+  for (int64_t ib = 0; ib < n / kQBlock; ++ib) {
+    const float* xb = x + kQBlock * ib;
+    const float* q = qw + kQBlock * ib;
+    for (int j = 0; j < kQBlock; ++j) weight[j] = q[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    const float d = make_qx_quants(kQBlock, 8, xb, L, weight);
+    y[ib].d = f32_to_f16(d);
+    for (int j = 0; j < kQBlock / 2; ++j)
+      y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
+  }
+}
+
+void quantize_q4_1_imatrix(const float* x, BlockQ4_1* y, int64_t n, const float* qw) {
+  const float sigma2 = row_sigma2(x, n);
+  float weight[kQBlock];
+  uint8_t L[kQBlock], Laux[kQBlock];
+  for (int64_t ib = 0; ib < n / kQBlock; ++ib) {
+    const float* xb = x + kQBlock * ib;
+    const float* q = qw + kQBlock * ib;
+    for (int j = 0; j < kQBlock; ++j) weight[j] = q[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+    float min;
+    const float d = make_qkx3_quants(kQBlock, 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36);
+    y[ib].d = f32_to_f16(d);
+    y[ib].m = f32_to_f16(-min);
+    for (int j = 0; j < kQBlock / 2; ++j)
+      y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
+  }
+}
+
+namespace {
 
 const KTraits& ktraits(GGMLType t) {
   for (const KTraits& k : kTraits)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "quant_imatrix.h"
 #include "sllm/common/error.h"
 #include "sllm/quant/half.h"
 #include "sllm/quant/kquant.h"
@@ -139,6 +140,19 @@ std::string weight_type_name(GGMLType t) {
   std::string s = ggml_type_name(t);
   for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return s;
+}
+
+bool uses_imatrix(GGMLType t) {
+  return t == GGMLType::Q4_0 || t == GGMLType::Q4_1 || (is_kquant_type(t) && t != GGMLType::Q8_K);
+}
+
+void quantize_row(GGMLType t, const float* x, void* dst, int64_t n, const float* imatrix) {
+  if (!imatrix || !uses_imatrix(t)) return quantize_row(t, x, dst, n);
+  if (is_kquant_type(t)) return quantize_row_kquant(t, x, dst, n, imatrix);
+  check_blocks(t, x, n);
+  if (t == GGMLType::Q4_0)
+    return quantize_q4_0_imatrix(x, static_cast<BlockQ4_0*>(dst), n, imatrix);
+  return quantize_q4_1_imatrix(x, static_cast<BlockQ4_1*>(dst), n, imatrix);
 }
 
 void quantize_row(GGMLType t, const float* x, void* dst, int64_t n) {

@@ -12,6 +12,8 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sllm/format/model_files.h"
 #include "sllm/format/quant_mix.h"
@@ -33,5 +35,9 @@ ExportReport export_gguf(const ModelFiles& files, const std::string& path,
 // uniform type.
 ExportReport export_gguf(const ModelFiles& files, const std::string& path, const QuantMix& mix);
 ExportReport export_hf(const ModelFiles& files, const std::string& dir);
+
+// sllm parameter name -> llama.cpp tensor name ("layers.3.attn.v.weight" ->
+// "blk.3.attn_v.weight"), for every tensor but GPT-2's fused q/k/v (attn_qkv in llama.cpp).
+std::vector<std::pair<std::string, std::string>> gguf_names(const ModelConfig& c);
 
 }  // namespace sllm

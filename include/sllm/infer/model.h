@@ -9,6 +9,8 @@
 // sequence's last new token (or of every new token, for perplexity).
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -109,6 +111,13 @@ class InferenceModel {
   // (one row per logits row), e.g. for embeddings. Valid until the next forward.
   std::span<const float> last_hidden() const;
 
+  // Sees the input x [n, cols] of every matrix multiplication in the layers during
+  // forward_batch, on the calling thread: what `sllm imatrix` measures. name: the parameter
+  // ("layers.3.attn.q.weight"). An empty hook (the default) costs nothing.
+  using MatmulInputHook =
+      std::function<void(const std::string& name, const float* x, int64_t n, int64_t cols)>;
+  void set_matmul_input_hook(MatmulInputHook hook) { matmul_hook_ = std::move(hook); }
+
   struct Layer {
     std::vector<float> attn_norm_w, attn_norm_b, mlp_norm_w, mlp_norm_b;
     std::vector<float> q_norm_w, k_norm_w, attn_post_norm_w, mlp_post_norm_w;
@@ -126,6 +135,8 @@ class InferenceModel {
   std::vector<Layer> layers_;
   KVType kv_type_ = KVType::F32;
   std::unique_ptr<Scratch> s_;
+  MatmulInputHook matmul_hook_;
+  std::map<const Weight*, std::string> layer_matrix_names_;
 
   Weight matrix(const std::string& name, std::optional<GGMLType> to);
   std::vector<float> vec(const std::string& name);

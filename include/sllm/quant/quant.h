@@ -40,6 +40,11 @@ std::string weight_type_name(GGMLType t);  // Lower case, as parse_weight_type t
 // Quantizes n floats (whole blocks for block types) into dst, which holds
 // ggml_row_size(t, n) bytes. F32/F16/BF16 are plain conversions.
 void quantize_row(GGMLType t, const float* x, void* dst, int64_t n);
+// With an importance matrix (n weights, one per column; see sllm/format/imatrix_file.h), as
+// llama.cpp's quantize: ggml's weighted quantizers for Q4_0, Q4_1 and the k-quants. The other
+// types do not use one (ggml's neither): see uses_imatrix.
+void quantize_row(GGMLType t, const float* x, void* dst, int64_t n, const float* imatrix);
+bool uses_imatrix(GGMLType t);
 void dequantize_row(GGMLType t, const void* src, float* y, int64_t n);
 
 }  // namespace sllm
