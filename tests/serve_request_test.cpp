@@ -50,13 +50,14 @@ TEST(ServeRequest, ParsesEverySamplingParameter) {
 TEST(ServeRequest, DefaultsAndNulls) {
   auto r = parse_generation_request(R"({"model":"m","prompt":"hi","temperature":null,"stop":null})",
                                     false, RequestLimits{});
-  EXPECT_EQ(r.prompt, "hi");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(r.prompts[0].text, "hi");
   EXPECT_FLOAT_EQ(r.sampling.temperature, 1.0f);
   EXPECT_EQ(r.max_tokens, RequestLimits{}.default_max_tokens);
   EXPECT_FALSE(r.stream);
   auto t = parse_generation_request(R"({"model":"m","prompt":[1,2,3],"max_completion_tokens":7})",
                                     false, RequestLimits{});
-  EXPECT_EQ(t.prompt_tokens, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(t.prompts.at(0).tokens, (std::vector<int32_t>{1, 2, 3}));
   EXPECT_EQ(t.max_tokens, 7);
 }
 
@@ -82,7 +83,7 @@ TEST(ServeRequest, ErrorsNameTheField) {
   EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","logit_bias":{"5":"1"}})"), "logit_bias.5");
   EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","response_format":{"type":"xml"}})"),
             "response_format.type");
-  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","n":2})"), "n");
+  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","n":17})"), "n");
   EXPECT_EQ(error_param(R"({"model":"m","prompt":[1,-2]})"), "prompt[1]");
   EXPECT_EQ(error_param(R"({"model":"m","messages":[]})", true), "messages");
   EXPECT_EQ(error_param(R"({"model":"m","messages":{}})", true), "messages");

@@ -49,6 +49,7 @@ class Grammar {
     std::string shortest;
     bool finite = false;
   };
+  void check_left_recursion() const;
   std::vector<Rule> rules_;
   int root_ = 0;
 };
