@@ -35,7 +35,9 @@ constexpr int kMaxDigits = 16;
 // Digit-class sequences covering the numbers of equal length from lo to hi (as strings).
 void same_length(const std::string& lo, const std::string& hi, GrammarAlt prefix,
                  std::vector<GrammarAlt>& out) {
-  if (lo.empty()) {
+  if (lo.find_first_not_of('0') == std::string::npos &&
+      hi.find_first_not_of('9') == std::string::npos) {  // Every digit free (or none left).
+    for (size_t i = 0; i < lo.size(); ++i) prefix.push_back(G::range('0', '9'));
     out.push_back(prefix);
     return;
   }

@@ -2,6 +2,8 @@
 // OpenAI's completion and chat-completion bodies, shared by generation.cpp and
 // generation_response.cpp.
 #pragma once
+#include <fmt/format.h>
+
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -77,6 +79,24 @@ inline json bytes_json(const std::string& s) {
   return a;
 }
 
+// A token as text: its bytes when they are UTF-8 by themselves, else OpenAI's "bytes:\xHH..."
+// (a byte-level token may hold part of a character; JSON strings cannot).
+inline std::string token_text(const std::string& b) {
+  for (size_t i = 0; i < b.size();) {
+    const uint8_t c = uint8_t(b[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n > 0 && i + n <= b.size() && (n != 2 || c >= 0xC2);
+    for (size_t k = 1; ok && k < n; ++k) ok = (uint8_t(b[i + k]) & 0xC0) == 0x80;
+    if (!ok) {
+      std::string out = "bytes:";
+      for (unsigned char x : b) out += fmt::format("\\x{:02x}", x);
+      return out;
+    }
+    i += n;
+  }
+  return b;
+}
+
 inline json logprob_value(double lp) {
   return std::isnan(lp) ? json(nullptr) : json(lp);
 }
@@ -87,8 +107,9 @@ inline json chat_logprobs(const std::vector<TokenLogprob>& lps) {
   for (const auto& t : lps) {
     json top = json::array();
     for (const auto& c : t.top)
-      top.push_back({{"token", c.bytes}, {"logprob", c.logprob}, {"bytes", bytes_json(c.bytes)}});
-    content.push_back({{"token", t.chosen.bytes},
+      top.push_back(
+          {{"token", token_text(c.bytes)}, {"logprob", c.logprob}, {"bytes", bytes_json(c.bytes)}});
+    content.push_back({{"token", token_text(t.chosen.bytes)},
                        {"logprob", t.chosen.logprob},
                        {"bytes", bytes_json(t.chosen.bytes)},
                        {"top_logprobs", top}});
@@ -101,13 +122,13 @@ inline json completion_logprobs(const std::vector<TokenLogprob>& lps, size_t& of
   json tokens = json::array(), values = json::array(), tops = json::array(),
        offsets = json::array();
   for (const auto& t : lps) {
-    tokens.push_back(t.chosen.bytes);
+    tokens.push_back(token_text(t.chosen.bytes));
     values.push_back(logprob_value(t.chosen.logprob));
     if (std::isnan(t.chosen.logprob)) {
       tops.push_back(nullptr);
     } else {
       json top = json::object();
-      for (const auto& c : t.top) top[c.bytes] = c.logprob;
+      for (const auto& c : t.top) top[token_text(c.bytes)] = c.logprob;
       tops.push_back(top);
     }
     offsets.push_back(offset);
