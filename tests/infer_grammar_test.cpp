@@ -116,6 +116,21 @@ TEST(JsonSchemaKeywords, LengthsAndItemCounts) {
             std::string::npos);
 }
 
+TEST(JsonSchemaKeywords, PatternsBecomeJsonStrings) {
+  auto g = json_schema_grammar(R"j({"type":"string","pattern":"^[a-z]{2,3}-\\d+(?:\\.x|_y)?$"})j");
+  for (const char* ok : {"\"ab-1\"", "\"abc-42.x\"", "\"ab-7_y\""})
+    EXPECT_TRUE(matches(g, ok)) << ok;
+  for (const char* bad : {"\"a-1\"", "\"abcd-1\"", "\"ab-\"", "\"ab-1.y\"", "\"1ab-1\""})
+    EXPECT_FALSE(matches(g, bad)) << bad;
+  auto open = json_schema_grammar(R"({"type":"string","pattern":"q\"[^x]"})");
+  EXPECT_TRUE(matches(open, "\"..q\\\"y..\""));  // Unanchored; the quote JSON-escaped.
+  EXPECT_FALSE(matches(open, "\"q\\\"x\""));
+  EXPECT_NE(error_of([] {
+              json_schema_grammar(R"j({"type":"string","pattern":"(?=a)"})j");
+            }).find("pattern '(?=a)'"),
+            std::string::npos);
+}
+
 TEST(ToolCallParser, EveryFamilysFormat) {
   const std::vector<std::string> names = {"get_weather", "search"};
   using serve::parse_tool_calls;

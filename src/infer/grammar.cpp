@@ -18,6 +18,16 @@ void Grammar::add_alt(int rule, GrammarAlt alt) {
   rules_.at(static_cast<size_t>(rule)).alts.push_back(std::move(alt));
 }
 
+int Grammar::import(const Grammar& other) {
+  const int base = size();
+  for (const auto& r : other.rules_) rules_.push_back({r.name, r.alts, {}, false});
+  for (size_t i = size_t(base); i < rules_.size(); ++i)
+    for (auto& a : rules_[i].alts)
+      for (auto& e : a)
+        if (e.rule >= 0) e.rule += base;
+  return base + other.root_;
+}
+
 GrammarAlt Grammar::text(std::string_view s) {
   GrammarAlt a;
   for (char c : s) a.push_back(lit(static_cast<uint8_t>(c)));

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "grammar_build.h"
+#include "json_pattern.h"
 #include "sllm/common/error.h"
 
 namespace sllm {
@@ -131,16 +132,30 @@ class SchemaCompiler {
     static const std::set<std::string> ignored = {
         "title",   "description", "default",  "examples",
         "$schema", "$id",         "$comment", "additionalProperties"};
-    static const std::set<std::string> known = {
-        "type",    "properties", "required",         "items",           "enum",      "const",
-        "anyOf",   "oneOf",      "minItems",         "maxItems",        "minLength", "maxLength",
-        "minimum", "maximum",    "exclusiveMinimum", "exclusiveMaximum"};
+    static const std::set<std::string> known = {"type",
+                                                "properties",
+                                                "required",
+                                                "items",
+                                                "enum",
+                                                "const",
+                                                "anyOf",
+                                                "oneOf",
+                                                "minItems",
+                                                "maxItems",
+                                                "minLength",
+                                                "maxLength",
+                                                "minimum",
+                                                "maximum",
+                                                "exclusiveMinimum",
+                                                "exclusiveMaximum",
+                                                "pattern"};
     for (auto it = s.begin(); it != s.end(); ++it)
       if (!ignored.count(it.key()) && !known.count(it.key()))
         fail(
             "JSON schema at {}: keyword '{}' is not supported (supported: type, properties, "
             "required, additionalProperties, items, minItems, maxItems, enum, const, anyOf, "
-            "oneOf, minLength, maxLength, minimum, maximum, exclusiveMinimum, exclusiveMaximum)",
+            "oneOf, minLength, maxLength, pattern, minimum, maximum, exclusiveMinimum, "
+            "exclusiveMaximum)",
             path, it.key());
     const int rule = g_.add_rule(path);
     if (s.contains("const")) {
@@ -221,6 +236,12 @@ class SchemaCompiler {
   }
 
   int string(const json& s, const std::string& path) {
+    if (s.contains("pattern")) {
+      if (!s["pattern"].is_string()) fail("JSON schema at {}: pattern must be a string", path);
+      if (s.contains("minLength") || s.contains("maxLength"))
+        fail("JSON schema at {}: pattern together with minLength/maxLength is not supported", path);
+      return add_pattern_string(g_, s["pattern"].get<std::string>());
+    }
     if (!s.contains("minLength") && !s.contains("maxLength")) return r_.string;
     const int lo = count(s, "minLength", 0, path), hi = count(s, "maxLength", -1, path);
     const int rest =

@@ -71,7 +71,7 @@ assert.deepEqual(streamed, msg.tool_calls.map((t) => ({ name: t.function.name, a
 
 // json_schema: five schemas, each `runs` outputs that validate.
 const schemas = [
-  { type: 'object', properties: { name: { type: 'string', maxLength: 10 }, age: { type: 'integer', minimum: 0, maximum: 120 } }, required: ['name', 'age'], additionalProperties: false },
+  { type: 'object', properties: { name: { type: 'string', pattern: '^[A-Z][a-z]{1,8}$' }, age: { type: 'integer', minimum: 0, maximum: 120 } }, required: ['name', 'age'], additionalProperties: false },
   { type: 'array', items: { type: 'number', minimum: -1, maximum: 1 }, minItems: 2, maxItems: 4 },
   { type: 'object', properties: { kind: { enum: ['cat', 'dog'] }, tags: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 5 }, maxItems: 3 } }, required: ['kind'] },
   { anyOf: [{ type: 'boolean' }, { type: 'object', properties: { ok: { const: true } }, required: ['ok'] }] },

@@ -5,11 +5,12 @@
 //   JSON schema subset: "type" (object, array, string, number, integer, boolean, null, or a
 //   list of them), "properties" (emitted in the schema's order; those not in "required" may
 //   be left out; no others, so any additionalProperties holds), "items" with "minItems" /
-//   "maxItems", "enum", "const", "anyOf"/"oneOf", string "minLength"/"maxLength", integer
+//   "maxItems", "enum", "const", "anyOf"/"oneOf", string "minLength"/"maxLength" or
+//   "pattern" (the regex subset in json_pattern.h, src/infer), integer
 //   and number "minimum"/"maximum"/"exclusiveMinimum"/"exclusiveMaximum" (a bounded number
 //   is written as an integer or with a fraction where any fraction stays in range).
 //   Annotation keywords (title, description, default, examples, $schema) are ignored;
-//   anything else (pattern, $ref, format, ...) is refused with an error naming it.
+//   anything else ($ref, format, ...) is refused with an error naming it.
 #pragma once
 #include <memory>
 #include <string_view>
