@@ -97,6 +97,56 @@ TEST(ServeRequest, ErrorsNameTheField) {
       "messages[0].content[0].type");
 }
 
+TEST(ServeRequest, Issue24Fields) {
+  // Unknown fields are refused by name, on the body and inside it.
+  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","suffix":"y"})"), "suffix");
+  EXPECT_EQ(
+      error_param(R"({"model":"m","messages":[{"role":"user","content":"x"}],"echo":true})", true),
+      "echo");
+  EXPECT_EQ(
+      error_param(
+          R"({"model":"m","prompt":"x","response_format":{"type":"json_object","schema":{}}})"),
+      "response_format.schema");
+  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","stream":true,"stream_options":{"x":1}})"),
+            "stream_options.x");
+  EXPECT_EQ(
+      error_param(R"({"model":"m","messages":[{"role":"user","content":"x","audio":1}]})", true),
+      "messages[0].audio");
+  // Logprobs, echo with max_tokens 0, several prompts, n, five stop strings, user.
+  auto c = parse_generation_request(
+      R"({"model":"m","prompt":["a",[1,2]],"echo":true,"max_tokens":0,"logprobs":3,"n":2,"stop":["a","b","c","d","e"],"user":"u"})",
+      false, RequestLimits{});
+  ASSERT_EQ(c.prompts.size(), 2u);
+  EXPECT_EQ(c.prompts[1].tokens, (std::vector<int32_t>{1, 2}));
+  EXPECT_EQ(c.logprobs, 3);
+  EXPECT_EQ(c.max_tokens, 0);
+  EXPECT_EQ(c.n, 2);
+  EXPECT_EQ(c.stop.size(), 5u);
+  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","max_tokens":0})"), "max_tokens");
+  EXPECT_EQ(
+      error_param(R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":2})",
+                  true),
+      "top_logprobs");
+  auto chat = parse_generation_request(
+      R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"c1","content":"2"}],
+          "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":{"type":"function","function":{"name":"f"}},"logprobs":true,"top_logprobs":4})",
+      true, RequestLimits{});
+  EXPECT_EQ(chat.tool_choice, "function");
+  EXPECT_EQ(chat.tool_name, "f");
+  EXPECT_EQ(chat.logprobs, 4);
+  EXPECT_EQ(chat.messages[1].extra["tool_calls"][0]["function"]["arguments"]["a"], 1);
+  EXPECT_EQ(chat.messages[2].extra["tool_call_id"], "c1");
+  EXPECT_EQ(
+      error_param(
+          R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}})",
+          true),
+      "tool_choice.function.name");
+  EXPECT_EQ(
+      error_param(
+          R"({"model":"m","prompt":"x","grammar":"root ::= \"a\"","response_format":{"type":"json_object"}})"),
+      "grammar");
+}
+
 TEST(ServeRequest, EmbeddingAndTokenizeBodies) {
   auto e = sllm::serve::parse_embedding_request(
       R"({"model":"m","input":["a","b"],"encoding_format":"base64"})", RequestLimits{});

@@ -111,6 +111,7 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   g->chat = chat;
   g->include_usage = r.include_usage;
   g->logprobs = r.logprobs;
+  g->parallel_tool_calls = r.parallel_tool_calls;
   if (tools)
     for (const auto& d : r.tool_defs) g->tool_names.push_back(d.name);
   int64_t reserve = 0;

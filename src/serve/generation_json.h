@@ -35,6 +35,7 @@ struct GenState {
   bool chat = false, include_usage = false;
   int logprobs = -1;
   std::vector<std::string> tool_names;  // The tools whose calls are parsed from the output.
+  bool parallel_tool_calls = true;      // false: a reply carries at most its first call.
   int prompt_tokens = 0;                // All prompts, each counted once (shared by its n).
   std::unique_ptr<QuotaReservation> reservation;  // Released once the usage is recorded.
   bool settled = false;  // The ledger has its row (the provider and releaser run one after the

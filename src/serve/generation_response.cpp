@@ -16,6 +16,7 @@ json final_choice(const GenState& g, Choice& c) {
     json msg = {{"role", "assistant"}, {"content", c.text}};
     if (!g.tool_names.empty()) {
       ParsedReply p = parse_tool_calls(c.text, g.tool_names);
+      if (!g.parallel_tool_calls && p.calls.size() > 1) p.calls.resize(1);
       if (!p.calls.empty()) {
         msg["content"] = p.content.empty() ? json(nullptr) : json(p.content);
         msg["tool_calls"] = tool_calls_json(p.calls, false);

@@ -52,6 +52,9 @@ void parse_sampling(const json& j, GenerationRequest& r, const RequestLimits& li
   if (const json* rf = field(j, "response_format")) {
     if (!rf->is_object())
       bad_field("response_format", fmt::format("expected an object, got {}", type_name(*rf)));
+    for (auto it = rf->begin(); it != rf->end(); ++it)
+      if (it.key() != "type" && it.key() != "json_schema")
+        bad_field("response_format." + it.key(), "is not a supported field");
     std::string type = get_string(*rf, "type", true);
     if (type == "json_object") {
       r.json_mode = true;
