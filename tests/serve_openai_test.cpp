@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "serve_test_model.h"
@@ -79,6 +80,8 @@ TEST(ServeOpenAi, EchoedPromptLogprobsSumToSllmEvalsLogLikelihood) {
   double sum = 0;
   for (size_t i = 1; i < ids.size(); ++i) sum += lp["token_logprobs"][i].get<double>();
   EXPECT_NEAR(sum, eval_ll, 1e-3);
+  std::printf("echoed logprob sum %.6f, sllm eval %.6f (%zu tokens)\n", sum, eval_ll,
+              ids.size() - 1);
   EXPECT_EQ(body["usage"]["completion_tokens"], 0);
   EXPECT_EQ(lp["text_offset"][5], 5);
 }
