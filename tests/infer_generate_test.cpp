@@ -154,7 +154,7 @@ TEST(JsonGrammar, SchemaForcesKeysTypesAndEnums) {
   EXPECT_FALSE(ok(R"({"name": "x"})"));            // age is required.
   EXPECT_FALSE(ok(R"({"name": "x", "age": 3.5})"));
   EXPECT_FALSE(ok(R"({"name": "x", "age": 3, "tags": ["c"]})"));
-  EXPECT_THROW(json_schema_grammar(R"({"type": "string", "pattern": "a+"})"), Error);
+  EXPECT_THROW(json_schema_grammar(R"j({"type": "string", "pattern": "(?=a)"})j"), Error);
   EXPECT_THROW(json_schema_grammar(R"({"$ref": "#/x"})"), Error);
 }
 

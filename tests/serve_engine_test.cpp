@@ -362,6 +362,12 @@ TEST(ServeClients, OfficialOpenAiSdk) {
   run_node_client("openai_sdk.mjs", "openai", false);
 }
 
+// Issue 24's acceptance: tools, json_schema, logprobs, n (SLLM_AGENT_RUNS sets the
+// repetitions, 100 by default).
+TEST(ServeClients, AgentsAndEvaluatorsWithTheOfficialSdk) {
+  run_node_client("openai_agents.mjs", "ajv", false);
+}
+
 // A real browser is slow to start (seconds): opt in with SLLM_BROWSER_TESTS=1.
 TEST(ServeClients, WebUiInHeadlessChromium) {
   if (!getenv("SLLM_BROWSER_TESTS"))

@@ -50,13 +50,14 @@ TEST(ServeRequest, ParsesEverySamplingParameter) {
 TEST(ServeRequest, DefaultsAndNulls) {
   auto r = parse_generation_request(R"({"model":"m","prompt":"hi","temperature":null,"stop":null})",
                                     false, RequestLimits{});
-  EXPECT_EQ(r.prompt, "hi");
+  ASSERT_EQ(r.prompts.size(), 1u);
+  EXPECT_EQ(r.prompts[0].text, "hi");
   EXPECT_FLOAT_EQ(r.sampling.temperature, 1.0f);
   EXPECT_EQ(r.max_tokens, RequestLimits{}.default_max_tokens);
   EXPECT_FALSE(r.stream);
   auto t = parse_generation_request(R"({"model":"m","prompt":[1,2,3],"max_completion_tokens":7})",
                                     false, RequestLimits{});
-  EXPECT_EQ(t.prompt_tokens, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_EQ(t.prompts.at(0).tokens, (std::vector<int32_t>{1, 2, 3}));
   EXPECT_EQ(t.max_tokens, 7);
 }
 
@@ -82,7 +83,7 @@ TEST(ServeRequest, ErrorsNameTheField) {
   EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","logit_bias":{"5":"1"}})"), "logit_bias.5");
   EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","response_format":{"type":"xml"}})"),
             "response_format.type");
-  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","n":2})"), "n");
+  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","n":17})"), "n");
   EXPECT_EQ(error_param(R"({"model":"m","prompt":[1,-2]})"), "prompt[1]");
   EXPECT_EQ(error_param(R"({"model":"m","messages":[]})", true), "messages");
   EXPECT_EQ(error_param(R"({"model":"m","messages":{}})", true), "messages");
@@ -94,6 +95,56 @@ TEST(ServeRequest, ErrorsNameTheField) {
       error_param(R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
                   true),
       "messages[0].content[0].type");
+}
+
+TEST(ServeRequest, Issue24Fields) {
+  // Unknown fields are refused by name, on the body and inside it.
+  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","suffix":"y"})"), "suffix");
+  EXPECT_EQ(
+      error_param(R"({"model":"m","messages":[{"role":"user","content":"x"}],"echo":true})", true),
+      "echo");
+  EXPECT_EQ(
+      error_param(
+          R"({"model":"m","prompt":"x","response_format":{"type":"json_object","schema":{}}})"),
+      "response_format.schema");
+  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","stream":true,"stream_options":{"x":1}})"),
+            "stream_options.x");
+  EXPECT_EQ(
+      error_param(R"({"model":"m","messages":[{"role":"user","content":"x","audio":1}]})", true),
+      "messages[0].audio");
+  // Logprobs, echo with max_tokens 0, several prompts, n, five stop strings, user.
+  auto c = parse_generation_request(
+      R"({"model":"m","prompt":["a",[1,2]],"echo":true,"max_tokens":0,"logprobs":3,"n":2,"stop":["a","b","c","d","e"],"user":"u"})",
+      false, RequestLimits{});
+  ASSERT_EQ(c.prompts.size(), 2u);
+  EXPECT_EQ(c.prompts[1].tokens, (std::vector<int32_t>{1, 2}));
+  EXPECT_EQ(c.logprobs, 3);
+  EXPECT_EQ(c.max_tokens, 0);
+  EXPECT_EQ(c.n, 2);
+  EXPECT_EQ(c.stop.size(), 5u);
+  EXPECT_EQ(error_param(R"({"model":"m","prompt":"x","max_tokens":0})"), "max_tokens");
+  EXPECT_EQ(
+      error_param(R"({"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":2})",
+                  true),
+      "top_logprobs");
+  auto chat = parse_generation_request(
+      R"({"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"c1","content":"2"}],
+          "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":{"type":"function","function":{"name":"f"}},"logprobs":true,"top_logprobs":4})",
+      true, RequestLimits{});
+  EXPECT_EQ(chat.tool_choice, "function");
+  EXPECT_EQ(chat.tool_name, "f");
+  EXPECT_EQ(chat.logprobs, 4);
+  EXPECT_EQ(chat.messages[1].extra["tool_calls"][0]["function"]["arguments"]["a"], 1);
+  EXPECT_EQ(chat.messages[2].extra["tool_call_id"], "c1");
+  EXPECT_EQ(
+      error_param(
+          R"({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}})",
+          true),
+      "tool_choice.function.name");
+  EXPECT_EQ(
+      error_param(
+          R"({"model":"m","prompt":"x","grammar":"root ::= \"a\"","response_format":{"type":"json_object"}})"),
+      "grammar");
 }
 
 TEST(ServeRequest, EmbeddingAndTokenizeBodies) {

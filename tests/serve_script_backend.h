@@ -31,10 +31,19 @@ class ScriptBackend : public serve::Backend {
     return ids;
   }
   std::string decode(std::span<const int32_t> ids) const override { return tok_.decode(ids); }
-  std::string render_chat(const std::vector<serve::ChatMessage>& messages) const override {
-    std::string s;
-    for (const auto& m : messages) s += "<" + m.role + ">" + m.content + "\n";
+  std::string render_chat(const std::vector<serve::ChatMessage>& messages,
+                          const nlohmann::ordered_json& tools) const override {
+    std::string s = tools.is_null() ? "" : "<tools>" + tools.dump() + "\n";
+    for (const auto& m : messages)
+      s += "<" + m.role + ">" + m.content + (m.extra.empty() ? "" : m.extra.dump()) + "\n";
     return s + "<assistant>";
+  }
+  // The script "model" has no opinion about prompts: every token is equally likely.
+  std::vector<TokenLogprob> prompt_logprobs(std::span<const int32_t> ids, int top) override {
+    std::vector<float> flat(size_t(vocab_size()), 0.0f);
+    std::vector<TokenLogprob> out;
+    for (size_t t = 1; t < ids.size(); ++t) out.push_back(token_logprob(tok_, flat, ids[t], top));
+    return out;
   }
 
   struct Seq : serve::Sequence {
@@ -48,6 +57,8 @@ class ScriptBackend : public serve::Backend {
       o.max_tokens = spec.max_tokens;
       o.stop = spec.stop;
       o.sampling.temperature = 0.0f;
+      o.logprobs = spec.logprobs;
+      o.constraint = spec.constraint;
       return o;
     }
     std::span<const int32_t> input() const override { return gen.input(); }
@@ -59,6 +70,7 @@ class ScriptBackend : public serve::Backend {
     }
     std::string finish() override { return gen.finish(); }
     int generated_tokens() const override { return int(gen.tokens().size()); }
+    const std::vector<TokenLogprob>& logprobs() const override { return gen.logprobs(); }
     ScriptBackend& b;
     Generation gen;
   };

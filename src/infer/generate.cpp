@@ -1,10 +1,35 @@
 #include "sllm/infer/generate.h"
 
 #include <algorithm>
+#include <cmath>
+#include <numeric>
 
 #include "sllm/common/error.h"
 
 namespace sllm {
+
+TokenLogprob token_logprob(const Tokenizer& tok, std::span<const float> logits, int32_t id,
+                           int top) {
+  const float mx = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float l : logits) sum += std::exp(double(l) - mx);
+  const double lse = mx + std::log(sum);
+  auto choice = [&](int32_t t) {
+    std::string b(tok.token_bytes(t));
+    return TokenChoice{t, b.empty() ? tok.decode(std::span<const int32_t>(&t, 1)) : b,
+                       double(logits[t]) - lse};
+  };
+  TokenLogprob r{choice(id), {}};
+  std::vector<int32_t> idx(logits.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  const size_t k = std::min<size_t>(size_t(std::max(top, 0)), idx.size());
+  std::partial_sort(idx.begin(), idx.begin() + std::ptrdiff_t(k), idx.end(),
+                    [&](int32_t a, int32_t b) {
+                      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+                    });
+  for (size_t i = 0; i < k; ++i) r.top.push_back(choice(idx[i]));
+  return r;
+}
 
 Generation::Generation(const Tokenizer& tok, std::vector<int32_t> prompt, GenerateOptions opt)
     : tok_(tok),
@@ -73,11 +98,14 @@ std::string Generation::next(std::span<float> logits) {
       return !b.empty() && constraint_->accepts(b);
     };
   }
+  if (opt_.logprobs >= 0) raw_.assign(logits.begin(), logits.end());
   const int32_t id = sampler_.sample(logits, all_, accept);
   if (id < 0) {  // The constraint allows nothing the model can say.
     finish_reason_ = "stop";
     return "";
   }
+  if (opt_.logprobs >= 0 && !(id == eos && opt_.stop_at_eos))
+    logprobs_.push_back(token_logprob(tok_, raw_, id, opt_.logprobs));
   all_.push_back(id);
   generated_.push_back(id);
   if (id == eos && opt_.stop_at_eos) {

@@ -18,6 +18,16 @@ void Grammar::add_alt(int rule, GrammarAlt alt) {
   rules_.at(static_cast<size_t>(rule)).alts.push_back(std::move(alt));
 }
 
+int Grammar::import(const Grammar& other) {
+  const int base = size();
+  for (const auto& r : other.rules_) rules_.push_back({r.name, r.alts, {}, false});
+  for (size_t i = size_t(base); i < rules_.size(); ++i)
+    for (auto& a : rules_[i].alts)
+      for (auto& e : a)
+        if (e.rule >= 0) e.rule += base;
+  return base + other.root_;
+}
+
 GrammarAlt Grammar::text(std::string_view s) {
   GrammarAlt a;
   for (char c : s) a.push_back(lit(static_cast<uint8_t>(c)));
@@ -63,6 +73,57 @@ void Grammar::finalize() {
   }
   for (const auto& r : rules_)
     if (!r.finite) fail("grammar rule '{}' never derives a finite string", r.name);
+  check_left_recursion();
+}
+
+// The recognizer expands the leftmost reference until a byte range is on top, so a rule that
+// can reach itself without consuming a byte would expand forever: refuse it by name.
+void Grammar::check_left_recursion() const {
+  const size_t n = rules_.size();
+  std::vector<char> nullable(n, 0);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < n; ++i) {
+      if (nullable[i]) continue;
+      for (const auto& a : rules_[i].alts) {
+        bool all = true;
+        for (const auto& e : a) all = all && e.rule >= 0 && nullable[e.rule];
+        if (all) {
+          nullable[i] = changed = true;
+          break;
+        }
+      }
+    }
+  }
+  std::vector<std::vector<int>> left(n);  // Rules each rule may start with.
+  for (size_t i = 0; i < n; ++i)
+    for (const auto& a : rules_[i].alts)
+      for (const auto& e : a) {
+        if (e.rule < 0) break;
+        left[i].push_back(e.rule);
+        if (!nullable[e.rule]) break;
+      }
+  std::vector<char> state(n, 0);  // 0 new, 1 on the path, 2 done
+  std::vector<std::pair<int, size_t>> path;
+  for (size_t s = 0; s < n; ++s) {
+    if (state[s]) continue;
+    path.push_back({int(s), 0});
+    state[s] = 1;
+    while (!path.empty()) {
+      auto& [r, k] = path.back();
+      if (k == left[r].size()) {
+        state[r] = 2;
+        path.pop_back();
+        continue;
+      }
+      const int next = left[r][k++];
+      if (state[next] == 1) fail("grammar rule '{}' is left-recursive", rules_[next].name);
+      if (state[next] == 0) {
+        state[next] = 1;
+        path.push_back({next, 0});
+      }
+    }
+  }
 }
 
 GrammarConstraint::GrammarConstraint(std::shared_ptr<const Grammar> g) : g_(std::move(g)) {

@@ -1,8 +1,12 @@
 #include "sllm/infer/json_grammar.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
+#include "grammar_build.h"
+#include "json_pattern.h"
 #include "sllm/common/error.h"
 
 namespace sllm {
@@ -14,7 +18,7 @@ namespace {
 
 // The building blocks every JSON grammar shares.
 struct JsonRules {
-  int ws, string, number, integer, value;
+  int ws, string, number, integer, value, chr, frac;
 };
 
 // A rule matching 0 to max copies of e.
@@ -64,6 +68,7 @@ JsonRules add_json_rules(Grammar& g) {
   const int chars = g.add_rule("chars");
   g.add_alt(chars, {});
   g.add_alt(chars, {G::ref(ch), G::ref(chars)});
+  r.chr = ch;
   r.string = g.add_rule("string");
   g.add_alt(r.string, {G::lit('"'), G::ref(chars), G::lit('"')});
   // Numbers: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, with at most 16 digits per part
@@ -86,6 +91,7 @@ JsonRules add_json_rules(Grammar& g) {
   g.add_alt(exp,
             {GrammarElem{-1, {{'e', 'e'}, {'E', 'E'}}}, GrammarElem{-1, {{'+', '+'}, {'-', '-'}}},
              G::range('0', '9'), G::ref(exp_digits)});
+  r.frac = frac;
   r.number = g.add_rule("number");
   g.add_alt(r.number, {G::ref(r.integer), G::ref(frac), G::ref(exp)});
 
@@ -121,17 +127,35 @@ class SchemaCompiler {
       fail("JSON schema at {}: 'false' accepts nothing", path);
     }
     if (!s.is_object()) fail("JSON schema at {} must be an object", path);
+    // Annotations change nothing. additionalProperties too: objects only ever get the listed
+    // properties, which every value of additionalProperties allows.
     static const std::set<std::string> ignored = {
         "title",   "description", "default",  "examples",
         "$schema", "$id",         "$comment", "additionalProperties"};
-    static const std::set<std::string> known = {"type", "properties", "required", "items",
-                                                "enum", "const",      "anyOf",    "oneOf"};
+    static const std::set<std::string> known = {"type",
+                                                "properties",
+                                                "required",
+                                                "items",
+                                                "enum",
+                                                "const",
+                                                "anyOf",
+                                                "oneOf",
+                                                "minItems",
+                                                "maxItems",
+                                                "minLength",
+                                                "maxLength",
+                                                "minimum",
+                                                "maximum",
+                                                "exclusiveMinimum",
+                                                "exclusiveMaximum",
+                                                "pattern"};
     for (auto it = s.begin(); it != s.end(); ++it)
       if (!ignored.count(it.key()) && !known.count(it.key()))
         fail(
             "JSON schema at {}: keyword '{}' is not supported (supported: type, properties, "
-            "required, items, "
-            "enum, const, anyOf, oneOf)",
+            "required, additionalProperties, items, minItems, maxItems, enum, const, anyOf, "
+            "oneOf, minLength, maxLength, pattern, minimum, maximum, exclusiveMinimum, "
+            "exclusiveMaximum)",
             path, it.key());
     const int rule = g_.add_rule(path);
     if (s.contains("const")) {
@@ -174,9 +198,9 @@ class SchemaCompiler {
 
  private:
   int typed(const json& s, const std::string& t, const std::string& path) {
-    if (t == "string") return r_.string;
-    if (t == "number") return r_.number;
-    if (t == "integer") return r_.integer;
+    if (t == "string") return string(s, path);
+    if (t == "number") return number(s, path);
+    if (t == "integer") return integer(s, path);
     if (t == "boolean") {
       const int r = g_.add_rule(path + ":boolean");
       g_.add_alt(r, G::text("true"));
@@ -193,14 +217,103 @@ class SchemaCompiler {
     fail("JSON schema at {}: unknown type '{}'", path, t);
   }
 
+  // A non-negative integer keyword (minItems, maxLength, ...), or `dflt` when absent.
+  static int count(const json& s, const char* key, int dflt, const std::string& path) {
+    if (!s.contains(key)) return dflt;
+    if (!s[key].is_number_unsigned() || s[key].get<uint64_t>() > 4096)
+      fail("JSON schema at {}: {} must be an integer from 0 to 4096", path, key);
+    return int(s[key].get<uint64_t>());
+  }
+
   int array(const json& s, const std::string& path) {
     const int item = s.contains("items") ? compile(s["items"], path + "/items") : r_.value;
-    const int r = g_.add_rule(path + ":array"), rest = g_.add_rule(path + ":elements");
-    g_.add_alt(rest, {G::lit(']')});
-    g_.add_alt(rest, {G::lit(','), G::ref(r_.ws), G::ref(item), G::ref(r_.ws), G::ref(rest)});
-    g_.add_alt(r, {G::lit('['), G::ref(r_.ws), G::lit(']')});
-    g_.add_alt(r, {G::lit('['), G::ref(r_.ws), G::ref(item), G::ref(r_.ws), G::ref(rest)});
+    const int lo = count(s, "minItems", 0, path), hi = count(s, "maxItems", -1, path);
+    const int rest = grammar_build::repeat(g_, path + ":items", {G::ref(item), G::ref(r_.ws)}, lo,
+                                           hi, {G::lit(','), G::ref(r_.ws)}, {G::lit(']')});
+    const int r = g_.add_rule(path + ":array");
+    g_.add_alt(r, {G::lit('['), G::ref(r_.ws), G::ref(rest)});
     return r;
+  }
+
+  int string(const json& s, const std::string& path) {
+    if (s.contains("pattern")) {
+      if (!s["pattern"].is_string()) fail("JSON schema at {}: pattern must be a string", path);
+      if (s.contains("minLength") || s.contains("maxLength"))
+        fail("JSON schema at {}: pattern together with minLength/maxLength is not supported", path);
+      return add_pattern_string(g_, s["pattern"].get<std::string>());
+    }
+    if (!s.contains("minLength") && !s.contains("maxLength")) return r_.string;
+    const int lo = count(s, "minLength", 0, path), hi = count(s, "maxLength", -1, path);
+    const int rest =
+        grammar_build::repeat(g_, path + ":chars", {G::ref(r_.chr)}, lo, hi, {}, {G::lit('"')});
+    const int r = g_.add_rule(path + ":string");
+    g_.add_alt(r, {G::lit('"'), G::ref(rest)});
+    return r;
+  }
+
+  // minimum / maximum / exclusive*, as integer bounds: `up` rounds a bound toward the inside.
+  std::optional<int64_t> bound(const json& s, const char* key, const char* exclusive, bool lower,
+                               const std::string& path) {
+    std::optional<double> b;
+    bool excl = false;
+    for (const char* k : {key, exclusive}) {
+      if (!s.contains(k)) continue;
+      if (!s[k].is_number()) fail("JSON schema at {}: {} must be a number", path, k);
+      const double v = s[k].get<double>();
+      if (!b || (lower ? v >= *b : v <= *b)) {
+        excl = k == exclusive && (!b || v != *b || excl);
+        b = v;
+      }
+    }
+    if (!b) return std::nullopt;
+    if (std::fabs(*b) > 1e15) fail("JSON schema at {}: bounds beyond 1e15 are not supported", path);
+    double v = lower ? std::ceil(*b) : std::floor(*b);
+    if (excl && v == *b) v += lower ? 1 : -1;
+    return int64_t(v);
+  }
+
+  int integer(const json& s, const std::string& path) {
+    auto lo = bound(s, "minimum", "exclusiveMinimum", true, path);
+    auto hi = bound(s, "maximum", "exclusiveMaximum", false, path);
+    if (!lo && !hi) return r_.integer;
+    return grammar_build::integer_range(g_, path + ":integer", lo, hi);
+  }
+
+  // Bounded numbers are written as an integer in range, with a fraction only where every
+  // fraction stays in range (x.f for 0 <= x < hi, -x.f for lo < -x <= 0): a subset of the
+  // range that always validates.
+  int number(const json& s, const std::string& path) {
+    auto lo = bound(s, "minimum", "exclusiveMinimum", true, path);
+    auto hi = bound(s, "maximum", "exclusiveMaximum", false, path);
+    if (!lo && !hi) return r_.number;
+    if (lo && hi && *lo > *hi)
+      fail("JSON schema at {}: no integer lies in the number range (too narrow to generate)", path);
+    const int r = g_.add_rule(path + ":number");
+    g_.add_alt(r, {G::ref(grammar_build::integer_range(g_, path + ":whole", lo, hi))});
+    // Non-negative with a fraction: integer part in [max(lo,0), hi-1].
+    std::optional<int64_t> plo = std::max<int64_t>(lo.value_or(0), 0), phi;
+    if (hi) phi = *hi - 1;
+    if (!phi || *phi >= *plo)
+      g_.add_alt(r, {G::ref(grammar_build::integer_range(g_, path + ":pos", plo, phi)), G::lit('.'),
+                     G::range('0', '9'), G::ref(fraction_digits())});
+    // Negative with a fraction: -x.f with hi <= -x.f (x >= -hi) and -x.f >= lo (x < -lo).
+    if (!lo || *lo < 0) {
+      const int64_t xlo = hi ? std::max<int64_t>(0, -*hi) : 0;
+      std::optional<int64_t> xhi;
+      if (lo) xhi = -*lo - 1;
+      if (!xhi || *xhi >= xlo)
+        g_.add_alt(r,
+                   {G::lit('-'), G::ref(grammar_build::integer_range(g_, path + ":neg", xlo, xhi)),
+                    G::lit('.'), G::range('0', '9'), G::ref(fraction_digits())});
+    }
+    return r;
+  }
+
+  int fraction_digits() {
+    // The "frac" rule is '.' [0-9] digits; its last element is the digits rule.
+    for (const auto& alt : g_.alts(r_.frac))
+      if (!alt.empty()) return alt.back().rule;
+    fail("internal: the JSON fraction rule has no digits");
   }
 
   // Properties in schema order. tail(i, comma) emits properties i.. then "}"; `comma` says
@@ -279,7 +392,9 @@ std::shared_ptr<const Grammar> json_grammar() {
   return g;
 }
 
-std::shared_ptr<const Grammar> json_schema_grammar(std::string_view schema_text) {
+std::shared_ptr<const Grammar> json_schema_grammar(std::string_view schema_text,
+                                                   std::string_view before,
+                                                   std::string_view after) {
   json schema;
   try {
     schema = json::parse(schema_text);
@@ -289,7 +404,17 @@ std::shared_ptr<const Grammar> json_schema_grammar(std::string_view schema_text)
   auto g = std::make_shared<Grammar>();
   JsonRules r = add_json_rules(*g);
   SchemaCompiler c(*g, r);
-  g->set_root(c.compile(schema, "#"));
+  const int value = c.compile(schema, "#");
+  if (before.empty() && after.empty()) {
+    g->set_root(value);
+  } else {
+    GrammarAlt a = G::text(before);
+    a.push_back(G::ref(value));
+    for (auto& e : G::text(after)) a.push_back(e);
+    const int root = g->add_rule("root");
+    g->add_alt(root, a);
+    g->set_root(root);
+  }
   g->finalize();
   return g;
 }

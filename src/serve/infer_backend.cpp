@@ -29,7 +29,9 @@ class InferSequence : public Sequence {
   }
   std::string finish() override { return gen_.finish(); }
   int generated_tokens() const override { return int(gen_.tokens().size()); }
+  const std::vector<TokenLogprob>& logprobs() const override { return gen_.logprobs(); }
   KVCache& cache() { return cache_; }
+  Generation& generation() { return gen_; }
 
  private:
   KVCache cache_;
@@ -57,13 +59,50 @@ class InferBackend : public Backend {
     return ids;
   }
   std::string decode(std::span<const int32_t> ids) const override { return tok_->decode(ids); }
-  std::string render_chat(const std::vector<ChatMessage>& messages) const override {
-    std::vector<sllm::ChatMessage> msgs;
-    for (const auto& m : messages) msgs.push_back({m.role, m.content});
-    return template_.apply(msgs);
+  std::string render_chat(const std::vector<ChatMessage>& messages,
+                          const nlohmann::ordered_json& tools) const override {
+    nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+    for (const auto& m : messages) {
+      nlohmann::ordered_json j = {{"role", m.role}, {"content", m.content}};
+      for (auto it = m.extra.begin(); it != m.extra.end(); ++it) j[it.key()] = it.value();
+      msgs.push_back(std::move(j));
+    }
+    return template_.apply_json(msgs, true, {{"tools", tools}});
   }
 
+  std::string chat_template_source() const override { return template_.source(); }
+
   std::unique_ptr<Sequence> start(const GenerationSpec& spec) override {
+    return std::make_unique<InferSequence>(model_->new_cache(ctx_), *tok_, spec.prompt,
+                                           options(spec));
+  }
+
+  std::unique_ptr<Sequence> fork(Sequence& parent, const GenerationSpec& spec) override {
+    auto& p = static_cast<InferSequence&>(parent);
+    const int shared = int(spec.prompt.size()) - 1;
+    if (p.cache().size() < shared || p.generation().prompt_tokens() != shared + 1)
+      return start(spec);
+    KVCache cache = p.cache();
+    cache.truncate(shared);
+    auto s = std::make_unique<InferSequence>(std::move(cache), *tok_, spec.prompt, options(spec));
+    s->generation().skip_prompt_prefix();
+    return s;
+  }
+
+  std::vector<TokenLogprob> prompt_logprobs(std::span<const int32_t> ids, int top) override {
+    if (ids.size() < 2) return {};
+    KVCache cache = model_->new_cache(int(ids.size()));
+    InferenceModel::Seq s{&cache, ids};
+    model_->forward_batch({&s, 1}, logits_, /*all_positions=*/true);
+    const size_t V = size_t(vocab_size());
+    std::vector<TokenLogprob> out;
+    for (size_t t = 0; t + 1 < ids.size(); ++t)
+      out.push_back(token_logprob(*tok_, {logits_.data() + t * V, V}, ids[t + 1], top));
+    return out;
+  }
+
+ private:
+  GenerateOptions options(const GenerationSpec& spec) {
     GenerateOptions o;
     o.max_tokens = spec.max_tokens;
     o.stop = spec.stop;
@@ -72,10 +111,12 @@ class InferBackend : public Backend {
     o.sampling = spec.sampling;
     if (!spec.seeded) o.sampling.seed = seeds_();
     if (spec.json_mode) o.constraint = json_constraint();
-    return std::make_unique<InferSequence>(model_->new_cache(ctx_), *tok_, spec.prompt,
-                                           std::move(o));
+    if (spec.constraint) o.constraint = spec.constraint;
+    o.logprobs = spec.logprobs;
+    return o;
   }
 
+ public:
   void forward(std::span<BatchEntry> batch) override {
     seqs_.clear();
     for (const auto& e : batch)

@@ -2,155 +2,19 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
-#include <nlohmann/json.hpp>
+#include <set>
+
+#include "json_fields.h"
 
 namespace sllm::serve {
-
-using nlohmann::json;
 
 void bad_field(const std::string& field, const std::string& message) {
   throw ApiError(400, "invalid_request_error", field, fmt::format("{}: {}", field, message));
 }
 
+using namespace fields;
+
 namespace {
-
-json parse_object(std::string_view body) {
-  json j;
-  try {
-    j = json::parse(body);
-  } catch (const json::exception& e) {  // Syntax errors, and numbers too large for a double.
-    throw ApiError(400, "invalid_request_error", "body",
-                   fmt::format("request body is not valid JSON: {}", e.what()));
-  }
-  if (!j.is_object())
-    throw ApiError(400, "invalid_request_error", "body", "request body must be a JSON object");
-  return j;
-}
-
-const char* type_name(const json& v) {
-  return v.type_name();
-}
-
-// Present and not null: OpenAI clients send explicit nulls for unset optional fields.
-const json* field(const json& obj, const char* name) {
-  auto it = obj.find(name);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-std::string get_string(const json& obj, const char* name, bool required) {
-  const json* v = field(obj, name);
-  if (!v) {
-    if (required) bad_field(name, "is required");
-    return {};
-  }
-  if (!v->is_string()) bad_field(name, fmt::format("expected a string, got {}", type_name(*v)));
-  return v->get<std::string>();
-}
-
-bool get_bool(const json& obj, const char* name, bool dflt) {
-  const json* v = field(obj, name);
-  if (!v) return dflt;
-  if (!v->is_boolean()) bad_field(name, fmt::format("expected a boolean, got {}", type_name(*v)));
-  return v->get<bool>();
-}
-
-double get_number(const json& obj, const char* name, double dflt, double lo, double hi) {
-  const json* v = field(obj, name);
-  if (!v) return dflt;
-  if (!v->is_number()) bad_field(name, fmt::format("expected a number, got {}", type_name(*v)));
-  double x = v->get<double>();
-  if (!(x >= lo && x <= hi))
-    bad_field(name, fmt::format("must be between {} and {}, got {}", lo, hi, x));
-  return x;
-}
-
-int64_t as_integer(const json& v, const std::string& name, int64_t lo, int64_t hi) {
-  int64_t x = 0;
-  if (v.is_number_integer()) {
-    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX))
-      bad_field(name, fmt::format("must be between {} and {}", lo, hi));
-    x = v.get<int64_t>();
-  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
-             std::fabs(v.get<double>()) < 9e15) {
-    x = int64_t(v.get<double>());
-  } else {
-    bad_field(name, fmt::format("expected an integer, got {}",
-                                v.is_number() ? "a fraction" : type_name(v)));
-  }
-  if (x < lo || x > hi)
-    bad_field(name, fmt::format("must be between {} and {}, got {}", lo, hi, x));
-  return x;
-}
-
-int64_t get_integer(const json& obj, const char* name, int64_t dflt, int64_t lo, int64_t hi) {
-  const json* v = field(obj, name);
-  return v ? as_integer(*v, name, lo, hi) : dflt;
-}
-
-std::vector<int32_t> token_array(const json& v, const std::string& name) {
-  std::vector<int32_t> ids;
-  ids.reserve(v.size());
-  for (size_t i = 0; i < v.size(); ++i)
-    ids.push_back(int32_t(as_integer(v[i], fmt::format("{}[{}]", name, i), 0, INT32_MAX)));
-  return ids;
-}
-
-std::string message_content(const json& content, const std::string& name) {
-  if (content.is_string()) return content.get<std::string>();
-  // The array form: [{"type":"text","text":"..."}, ...]; only text parts are understood.
-  if (!content.is_array())
-    bad_field(name,
-              fmt::format("expected a string or an array of parts, got {}", type_name(content)));
-  std::string text;
-  for (size_t i = 0; i < content.size(); ++i) {
-    std::string part = fmt::format("{}[{}]", name, i);
-    const json& p = content[i];
-    if (!p.is_object()) bad_field(part, "expected an object");
-    const json* type = field(p, "type");
-    if (!type || !type->is_string() || type->get<std::string>() != "text")
-      bad_field(part + ".type", "only \"text\" content parts are supported");
-    const json* t = field(p, "text");
-    if (!t || !t->is_string()) bad_field(part + ".text", "expected a string");
-    text += t->get<std::string>();
-  }
-  return text;
-}
-
-std::vector<ChatMessage> parse_messages(const json& obj, const RequestLimits& limits,
-                                        bool required) {
-  const json* v = field(obj, "messages");
-  if (!v) {
-    if (required) bad_field("messages", "is required");
-    return {};
-  }
-  if (!v->is_array())
-    bad_field("messages", fmt::format("expected an array, got {}", type_name(*v)));
-  if (v->empty() && required) bad_field("messages", "must not be empty");
-  if (v->size() > limits.max_input_items)
-    bad_field("messages", fmt::format("at most {} messages are accepted", limits.max_input_items));
-  std::vector<ChatMessage> out;
-  for (size_t i = 0; i < v->size(); ++i) {
-    std::string name = fmt::format("messages[{}]", i);
-    const json& m = (*v)[i];
-    if (!m.is_object()) bad_field(name, fmt::format("expected an object, got {}", type_name(m)));
-    ChatMessage msg;
-    const json* role = field(m, "role");
-    if (!role || !role->is_string()) bad_field(name + ".role", "expected a string");
-    msg.role = role->get<std::string>();
-    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" &&
-        msg.role != "developer")
-      bad_field(name + ".role",
-                fmt::format("unknown role '{}' (system, developer, user or assistant)", msg.role));
-    if (msg.role == "developer") msg.role = "system";
-    const json* content = field(m, "content");
-    if (!content) bad_field(name + ".content", "is required");
-    msg.content = message_content(*content, name + ".content");
-    out.push_back(std::move(msg));
-  }
-  return out;
-}
 
 void parse_sampling(const json& j, GenerationRequest& r, const RequestLimits& limits) {
   SamplingParams& s = r.sampling;
@@ -188,14 +52,102 @@ void parse_sampling(const json& j, GenerationRequest& r, const RequestLimits& li
   if (const json* rf = field(j, "response_format")) {
     if (!rf->is_object())
       bad_field("response_format", fmt::format("expected an object, got {}", type_name(*rf)));
+    for (auto it = rf->begin(); it != rf->end(); ++it)
+      if (it.key() != "type" && it.key() != "json_schema")
+        bad_field("response_format." + it.key(), "is not a supported field");
     std::string type = get_string(*rf, "type", true);
-    if (type == "json_object")
+    if (type == "json_object") {
       r.json_mode = true;
-    else if (type != "text")
+    } else if (type == "json_schema") {
+      const json* js = field(*rf, "json_schema");
+      if (!js || !js->is_object()) bad_field("response_format.json_schema", "expected an object");
+      for (auto it = js->begin(); it != js->end(); ++it)
+        if (it.key() != "name" && it.key() != "description" && it.key() != "schema" &&
+            it.key() != "strict")
+          bad_field("response_format.json_schema." + it.key(), "is not a supported field");
+      get_string(*js, "name", false);
+      get_string(*js, "description", false);
+      get_bool(*js, "strict", false);  // The grammar always holds the output to the schema.
+      const json* schema = field(*js, "schema");
+      if (!schema) bad_field("response_format.json_schema.schema", "is required");
+      r.json_schema = schema->dump();
+    } else if (type != "text") {
       bad_field("response_format.type",
-                fmt::format("'{}' is not supported (text or json_object)", type));
+                fmt::format("'{}' is not supported (text, json_object or json_schema)", type));
+    }
   }
-  (void)limits;
+}
+
+// The fields each endpoint understands. Anything else is refused by name: a client must never
+// believe a parameter took effect when it did not. `user` is accepted and has no effect
+// (README: "Accepted no-op fields").
+const std::set<std::string> kCommonFields = {"model",
+                                             "max_tokens",
+                                             "max_completion_tokens",
+                                             "temperature",
+                                             "top_p",
+                                             "top_k",
+                                             "min_p",
+                                             "repetition_penalty",
+                                             "presence_penalty",
+                                             "frequency_penalty",
+                                             "seed",
+                                             "logit_bias",
+                                             "stop",
+                                             "stream",
+                                             "stream_options",
+                                             "n",
+                                             "user",
+                                             "logprobs",
+                                             "response_format",
+                                             "grammar"};
+const std::set<std::string> kChatFields = {"messages", "top_logprobs", "tools", "tool_choice",
+                                           "parallel_tool_calls"};
+const std::set<std::string> kCompletionFields = {"prompt", "echo", "best_of"};
+
+void check_known_fields(const json& j, bool chat) {
+  const auto& own = chat ? kChatFields : kCompletionFields;
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!kCommonFields.count(it.key()) && !own.count(it.key()))
+      throw ApiError(400, "invalid_request_error", it.key(),
+                     fmt::format("Unrecognized request argument supplied: {} (not supported by "
+                                 "this server's {} endpoint)",
+                                 it.key(), chat ? "chat completions" : "completions"));
+}
+
+Prompt one_prompt(const json& p, const std::string& name) {
+  if (p.is_string()) return {p.get<std::string>(), {}};
+  if (p.is_array() && !p.empty() && p[0].is_number()) return {"", token_array(p, name)};
+  bad_field(name, fmt::format("expected a string or an array of token ids, got {}",
+                              p.is_array() ? "an empty or mixed array" : type_name(p)));
+}
+
+std::vector<Prompt> parse_prompts(const json& j, const RequestLimits& limits) {
+  const json* p = field(j, "prompt");
+  if (!p) bad_field("prompt", "is required");
+  // A string, token ids, or a list of either (several prompts in one request).
+  if (!p->is_array() || (!p->empty() && (*p)[0].is_number())) return {one_prompt(*p, "prompt")};
+  if (p->empty()) bad_field("prompt", "must not be empty");
+  if (int(p->size()) > limits.max_choices)
+    bad_field("prompt", fmt::format("at most {} prompts are accepted", limits.max_choices));
+  std::vector<Prompt> out;
+  for (size_t i = 0; i < p->size(); ++i)
+    out.push_back(one_prompt((*p)[i], fmt::format("prompt[{}]", i)));
+  return out;
+}
+
+void parse_logprobs(const json& j, GenerationRequest& r) {
+  const json* lp = field(j, "logprobs");
+  if (r.chat) {
+    // Chat: logprobs is a boolean, top_logprobs (0-20) the alternatives.
+    const bool on = get_bool(j, "logprobs", false);
+    const int top = int(get_integer(j, "top_logprobs", 0, 0, 20));
+    if (field(j, "top_logprobs") && !on) bad_field("top_logprobs", "needs logprobs: true");
+    r.logprobs = on ? top : -1;
+  } else if (lp) {
+    // Completions: logprobs is the number of alternatives (OpenAI allows 5; vLLM 20).
+    r.logprobs = int(as_integer(*lp, "logprobs", 0, 20));
+  }
 }
 
 void parse_stop(const json& j, std::vector<std::string>& stop, const RequestLimits& limits) {
@@ -226,44 +178,51 @@ void parse_stop(const json& j, std::vector<std::string>& stop, const RequestLimi
 GenerationRequest parse_generation_request(std::string_view body, bool chat,
                                            const RequestLimits& limits) {
   json j = parse_object(body);
+  check_known_fields(j, chat);
   GenerationRequest r;
   r.chat = chat;
   r.model = get_string(j, "model", true);
   if (chat) {
     r.messages = parse_messages(j, limits, true);
+    parse_tools(j, r);
   } else {
-    const json* p = field(j, "prompt");
-    if (!p) bad_field("prompt", "is required");
-    if (p->is_string()) {
-      r.prompt = p->get<std::string>();
-    } else if (p->is_array() && !p->empty() && (*p)[0].is_number()) {
-      r.prompt_tokens = token_array(*p, "prompt");
-    } else if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) {
-      r.prompt = (*p)[0].get<std::string>();
-    } else if (p->is_array() && p->size() > 1) {
-      bad_field("prompt", "only one prompt per request is supported");
-    } else {
-      bad_field("prompt",
-                fmt::format("expected a string or an array of token ids, got {}", type_name(*p)));
-    }
+    r.prompts = parse_prompts(j, limits);
     r.echo = get_bool(j, "echo", false);
   }
-  // Chat clients send max_completion_tokens nowadays; both are accepted.
+  get_string(j, "user", false);  // An end-user id for abuse tracking: accepted, unused.
+  // Chat clients send max_completion_tokens nowadays; both are accepted. max_tokens 0 is
+  // lm-eval's loglikelihood request: the echoed prompt's logprobs, nothing generated.
   const char* max_name = field(j, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-  r.max_tokens = int(get_integer(j, max_name, limits.default_max_tokens, 1, INT32_MAX));
+  r.max_tokens = int(get_integer(j, max_name, limits.default_max_tokens, 0, INT32_MAX));
+  if (r.max_tokens == 0 && !r.echo) bad_field(max_name, "must be at least 1 (0 only with echo)");
   if (r.max_tokens > limits.max_tokens_cap)
     bad_field(max_name, fmt::format("must be at most {} on this server, got {}",
                                     limits.max_tokens_cap, r.max_tokens));
-  if (get_integer(j, "n", 1, 1, 128) != 1) bad_field("n", "only n=1 is supported");
-  if (get_integer(j, "best_of", 1, 1, 128) != 1)
-    bad_field("best_of", "only best_of=1 is supported");
+  r.n = int(get_integer(j, "n", 1, 1, limits.max_choices));
+  const size_t prompts = chat ? 1 : r.prompts.size();
+  if (int(prompts) * r.n > limits.max_choices)
+    bad_field("n", fmt::format("{} prompts with n={} make more than {} choices", prompts, r.n,
+                               limits.max_choices));
+  if (get_integer(j, "best_of", r.n, 1, 128) != r.n)
+    bad_field("best_of", "only best_of equal to n is supported");
   parse_sampling(j, r, limits);
+  parse_logprobs(j, r);
+  r.grammar = get_string(j, "grammar", false);
+  if (field(j, "grammar") && r.grammar.empty()) bad_field("grammar", "must not be empty");
+  const int constraints = !r.grammar.empty() + r.json_mode + !r.json_schema.empty() +
+                          (r.tool_choice == "required" || r.tool_choice == "function");
+  if (constraints > 1)
+    bad_field(field(j, "grammar") ? "grammar" : "response_format",
+              "grammar, response_format json and a forced tool_choice exclude each other");
   parse_stop(j, r.stop, limits);
   r.stream = get_bool(j, "stream", false);
   if (const json* so = field(j, "stream_options")) {
     if (!so->is_object())
       bad_field("stream_options", fmt::format("expected an object, got {}", type_name(*so)));
     if (!r.stream) bad_field("stream_options", "is only allowed when stream is true");
+    for (auto it = so->begin(); it != so->end(); ++it)
+      if (it.key() != "include_usage")
+        bad_field("stream_options." + it.key(), "is not a supported stream option");
     r.include_usage = get_bool(*so, "include_usage", false);
   }
   return r;

@@ -10,19 +10,38 @@ namespace sllm::serve {
 Job::Job(GenerationSpec spec) : spec_(std::move(spec)) {}
 
 bool Job::wait(std::string& text, std::chrono::milliseconds timeout) {
+  std::vector<TokenLogprob> ignored;
+  return wait(text, ignored, timeout);
+}
+
+bool Job::wait(std::string& text, std::vector<TokenLogprob>& logprobs,
+               std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  cv_.wait_for(lock, timeout, [&] { return finished_ || !pending_.empty(); });
+  cv_.wait_for(lock, timeout,
+               [&] { return finished_ || !pending_.empty() || !pending_logprobs_.empty(); });
   text = std::move(pending_);
   pending_.clear();
+  logprobs = std::move(pending_logprobs_);
+  pending_logprobs_.clear();
   taken_tokens_ = completion_tokens_;
   return finished_;
+}
+
+void Job::end_forks(const std::string& reason, const std::string& error) {
+  for (auto& f : forks_) f->publish("", true, reason, error);
+  forks_.clear();
 }
 
 void Job::publish(std::string text, bool finished, std::string reason, std::string error) {
   {
     std::lock_guard lock(mu_);
     pending_ += text;
-    if (seq_) completion_tokens_ = seq_->generated_tokens();
+    if (seq_) {
+      completion_tokens_ = seq_->generated_tokens();
+      const auto& lp = seq_->logprobs();
+      for (; logprobs_published_ < lp.size(); ++logprobs_published_)
+        pending_logprobs_.push_back(lp[logprobs_published_]);
+    }
     if (finished) {
       finished_ = true;
       finish_reason_ = std::move(reason);
@@ -112,8 +131,14 @@ void Scheduler::loop() {
     exclusive.swap(exclusive_);
   }
   for (auto& fn : exclusive) fn();
-  for (auto& job : running_) job->publish("", true, "cancelled");
-  for (auto& job : queued) job->publish("", true, "cancelled");
+  for (auto& job : running_) {
+    job->end_forks("cancelled", "");
+    job->publish("", true, "cancelled");
+  }
+  for (auto& job : queued) {
+    job->end_forks("cancelled", "");
+    job->publish("", true, "cancelled");
+  }
   running_.clear();
 }
 
@@ -124,13 +149,21 @@ void Scheduler::admit() {
     // Cancelled requests leave the queue without ever touching the model.
     for (auto it = queue_.begin(); it != queue_.end();) {
       if ((*it)->cancelled()) {
+        (*it)->end_forks("cancelled", "");
         (*it)->publish("", true, "cancelled");
         it = queue_.erase(it);
       } else {
         ++it;
       }
     }
-    while (!queue_.empty() && int(running_.size() + joining.size()) < opt_.max_batch) {
+    // A job with n choices takes n slots (its forks join once its prompt is in); one that
+    // needs more than the whole batch still runs, alone.
+    size_t taken = running_.size();
+    for (const auto& j : running_) taken += j->forks_.size();
+    while (!queue_.empty()) {
+      const size_t need = 1 + queue_.front()->forks_.size();
+      if (taken > 0 && int(taken + need) > opt_.max_batch) break;
+      taken += need;
       joining.push_back(queue_.front());
       queue_.pop_front();
     }
@@ -151,6 +184,7 @@ void Scheduler::finish(Job& job, const std::string& reason, const std::string& e
     metrics_->count_finish(name_, reason);
     metrics_->add_tokens(name_, job.prompt_tokens(), job.seq_ ? job.seq_->generated_tokens() : 0);
   }
+  job.end_forks(reason, error);
   job.publish("", true, reason, error);
   job.seq_.reset();  // Frees the KV cache now, not when the HTTP thread lets go.
   job.done_ = true;
@@ -180,6 +214,7 @@ void Scheduler::step() {
   std::vector<Job*> rows;
   int budget = opt_.step_token_budget;
   int vocab = backend_.vocab_size();
+  if (logits_.size() < running_.size() * size_t(vocab)) logits_.resize(running_.size() * vocab);
   auto add_row = [&](Job& job, size_t n) {
     std::span<const int32_t> in = job.seq_->input();
     // Only the row that reaches the end of the input needs logits (a prompt's last chunk).
@@ -234,6 +269,16 @@ void Scheduler::step() {
       continue;
     }
     if (!batch[i].logits) continue;
+    // The prompt is in the cache: the job's other choices start from a copy of it.
+    for (auto& f : job.forks_) {
+      try {
+        f->seq_ = backend_.fork(*job.seq_, f->spec_);
+        running_.push_back(f);
+      } catch (const std::exception& e) {
+        finish(*f, "error", e.what());
+      }
+    }
+    job.forks_.clear();
     job.prefilling_ = false;
     observe_token(job);
     job.publish(std::move(texts[i]), false);

@@ -16,6 +16,8 @@ namespace sllm::serve {
 
 using nlohmann::json;
 
+struct GenState;
+
 struct ModelSlot {
   std::string name;
   std::unique_ptr<Backend> backend;
@@ -69,6 +71,12 @@ struct Server::Impl {
   void record_usage(const std::optional<ApiKey>& key, const UsageRecord& r);
 
   void handle_generation(const httplib::Request& req, httplib::Response& res, bool chat);
+  // Sends a generation's choices as they arrive (generation_response.cpp).
+  void respond(const httplib::Request& req, httplib::Response& res, std::shared_ptr<GenState> g,
+               bool stream);
+  // The logprobs of every prompt token (the first a NaN: it has none), for echo.
+  std::vector<TokenLogprob> prompt_logprobs(ModelSlot& slot, const std::vector<int32_t>& ids,
+                                            int top);
   void handle_embeddings(const httplib::Request& req, httplib::Response& res);
   void handle_tokenize(const httplib::Request& req, httplib::Response& res);
   void handle_detokenize(const httplib::Request& req, httplib::Response& res);

@@ -29,8 +29,24 @@ class Constraint {
   virtual std::unique_ptr<Constraint> clone() const = 0;
 };
 
+// One token's log-probability under the model's own distribution (log-softmax of the raw
+// logits, before bias, penalties and temperature: what OpenAI's logprobs report).
+struct TokenChoice {
+  int32_t id = 0;
+  std::string bytes;  // The token's bytes (a byte-level token may be part of a UTF-8 character).
+  double logprob = 0;
+};
+struct TokenLogprob {
+  TokenChoice chosen;
+  std::vector<TokenChoice> top;  // The most likely tokens, most likely first.
+};
+// `id`'s log-probability and the `top` most likely tokens under softmax(logits).
+TokenLogprob token_logprob(const Tokenizer& tok, std::span<const float> logits, int32_t id,
+                           int top);
+
 struct GenerateOptions {
   int max_tokens = 256;
+  int logprobs = -1;  // >= 0: record each sampled token's logprob and this many alternatives.
   SamplingParams sampling;
   std::vector<std::string> stop;  // Generation ends before the first occurrence of any.
   bool stop_at_eos = true;
@@ -50,6 +66,11 @@ class Generation {
   bool done() const { return !finish_reason_.empty(); }
   const std::string& finish_reason() const { return finish_reason_; }  // "stop", "length", "eos"
   const std::vector<int32_t>& tokens() const { return generated_; }
+  // One per sampled token but a final EOS, when options.logprobs >= 0.
+  const std::vector<TokenLogprob>& logprobs() const { return logprobs_; }
+  // Continues from another generation's prompt: the caller's KV cache holds all of it but the
+  // last token, which input() then returns (n choices sharing one prefill).
+  void skip_prompt_prefix() { fed_ = all_.size() - 1; }
   const std::vector<int32_t>& history() const { return all_; }  // Prompt + generated.
   const std::string& text() const { return text_; }             // Everything emitted so far.
   int prompt_tokens() const { return prompt_len_; }
@@ -66,6 +87,8 @@ class Generation {
   TokenStreamDecoder stream_;
   std::vector<int32_t> all_;  // Prompt + generated: the penalties' history.
   std::vector<int32_t> generated_;
+  std::vector<TokenLogprob> logprobs_;
+  std::vector<float> raw_;  // The logits before sampling changed them (for logprobs).
   size_t fed_ = 0;
   int prompt_len_ = 0;
   std::string held_, text_, finish_reason_;

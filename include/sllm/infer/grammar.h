@@ -27,6 +27,8 @@ class Grammar {
   int add_rule(std::string name);  // Returns its id; alternatives are added with add_alt.
   void add_alt(int rule, GrammarAlt alt);
   void set_root(int rule) { root_ = rule; }
+  // Copies another grammar's rules in; returns the id its root has here.
+  int import(const Grammar& other);
   int root() const { return root_; }
   int size() const { return static_cast<int>(rules_.size()); }
   const std::vector<GrammarAlt>& alts(int rule) const { return rules_[rule].alts; }
@@ -49,6 +51,7 @@ class Grammar {
     std::string shortest;
     bool finite = false;
   };
+  void check_left_recursion() const;
   std::vector<Rule> rules_;
   int root_ = 0;
 };

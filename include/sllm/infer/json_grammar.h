@@ -4,9 +4,13 @@
 //   and only valid UTF-8 inside strings (so the result always parses).
 //   JSON schema subset: "type" (object, array, string, number, integer, boolean, null, or a
 //   list of them), "properties" (emitted in the schema's order; those not in "required" may
-//   be left out), "items", "enum", "const", "anyOf"/"oneOf". Annotation keywords (title,
-//   description, default, examples, $schema, additionalProperties) are ignored; anything
-//   else (pattern, $ref, minLength, ...) is refused with an error naming it.
+//   be left out; no others, so any additionalProperties holds), "items" with "minItems" /
+//   "maxItems", "enum", "const", "anyOf"/"oneOf", string "minLength"/"maxLength" or
+//   "pattern" (the regex subset in json_pattern.h, src/infer), integer
+//   and number "minimum"/"maximum"/"exclusiveMinimum"/"exclusiveMaximum" (a bounded number
+//   is written as an integer or with a fraction where any fraction stays in range).
+//   Annotation keywords (title, description, default, examples, $schema) are ignored;
+//   anything else ($ref, format, ...) is refused with an error naming it.
 #pragma once
 #include <memory>
 #include <string_view>
@@ -17,7 +21,10 @@ namespace sllm {
 
 std::shared_ptr<const Grammar> json_grammar();
 // The schema as JSON text (parsed keeping key order: properties come out in that order).
-std::shared_ptr<const Grammar> json_schema_grammar(std::string_view schema_text);
+// `before` and `after` are literal text around the value (a tool call's markers).
+std::shared_ptr<const Grammar> json_schema_grammar(std::string_view schema_text,
+                                                   std::string_view before = {},
+                                                   std::string_view after = {});
 
 std::shared_ptr<const Constraint> json_constraint();
 std::shared_ptr<const Constraint> json_schema_constraint(std::string_view schema_text);

@@ -5,12 +5,14 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "sllm/infer/generate.h"
 #include "sllm/infer/model.h"
 #include "sllm/model/sampler.h"
 
@@ -19,6 +21,9 @@ namespace sllm::serve {
 struct ChatMessage {
   std::string role;
   std::string content;
+  // What else the template sees: an assistant's "tool_calls" (arguments as objects, as
+  // transformers passes them), a tool result's "tool_call_id" and "name".
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
 };
 
 // What a request asks to generate, validated (prompt non-empty and within the context,
@@ -31,6 +36,8 @@ struct GenerationSpec {
   bool chat = false;       // The prompt is a rendered conversation: also stop at the end of a turn.
   bool seeded = false;     // The request gave a seed; otherwise each generation draws one.
   bool json_mode = false;  // Constrain the output to one JSON value.
+  std::shared_ptr<const Constraint> constraint;  // A grammar or JSON schema (over json_mode).
+  int logprobs = -1;  // >= 0: report each token's logprob with this many alternatives.
 };
 
 // One generation in flight: its KV cache, sampler state (RNG, penalties, JSON grammar), stop
@@ -48,6 +55,11 @@ class Sequence {
   virtual std::string finish_reason() const = 0;  // OpenAI's: "stop" or "length".
   virtual std::string finish() = 0;               // Held-back text, once done (or cut short).
   virtual int generated_tokens() const = 0;
+  // One per generated token (but a final EOS) when the spec asked for logprobs.
+  virtual const std::vector<TokenLogprob>& logprobs() const {
+    static const std::vector<TokenLogprob> none;
+    return none;
+  }
 };
 
 // One row of a batched forward step: `tokens` are appended to `seq`'s cache. When `logits` is
@@ -70,10 +82,24 @@ class Backend {
   virtual std::string decode(std::span<const int32_t> ids) const = 0;
   // The prompt text for a conversation in the model's chat template, ending where the
   // assistant's answer starts.
-  virtual std::string render_chat(const std::vector<ChatMessage>& messages) const = 0;
+  // `tools` is the request's tool list (null when none) as the template's `tools` variable.
+  virtual std::string render_chat(const std::vector<ChatMessage>& messages,
+                                  const nlohmann::ordered_json& tools) const = 0;
+
+  // The chat template's source (tool-call markers are read from it); empty when unknown.
+  virtual std::string chat_template_source() const { return ""; }
 
   // Throws sllm::Error for options the engine refuses.
   virtual std::unique_ptr<Sequence> start(const GenerationSpec& spec) = 0;
+  // Another choice for the same prompt, once `parent` has its prompt in the cache: the new
+  // sequence starts from a copy of that cache, so n choices share one prefill. A backend that
+  // cannot share runs the prompt again.
+  virtual std::unique_ptr<Sequence> fork(Sequence& parent, const GenerationSpec& spec) {
+    (void)parent;
+    return start(spec);
+  }
+  // Log-probabilities of ids[1..] given the tokens before each (echo with logprobs).
+  virtual std::vector<TokenLogprob> prompt_logprobs(std::span<const int32_t> ids, int top) = 0;
   // One forward step for all entries: one GEMM per weight matrix for the whole batch.
   virtual void forward(std::span<BatchEntry> batch) = 0;
   // Mean of the final hidden states over the tokens (before the LM head), L2-normalised.

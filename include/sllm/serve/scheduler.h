@@ -36,6 +36,13 @@ class Job {
   // Blocks until new text is available, the job ends, or `timeout` passes. Moves the new text
   // into `text`; returns true once the job has finished (and all its text was taken).
   bool wait(std::string& text, std::chrono::milliseconds timeout);
+  // The same, also moving out the logprobs of the tokens generated since the last call.
+  bool wait(std::string& text, std::vector<TokenLogprob>& logprobs,
+            std::chrono::milliseconds timeout);
+  // Another choice for this job's prompt (n > 1): it starts from a copy of this job's KV cache
+  // once the prompt is in it, sharing the prefill, and ends with this job if that fails first.
+  // Call before submit().
+  void add_fork(std::shared_ptr<Job> choice) { forks_.push_back(std::move(choice)); }
   void cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }
 
@@ -56,6 +63,7 @@ class Job {
  private:
   friend class Scheduler;
   void publish(std::string text, bool finished, std::string reason = "", std::string error = "");
+  void end_forks(const std::string& reason, const std::string& error);
 
   GenerationSpec spec_;
   Clock::time_point submitted_ = Clock::now();
@@ -63,6 +71,8 @@ class Job {
 
   // Engine-thread state.
   std::unique_ptr<Sequence> seq_;
+  std::vector<std::shared_ptr<Job>> forks_;  // Choices waiting for this job's prefill.
+  size_t logprobs_published_ = 0;
   bool prefilling_ = true;
   bool done_ = false;
   Clock::time_point last_token_at_;
@@ -71,6 +81,7 @@ class Job {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::string pending_;
+  std::vector<TokenLogprob> pending_logprobs_;
   bool finished_ = false;
   std::string finish_reason_, error_;
   int completion_tokens_ = 0;
