@@ -17,10 +17,14 @@ constexpr int32_t kMaxNameLength = 4096, kMaxValues = 1 << 26;
 void check_entry(const std::string& file, const std::string& name, const ImatrixEntry& e) {
   if (!(e.count > 0) || !std::isfinite(e.count))
     fail("{}: imatrix entry '{}' has count {}, which must be positive", file, name, e.count);
-  for (size_t i = 0; i < e.sums.size(); ++i)
+  for (size_t i = 0; i < e.sums.size(); ++i) {
     if (!(e.sums[i] >= 0.0f) || !std::isfinite(e.sums[i]))
       fail("{}: imatrix entry '{}' column {} is {}: sums of squares are finite and >= 0", file,
            name, i, e.sums[i]);
+    if (!std::isfinite(static_cast<float>(e.sums[i] / e.count)))
+      fail("{}: imatrix entry '{}' column {}: {} / count {} overflows a float", file, name, i,
+           e.sums[i], e.count);
+  }
 }
 
 // Reads the legacy file's little-endian fields, checking each against the end.
