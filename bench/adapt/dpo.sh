@@ -8,43 +8,47 @@
 #   - acc / acc_norm on a 4-way next-verse multiple-choice task (sllm eval --tasks), base vs DPO;
 #   - held-out perplexity (sllm eval --perplexity), base vs DPO;
 # and the DPO curves as SVG (OUT/dpo_*.svg). Exits 1 when an acceptance claim does not hold.
-# Env: SLLM, OUT, THREADS, BASE_ITERS, DPO_ITERS, PAIRS.
+# Env: SLLM, OUT, THREADS, BASE_ITERS, BLOCK (the base's context and DPO's sequence length:
+# a longer pair loses the start of its prompt), DPO_ITERS, PAIRS, LR, BETA.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SLLM=${SLLM:-build/sllm}
 OUT=${OUT:-runs/bench-dpo}
 THREADS=${THREADS:-2}
-BASE_ITERS=${BASE_ITERS:-1500}
+BASE_ITERS=${BASE_ITERS:-600}
+BLOCK=${BLOCK:-256}
 DPO_ITERS=${DPO_ITERS:-300}
 PAIRS=${PAIRS:-4000}
+LR=${LR:-1e-3}
+BETA=${BETA:-0.1}
 PY=/usr/bin/python3
 export OMP_WAIT_POLICY=passive
 command -v bible >/dev/null || { echo "bench/adapt/dpo: needs the bible-kjv package (scripts/setup)" >&2; exit 2; }
 [ -x "$SLLM" ] || { echo "bench/adapt/dpo: $SLLM not built (ninja -C build sllm)" >&2; exit 2; }
 mkdir -p "$OUT"
 echo "load before: $(uptime)"
-$PY bench/adapt/make_dpo_data.py "$OUT" "$PAIRS" 200 200
+$PY bench/adapt/make_dpo_data.py "$OUT" "$PAIRS" 100 200
 
-# The base: a char-level Llama-style model pretrained on the training verses (reused if present).
+# The base: a byte-level Llama-style model pretrained on the training verses (reused if present).
 if [ ! -f "$OUT/base/model.safetensors" ]; then
-  "$SLLM" train --arch llama --tokenizer char --data "$OUT/corpus.txt" --out "$OUT/base" \
-    --n-layer 4 --n-head 4 --n-embd 128 --block-size 256 --batch-size 16 --max-iters "$BASE_ITERS" \
+  "$SLLM" train --arch llama --tokenizer byte --data "$OUT/corpus.txt" --out "$OUT/base" \
+    --n-layer 4 --n-head 4 --n-embd 128 --block-size "$BLOCK" --batch-size 16 --max-iters "$BASE_ITERS" \
     --lr 2e-3 --min-lr 2e-4 --warmup-iters 100 --eval-interval 250 --eval-iters 10 \
     --sample-tokens 0 --seed 1337 --threads "$THREADS" --quiet
 fi
 
 rm -rf "$OUT/dpo" "$OUT/dpo_merged"
 start=$(date +%s)
-"$SLLM" finetune --method dpo --beta 0.1 --base "$OUT/base" --data "$OUT/train.jsonl" \
-  --val-data "$OUT/val.jsonl" --out "$OUT/dpo" --seq-len 256 --lora-r 8 --lora-alpha 16 \
-  --batch-size 4 --max-iters "$DPO_ITERS" --lr 5e-3 --min-lr 5e-4 --warmup-iters 20 \
-  --eval-interval 25 --eval-rows 200 --threads "$THREADS" --quiet
+"$SLLM" finetune --method dpo --beta "$BETA" --base "$OUT/base" --data "$OUT/train.jsonl" \
+  --val-data "$OUT/val.jsonl" --out "$OUT/dpo" --seq-len "$BLOCK" --lora-r 8 --lora-alpha 16 \
+  --batch-size 4 --max-iters "$DPO_ITERS" --lr "$LR" --min-lr "$LR" --warmup-iters 20 \
+  --eval-interval 50 --eval-rows 100 --threads "$THREADS" | grep -v "^step [0-9]*/"
 dpo_s=$(( $(date +%s) - start ))
 "$SLLM" merge --base "$OUT/base" --adapter "$OUT/dpo" --out "$OUT/dpo_merged" >/dev/null
 
 for m in base dpo_merged; do
   "$SLLM" eval --model "$OUT/$m" --tasks "$OUT/next_verse.jsonl" --out "$OUT/tasks_$m.json" --threads "$THREADS"
-  "$SLLM" eval --model "$OUT/$m" --perplexity "$OUT/heldout.txt" --ctx 256 --max-tokens 100000 \
+  "$SLLM" eval --model "$OUT/$m" --perplexity "$OUT/heldout.txt" --ctx "$BLOCK" --max-tokens 50000 \
     --json --threads "$THREADS" > "$OUT/ppl_$m.json"
 done
 

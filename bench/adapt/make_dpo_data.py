@@ -25,6 +25,7 @@ for line in kjv.splitlines():
         verses.append((book, m.group(1).strip()))
     elif line.strip():
         book = line.strip().rsplit(" ", 1)[0]
+MAX_CHARS = 160  # completions and choices fit the benchmark's 256-byte context whole
 cut = int(len(verses) * 0.9)
 train_v, held_v = verses[:cut], verses[cut:]
 
@@ -41,7 +42,7 @@ def shuffled(text):
 def other_book(pool, b):
     while True:
         v = rng.choice(pool)
-        if v[0] != b:
+        if v[0] != b and len(v[1]) <= MAX_CHARS:
             return v[1]
 
 
@@ -50,7 +51,7 @@ def pairs(pool, n):
     for k in range(n):
         i = rng.randrange(len(pool) - 1)
         (b, prompt), (b2, nxt) = pool[i], pool[i + 1]
-        if b != b2 or len(nxt.split()) < 4:
+        if b != b2 or len(nxt.split()) < 4 or len(nxt) > MAX_CHARS:
             continue
         rej = shuffled(nxt) if k % 2 == 0 else other_book(pool, b)
         rows.append({"prompt": prompt + "\n", "chosen": nxt + "\n", "rejected": rej + "\n"})
@@ -69,7 +70,7 @@ task = []
 while len(task) < n_task:
     i = rng.randrange(len(held_v) - 1)
     (b, prompt), (b2, nxt) = held_v[i], held_v[i + 1]
-    if b != b2 or len(nxt.split()) < 4:
+    if b != b2 or len(nxt.split()) < 4 or len(nxt) > MAX_CHARS:
         continue
     choices = [nxt, shuffled(nxt), other_book(held_v, b), other_book(held_v, b)]
     order = list(range(4))

@@ -5,7 +5,8 @@
 //   {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]}   (chat SFT)
 //   {"conversations": [{"from": "system"|"human"|"gpt", "value": "..."}, ...]}      (ShareGPT)
 //   {"prompt": "...", "completion": "..."}          (the completion's tokens are trained)
-//   {"prompt": [messages], "completion": [messages]}       (conversational prompt-completion)
+//   {"prompt": [messages], "completion": [messages]}       (conversational prompt-completion:
+//                                   trained like "messages", every assistant turn included)
 //   {"text": "..."}                                                    (every token is trained)
 // Blank lines are skipped; any other defect is an sllm::Error naming the file and line.
 #pragma once
