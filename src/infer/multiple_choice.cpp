@@ -14,14 +14,22 @@ using nlohmann::json;
 
 namespace {
 
+// Python's str.replace(from, to): every non-overlapping match, left to right.
+std::string replace_all(const std::string& s, const std::string& from, const std::string& to) {
+  std::string out;
+  size_t pos = 0;
+  for (size_t p; (p = s.find(from, pos)) != std::string::npos; pos = p + from.size())
+    out.append(s, pos, p - pos).append(to);
+  return out.append(s, pos, std::string::npos);
+}
+
 // lm-eval's hellaswag preprocess().
 std::string hellaswag_clean(std::string t) {
   const auto b = t.find_first_not_of(" \t\n\r"), e = t.find_last_not_of(" \t\n\r");
   t = b == std::string::npos ? "" : t.substr(b, e - b + 1);
-  for (size_t p; (p = t.find(" [title]")) != std::string::npos;) t.replace(p, 8, ". ");
+  t = replace_all(t, " [title]", ". ");
   t = std::regex_replace(t, std::regex("\\[.*?\\]"), "");
-  for (size_t p = 0; (p = t.find("  ", p)) != std::string::npos;) t.replace(p, 2, " "), ++p;
-  return t;
+  return replace_all(t, "  ", " ");
 }
 
 std::string capitalize(std::string s) {  // Python's str.capitalize() on ASCII
