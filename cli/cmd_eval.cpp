@@ -1,7 +1,10 @@
 // sllm eval --perplexity FILE: perplexity of a model on a text file, and for a quantized model
 // the mean KL divergence of its next-token distributions from the f32 model's.
+// sllm eval --tasks FILE.jsonl: multiple-choice accuracy as lm-evaluation-harness scores it
+// (sllm/infer/multiple_choice.h), optionally written as lm-eval's results.json (--out).
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "command.h"
@@ -9,11 +12,36 @@
 #include "sllm/common/error.h"
 #include "sllm/common/runtime.h"
 #include "sllm/format/model_tokenizer.h"
+#include "sllm/infer/multiple_choice.h"
 #include "sllm/infer/perplexity.h"
 #include "sllm/io/file.h"
 #include "sllm/quant/quant.h"
 
 namespace {
+
+int run_tasks(const sllm::cli::ModelFlags& m, const std::vector<std::string>& tasks,
+              const sllm::ChoiceOptions& opt, const std::string& out) {
+  auto model = m.load();
+  const auto tok = sllm::model_tokenizer(model->files());
+  nlohmann::json all;
+  for (const std::string& path : tasks) {
+    const std::string name = std::filesystem::path(path).stem().string();
+    const auto items = sllm::read_task_jsonl(path);
+    const sllm::ChoiceResult r = sllm::score_choices(*model, items, *tok, opt);
+    std::printf("%s: %zu items, %d-shot: acc %.4f +- %.4f, acc_norm %.4f +- %.4f\n", name.c_str(),
+                r.n, opt.fewshot, r.acc, r.acc_stderr, r.acc_norm, r.acc_norm_stderr);
+    const nlohmann::json j = sllm::lm_eval_results(name, r, opt.fewshot);
+    if (all.is_null()) {
+      all = j;
+      continue;
+    }
+    for (const char* k : {"results", "n-shot", "n-samples", "higher_is_better"})
+      all[k][name] = j[k][name];
+  }
+  all["config"] = {{"model", m.path}, {"batch_size", opt.batch}};
+  if (!out.empty()) sllm::write_file_atomic(out, all.dump(2) + "\n");
+  return 0;
+}
 
 int run_eval(int argc, char** argv) {
   CLI::App app{"Evaluate a model: perplexity on a text file, KL divergence against f32"};
@@ -22,7 +50,18 @@ int run_eval(int argc, char** argv) {
   sllm::PerplexityOptions opt;
   bool json = false;
   m.add_to(app, "quantize the weights at load: q8_0, q4_0, q4_1, q2_k..q6_k or iq4_xs");
-  app.add_option("--perplexity", text_file, "text file to score")->required();
+  std::vector<std::string> tasks;
+  std::string out;
+  sllm::ChoiceOptions copt;
+  auto* ppl = app.add_option("--perplexity", text_file, "text file to score");
+  auto* tk = app.add_option("--tasks", tasks,
+                            "multiple-choice task files (.jsonl: context/choices/gold, or "
+                            "HellaSwag, ARC, MMLU rows); the task is the file's name");
+  ppl->excludes(tk);
+  app.add_option("--fewshot", copt.fewshot, "tasks: the first N items are few-shot examples")
+      ->capture_default_str();
+  app.add_option("--batch", copt.batch, "tasks: sequences per forward")->capture_default_str();
+  app.add_option("--out", out, "tasks: write lm-eval's results.json layout here");
   app.add_option("--reference", reference,
                  "f32 model to compare with (default with --quant or --kv-type f16: the same model "
                  "in f32 with an f32 KV cache)");
@@ -34,6 +73,9 @@ int run_eval(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (tasks.empty() && text_file.empty())
+    sllm::fail("eval: give --perplexity FILE or --tasks FILE");
+  if (!tasks.empty()) return run_tasks(m, tasks, copt, out);
   auto model = m.load();
   std::unique_ptr<sllm::InferenceModel> ref;
   const sllm::LoadOptions lo = m.load_options();
@@ -80,7 +122,9 @@ int run_eval(int argc, char** argv) {
   return 0;
 }
 
-sllm::cli::Registrar reg("eval", "perplexity and KL divergence against f32 (--perplexity FILE)",
+sllm::cli::Registrar reg("eval",
+                         "perplexity and KL against f32 (--perplexity FILE), or multiple-choice "
+                         "accuracy (--tasks FILE.jsonl)",
                          run_eval);
 
 }  // namespace

@@ -40,14 +40,17 @@ Run run_cli(const std::string& args, const std::string& env = "") {
   return r;
 }
 
-// (step, loss, val loss) of every record, as the JSON numbers were written.
+// (step, loss, val loss, preference rewards) of every record, as the JSON numbers were written.
 std::vector<std::string> losses_of(const std::string& out) {
   std::vector<std::string> v;
   std::ifstream in(out + "/metrics.jsonl");
   for (std::string line; std::getline(in, line);) {
     const nlohmann::json j = nlohmann::json::parse(line);
-    v.push_back(j["step"].dump() + " " + (j.contains("loss") ? j["loss"].dump() : "-") + " " +
-                (j.contains("val_loss") ? j["val_loss"].dump() : "-"));
+    std::string s = j["step"].dump() + " " + (j.contains("loss") ? j["loss"].dump() : "-") + " " +
+                    (j.contains("val_loss") ? j["val_loss"].dump() : "-");
+    for (const auto& [k, x] : j.items())
+      if (k.find("rewards/") != std::string::npos) s += " " + k + "=" + x.dump();
+    v.push_back(s);
   }
   return v;
 }
@@ -115,6 +118,22 @@ TEST(AdaptResume, LoraFinetuneKilledAndResumedIsBitExact) {
   expect_kill_and_resume("finetune --base " + f.base + " --data " + f.data +
                              " --lora-r 2 --batch-size 4 --lr 3e-2 --eval-rows 8",
                          f.dir.file("lora_ft"), 2);
+}
+
+TEST(AdaptResume, LoraDpoKilledAndResumedIsBitExact) {
+  Fixture f;
+  std::string rows;
+  for (int i = 0; i < 12; ++i)
+    rows += nlohmann::json{{"prompt", i % 2 ? "the dog sat on the " : "the cat sat on the "},
+                           {"chosen", i % 2 ? "log." : "mat."},
+                           {"rejected", i % 3 ? "dog." : "cat."}}
+                .dump() +
+            "\n";
+  const std::string data = f.dir.file("pref.jsonl");
+  write_file_atomic(data, rows);
+  expect_kill_and_resume("finetune --method dpo --beta 0.5 --base " + f.base + " --data " + data +
+                             " --lora-r 2 --batch-size 2 --lr 3e-2 --eval-rows 4",
+                         f.dir.file("dpo"), 4);
 }
 
 TEST(AdaptResume, DistillKilledAndResumedIsBitExact) {

@@ -3,7 +3,8 @@
 matplotlib needed). Each run's metrics.jsonl (the trainer's) holds per step "step", "tokens" and
 "train_s" (before the step's update), "loss" and, on evaluations, "val_loss".
 
-usage: plot.py OUT.svg "TITLE" X_KEY LABEL=path/metrics.jsonl[@OFFSET] [LABEL=path ...]
+usage: plot.py OUT.svg "TITLE" X_KEY [--y Y_KEY] LABEL=path/metrics.jsonl[@OFFSET] [LABEL=path ...]
+Y_KEY (default val_loss) is any numeric key of the records, e.g. eval_rewards/accuracies.
 X_KEY is tokens, seconds or step; @OFFSET shifts that run's x values (e.g. the seconds a run
 spent before training, such as building its teacher cache)."""
 import json
@@ -12,7 +13,7 @@ import sys
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 
 
-def load(path, xkey):
+def load(path, xkey, ykey="val_loss"):
     offset = 0.0
     if "@" in path:
         path, off = path.rsplit("@", 1)
@@ -21,18 +22,21 @@ def load(path, xkey):
     with open(path) as f:
         for line in f:
             r = json.loads(line)
-            if r.get("val_loss") is not None:
+            if r.get(ykey) is not None:
                 key = {"seconds": "train_s"}.get(xkey, xkey)
-                pts.append((float(r[key]) + offset, float(r["val_loss"])))
+                pts.append((float(r[key]) + offset, float(r[ykey])))
     return pts
 
 
 def main():
     out, title, xkey = sys.argv[1], sys.argv[2], sys.argv[3]
+    args, ykey = sys.argv[4:], "val_loss"
+    if args[:1] == ["--y"]:
+        ykey, args = args[1], args[2:]
     runs = []
-    for arg in sys.argv[4:]:
+    for arg in args:
         label, path = arg.split("=", 1)
-        runs.append((label, load(path, xkey)))
+        runs.append((label, load(path, xkey, ykey)))
     xs = [x for _, p in runs for x, _ in p]
     ys = [y for _, p in runs for _, y in p]
     x0, x1 = min(0.0, min(xs)), max(xs) or 1.0
@@ -48,7 +52,7 @@ def main():
          f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>',
          f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>',
          f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">{xkey}</text>',
-         f'<text x="16" y="{(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 {(T + H - B) / 2})">validation loss</text>']
+         f'<text x="16" y="{(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 16 {(T + H - B) / 2})">{"validation loss" if ykey == "val_loss" else ykey}</text>']
     for i in range(6):
         xv = x0 + (x1 - x0) * i / 5
         yv = y0 + (y1 - y0) * i / 5

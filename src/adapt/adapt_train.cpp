@@ -19,6 +19,11 @@ RowBatches::RowBatches(const TeacherCache& cache, int B, uint64_t seed)
   if (rows_ == 0) fail("teacher cache holds no rows");
 }
 
+RowBatches::RowBatches(const PreferencePairs& pairs, int B, uint64_t seed)
+    : pairs_(&pairs), rows_(pairs.pairs), B_(B), T_(pairs.T), rng_(seed) {
+  if (rows_ == 0) fail("no training pairs");
+}
+
 void RowBatches::fill_row(size_t r, int slot, Batch& out) const {
   const size_t T = T_, dst = static_cast<size_t>(slot) * T;
   const int32_t* in = packed_ ? packed_->row_inputs(r) : cache_->inputs.data() + r * T;
@@ -34,7 +39,40 @@ void RowBatches::fill_row(size_t r, int slot, Batch& out) const {
   }
 }
 
+namespace {
+
+// Pairs [first, first + P) of `pairs` as a batch of 2P rows.
+void fill_pair(const PreferencePairs& pairs, size_t pair, int slot, int P, Batch& out) {
+  const size_t T = pairs.T;
+  for (int which = 0; which < 2; ++which) {
+    const size_t dst = (static_cast<size_t>(which) * P + slot) * T;
+    std::copy(pairs.row_inputs(pair, which), pairs.row_inputs(pair, which) + T,
+              out.tokens.begin() + dst);
+    std::copy(pairs.row_targets(pair, which), pairs.row_targets(pair, which) + T,
+              out.targets.begin() + dst);
+    if (!pairs.ref_logps.empty())
+      out.ref_logps[static_cast<size_t>(which) * P + slot] = pairs.ref_logps[pair * 2 + which];
+  }
+}
+
+void size_pair_batch(const PreferencePairs& pairs, int P, Batch& out) {
+  out.B = 2 * P;
+  out.T = pairs.T;
+  out.tokens.resize(static_cast<size_t>(out.B) * out.T);
+  out.targets.resize(out.tokens.size());
+  out.k = 0;
+  out.ref_logps.resize(pairs.ref_logps.empty() ? 0 : out.B);
+}
+
+}  // namespace
+
 void RowBatches::next(Batch& out) {
+  if (pairs_) {
+    size_pair_batch(*pairs_, B_, out);
+    for (int b = 0; b < B_; ++b) fill_pair(*pairs_, rng_.next_u64() % rows_, b, B_, out);
+    drawn_ += static_cast<uint64_t>(B_);
+    return;
+  }
   out.B = B_;
   out.T = T_;
   out.tokens.resize(static_cast<size_t>(B_) * T_);
@@ -92,21 +130,37 @@ double evaluate_rows(TrainBackend& backend, const PackedSequences& val, int max_
   return count ? sum / count : NAN;
 }
 
-AdaptRun run_adapt_training(const AdaptTraining& t, std::unique_ptr<Learner> learner,
-                            std::unique_ptr<BatchSource> train, const PackedSequences& val,
-                            std::shared_ptr<Tokenizer> tokenizer) {
+double evaluate_pairs(TrainBackend& backend, const PreferencePairs& val, int max_rows,
+                      int batch_size, std::map<std::string, double>& metrics) {
+  auto* learner = dynamic_cast<Learner*>(&backend);
+  if (!learner) fail("preference evaluation needs the fine-tuning learner");
+  const size_t n = std::min(val.pairs, static_cast<size_t>(max_rows));
+  metrics.clear();
+  if (n == 0) return NAN;
+  double loss = 0;
+  Batch b;
+  for (size_t r = 0; r < n; r += batch_size) {
+    const int P = static_cast<int>(std::min<size_t>(batch_size, n - r));
+    size_pair_batch(val, P, b);
+    for (int i = 0; i < P; ++i) fill_pair(val, r + i, i, P, b);
+    const PreferenceLoss L = learner->preference_eval(b);
+    loss += L.loss * P / n;
+    for (const auto& [k, v] : L.metrics) metrics["eval_" + k] += v * P / n;
+  }
+  return loss;
+}
+
+namespace {
+
+AdaptRun run_with_hooks(const AdaptTraining& t, TrainHooks hooks, std::unique_ptr<Learner> learner,
+                        std::unique_ptr<BatchSource> train, std::shared_ptr<Tokenizer> tokenizer) {
   if (t.eval_rows < 1) fail("invalid setting --eval-rows {}: must be >= 1", t.eval_rows);
-  TrainHooks hooks;
   hooks.name = t.name;
   hooks.backend = std::move(learner);
   hooks.train_data = std::move(train);
   hooks.tokenizer = std::move(tokenizer);
   hooks.settings = t.settings;
   hooks.settings["eval_rows"] = t.eval_rows;
-  if (val.rows > 0)
-    hooks.evaluate = [&val, rows = t.eval_rows, B = t.cfg.batch_size](TrainBackend& b) {
-      return evaluate_rows(b, val, rows, B);
-    };
   Trainer trainer(t.cfg, std::move(hooks));
   const TrainResult r = trainer.run();
   AdaptRun run;
@@ -120,6 +174,35 @@ AdaptRun run_adapt_training(const AdaptTraining& t, std::unique_ptr<Learner> lea
       break;
     }
   return run;
+}
+
+}  // namespace
+
+AdaptRun run_adapt_training(const AdaptTraining& t, std::unique_ptr<Learner> learner,
+                            std::unique_ptr<BatchSource> train, const PackedSequences& val,
+                            std::shared_ptr<Tokenizer> tokenizer) {
+  TrainHooks hooks;
+  if (val.rows > 0)
+    hooks.evaluate = [&val, rows = t.eval_rows, B = t.cfg.batch_size](TrainBackend& b) {
+      return evaluate_rows(b, val, rows, B);
+    };
+  return run_with_hooks(t, std::move(hooks), std::move(learner), std::move(train),
+                        std::move(tokenizer));
+}
+
+AdaptRun run_adapt_training(const AdaptTraining& t, std::unique_ptr<Learner> learner,
+                            std::unique_ptr<BatchSource> train, const PreferencePairs& val,
+                            std::shared_ptr<Tokenizer> tokenizer) {
+  TrainHooks hooks;
+  auto metrics = std::make_shared<std::map<std::string, double>>();
+  if (val.pairs > 0) {
+    hooks.evaluate = [&val, metrics, rows = t.eval_rows, B = t.cfg.batch_size](TrainBackend& b) {
+      return evaluate_pairs(b, val, rows, B, *metrics);
+    };
+    hooks.eval_metrics = [metrics] { return *metrics; };
+  }
+  return run_with_hooks(t, std::move(hooks), std::move(learner), std::move(train),
+                        std::move(tokenizer));
 }
 
 }  // namespace sllm

@@ -75,9 +75,30 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   if (T > model.config().block_size)
     fail("sequence length {} exceeds the base model's block size {}", T, model.config().block_size);
 
+  const bool sft = cfg.method == "sft";
+  if (!sft && cfg.method != "dpo" && cfg.method != "orpo")
+    fail("unknown fine-tuning method '{}' (sft, dpo, orpo)", cfg.method);
+  PreferenceOptions popt = cfg.preference;
+  if (cfg.method == "orpo") {
+    if (popt.type != PreferenceLossType::Dpo)
+      fail("--loss-type {} is a dpo variant; orpo has its own loss",
+           preference_loss_name(popt.type));
+    popt.type = PreferenceLossType::Orpo;
+  } else if (!sft && popt.type == PreferenceLossType::Orpo) {
+    fail("--loss-type orpo: use --method orpo");
+  }
+  if (!sft) popt.validate();
+
+  // Every row is read and checked before anything trains.
   PackedSequences train, val;
-  load_train_val_rows(cfg.data, cfg.val_data, cfg.val_fraction, *base.tokenizer, cfg.chat_template,
-                      T, train, val, base.chat_template);
+  PreferencePairs ptrain, pval;
+  if (sft)
+    load_train_val_rows(cfg.data, cfg.val_data, cfg.val_fraction, *base.tokenizer,
+                        cfg.chat_template, T, train, val, base.chat_template);
+  else
+    load_train_val_pairs(cfg.data, cfg.val_data, cfg.val_fraction, *base.tokenizer,
+                         chat_renderer(cfg.chat_template, *base.tokenizer, base.chat_template), T,
+                         ptrain, pval);
 
   make_dirs(cfg.out);
   std::unique_ptr<LoraAdapters> adapters;
@@ -108,9 +129,26 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
                           {"rslora", cfg.lora_cfg.rslora},
                           {"targets", cfg.lora_cfg.targets},
                           {"frozen", frozen_type_name(cfg.frozen)}};
-  res.loop = run_adapt_training(
-      t, std::move(learner),
-      std::make_unique<RowBatches>(train, cfg.loop.batch_size, cfg.loop.seed), val, base.tokenizer);
+  if (sft) {
+    res.loop =
+        run_adapt_training(t, std::move(learner),
+                           std::make_unique<RowBatches>(train, cfg.loop.batch_size, cfg.loop.seed),
+                           val, base.tokenizer);
+  } else {
+    t.settings["method"] = cfg.method;
+    t.settings["loss_type"] = preference_loss_name(popt.type);
+    t.settings["beta"] = popt.beta;
+    t.settings["label_smoothing"] = popt.label_smoothing;
+    learner->set_preference(popt);
+    // The model is still the base here (LoRA adapters start with B = 0): DPO's reference.
+    if (popt.needs_reference())
+      reference_logps(*learner, popt, cfg.out + "/reference_logps.json", t.settings,
+                      cfg.loop.batch_size, ptrain, pval);
+    res.loop =
+        run_adapt_training(t, std::move(learner),
+                           std::make_unique<RowBatches>(ptrain, cfg.loop.batch_size, cfg.loop.seed),
+                           pval, base.tokenizer);
+  }
   res.initial_val_loss = res.loop.initial_val_loss;
 
   // Full fine-tuning: OUT is already the model directory the Trainer's last checkpoint
@@ -122,10 +160,11 @@ FinetuneResult run_finetune(const FinetuneConfig& cfg) {
   nlohmann::json summary = {{"base", cfg.base},
                             {"data", cfg.data},
                             {"mode", cfg.lora ? "lora" : "full"},
+                            {"method", cfg.method},
                             {"trainable_params", res.trainable_params},
                             {"total_params", res.total_params},
-                            {"train_rows", train.rows},
-                            {"val_rows", val.rows},
+                            {"train_rows", sft ? train.rows : ptrain.pairs},
+                            {"val_rows", sft ? val.rows : pval.pairs},
                             {"seq_len", T},
                             {"steps", res.loop.steps},
                             {"tokens", res.loop.tokens},

@@ -29,6 +29,37 @@ void Learner::set_distillation(TeacherLogits teacher, const DistillOptions& opt)
   dopt_ = opt;
 }
 
+void Learner::set_preference(const PreferenceOptions& opt) {
+  opt.validate();
+  popt_ = opt;
+}
+
+namespace {
+
+void check_preference_batch(const Batch& b, const PreferenceOptions& opt) {
+  if (b.B < 2 || b.B % 2) fail("a preference batch needs chosen and rejected rows, got {}", b.B);
+  if (opt.needs_reference() && b.ref_logps.size() != static_cast<size_t>(b.B))
+    fail("the {} loss needs the reference log-probs of all {} rows, the batch has {}",
+         preference_loss_name(opt.type), b.B, b.ref_logps.size());
+}
+
+}  // namespace
+
+PreferenceLoss Learner::preference_eval(const Batch& b) {
+  if (!popt_) fail("preference_eval: the learner has no preference loss");
+  check_preference_batch(b, *popt_);
+  forward(b, true);
+  return preference_loss(model_.logits(), b.targets.data(), b.B / 2, b.T,
+                         model_.config().vocab_size,
+                         b.ref_logps.empty() ? nullptr : b.ref_logps.data(), *popt_, nullptr);
+}
+
+void Learner::completion_logps(const Batch& b, bool average, double* out) {
+  forward(b, true);
+  sllm::completion_logps(model_.logits(), b.targets.data(), b.B, b.T, model_.config().vocab_size,
+                         average, out);
+}
+
 float Learner::forward(const Batch& b, bool with_targets) {
   const int32_t* tg = with_targets ? b.targets.data() : nullptr;
   return lora_ ? lora_->forward(b.tokens.data(), tg, b.B, b.T)
@@ -43,6 +74,18 @@ void Learner::backward_from_logits_grad(const float* dlogits) {
 }
 
 float Learner::micro_step(const Batch& b, float loss_scale) {
+  if (popt_) {
+    check_preference_batch(b, *popt_);
+    forward(b, true);
+    const int V = model_.config().vocab_size;
+    dlogits_.resize(b.tokens.size() * V);
+    const PreferenceLoss L = preference_loss(model_.logits(), b.targets.data(), b.B / 2, b.T, V,
+                                             b.ref_logps.empty() ? nullptr : b.ref_logps.data(),
+                                             *popt_, dlogits_.data(), loss_scale);
+    for (const auto& [k, v] : L.metrics) step_metrics_[k] += v * loss_scale;
+    backward_from_logits_grad(dlogits_.data());
+    return static_cast<float>(L.loss);
+  }
   const float ce = forward(b, true);
   if (!distill_) {
     if (lora_)
@@ -79,6 +122,7 @@ double Learner::eval_ce_sum(const Batch& b, size_t& count) {
 }
 
 void Learner::zero_grad() {
+  step_metrics_.clear();
   if (lora_)
     lora_->adapters().zero_grad();
   else

@@ -11,6 +11,57 @@ using nlohmann::json;
 
 namespace {
 
+// ShareGPT's {"from", "value"} turns as {"messages": [{"role", "content"}]}.
+json sharegpt_to_messages(const json& conv, int lineno, const std::string& src) {
+  static const std::pair<const char*, const char*> kRoles[] = {{"system", "system"},
+                                                               {"human", "user"},
+                                                               {"user", "user"},
+                                                               {"gpt", "assistant"},
+                                                               {"assistant", "assistant"}};
+  if (!conv.is_array()) fail("{}:{}: 'conversations' must be an array", src, lineno);
+  json msgs = json::array();
+  for (size_t i = 0; i < conv.size(); ++i) {
+    const json& m = conv[i];
+    if (!m.is_object() || !m.contains("from") || !m["from"].is_string() || !m.contains("value") ||
+        !m["value"].is_string())
+      fail("{}:{}: conversation turn {} needs string 'from' and 'value'", src, lineno, i + 1);
+    const std::string from = m["from"].get<std::string>();
+    const char* role = nullptr;
+    for (const auto& [f, r] : kRoles)
+      if (from == f) role = r;
+    if (!role)
+      fail("{}:{}: conversation turn {} is from '{}' (expected system, human or gpt)", src, lineno,
+           i + 1, from);
+    msgs.push_back({{"role", role}, {"content", m["value"]}});
+  }
+  return {{"messages", msgs}};
+}
+
+SftExample parse_line(std::string_view line, int lineno, const std::string& src);
+
+// TRL's prompt-completion rows: text (the completion trained) or messages (prompt + completion).
+SftExample parse_prompt_completion(const json& j, int lineno, const std::string& src) {
+  for (const char* k : {"prompt", "completion"})
+    if (!j.contains(k)) fail("{}:{}: missing '{}'", src, lineno, k);
+  const json &p = j["prompt"], &c = j["completion"];
+  if (p.is_string() && c.is_string()) {
+    SftExample ex;
+    ex.line = lineno;
+    ex.prompt = p.get<std::string>();
+    ex.text = c.get<std::string>();
+    if (ex.text.empty()) fail("{}:{}: 'completion' is empty", src, lineno);
+    return ex;
+  }
+  if (!p.is_array() || !c.is_array())
+    fail("{}:{}: 'prompt' and 'completion' must both be strings or both message arrays", src,
+         lineno);
+  if (c.empty() || !c.back().is_object() || c.back().value("content", json()) == "")
+    fail("{}:{}: 'completion' is empty", src, lineno);
+  json msgs = p;
+  msgs.insert(msgs.end(), c.begin(), c.end());
+  return parse_line(json{{"messages", msgs}}.dump(), lineno, src);
+}
+
 SftExample parse_line(std::string_view line, int lineno, const std::string& src) {
   json j;
   try {
@@ -21,6 +72,9 @@ SftExample parse_line(std::string_view line, int lineno, const std::string& src)
   SftExample ex;
   ex.line = lineno;
   if (!j.is_object()) fail("{}:{}: expected a JSON object with 'messages' or 'text'", src, lineno);
+  if (j.contains("completion") || j.contains("prompt"))
+    return parse_prompt_completion(j, lineno, src);
+  if (j.contains("conversations")) j = sharegpt_to_messages(j["conversations"], lineno, src);
   if (j.contains("text") && !j.contains("messages")) {
     if (!j["text"].is_string()) fail("{}:{}: 'text' must be a string", src, lineno);
     ex.text = j["text"].get<std::string>();
@@ -157,7 +211,9 @@ PackedSequences pack_examples(const std::vector<SftExample>& examples, const Ren
   for (const auto& ex : examples) {
     std::vector<TextSegment> seg;
     try {
-      seg = ex.messages.empty() ? std::vector<TextSegment>{{ex.text, true}} : render(ex.messages);
+      seg = !ex.messages.empty() ? render(ex.messages)
+            : ex.prompt.empty()  ? std::vector<TextSegment>{{ex.text, true}}
+                                 : std::vector<TextSegment>{{ex.prompt, false}, {ex.text, true}};
     } catch (const Error& e) {
       fail("{}:{}: {}", src, ex.line, e.what());
     }

@@ -29,6 +29,7 @@ std::string StepRecord::to_json_line() const {
   j["elapsed_s"] = elapsed_s;
   j["tokens"] = tokens;
   j["train_s"] = train_s;
+  for (const auto& [k, v] : extra) j[k] = v;
   return j.dump();
 }
 
@@ -51,6 +52,8 @@ StepRecord StepRecord::from_json_line(const std::string& s) {
   if (j.contains("tokens") && j["tokens"].is_number_unsigned())
     r.tokens = j["tokens"].get<uint64_t>();
   r.train_s = num("train_s").value_or(0);
+  for (const auto& [k, v] : j.items())
+    if (k.find('/') != std::string::npos && v.is_number()) r.extra[k] = v.get<double>();
   return r;
 }
 

@@ -397,6 +397,7 @@ TrainResult Trainer::run() {
       const double v = evaluate();
       if (std::isfinite(v)) {
         rec.val_loss = v;
+        if (hooks_.eval_metrics) rec.extra = hooks_.eval_metrics();
         res.final_val_loss = v;
         log(fmt::format("step {}: val loss {:.4f}", step_, v));
       }
@@ -415,6 +416,7 @@ TrainResult Trainer::run() {
     const double dt = seconds_since(t0);
     train_s_ += dt;
     rec.loss = loss;
+    for (const auto& [k, v] : backend_->step_metrics()) rec.extra[k] = v;
     rec.lr = last_lr_;
     rec.grad_norm = last_grad_norm_;
     rec.tokens_per_s = static_cast<double>(cfg_.batch_size) * cfg_.grad_accum * batch_.T / dt;

@@ -6,6 +6,8 @@
 
 #include "sllm/adapt/adapt_train.h"
 #include "sllm/adapt/lora_model.h"
+#include "sllm/adapt/preference_data.h"
+#include "sllm/adapt/preference_loss.h"
 #include "sllm/adapt/sft_data.h"
 #include "sllm/model/lora_adapter.h"
 #include "sllm/tokenizer/tokenizer.h"
@@ -30,6 +32,12 @@ struct FinetuneConfig {
   // checkpoint in OUT, which must have been started with the same settings.
   TrainConfig loop = TrainConfig::defaults(TrainMode::Finetune);
   int eval_rows = 64;  // Validation rows (the first ones of the val set, always the same).
+  // "sft" (data: chat/prompt-completion/ShareGPT/text rows), or "dpo" / "orpo" (data:
+  // preference rows, sllm/adapt/preference_data.h) with `preference`'s loss (dpo: dpo or ipo).
+  // DPO's reference is the base as loaded (with LoRA: without the adapters), its log-probs
+  // computed before the first step and cached in OUT/reference_logps.json.
+  std::string method = "sft";
+  PreferenceOptions preference;
 };
 
 struct FinetuneResult {
@@ -56,6 +64,22 @@ void load_train_val_rows(const std::string& data, const std::string& val_data, d
                          const Tokenizer& tok, const std::string& chat_template, int T,
                          PackedSequences& train, PackedSequences& val,
                          const std::string& model_template = "");
+
+// The chat rendering --chat-template names (see FinetuneConfig::chat_template).
+ChatRenderFn chat_renderer(const std::string& chat_template, const Tokenizer& tok,
+                           const std::string& model_template);
+
+// Preference pairs for training and validation: val_data's, or the last val_fraction of data's.
+void load_train_val_pairs(const std::string& data, const std::string& val_data, double val_fraction,
+                          const Tokenizer& tok, const ChatRenderFn& render, int T,
+                          PreferencePairs& train, PreferencePairs& val);
+
+// Fills train's and val's ref_logps with the learner's model as it is now (averaged per token
+// where the loss wants it), or from cache_path when that file was written for the same
+// `settings`; writes the cache otherwise.
+void reference_logps(Learner& learner, const PreferenceOptions& opt, const std::string& cache_path,
+                     const nlohmann::json& settings, int batch_pairs, PreferencePairs& train,
+                     PreferencePairs& val);
 
 // Folds the adapters in adapter_dir into the base and writes a full sllm model directory.
 void merge_adapter(const std::string& base, const std::string& adapter_dir, const std::string& out,

@@ -5,11 +5,14 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "sllm/adapt/distill_loss.h"
 #include "sllm/adapt/lora_model.h"
+#include "sllm/adapt/preference_loss.h"
 #include "sllm/model/model.h"
 #include "sllm/model/optimizer.h"
 #include "sllm/model/train_backend.h"
@@ -27,6 +30,14 @@ class Learner final : public TrainBackend {
   // Switches the objective to distillation: teacher logits from `teacher` (same vocabulary), or,
   // with teacher empty, from the batches' top-k.
   void set_distillation(TeacherLogits teacher, const DistillOptions& opt);
+  // Switches the objective to a preference loss: batches of 2P rows (chosen, then rejected)
+  // carrying the reference's log-probs when the loss needs them.
+  void set_preference(const PreferenceOptions& opt);
+  // The preference loss of a batch and its rewards, forward only.
+  PreferenceLoss preference_eval(const Batch& b);
+  // Each row's completion log-prob under the model as it is now (sum, or mean with average),
+  // forward only: a DPO reference before training starts.
+  void completion_logps(const Batch& b, bool average, double* out);
 
   // Forward + backward of one micro-batch; gradients accumulate scaled by loss_scale.
   // Returns the objective (CE, or alpha KD + (1 - alpha) CE).
@@ -45,6 +56,7 @@ class Learner final : public TrainBackend {
   void adamw_step(const AdamWParams& h) override;
   TrainedTensors* trained() override { return lora_ ? &adapters_ : nullptr; }
   AdamWState& optimizer() override { return opt_; }
+  std::map<std::string, double> step_metrics() const override { return step_metrics_; }
   void to_host() override;    // LoRA: the model's weights become W0 + s B A of the adapters now.
   void from_host() override;  // LoRA: the adapters changed (a checkpoint was loaded).
 
@@ -58,6 +70,8 @@ class Learner final : public TrainBackend {
   TeacherLogits teacher_;
   bool distill_ = false;
   DistillOptions dopt_;
+  std::optional<PreferenceOptions> popt_;
+  std::map<std::string, double> step_metrics_;  // Summed over the step's micro-batches, scaled.
   AdamWState opt_;  // Of the model's parameters, or of the adapters with LoRA.
   std::vector<float> dlogits_;
 };

@@ -1,8 +1,12 @@
 // Supervised fine-tuning data: JSONL chat examples rendered with a chat template, tokenized
 // with a loss mask that keeps only the assistant's tokens, and packed into fixed-length rows.
 //
-// Each JSONL line is one example, either
+// Each JSONL line is one example, in one of TRL's layouts:
 //   {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]}   (chat SFT)
+//   {"conversations": [{"from": "system"|"human"|"gpt", "value": "..."}, ...]}      (ShareGPT)
+//   {"prompt": "...", "completion": "..."}          (the completion's tokens are trained)
+//   {"prompt": [messages], "completion": [messages]}       (conversational prompt-completion:
+//                                   trained like "messages", every assistant turn included)
 //   {"text": "..."}                                                    (every token is trained)
 // Blank lines are skipped; any other defect is an sllm::Error naming the file and line.
 #pragma once
@@ -21,7 +25,8 @@ namespace sllm {
 struct SftExample {
   std::vector<ChatMessage> messages;  // Empty for a {"text": ...} example.
   std::string text;
-  int line = 0;  // 1-based line in the source file, for error messages.
+  std::string prompt;  // Untrained text before `text` (a standard prompt-completion row).
+  int line = 0;        // 1-based line in the source file, for error messages.
 };
 
 std::vector<SftExample> parse_sft_jsonl(std::string_view contents, const std::string& source_name);

@@ -12,6 +12,7 @@
 // in to_host() and back in from_host().
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -30,6 +31,9 @@ struct Batch {
   int k = 0;
   std::vector<int32_t> topk_ids;
   std::vector<float> topk_logits;
+  // Preference batches (B = 2P rows, chosen then rejected): the reference model's completion
+  // log-prob per row, when the loss needs one.
+  std::vector<double> ref_logps;
 };
 
 // Tensors the optimizer updates in place of the model's parameters (LoRA adapters).
@@ -64,6 +68,9 @@ class TrainBackend {
   virtual void from_host() {}
   // Where it runs, for the progress header ("" on the CPU).
   virtual std::string device() const { return ""; }
+  // Figures of the last step beyond its loss (a preference loss's rewards), for metrics.jsonl:
+  // means over the step's micro-batches, under the names they are logged with.
+  virtual std::map<std::string, double> step_metrics() const { return {}; }
 };
 
 // The CPU model itself: Model::forward/backward, sllm::clip_grad_norm and sllm::adamw_step.

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct StepRecord {
   // samples and checkpoints not counted), both including the run(s) before a resume.
   uint64_t tokens = 0;
   double train_s = 0;
+  // Further figures (a preference loss's rewards/..., eval_rewards/...), written as top-level
+  // keys; read back are the numeric keys that hold a '/'.
+  std::map<std::string, double> extra;
   std::string to_json_line() const;                        // No trailing newline.
   static StepRecord from_json_line(const std::string& s);  // Throws sllm::Error.
 };

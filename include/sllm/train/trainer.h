@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -103,6 +104,8 @@ struct TrainHooks {
   std::function<float(Model&, const Batch&)> eval_loss;
   // Replaces the whole validation pass (e.g. fixed rows weighted by their counted targets).
   std::function<double(TrainBackend&)> evaluate;
+  // Figures of the evaluation that just ran beyond its loss (eval_rewards/...), for its record.
+  std::function<std::map<std::string, double>()> eval_metrics;
   // Settings outside TrainConfig that a resumed run must share with the checkpoint's (a
   // fine-tune's base, data and LoRA rank, ...): saved in train_state.json, compared on resume.
   nlohmann::json settings;
