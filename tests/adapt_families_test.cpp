@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "adapt_test_util.h"
+#include "families_reference.h"
 #include "reference_cache.h"
 #include "sllm/adapt/finetune.h"
 #include "sllm/adapt/lora_model.h"
@@ -20,14 +21,7 @@
 namespace sllm {
 namespace {
 
-std::string families_dir() {
-  static std::string dir;
-  if (!dir.empty()) return dir;
-  if (!std::filesystem::exists("/usr/bin/python3")) return "";
-  dir = test::cached_reference_output(test::source_dir() + "/tests/reference/families.py",
-                                      "families_ref");
-  return dir;
-}
+using test::families_dir;
 
 class AdaptFamilies : public ::testing::TestWithParam<const char*> {};
 

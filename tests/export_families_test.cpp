@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "families_reference.h"
 #include "reference_cache.h"
 #include "sllm/common/error.h"
 #include "sllm/format/export.h"
@@ -19,14 +20,7 @@
 namespace sllm {
 namespace {
 
-std::string families_dir() {
-  static std::string dir;
-  if (!dir.empty()) return dir;
-  if (!std::filesystem::exists("/usr/bin/python3")) return "";
-  dir = test::cached_reference_output(test::source_dir() + "/tests/reference/families.py",
-                                      "families_ref");
-  return dir;
-}
+using test::families_dir;
 
 // Max abs difference between the model's logits for the reference tokens (one prefill) and
 // the reference's.

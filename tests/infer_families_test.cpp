@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "families_reference.h"
 #include "reference_cache.h"
 #include "sllm/common/error.h"
 #include "sllm/infer/model.h"
@@ -24,16 +25,7 @@
 namespace sllm {
 namespace {
 
-// The reference's output, generated once per script version into the working directory (as
-// model_reference_test does); empty when /usr/bin/python3 is missing.
-std::string families_dir() {
-  static std::string dir;
-  if (!dir.empty()) return dir;
-  const std::string script = test::source_dir() + "/tests/reference/families.py";
-  if (!std::filesystem::exists("/usr/bin/python3")) return "";
-  dir = test::cached_reference_output(script, "families_ref");
-  return dir;
-}
+using test::families_dir;
 
 struct Expected {
   std::vector<int32_t> tokens;

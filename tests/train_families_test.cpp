@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "families_reference.h"
 #include "reference_cache.h"
 #include "sllm/common/error.h"
 #include "sllm/format/model_files.h"
@@ -21,15 +22,7 @@
 namespace sllm {
 namespace {
 
-// The same cache folder as infer_families_test's (one per version of the script).
-std::string families_dir() {
-  static std::string dir;
-  if (!dir.empty()) return dir;
-  if (!std::filesystem::exists("/usr/bin/python3")) return "";
-  dir = test::cached_reference_output(test::source_dir() + "/tests/reference/families.py",
-                                      "families_ref");
-  return dir;
-}
+using test::families_dir;
 
 template <class T>
 std::vector<T> values(const SafetensorsReader& r, const char* name) {

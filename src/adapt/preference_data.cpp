@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sllm/common/error.h"
+#include "sllm/common/lines.h"
 #include "sllm/io/file.h"
 
 namespace sllm {
@@ -116,21 +117,12 @@ void write_row(const Sequence& s, int T, int32_t* in, int32_t* tg) {
 std::vector<PreferenceExample> parse_preference_jsonl(std::string_view contents,
                                                       const std::string& src) {
   std::vector<PreferenceExample> out;
-  int lineno = 0;
-  size_t pos = 0;
-  while (pos < contents.size()) {
-    size_t end = contents.find('\n', pos);
-    if (end == std::string_view::npos) end = contents.size();
-    std::string_view line = contents.substr(pos, end - pos);
-    pos = end + 1;
-    ++lineno;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+  for_each_line(contents, [&](std::string_view line, int lineno) {
     out.push_back(parse_line(line, lineno, src));
     if (out.back().conversational != out.front().conversational)
       fail("{}:{}: mixes conversational and standard rows (line {} is the other kind)", src, lineno,
            out.front().line);
-  }
+  });
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "sllm/common/error.h"
+#include "sllm/common/lines.h"
 #include "sllm/io/file.h"
 
 namespace sllm {
@@ -137,19 +138,11 @@ double stderr_of(const std::vector<double>& x) {  // lm-eval's mean_stderr
 
 std::vector<ChoiceItem> parse_task_jsonl(std::string_view contents, const std::string& src) {
   std::vector<ChoiceItem> out;
-  int line = 0;
-  size_t pos = 0;
-  while (pos < contents.size()) {
-    size_t end = contents.find('\n', pos);
-    if (end == std::string_view::npos) end = contents.size();
-    std::string_view l = contents.substr(pos, end - pos);
-    pos = end + 1;
-    ++line;
-    if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+  for_each_line(contents, [&](std::string_view l, int line) {
     const json j = json::parse(l, nullptr, false);
     if (j.is_discarded() || !j.is_object()) fail("{}:{}: not a JSON object", src, line);
     out.push_back(parse_item(j, line, src));
-  }
+  });
   return out;
 }
 

@@ -14,14 +14,6 @@ namespace sllm::serve {
 
 namespace {
 
-std::vector<int32_t> check_ids(std::vector<int32_t> ids, int vocab, const std::string& field) {
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (ids[i] < 0 || ids[i] >= vocab)
-      bad_field(fmt::format("{}[{}]", field, i),
-                fmt::format("token id {} is outside the vocabulary (0..{})", ids[i], vocab - 1));
-  return ids;
-}
-
 // Compiles a grammar or schema, turning its error into a 400 that names the field.
 template <class F>
 std::shared_ptr<const Constraint> compile(const std::string& field, F&& make) {

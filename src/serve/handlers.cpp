@@ -11,14 +11,6 @@ namespace sllm::serve {
 
 namespace {
 
-std::vector<int32_t> check_ids(std::vector<int32_t> ids, int vocab, const std::string& field) {
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (ids[i] < 0 || ids[i] >= vocab)
-      bad_field(fmt::format("{}[{}]", field, i),
-                fmt::format("token id {} is outside the vocabulary (0..{})", ids[i], vocab - 1));
-  return ids;
-}
-
 std::string base64(const void* data, size_t n) {
   static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   const auto* p = static_cast<const uint8_t*>(data);
@@ -36,6 +28,14 @@ std::string base64(const void* data, size_t n) {
 }
 
 }  // namespace
+
+std::vector<int32_t> check_ids(std::vector<int32_t> ids, int vocab, const std::string& field) {
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= vocab)
+      bad_field(fmt::format("{}[{}]", field, i),
+                fmt::format("token id {} is outside the vocabulary (0..{})", ids[i], vocab - 1));
+  return ids;
+}
 
 void Server::Impl::handle_embeddings(const httplib::Request& req, httplib::Response& res) {
   auto key = authenticate(req);

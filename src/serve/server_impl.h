@@ -88,6 +88,8 @@ json error_body(const ApiError& e);
 void send_json(httplib::Response& res, int status, const json& body);
 void send_error(httplib::Response& res, const ApiError& e);
 std::string random_id(const char* prefix);
+// ids, after checking each is inside the vocabulary (a 400 naming field[i] otherwise).
+std::vector<int32_t> check_ids(std::vector<int32_t> ids, int vocab, const std::string& field);
 const std::string& web_ui_html();
 
 }  // namespace sllm::serve
