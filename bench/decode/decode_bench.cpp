@@ -197,7 +197,7 @@ int write_ggufs(const std::string& dir, const std::vector<std::string>& shapes,
                         [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
       nlohmann::ordered_json top = nlohmann::ordered_json::array();
       for (int i = 0; i < 5; ++i) top.push_back({ids[i], logits[ids[i]]});
-      cases.push_back({{"prompt", prompt}, {"top", top}});
+      cases.push_back({{"prompt", prompt}, {"top", top}, {"vocab", model.config().vocab_size}});
     }
     ref["stories" + sname + "-f32.gguf"] = cases;
   }

@@ -274,8 +274,8 @@ bool check(const Llama& f, const std::string& dir) {
         die("llama_decode returned " + std::to_string(rc));
       const float* logits = f.logits_ith(ctx, -1);
       if (!logits) die("llama.cpp returned no logits");
-      std::vector<int> ids(32000);
-      for (int i = 0; i < 32000; ++i) ids[i] = i;
+      std::vector<int> ids(c.value("vocab", 32000));  // The model's vocabulary, from sllm.
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int>(i);
       std::partial_sort(ids.begin(), ids.begin() + 5, ids.end(),
                         [&](int a, int b) { return logits[a] > logits[b]; });
       bool same_top5 = true;
