@@ -14,10 +14,11 @@ std::map<std::string, std::string> imatrix_entry_names(const ModelConfig& c) {
                                           ".mlp.down.weight"};
   const bool fused = closest_preset(c, false).gguf_fused_qkv;
   std::map<std::string, std::string> out;
-  for (auto [ours, theirs] : gguf_names(c)) {
+  for (auto& [ours, theirs] : gguf_names(c)) {
     if (!ours.starts_with("layers.")) continue;
+    const std::string& name = ours;  // Lambdas may not capture a structured binding (clang).
     const char* const* m = std::find_if(std::begin(kMatrices), std::end(kMatrices),
-                                        [&](const char* s) { return ours.ends_with(s); });
+                                        [&](const char* s) { return name.ends_with(s); });
     if (m == std::end(kMatrices)) continue;
     if (fused && m - std::begin(kMatrices) < 3)
       theirs = theirs.substr(0, theirs.find("attn_")) + "attn_qkv.weight";
