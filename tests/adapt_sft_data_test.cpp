@@ -102,6 +102,8 @@ TEST(AdaptSftData, BadLinesNameTheLine) {
   const std::string ok =
       R"({"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]})";
   EXPECT_NE(error_of(ok + "\n{not json\n").find("d.jsonl:2: invalid JSON"), std::string::npos);
+  // A number past double's range is nlohmann's out_of_range, not a parse_error (libFuzzer).
+  EXPECT_NE(error_of(ok + "\n5e0511\n").find("d.jsonl:2: invalid JSON"), std::string::npos);
   EXPECT_NE(error_of(ok + "\n\n[1,2]\n").find("d.jsonl:3:"), std::string::npos);
   EXPECT_NE(error_of(R"({"messages":[{"role":"bot","content":"x"}]})").find("role 'bot'"),
             std::string::npos);

@@ -67,7 +67,7 @@ SftExample parse_line(std::string_view line, int lineno, const std::string& src)
   json j;
   try {
     j = json::parse(line);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 5e511.
     fail("{}:{}: invalid JSON: {}", src, lineno, e.what());
   }
   SftExample ex;

@@ -167,7 +167,7 @@ LoraAdapters LoraAdapters::load(const std::string& dir, const ModelConfig& base)
   json j;
   try {
     j = json::parse(read_file(cfg_path));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // out_of_range too: a number past double.
     fail("{}: invalid JSON: {}", cfg_path, e.what());
   }
   if (!j.is_object() || j.value("peft_type", "") != "LORA")
